@@ -1,0 +1,47 @@
+# kmipd — see README.md. Every target works from a clean clone.
+GO        ?= go
+DATA      ?= data
+BENCHTIME ?= 1s
+FUZZTIME  ?= 30s
+STATICCHECK_VERSION ?= v0.8.2
+
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build run test test-unit check-generated bench fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -o bin/kmipd ./cmd/kmipd
+	$(GO) build -o bin/kmipctl ./cmd/kmipctl
+
+# run: a development server on embedded defaults (bbolt file, software key
+# backend, generated dev PKI) in ./$(DATA), listening on 127.0.0.1:5696.
+run: build
+	@test -f $(DATA)/kmipd.yaml || bin/kmipd init --dir $(DATA)
+	bin/kmipd serve --dir $(DATA)
+
+# test: everything CI runs.
+test: lint check-generated test-unit
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+check-generated:
+	$(GO) generate ./...
+	@git diff --exit-code -- '*.go' || { echo "generated files are stale: run 'go generate ./...' and commit"; exit 1; }
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ttlv/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+clean:
+	rm -rf bin
