@@ -21,6 +21,10 @@ type ResponseHeader struct {
 type ResponseWriter struct {
 	B       ttlv.Builder
 	Version Version
+
+	countOff  int // offset of the header's Batch Count item
+	statusOff int // offset of the last item's Result Status
+	items     int32
 }
 
 // Begin resets the writer onto buf, caps the message at max bytes (0: no
@@ -43,8 +47,24 @@ func (w *ResponseWriter) Begin(buf []byte, max int, h *ResponseHeader) {
 	if h.ServerCorrelationValue != nil && h.Version.AtLeast(V1_4) {
 		b.AddTextBytes(ttlv.TagServerCorrelationValue, h.ServerCorrelationValue)
 	}
+	w.countOff = b.Len()
+	w.items = 0
 	b.AddInt32(ttlv.TagBatchCount, h.BatchCount)
 	b.End()
+}
+
+// SetBatchCount rewrites the header's Batch Count, for a batch that stopped
+// before its last item (KMIP 2.0 §9.6, Batch Error Continuation Stop).
+func (w *ResponseWriter) SetBatchCount(n int32) { w.B.PatchUint32(w.countOff, uint32(n)) }
+
+// StatusOffset returns where the Result Status of the item last begun with
+// BeginSuccess is, so that it can later be marked Operation Undone.
+func (w *ResponseWriter) StatusOffset() int { return w.statusOff }
+
+// MarkUndone rewrites the Result Status at off (from StatusOffset) to
+// Operation Undone (KMIP 2.0 §9.6, Batch Error Continuation Undo).
+func (w *ResponseWriter) MarkUndone(off int) {
+	w.B.PatchUint32(off, uint32(ResultStatusOperationUndone))
 }
 
 // Finish closes the message and returns it.
@@ -68,6 +88,7 @@ func (w *ResponseWriter) beginItem(op Operation, id []byte) {
 // caller writes the payload into B and calls EndItem.
 func (w *ResponseWriter) BeginSuccess(op Operation, id []byte) {
 	w.beginItem(op, id)
+	w.statusOff = w.B.Len()
 	w.B.AddEnum(ttlv.TagResultStatus, uint32(ResultStatusSuccess))
 	w.B.Begin(ttlv.TagResponsePayload)
 }
@@ -97,13 +118,18 @@ func (w *ResponseWriter) Failure(op Operation, id []byte, status ResultStatus, r
 // as the 1.4 test vectors expect (Item Not Found for an unknown object,
 // Permission Denied for a lifecycle violation).
 func ReasonFor(v Version, r ResultReason) ResultReason {
-	if v.V2() || v.HasEnum(ttlv.TagResultReason, uint32(r)) {
+	if v.HasEnum(ttlv.TagResultReason, uint32(r)) {
 		return r
 	}
+	// Every reason returned below exists in all versions; the 1.x-only
+	// ones (Illegal Operation, Index Out Of Bounds) and 2.1's additions
+	// must not reach a 2.0 client either.
 	switch r {
 	case ResultReasonObjectNotFound, ResultReasonAttributeNotFound, ResultReasonAttributeInstanceNotFound,
-		ResultReasonWrappingObjectNotFound:
+		ResultReasonWrappingObjectNotFound, ResultReasonUnknownObjectGroup:
 		return ResultReasonItemNotFound
+	case ResultReasonIndexOutOfBounds, ResultReasonConstraintViolation:
+		return ResultReasonInvalidField
 	case ResultReasonWrongKeyLifecycleState, ResultReasonObjectDestroyed, ResultReasonObjectArchived,
 		ResultReasonWrappingObjectDestroyed, ResultReasonWrappingObjectArchived,
 		ResultReasonAttributeReadOnly, ResultReasonReadOnlyAttribute, ResultReasonUsageLimitExceeded,

@@ -270,8 +270,11 @@ func (b *Builder) AddRaw(raw []byte) {
 
 // AddItem appends an item with the given tag, type and unpadded value,
 // computing the padding. It is how generic converters (XML, JSON) write.
+// A Big Integer whose length is not a multiple of 8 is sign-extended as by
+// AddBigInt; one that is, including an empty one, is copied as it is, so
+// that any checked item can be re-encoded exactly.
 func (b *Builder) AddItem(tag Tag, typ Type, data []byte) {
-	if typ == TypeBigInteger {
+	if typ == TypeBigInteger && len(data)%8 != 0 {
 		b.AddBigInt(tag, data)
 		return
 	}
@@ -283,4 +286,14 @@ func (b *Builder) AddItem(tag Tag, typ Type, data []byte) {
 // Marshaler is implemented by values that encode themselves as TTLV.
 type Marshaler interface {
 	MarshalTTLV(b *Builder)
+}
+
+// PatchUint32 overwrites the 4-byte value of the Integer or Enumeration item
+// whose header starts at off (a Len taken just before the item was added).
+// It lets a writer fix a count or a status once later items are known.
+func (b *Builder) PatchUint32(off int, v uint32) {
+	if b.err != nil || off < 0 || off+12 > len(b.buf) {
+		return
+	}
+	binary.BigEndian.PutUint32(b.buf[off+8:off+12], v)
 }

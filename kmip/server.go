@@ -1,0 +1,503 @@
+package kmip
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// Default limits. Every one is finite: a client can hold no resource for
+// ever and cannot make the server allocate without bound.
+const (
+	DefaultMaxMessageSize   = 1 << 20
+	DefaultMaxConns         = 1024
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultReadTimeout      = 30 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
+	// DefaultIdleTimeout is long because clients such as PyKMIP keep one
+	// connection for a whole session and never reconnect.
+	DefaultIdleTimeout = 10 * time.Minute
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("kmip: server closed")
+
+// Server serves KMIP over mutual TLS. The zero value of each limit means its
+// default; defaults are never written into the struct.
+type Server struct {
+	Addr      string // default ":5696"
+	TLSConfig *tls.Config
+	// ClientCAs, when set, are the roots the server verifies client
+	// certificates against after the handshake (see NewTLSConfig). When nil,
+	// TLSConfig must verify them itself (tls.RequireAndVerifyClientCert).
+	ClientCAs *x509.CertPool
+	Handler   Handler
+	Logger    zerolog.Logger
+
+	HandshakeTimeout time.Duration
+	ReadTimeout      time.Duration // to read one message once it has begun
+	WriteTimeout     time.Duration
+	IdleTimeout      time.Duration // between messages
+	MaxMessageSize   int           // request size limit, bytes
+	MaxBatchItems    int
+	MaxDepth         int
+	MaxConns         int
+
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	conns      map[*conn]struct{}
+	inShutdown atomic.Bool
+	wg         sync.WaitGroup
+	sem        chan struct{}
+	once       sync.Once
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	return orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)
+}
+func (s *Server) readTimeout() time.Duration  { return orDefault(s.ReadTimeout, DefaultReadTimeout) }
+func (s *Server) writeTimeout() time.Duration { return orDefault(s.WriteTimeout, DefaultWriteTimeout) }
+func (s *Server) idleTimeout() time.Duration  { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Server) maxMessageSize() int {
+	if s.MaxMessageSize > 0 {
+		return s.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// ListenAndServe listens on s.Addr and serves.
+func (s *Server) ListenAndServe() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = ":5696"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l (a plain TCP listener; TLS is done here, so
+// that handshakes run in the connection's goroutine under a deadline).
+func (s *Server) Serve(l net.Listener) error {
+	if s.TLSConfig == nil || s.Handler == nil {
+		return errors.New("kmip: Server needs TLSConfig and Handler")
+	}
+	s.once.Do(func() {
+		n := s.MaxConns
+		if n <= 0 {
+			n = DefaultMaxConns
+		}
+		s.sem = make(chan struct{}, n)
+	})
+	s.mu.Lock()
+	if s.inShutdown.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Msg("connection limit reached, closing connection")
+			nc.Close()
+			continue
+		}
+		c := &conn{srv: s, raw: nc, nc: nc}
+		s.track(c, true)
+		s.wg.Add(1)
+		go func() {
+			defer func() {
+				s.track(c, false)
+				<-s.sem
+				s.wg.Done()
+			}()
+			c.serve()
+		}()
+	}
+}
+
+func (s *Server) track(c *conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+// Shutdown stops accepting, lets requests in flight finish and closes idle
+// connections; it returns when all connections are closed or ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.inShutdown.Store(true)
+	s.mu.Lock()
+	for l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			for c := range s.conns {
+				c.raw.Close()
+			}
+			s.mu.Unlock()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.raw.Close()
+		}
+	}
+}
+
+// conn is one client connection and its reusable buffers.
+type conn struct {
+	srv  *Server
+	raw  net.Conn // the TCP connection, closed by Shutdown
+	nc   net.Conn // the TLS connection over raw, used only by serve
+	idle atomic.Bool
+
+	id    Identity
+	in    []byte
+	out   []byte
+	req   Request
+	w     ResponseWriter
+	call  Call
+	batch Batch
+	undo  []int
+}
+
+func (c *conn) log() *zerolog.Logger { return &c.srv.Logger }
+
+func (c *conn) serve() {
+	s := c.srv
+	remote := c.raw.RemoteAddr().String()
+	defer func() {
+		if p := recover(); p != nil {
+			s.Logger.Error().Str("remote", remote).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("connection panic recovered")
+		}
+		c.nc.Close()
+	}()
+	tc := tls.Server(c.raw, s.TLSConfig)
+	c.nc = tc
+	ctx, cancel := context.WithTimeout(context.Background(), s.handshakeTimeout())
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.Logger.Info().Str("remote", remote).Err(err).Msg("TLS handshake failed")
+		return
+	}
+	st := tc.ConnectionState()
+	verified := len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
+	if s.ClientCAs != nil {
+		_, err := VerifyClientCertificate(st.PeerCertificates, s.ClientCAs)
+		verified = err == nil
+	}
+	if !verified {
+		s.Logger.Warn().Str("remote", remote).Msg("client presented no verified certificate")
+		return
+	}
+	c.id = IdentityFromCert(st.PeerCertificates[0])
+	s.Logger.Debug().Str("remote", remote).Str("identity", c.id.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
+
+	c.in = make([]byte, 0, 4096)
+	c.out = make([]byte, 0, 4096)
+	for {
+		c.idle.Store(true)
+		if s.inShutdown.Load() {
+			return
+		}
+		c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		msg, err := c.readMessage()
+		c.idle.Store(false)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.Logger.Info().Str("remote", remote).Str("identity", c.id.Name).Err(err).Msg("closing connection")
+			}
+			return
+		}
+		if cap(msg) > cap(c.in) {
+			c.in = msg[:0]
+		}
+		out := c.handle(msg)
+		c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+		if _, err := c.nc.Write(out); err != nil {
+			s.Logger.Info().Str("remote", remote).Err(err).Msg("write failed")
+			return
+		}
+		if cap(out) > cap(c.out) && cap(out) <= 4*s.maxMessageSize() {
+			c.out = out[:0]
+		}
+	}
+}
+
+// readMessage reads one request: the idle deadline covers the wait for its
+// first bytes, the read timeout the rest.
+func (c *conn) readMessage() ([]byte, error) {
+	r := &deadlineReader{c: c}
+	return ttlv.ReadMessage(r, c.in, c.srv.maxMessageSize())
+}
+
+type deadlineReader struct {
+	c       *conn
+	started bool
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	if n > 0 && !r.started {
+		r.started = true
+		r.c.idle.Store(false)
+		r.c.nc.SetReadDeadline(time.Now().Add(r.c.srv.readTimeout()))
+	}
+	return n, err
+}
+
+// handle turns one request message into one response message.
+func (c *conn) handle(msg []byte) []byte {
+	s := c.srv
+	now := s.now()
+	req := &c.req
+	err := req.Parse(msg, Limits{MaxDepth: s.MaxDepth, MaxBatchItems: s.MaxBatchItems})
+	if err != nil {
+		var pe *ParseError
+		ver := V1_0
+		if errors.As(err, &pe) && pe.Version.Supported() {
+			ver = pe.Version
+		}
+		s.Logger.Info().Str("identity", c.id.Name).Err(err).Msg("invalid request")
+		return c.failAll(ver, now, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, err.Error())
+	}
+	h := &req.Header
+	if !h.Version.Supported() {
+		return c.failAll(nearestVersion(h.Version), now, req.Items, ResultStatusOperationFailed,
+			ResultReasonUnsupportedProtocolVersion, "protocol version "+h.Version.String()+" is not supported")
+	}
+	for i := range req.Items {
+		if critical, ok := hasCriticalExtension(req.Items[i].Extensions); !ok || critical {
+			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed,
+				ResultReasonUnknownMessageExtension, "unsupported critical message extension")
+		}
+	}
+
+	maxOut := 0
+	if h.MaxResponseSize > 0 {
+		maxOut = int(h.MaxResponseSize)
+	}
+	w := &c.w
+	w.Begin(c.out, maxOut, &ResponseHeader{
+		Version:                h.Version,
+		TimeStamp:              now.Unix(),
+		ClientCorrelationValue: h.ClientCorrelationValue,
+		ServerCorrelationValue: h.ServerCorrelationValue,
+		BatchCount:             int32(len(req.Items)),
+	})
+	c.batch = Batch{}
+	c.call = Call{Identity: &c.id, RemoteAddr: c.nc.RemoteAddr(), Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+
+	undo := h.BatchErrorContinuation == BatchErrorContinuationOptionUndo && len(req.Items) > 1
+	if b, ok := s.Handler.(Batcher); ok && undo {
+		_ = b.RunBatch(&c.call, func() error {
+			if c.serveItems(true) {
+				return errBatchFailed
+			}
+			return nil
+		})
+	} else {
+		c.serveItems(false)
+	}
+	out, err := w.Finish()
+	if err != nil {
+		// Even the failure items did not fit: answer with one short failure.
+		return c.failAll(h.Version, now, nil, ResultStatusOperationFailed, ResultReasonResponseTooLarge, "response too large")
+	}
+	return out
+}
+
+var errBatchFailed = errors.New("kmip: batch item failed")
+
+// serveItems serves the batch items in order and reports whether one failed.
+// With undo, the items served before the failure are marked Operation Undone
+// (the caller's transaction rolls their effects back).
+func (c *conn) serveItems(undo bool) (failed bool) {
+	req, w := &c.req, &c.w
+	c.undo = c.undo[:0]
+	stop := req.Header.BatchErrorContinuation != BatchErrorContinuationOptionContinue || undo
+	for i := range req.Items {
+		it := &req.Items[i]
+		c.call.Item = it
+		mark := w.B.Mark()
+		w.BeginSuccess(it.Operation, it.ID)
+		status := w.StatusOffset()
+		err := c.serveItem(it)
+		if err == nil && w.B.Err() == nil {
+			w.EndItem()
+			c.undo = append(c.undo, status)
+			continue
+		}
+		w.B.Rollback(mark)
+		if err == nil {
+			err = ErrResponseTooLarge
+		}
+		reason, msg := ResultOf(err)
+		if reason == ResultReasonGeneralFailure {
+			c.srv.Logger.Error().Str("identity", c.id.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
+		}
+		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, msg)
+		failed = true
+		if stop {
+			if undo {
+				for _, off := range c.undo {
+					w.MarkUndone(off)
+				}
+			}
+			w.SetBatchCount(int32(i + 1))
+			return true
+		}
+	}
+	return failed
+}
+
+// serveItem runs one item, turning a panic into General Failure.
+func (c *conn) serveItem(it *BatchItem) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.Logger.Error().Str("identity", c.id.Name).Stringer("operation", it.Operation).
+				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("batch item panic recovered")
+			err = &Error{Reason: ResultReasonGeneralFailure, Message: "internal error"}
+		}
+	}()
+	if !c.call.Version.HasEnum(ttlv.TagOperation, uint32(it.Operation)) {
+		return Errorf(ResultReasonOperationNotSupported, "operation %s does not exist in KMIP %s", it.Operation, c.call.Version)
+	}
+	return c.srv.Handler.ServeKMIP(&c.call, &c.w.B)
+}
+
+// failAll answers every item (or, when items is nil, one item without an
+// Operation) with the same failure.
+func (c *conn) failAll(ver Version, now time.Time, items []BatchItem, status ResultStatus, reason ResultReason, msg string) []byte {
+	w := &c.w
+	n := max(len(items), 1)
+	w.Begin(c.out, 0, &ResponseHeader{Version: ver, TimeStamp: now.Unix(), BatchCount: int32(n)})
+	if len(items) == 0 {
+		w.Failure(0, nil, status, reason, msg)
+	}
+	for i := range items {
+		w.Failure(items[i].Operation, items[i].ID, status, reason, msg)
+	}
+	out, err := w.Finish()
+	if err != nil {
+		c.srv.Logger.Error().Err(err).Msg("cannot encode failure response")
+		return nil
+	}
+	return out
+}
+
+// nearestVersion picks the version to answer an unsupported one in: the
+// newest supported version not newer than it, else the oldest.
+func nearestVersion(v Version) Version {
+	for _, s := range SupportedVersions {
+		if !v.Less(s) {
+			return s
+		}
+	}
+	return V1_0
+}
+
+// hasCriticalExtension reports whether any Message Extension in ext is
+// marked critical. kmipd defines no extensions, so a critical one means the
+// message must be rejected (KMIP 2.0 §9.13). ok is false for a malformed one.
+func hasCriticalExtension(ext ttlv.Value) (critical, ok bool) {
+	for !ext.Empty() {
+		var x ttlv.Value
+		if !ext.ReadStructure(ttlv.TagMessageExtension, &x) {
+			return false, false
+		}
+		if it, found := x.Find(ttlv.TagCriticalityIndicator); found {
+			if it.Type != ttlv.TypeBoolean {
+				return false, false
+			}
+			if it.Bool() {
+				return true, true
+			}
+		}
+	}
+	return false, true
+}

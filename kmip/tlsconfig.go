@@ -1,0 +1,66 @@
+package kmip
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+)
+
+// TLSOptions configure NewTLSConfig.
+type TLSOptions struct {
+	Certificate  tls.Certificate
+	ClientCAs    *x509.CertPool
+	MinVersion   uint16   // tls.VersionTLS12 (default) or tls.VersionTLS13; never lower
+	CipherSuites []uint16 // TLS 1.2 suites; nil means Go's secure defaults
+}
+
+// NewTLSConfig returns the server TLS configuration: TLS 1.2 or 1.3 only
+// (KMIP Profiles 2.1 §3.1.1 forbids older versions), the server certificate
+// served whatever the SNI (PyKMIP sends none), and a client certificate
+// required and verified against ClientCAs. The certificate's Extended Key
+// Usage may be clientAuth or serverAuth: appliances such as vCenter present
+// serverAuth-only certificates, which Go's built-in verification rejects.
+func NewTLSConfig(o TLSOptions) (*tls.Config, error) {
+	if o.ClientCAs == nil {
+		return nil, errors.New("kmip: TLS config needs client CAs")
+	}
+	minV := o.MinVersion
+	if minV < tls.VersionTLS12 {
+		minV = tls.VersionTLS12
+	}
+	cert := o.Certificate
+	pool := o.ClientCAs
+	return &tls.Config{
+		MinVersion:   minV,
+		CipherSuites: o.CipherSuites,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAnyClientCert,
+		ClientCAs:    pool,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := VerifyClientCertificate(cs.PeerCertificates, pool)
+			return err
+		},
+	}, nil
+}
+
+// VerifyClientCertificate verifies a client's certificate chain (leaf
+// first) against roots, accepting clientAuth or serverAuth EKU.
+func VerifyClientCertificate(certs []*x509.Certificate, roots *x509.CertPool) ([][]*x509.Certificate, error) {
+	if len(certs) == 0 {
+		return nil, errors.New("kmip: no client certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kmip: client certificate: %w", err)
+	}
+	return chains, nil
+}
