@@ -204,9 +204,16 @@ func (h *RequestHeader) parse(v ttlv.Value) error {
 	return nil
 }
 
+// parse sets p only when the whole Protocol Version is well formed, so that
+// a ParseError never carries half a version.
 func (p *Version) parse(v ttlv.Value) bool {
-	return v.ReadInt32(ttlv.TagProtocolVersionMajor, &p.Major) &&
-		v.ReadInt32(ttlv.TagProtocolVersionMinor, &p.Minor) && v.Empty()
+	var x Version
+	if !v.ReadInt32(ttlv.TagProtocolVersionMajor, &x.Major) ||
+		!v.ReadInt32(ttlv.TagProtocolVersionMinor, &x.Minor) || !v.Empty() {
+		return false
+	}
+	*p = x
+	return true
 }
 
 func (b *BatchItem) parse(v ttlv.Value, ver Version) error {

@@ -129,11 +129,12 @@ type KeyBlock struct {
 // WriteSymmetricKey writes a Symmetric Key object (KMIP 2.0 §2.2.2).
 func WriteSymmetricKey(b *ttlv.Builder, kb *KeyBlock) {
 	b.Begin(ttlv.TagSymmetricKey)
-	writeKeyBlock(b, kb)
+	WriteKeyBlock(b, kb)
 	b.End()
 }
 
-func writeKeyBlock(b *ttlv.Builder, kb *KeyBlock) {
+// WriteKeyBlock writes a Key Block with unwrapped material (KMIP 2.0 §2.1.3).
+func WriteKeyBlock(b *ttlv.Builder, kb *KeyBlock) {
 	b.Begin(ttlv.TagKeyBlock)
 	b.AddEnum(ttlv.TagKeyFormatType, uint32(kb.FormatType))
 	b.Begin(ttlv.TagKeyValue)

@@ -244,8 +244,6 @@ type conn struct {
 	undo  []int
 }
 
-func (c *conn) log() *zerolog.Logger { return &c.srv.Logger }
-
 func (c *conn) serve() {
 	s := c.srv
 	remote := c.raw.RemoteAddr().String()

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ConfigFile is the name of the configuration file inside a kmipd directory.
+const ConfigFile = "kmipd.yaml"
+
+// Config is kmipd's configuration. Values come from the config file, then
+// KMIPD_* environment variables, then command-line flags. Relative paths are
+// relative to the directory holding the config file.
+type Config struct {
+	Listen string `yaml:"listen"`
+	Store  string `yaml:"store"`
+	TLS    struct {
+		CA           string   `yaml:"ca"`
+		Cert         string   `yaml:"cert"`
+		Key          string   `yaml:"key"`
+		MinVersion   string   `yaml:"min_version"`   // "1.2" or "1.3"
+		CipherSuites []string `yaml:"cipher_suites"` // TLS 1.2 only; Go names
+	} `yaml:"tls"`
+	HSM struct {
+		Backend   string `yaml:"backend"` // "software"
+		MasterKey string `yaml:"master_key"`
+	} `yaml:"hsm"`
+	// Admins are client identities (certificate subject CN) that see every
+	// object.
+	Admins []string `yaml:"admins"`
+	Limits struct {
+		MaxMessageSize   int      `yaml:"max_message_size"`
+		MaxBatchItems    int      `yaml:"max_batch_items"`
+		MaxDepth         int      `yaml:"max_depth"`
+		MaxConnections   int      `yaml:"max_connections"`
+		HandshakeTimeout Duration `yaml:"handshake_timeout"`
+		ReadTimeout      Duration `yaml:"read_timeout"`
+		WriteTimeout     Duration `yaml:"write_timeout"`
+		IdleTimeout      Duration `yaml:"idle_timeout"`
+	} `yaml:"limits"`
+	Log struct {
+		Level  string `yaml:"level"`  // debug, info, warn, error
+		Format string `yaml:"format"` // json or console
+	} `yaml:"log"`
+	// Interop enables the KMIP Interop operation (Reset wipes the store),
+	// for conformance runs only (KMIP 2.0 §6.1.25: never in production).
+	Interop bool `yaml:"interop"`
+
+	dir string
+}
+
+// Duration is a time.Duration written like "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func defaultConfig() *Config {
+	c := &Config{Listen: "127.0.0.1:5696", Store: "kmipd.db"}
+	c.TLS.CA, c.TLS.Cert, c.TLS.Key = "pki/ca.crt", "pki/server.crt", "pki/server.key"
+	c.TLS.MinVersion = "1.2"
+	c.HSM.Backend, c.HSM.MasterKey = "software", "master.key"
+	c.Admins = []string{"admin"}
+	c.Log.Level, c.Log.Format = "info", "console"
+	return c
+}
+
+// loadConfig reads DIR/kmipd.yaml, then applies the environment.
+func loadConfig(dir string) (*Config, error) {
+	path := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c := defaultConfig()
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.dir = dir
+	if err := c.applyEnv(os.Getenv); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+// applyEnv overrides settings from KMIPD_* variables.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	str := map[string]*string{
+		"KMIPD_LISTEN":          &c.Listen,
+		"KMIPD_STORE":           &c.Store,
+		"KMIPD_TLS_CA":          &c.TLS.CA,
+		"KMIPD_TLS_CERT":        &c.TLS.Cert,
+		"KMIPD_TLS_KEY":         &c.TLS.Key,
+		"KMIPD_TLS_MIN_VERSION": &c.TLS.MinVersion,
+		"KMIPD_LOG_LEVEL":       &c.Log.Level,
+		"KMIPD_LOG_FORMAT":      &c.Log.Format,
+	}
+	for k, p := range str {
+		if v := getenv(k); v != "" {
+			*p = v
+		}
+	}
+	if v := getenv("KMIPD_ADMINS"); v != "" {
+		c.Admins = strings.Split(v, ",")
+	}
+	if v := getenv("KMIPD_INTEROP"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("KMIPD_INTEROP: %w", err)
+		}
+		c.Interop = b
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if _, err := c.tlsMinVersion(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.cipherSuites(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.HSM.Backend != "software" {
+		errs = append(errs, fmt.Errorf("hsm.backend %q: only \"software\" is available in this build", c.HSM.Backend))
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want json or console", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// path resolves p against the config directory.
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// tlsMinVersion: TLS 1.0 and 1.1 are never offered (KMIP Profiles 2.1 §3.1.1).
+func (c *Config) tlsMinVersion() (uint16, error) {
+	switch c.TLS.MinVersion {
+	case "", "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("tls.min_version %q: want 1.2 or 1.3", c.TLS.MinVersion)
+}
+
+// cipherSuites resolves the configured TLS 1.2 suites by Go name; empty
+// means Go's secure defaults (TLS 1.3 suites are not configurable in Go).
+func (c *Config) cipherSuites() ([]uint16, error) {
+	if len(c.TLS.CipherSuites) == 0 {
+		return nil, nil
+	}
+	byName := map[string]uint16{}
+	for _, s := range tls.CipherSuites() {
+		byName[s.Name] = s.ID
+	}
+	for _, s := range tls.InsecureCipherSuites() {
+		byName[s.Name] = s.ID
+	}
+	var ids []uint16
+	for _, n := range c.TLS.CipherSuites {
+		id, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("tls.cipher_suites: unknown suite %q", n)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func (c *Config) marshal() ([]byte, error) {
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	head := "# kmipd configuration (written by `kmipd init`). Relative paths are relative to this file.\n" +
+		"# Environment variables KMIPD_LISTEN, KMIPD_STORE, KMIPD_LOG_LEVEL, ... override it; flags override both.\n"
+	return append([]byte(head), out...), nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/kmip/pki"
+)
+
+type initOptions struct {
+	dir     string
+	hosts   []string
+	clients []string
+	listen  string
+}
+
+func newInitCmd() *cobra.Command {
+	o := &initOptions{}
+	cmd := &cobra.Command{
+		Use:   "init --dir DIR",
+		Short: "Write a development set-up: dev CA and certificates, config, master key, store path",
+		Long: `init writes a working development set-up into DIR:
+  DIR/pki/ca.crt, ca.key          development CA
+  DIR/pki/server.crt, server.key  server certificate (SANs 127.0.0.1, ::1, localhost, host name)
+  DIR/pki/client.crt, client.key  client certificate of the admin identity
+  DIR/kmipd.yaml                  configuration
+  DIR/master.key                  master key of the software key backend (0600)
+  DIR/kmipd.db                    the bbolt store (created by serve)
+It refuses to overwrite an existing set-up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(cmd, o) },
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", "", "directory to write (created if missing)")
+	cmd.Flags().StringSliceVar(&o.hosts, "host", nil, "server certificate SANs (default 127.0.0.1, ::1, localhost and the host name)")
+	cmd.Flags().StringSliceVar(&o.clients, "client", nil, "client certificate CNs to issue (default admin)")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:5696", "listen address written to the config")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func runInit(cmd *cobra.Command, o *initOptions) error {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(o.dir, ConfigFile)
+	if _, err := os.Stat(cfgPath); err == nil {
+		return fmt.Errorf("%s exists: %w (remove the directory to start over)", cfgPath, fs.ErrExist)
+	}
+	bundle, err := pki.Generate(pki.Options{Hosts: o.hosts, ClientNames: o.clients})
+	if err != nil {
+		return err
+	}
+	if err := bundle.WriteDir(filepath.Join(o.dir, "pki")); err != nil {
+		return err
+	}
+	cfg := defaultConfig()
+	cfg.Listen = o.listen
+	if len(o.clients) > 0 {
+		cfg.Admins = o.clients[:1]
+	}
+	if err := soft.CreateMasterKey(filepath.Join(o.dir, cfg.HSM.MasterKey)); err != nil {
+		return err
+	}
+	data, err := cfg.marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: wrote a development set-up in %s\n", o.dir)
+	return nil
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/lifecycle"
+	"github.com/kmipd/kmipd/store"
+)
+
+type serveOptions struct {
+	dir      string
+	addr     string
+	logLevel string
+}
+
+func newServeCmd() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve --dir DIR [--addr HOST:PORT]",
+		Short: "Run the KMIP server from the set-up in DIR",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(o.dir)
+			if err != nil {
+				return err
+			}
+			if o.addr != "" {
+				cfg.Listen = o.addr
+			}
+			if o.logLevel != "" {
+				cfg.Log.Level = o.logLevel
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
+		},
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
+	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address HOST:PORT (overrides config and KMIPD_LISTEN; 0.0.0.0:5696 listens on every interface)")
+	cmd.Flags().StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func newLogger(cfg *Config, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
+	}
+	if cfg.Log.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// serve runs the server until ctx is done. ready, if non-nil, receives the
+// bound address (tests use port 0).
+func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.Addr) error {
+	log, err := newLogger(cfg, logOut)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.path(cfg.TLS.Cert), cfg.path(cfg.TLS.Key))
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(cfg.path(cfg.TLS.CA))
+	if err != nil {
+		return fmt.Errorf("client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("client CA %s: no certificates", cfg.path(cfg.TLS.CA))
+	}
+	minV, _ := cfg.tlsMinVersion()
+	suites, _ := cfg.cipherSuites()
+	tlsCfg, err := kmip.NewTLSConfig(kmip.TLSOptions{Certificate: cert, ClientCAs: pool, MinVersion: minV, CipherSuites: suites})
+	if err != nil {
+		return err
+	}
+
+	backend, err := soft.Open(cfg.path(cfg.HSM.MasterKey))
+	if err != nil {
+		return fmt.Errorf("software key backend: %w", err)
+	}
+	defer backend.Close()
+	db, err := store.Open(cfg.path(cfg.Store), &store.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer db.Close()
+
+	svc := lifecycle.NewService(lifecycle.Config{
+		Store:   db,
+		Backend: backend,
+		Admins:  cfg.Admins,
+		Interop: cfg.Interop,
+		Logger:  log,
+	})
+	srv := &kmip.Server{
+		TLSConfig:        tlsCfg,
+		ClientCAs:        pool,
+		Handler:          svc,
+		Logger:           log,
+		HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
+		ReadTimeout:      time.Duration(cfg.Limits.ReadTimeout),
+		WriteTimeout:     time.Duration(cfg.Limits.WriteTimeout),
+		IdleTimeout:      time.Duration(cfg.Limits.IdleTimeout),
+		MaxMessageSize:   cfg.Limits.MaxMessageSize,
+		MaxBatchItems:    cfg.Limits.MaxBatchItems,
+		MaxDepth:         cfg.Limits.MaxDepth,
+		MaxConns:         cfg.Limits.MaxConnections,
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("addr", l.Addr().String()).Str("store", cfg.path(cfg.Store)).Str("key_backend", backend.Name()).Msg("kmipd serving KMIP over mutual TLS")
+	printConnectHelp(logOut, cfg, l.Addr().String())
+	if ready != nil {
+		ready <- l.Addr()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, kmip.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func printConnectHelp(w io.Writer, cfg *Config, addr string) {
+	pkiDir, _ := filepath.Abs(filepath.Dir(cfg.path(cfg.TLS.CA)))
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	fmt.Fprintf(w, `
+Connect with mutual TLS to %[1]s:%[2]s using the dev PKI in %[3]s:
+
+  openssl s_client -connect %[1]s:%[2]s -CAfile %[3]s/ca.crt -cert %[3]s/client.crt -key %[3]s/client.key
+
+  /usr/bin/python3 - <<'PY'
+  from kmip.pie.client import ProxyKmipClient
+  from kmip.core import enums
+  with ProxyKmipClient(hostname="%[1]s", port=%[2]s, cert="%[3]s/client.crt",
+                       key="%[3]s/client.key", ca="%[3]s/ca.crt",
+                       kmip_version=enums.KMIPVersion.KMIP_2_0) as c:
+      uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+      print("created", uid, c.get(uid))
+  PY
+
+`, host, port, pkiDir)
+}

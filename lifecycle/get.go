@@ -1,0 +1,298 @@
+package lifecycle
+
+import (
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// keyBlock is the part of a Key Block kmipd interprets on Register.
+type keyBlock struct {
+	format   kmip.KeyFormatType
+	material []byte
+	alg      uint32
+	length   int32
+	hasAlg   bool
+	hasLen   bool
+	attrs    ttlv.Value // 1.x attributes inside the Key Value
+}
+
+func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
+	kb := &keyBlock{}
+	bad := func(m string) error { return kmip.Errorf(kmip.ResultReasonInvalidField, "Key Block: %s", m) }
+	for !v.Empty() {
+		it, _ := v.Next()
+		switch it.Tag {
+		case ttlv.TagKeyFormatType:
+			kb.format = kmip.KeyFormatType(it.Uint32())
+		case ttlv.TagKeyCompressionType:
+			return nil, kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "compressed keys are not supported")
+		case ttlv.TagKeyValue:
+			if it.Type == ttlv.TypeByteString {
+				return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
+			}
+			kv := it.Children()
+			km, ok := kv.Next()
+			if !ok || km.Tag != ttlv.TagKeyMaterial {
+				return nil, bad("Key Value lacks Key Material")
+			}
+			switch km.Type {
+			case ttlv.TypeByteString:
+				kb.material = km.Data
+			case ttlv.TypeStructure:
+				// Transparent Symmetric Key {Key} (KMIP 2.0 §2.1.7.1).
+				c := km.Children()
+				if !c.ReadBytes(ttlv.TagKey, &kb.material) || !c.Empty() {
+					return nil, bad("unsupported transparent key material")
+				}
+			default:
+				return nil, bad("invalid Key Material")
+			}
+			kb.attrs = kv
+		case ttlv.TagCryptographicAlgorithm:
+			kb.alg, kb.hasAlg = it.Uint32(), true
+		case ttlv.TagCryptographicLength:
+			kb.length, kb.hasLen = it.Int32(), true
+		case ttlv.TagKeyWrappingData:
+			return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
+		default:
+			return nil, bad("unexpected " + it.Tag.String())
+		}
+	}
+	if kb.material == nil {
+		return nil, bad("no key material")
+	}
+	return kb, nil
+}
+
+func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
+	v := c.Item.Payload
+	var ot uint32
+	if !v.ReadEnum(ttlv.TagObjectType, &ot) {
+		return kmip.Errorf(kmip.ResultReasonInvalidMessage, "Register request lacks Object Type")
+	}
+	typ := kmip.ObjectType(ot)
+	var attrs kmip.AttrList
+	var objItem ttlv.Item
+	for !v.Empty() {
+		it, _ := v.Next()
+		switch {
+		case it.Tag == ttlv.TagAttributes && c.Version.V2():
+			attrs = kmip.NewAttrList(it.Children(), false)
+		case it.Tag == ttlv.TagTemplateAttribute && !c.Version.V2():
+			attrs = kmip.NewAttrList(it.Children(), true)
+		case it.Tag == ttlv.TagProtectionStorageMasks:
+		case it.Type == ttlv.TypeStructure && objItem.Raw == nil:
+			objItem = it
+		default:
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "unexpected %s in Register request", it.Tag)
+		}
+	}
+	if objItem.Raw == nil {
+		return kmip.Errorf(kmip.ResultReasonInvalidMessage, "Register request lacks the object")
+	}
+	var (
+		material []byte
+		kft      kmip.KeyFormatType
+		dataType uint32
+		kb       *keyBlock
+	)
+	body := objItem.Children()
+	switch {
+	case typ == kmip.ObjectTypeSymmetricKey && objItem.Tag == ttlv.TagSymmetricKey:
+		var kbv ttlv.Value
+		if !body.ReadStructure(ttlv.TagKeyBlock, &kbv) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Symmetric Key lacks Key Block")
+		}
+		var err error
+		if kb, err = parseKeyBlock(kbv); err != nil {
+			return err
+		}
+		if kb.format != kmip.KeyFormatTypeRaw && kb.format != kmip.KeyFormatTypeTransparentSymmetricKey {
+			return kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "symmetric keys are registered in Raw or Transparent Symmetric Key format")
+		}
+		material, kft = kb.material, kmip.KeyFormatTypeRaw
+	case typ == kmip.ObjectTypeSecretData && objItem.Tag == ttlv.TagSecretData:
+		var kbv ttlv.Value
+		if !body.ReadEnum(ttlv.TagSecretDataType, &dataType) || !body.ReadStructure(ttlv.TagKeyBlock, &kbv) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Secret Data needs Secret Data Type and Key Block")
+		}
+		var err error
+		if kb, err = parseKeyBlock(kbv); err != nil {
+			return err
+		}
+		material, kft = kb.material, kb.format
+	case typ == kmip.ObjectTypeOpaqueObject && objItem.Tag == ttlv.TagOpaqueObject:
+		if !body.ReadEnum(ttlv.TagOpaqueDataType, &dataType) || !body.ReadBytes(ttlv.TagOpaqueDataValue, &material) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Opaque Object needs Opaque Data Type and Opaque Data Value")
+		}
+		kft = kmip.KeyFormatTypeOpaque
+	default:
+		return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "registering %s objects is not supported", typ)
+	}
+	if !body.Empty() {
+		return kmip.Errorf(kmip.ResultReasonInvalidField, "unexpected items in %s", objItem.Tag)
+	}
+
+	var id string
+	err := s.update(c, func(tx *store.Tx) error {
+		var err error
+		if id, err = tx.NewID(); err != nil {
+			return err
+		}
+		o := objects.New(id, typ, c.Identity.Name)
+		if err := applyRequestAttrs(o, attrs); err != nil {
+			return err
+		}
+		if kb != nil {
+			if kb.attrs != nil && !c.Version.V2() {
+				// KMIP 1.x may carry attributes inside the Key Value.
+				if err := applyRequestAttrs(o, kmip.NewAttrList(kb.attrs, true)); err != nil {
+					return err
+				}
+			}
+			if _, ok := o.Enum(ttlv.TagCryptographicAlgorithm); !ok && kb.hasAlg {
+				o.SetEnum(ttlv.TagCryptographicAlgorithm, kb.alg)
+			}
+			if _, ok := o.Int(ttlv.TagCryptographicLength); !ok && kb.hasLen {
+				o.SetInt(ttlv.TagCryptographicLength, kb.length)
+			}
+		}
+		if typ == kmip.ObjectTypeSymmetricKey {
+			if _, ok := o.Int(ttlv.TagCryptographicLength); !ok {
+				o.SetInt(ttlv.TagCryptographicLength, int32(8*len(material)))
+			}
+		}
+		blob, err := s.cfg.Backend.Seal(s.ctx(), id, material)
+		if err != nil {
+			return err
+		}
+		o.Blob, o.KeyFormat, o.DataType = blob, kft, dataType
+		switch typ {
+		case kmip.ObjectTypeSecretData:
+			o.SetEnum(ttlv.TagSecretDataType, dataType)
+		case kmip.ObjectTypeOpaqueObject:
+			o.SetEnum(ttlv.TagOpaqueDataType, dataType)
+		}
+		initServerAttrs(c, o, material, kft)
+		return nameConflict(s.save(tx, o))
+	})
+	if err != nil {
+		return err
+	}
+	c.Batch.IDPlaceholder = id
+	w.AddText(ttlv.TagUniqueIdentifier, id)
+	return nil
+}
+
+func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.GetRequest
+	if err := req.Decode(c.Item.Payload); err != nil {
+		return err
+	}
+	id, err := resolveID(c, req.UniqueID)
+	if err != nil {
+		return err
+	}
+	var (
+		o        *objects.Object
+		material []byte
+		format   kmip.KeyFormatType
+	)
+	defer func() { clear(material) }()
+	// Reading takes a read-only transaction; only the first Get of a Fresh
+	// object writes (and waits for the disk).
+	err = s.read(c, func(tx *store.Tx) error {
+		o, err = s.load(tx, c, id, false)
+		if err != nil {
+			return err
+		}
+		if err := Allowed(kmip.OperationGet, o.State()); err != nil {
+			return err
+		}
+		if o.Blob == nil {
+			return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
+		}
+		// KMIP 2.0 §4.23: Extractable false forbids retrieval altogether;
+		// §4.48: Sensitive forbids it unless wrapped.
+		if x, ok := o.Bool(ttlv.TagExtractable); ok && !x {
+			return kmip.Errorf(kmip.ResultReasonNotExtractable, "object is not extractable")
+		}
+		if req.KeyWrappingSpecification != nil {
+			return kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "key wrapping on Get is not supported yet")
+		}
+		if sens, ok := o.Bool(ttlv.TagSensitive); ok && sens {
+			return kmip.Errorf(kmip.ResultReasonSensitive, "object is sensitive: it can only be retrieved wrapped")
+		}
+		if req.KeyCompressionType != 0 {
+			return kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "key compression is not supported")
+		}
+		if format, err = outputFormat(o, req.KeyFormatType); err != nil {
+			return err
+		}
+		material, err = s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if fresh, _ := o.Bool(ttlv.TagFresh); fresh {
+		// KMIP 2.0 §4.24: Fresh becomes false once served by Get.
+		err := s.update(c, func(tx *store.Tx) error {
+			cur, err := s.load(tx, c, id, true)
+			if err != nil {
+				return err
+			}
+			cur.SetBool(ttlv.TagFresh, false)
+			return s.save(tx, cur)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	writeObject(w, o, material, format)
+	return nil
+}
+
+// outputFormat picks the Key Format Type of a Get response: the stored one
+// unless the client asked for another that kmipd converts to (Raw and
+// Transparent Symmetric Key for symmetric keys, KMIP 2.0 §6.1.19).
+func outputFormat(o *objects.Object, want kmip.KeyFormatType) (kmip.KeyFormatType, error) {
+	have := o.KeyFormat
+	if want == 0 || want == have {
+		return have, nil
+	}
+	if o.Type == kmip.ObjectTypeSymmetricKey &&
+		(want == kmip.KeyFormatTypeRaw || want == kmip.KeyFormatTypeTransparentSymmetricKey) {
+		return want, nil
+	}
+	return 0, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "cannot return a %s as %s", o.Type, want)
+}
+
+// writeObject writes Object Type, Unique Identifier and the object.
+func writeObject(w *ttlv.Builder, o *objects.Object, material []byte, format kmip.KeyFormatType) {
+	w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
+	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+	switch o.Type {
+	case kmip.ObjectTypeOpaqueObject:
+		w.Begin(ttlv.TagOpaqueObject)
+		w.AddEnum(ttlv.TagOpaqueDataType, o.DataType)
+		w.AddBytes(ttlv.TagOpaqueDataValue, material)
+		w.End()
+	case kmip.ObjectTypeSecretData:
+		w.Begin(ttlv.TagSecretData)
+		w.AddEnum(ttlv.TagSecretDataType, o.DataType)
+		kmip.WriteKeyBlock(w, &kmip.KeyBlock{FormatType: format, Material: material})
+		w.End()
+	default:
+		alg, _ := o.Enum(ttlv.TagCryptographicAlgorithm)
+		bits, _ := o.Int(ttlv.TagCryptographicLength)
+		kmip.WriteSymmetricKey(w, &kmip.KeyBlock{
+			FormatType:             format,
+			Material:               material,
+			CryptographicAlgorithm: kmip.CryptographicAlgorithm(alg),
+			CryptographicLength:    bits,
+		})
+	}
+}

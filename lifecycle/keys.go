@@ -1,0 +1,258 @@
+package lifecycle
+
+import (
+	"crypto/sha256"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// applyRequestAttrs adds the attributes a client supplied on Create or
+// Register to o, refusing those only the server may set (KMIP 2.0 §4,
+// "Initially set by").
+func applyRequestAttrs(o *objects.Object, list kmip.AttrList) error {
+	for {
+		a, ok, err := list.Next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		oa, err := objects.FromAttr(a)
+		if err != nil {
+			return err
+		}
+		if oa.Tag != 0 {
+			info, known := objects.Info(oa.Tag)
+			if !known {
+				return kmip.Errorf(kmip.ResultReasonInvalidAttribute, "%s is not an attribute", oa.Tag)
+			}
+			if oa.Tag == ttlv.TagObjectType {
+				if v, _ := enumOf(oa); kmip.ObjectType(v) != o.Type {
+					return kmip.Errorf(kmip.ResultReasonInvalidField, "Object Type attribute contradicts the request")
+				}
+				continue
+			}
+			if !info.ClientInit {
+				return kmip.Errorf(kmip.ResultReasonAttributeReadOnly, "%s is set by the server", oa.Tag)
+			}
+			if !info.Multi && o.Count(oa.Tag) > 0 {
+				return kmip.Errorf(kmip.ResultReasonAttributeSingleValued, "%s given more than once", oa.Tag)
+			}
+		}
+		o.Add(oa)
+	}
+}
+
+func enumOf(a objects.Attribute) (uint32, bool) {
+	it, ok := a.Item()
+	if !ok || it.Type != ttlv.TypeEnumeration {
+		return 0, false
+	}
+	return it.Uint32(), true
+}
+
+// initServerAttrs sets what the server manages on a new object (KMIP 2.0
+// §4): dates, digest, the Sensitive/Extractable history and Fresh, and then
+// the state its dates imply.
+func initServerAttrs(c *kmip.Call, o *objects.Object, material []byte, kft kmip.KeyFormatType) {
+	t := now(c)
+	o.SetDate(ttlv.TagInitialDate, t)
+	o.SetDate(ttlv.TagLastChangeDate, t)
+	if _, ok := o.Date(ttlv.TagOriginalCreationDate); !ok {
+		o.SetDate(ttlv.TagOriginalCreationDate, t)
+	}
+	sensitive, ok := o.Bool(ttlv.TagSensitive)
+	if !ok {
+		o.SetBool(ttlv.TagSensitive, false)
+	}
+	extractable, ok := o.Bool(ttlv.TagExtractable)
+	if !ok {
+		extractable = true
+		o.SetBool(ttlv.TagExtractable, true)
+	}
+	o.SetBool(ttlv.TagAlwaysSensitive, sensitive)
+	o.SetBool(ttlv.TagNeverExtractable, !extractable)
+	if _, ok := o.Bool(ttlv.TagFresh); !ok {
+		o.SetBool(ttlv.TagFresh, true)
+	}
+	if material != nil {
+		o.Set(objects.Digest(material, kft))
+		o.SetEnum(ttlv.TagKeyFormatType, uint32(kft))
+	}
+	suid := sha256.Sum256([]byte(o.ID))
+	o.SetBytes(ttlv.TagShortUniqueIdentifier, suid[:])
+	o.SetState(kmip.StatePreActive)
+	Effective(o, c.Now)
+}
+
+// keyBytes returns the key size in bytes for a symmetric algorithm and
+// length in bits, or false when the combination is not one kmipd generates.
+func keyBytes(alg kmip.CryptographicAlgorithm, bits int32) (int, bool) {
+	switch alg {
+	case kmip.CryptographicAlgorithmAES:
+		return int(bits / 8), bits == 128 || bits == 192 || bits == 256
+	case kmip.CryptographicAlgorithmDES3:
+		// Two-key (112/128) and three-key (168/192) Triple DES.
+		switch bits {
+		case 112, 128:
+			return 16, true
+		case 168, 192:
+			return 24, true
+		}
+	case kmip.CryptographicAlgorithmChaCha20, kmip.CryptographicAlgorithmChaCha20Poly1305:
+		return 32, bits == 256
+	case kmip.CryptographicAlgorithmHMAC_SHA1, kmip.CryptographicAlgorithmHMAC_SHA224,
+		kmip.CryptographicAlgorithmHMAC_SHA256, kmip.CryptographicAlgorithmHMAC_SHA384,
+		kmip.CryptographicAlgorithmHMAC_SHA512:
+		return int(bits / 8), bits >= 64 && bits <= 4096 && bits%8 == 0
+	}
+	return 0, false
+}
+
+func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.CreateRequest
+	if err := req.Decode(c.Item.Payload, c.Version); err != nil {
+		return err
+	}
+	if req.ObjectType != kmip.ObjectTypeSymmetricKey {
+		return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "Create makes Symmetric Keys; %s is not supported", req.ObjectType)
+	}
+	var id string
+	err := s.update(c, func(tx *store.Tx) error {
+		var err error
+		if id, err = tx.NewID(); err != nil {
+			return err
+		}
+		o := objects.New(id, req.ObjectType, c.Identity.Name)
+		if err := applyRequestAttrs(o, req.Attributes); err != nil {
+			return err
+		}
+		alg, okA := o.Enum(ttlv.TagCryptographicAlgorithm)
+		bits, okL := o.Int(ttlv.TagCryptographicLength)
+		if !okA || !okL {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Create needs Cryptographic Algorithm and Cryptographic Length")
+		}
+		n, ok := keyBytes(kmip.CryptographicAlgorithm(alg), bits)
+		if !ok {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create a %d-bit %s key", bits, kmip.CryptographicAlgorithm(alg))
+		}
+		blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), id, n)
+		if err != nil {
+			return err
+		}
+		material, err := s.cfg.Backend.Open(s.ctx(), id, blob, make([]byte, 0, n))
+		if err != nil {
+			return err
+		}
+		o.Blob, o.KeyFormat = blob, kmip.KeyFormatTypeRaw
+		initServerAttrs(c, o, material, kmip.KeyFormatTypeRaw)
+		clear(material)
+		return nameConflict(s.save(tx, o))
+	})
+	if err != nil {
+		return err
+	}
+	c.Batch.IDPlaceholder = id
+	w.AddEnum(ttlv.TagObjectType, uint32(req.ObjectType))
+	w.AddText(ttlv.TagUniqueIdentifier, id)
+	return nil
+}
+
+func (s *Service) activate(c *kmip.Call, w *ttlv.Builder) error {
+	return s.transition(c, w, func(o *objects.Object) error {
+		st, err := Transition(o.State(), EventActivate)
+		if err != nil {
+			return err
+		}
+		o.SetState(st)
+		o.SetDate(ttlv.TagActivationDate, now(c))
+		return nil
+	})
+}
+
+// transition loads the object named by the payload's Unique Identifier,
+// applies fn and saves it, answering with the Unique Identifier.
+func (s *Service) transition(c *kmip.Call, w *ttlv.Builder, fn func(o *objects.Object) error) error {
+	var u kmip.UniqueID
+	v := c.Item.Payload
+	if err := kmip.ReadUniqueID(&v, &u); err != nil {
+		return err
+	}
+	return s.transitionID(c, w, u, fn)
+}
+
+func (s *Service) transitionID(c *kmip.Call, w *ttlv.Builder, u kmip.UniqueID, fn func(o *objects.Object) error) error {
+	id, err := resolveID(c, u)
+	if err != nil {
+		return err
+	}
+	err = s.update(c, func(tx *store.Tx) error {
+		o, err := s.load(tx, c, id, true)
+		if err != nil {
+			return err
+		}
+		if err := fn(o); err != nil {
+			return err
+		}
+		o.SetDate(ttlv.TagLastChangeDate, now(c))
+		return s.save(tx, o)
+	})
+	if err != nil {
+		return err
+	}
+	w.AddText(ttlv.TagUniqueIdentifier, id)
+	return nil
+}
+
+func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.RevokeRequest
+	if err := req.Decode(c.Item.Payload); err != nil {
+		return err
+	}
+	compromise := req.Code == kmip.RevocationReasonCodeKeyCompromise || req.Code == kmip.RevocationReasonCodeCACompromise
+	if !compromise && req.CompromiseOccurrenceDate != 0 {
+		return kmip.Errorf(kmip.ResultReasonInvalidField, "Compromise Occurrence Date given with a non-compromise reason")
+	}
+	return s.transitionID(c, w, req.UniqueID, func(o *objects.Object) error {
+		ev := EventRevokeOther
+		if compromise {
+			ev = EventRevokeCompromise
+		}
+		st, err := Transition(o.State(), ev)
+		if err != nil {
+			return err
+		}
+		o.SetState(st)
+		if compromise {
+			o.SetDate(ttlv.TagCompromiseDate, now(c))
+			occ := req.CompromiseOccurrenceDate
+			if occ == 0 {
+				occ, _ = o.Date(ttlv.TagInitialDate)
+			}
+			o.SetDate(ttlv.TagCompromiseOccurrenceDate, occ)
+		} else {
+			o.SetDate(ttlv.TagDeactivationDate, now(c))
+		}
+		o.Set(revocationReasonAttr(req.Code, req.Message))
+		return nil
+	})
+}
+
+func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
+	return s.transition(c, w, func(o *objects.Object) error {
+		st, err := Transition(o.State(), EventDestroy)
+		if err != nil {
+			return err
+		}
+		o.SetState(st)
+		o.SetDate(ttlv.TagDestroyDate, now(c))
+		// The sealed material goes; the metadata stays (KMIP 2.0 §6.1.15).
+		clear(o.Blob)
+		o.Blob = nil
+		return nil
+	})
+}

@@ -1,0 +1,182 @@
+package lifecycle
+
+import (
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// filter is the attribute part of a Locate request, grouped by attribute.
+type filter struct {
+	groups [][]objects.Attribute // instances of one attribute each
+}
+
+func newFilter(list kmip.AttrList) (*filter, error) {
+	f := &filter{}
+	for {
+		a, ok, err := list.Next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return f, nil
+		}
+		oa, err := objects.FromAttr(a)
+		if err != nil {
+			return nil, err
+		}
+		placed := false
+		for i, g := range f.groups {
+			if g[0].SameAttribute(oa) {
+				f.groups[i] = append(g, oa)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			f.groups = append(f.groups, []objects.Attribute{oa})
+		}
+	}
+}
+
+// first returns the first filter value of tag, for choosing an index.
+func (f *filter) first(tag ttlv.Tag) (ttlv.Item, bool) {
+	for _, g := range f.groups {
+		if g[0].Tag == tag {
+			return g[0].Item()
+		}
+	}
+	return ttlv.Item{}, false
+}
+
+// match reports whether o satisfies every attribute of the filter
+// (KMIP 2.0 §6.1.27): a date attribute given twice is a range; a usage mask
+// matches objects allowing at least those usages; anything else must be
+// present with an equal value.
+func (f *filter) match(o *objects.Object) bool {
+	for _, g := range f.groups {
+		have := objectInstances(o, g[0])
+		if len(have) == 0 {
+			return false
+		}
+		it0, _ := g[0].Item()
+		switch {
+		case it0.Type == ttlv.TypeDateTime && len(g) == 2:
+			it1, _ := g[1].Item()
+			lo, hi := it0.Int64(), it1.Int64()
+			if !anyItem(have, func(it ttlv.Item) bool { return it.Int64() >= lo && it.Int64() <= hi }) {
+				return false
+			}
+		case g[0].Tag != 0 && ttlv.IsMask(g[0].Tag):
+			want := it0.Uint32()
+			if !anyItem(have, func(it ttlv.Item) bool { return it.Uint32()&want == want }) {
+				return false
+			}
+		default:
+			for _, w := range g {
+				found := false
+				for _, h := range have {
+					if sameValue(h, w) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func objectInstances(o *objects.Object, like objects.Attribute) []objects.Attribute {
+	if like.Tag != 0 {
+		return o.All(like.Tag)
+	}
+	return o.Vendor(like.VendorID, like.Name)
+}
+
+func anyItem(as []objects.Attribute, pred func(ttlv.Item) bool) bool {
+	for _, a := range as {
+		if it, ok := a.Item(); ok && pred(it) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.LocateRequest
+	if err := req.Decode(c.Item.Payload, c.Version); err != nil {
+		return err
+	}
+	f, err := newFilter(req.Attributes)
+	if err != nil {
+		return err
+	}
+	mask := kmip.StorageStatusMask(req.StorageStatusMask)
+	if mask == 0 {
+		mask = kmip.StorageStatusMaskOnLineStorage
+	}
+	var ids []string
+	total := 0
+	err = s.read(c, func(tx *store.Tx) error {
+		visit := func(id string, _ uint64) bool {
+			rec, err := tx.Get(id)
+			if err != nil || !s.canSee(c, rec.Owner) {
+				return true
+			}
+			o := new(objects.Object)
+			if o.UnmarshalBinary(rec.Data) != nil {
+				return true
+			}
+			o.Owner = rec.Owner
+			Effective(o, c.Now)
+			destroyed := o.State() == kmip.StateDestroyed || o.State() == kmip.StateDestroyedCompromised
+			if destroyed && mask&kmip.StorageStatusMaskDestroyedStorage == 0 ||
+				!destroyed && mask&kmip.StorageStatusMaskOnLineStorage == 0 {
+				return true
+			}
+			if !f.match(o) {
+				return true
+			}
+			total++
+			if total > int(req.OffsetItems) && (req.MaximumItems == 0 || len(ids) < int(req.MaximumItems)) {
+				ids = append(ids, id)
+			}
+			return true
+		}
+		// Newest first (KMIP 2.0 §6.1.27), from the most selective index.
+		if it, ok := f.first(ttlv.TagName); ok {
+			if v, ok := it.Children().Find(ttlv.TagNameValue); ok {
+				return tx.Lookup(idxName, v.Data, visit)
+			}
+		}
+		if it, ok := f.first(ttlv.TagObjectGroup); ok {
+			return tx.Lookup(idxGroup, it.Data, visit)
+		}
+		if it, ok := f.first(ttlv.TagObjectType); ok {
+			return tx.Lookup(idxType, u32(it.Uint32()), visit)
+		}
+		return tx.ScanIDs(visit)
+	})
+	if err != nil {
+		return err
+	}
+	// The ID Placeholder is set only by a Locate returning exactly one
+	// object, and emptied otherwise (KMIP 2.0 §6.1).
+	if len(ids) == 1 {
+		c.Batch.IDPlaceholder = ids[0]
+	} else {
+		c.Batch.IDPlaceholder = ""
+	}
+	if c.Version.AtLeast(kmip.V1_3) {
+		w.AddInt32(ttlv.TagLocatedItems, int32(total))
+	}
+	for _, id := range ids {
+		w.AddText(ttlv.TagUniqueIdentifier, id)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package lifecycle
+
+import (
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// supportedObjectTypes are the object types kmipd stores.
+var supportedObjectTypes = []kmip.ObjectType{
+	kmip.ObjectTypeSymmetricKey, kmip.ObjectTypeSecretData, kmip.ObjectTypeOpaqueObject,
+}
+
+// operationOrder lists operations in the order Query reports them.
+var operationOrder = []kmip.Operation{
+	kmip.OperationCreate, kmip.OperationRegister, kmip.OperationLocate, kmip.OperationGet,
+	kmip.OperationGetAttributes, kmip.OperationGetAttributeList, kmip.OperationActivate,
+	kmip.OperationRevoke, kmip.OperationDestroy, kmip.OperationQuery,
+	kmip.OperationDiscoverVersions, kmip.OperationInterop,
+}
+
+func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
+	v := c.Item.Payload
+	var fns []kmip.QueryFunction
+	for !v.Empty() {
+		var f uint32
+		if !v.ReadEnum(ttlv.TagQueryFunction, &f) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Query takes Query Function items only")
+		}
+		fns = append(fns, kmip.QueryFunction(f))
+	}
+	has := func(f kmip.QueryFunction) bool {
+		for _, x := range fns {
+			if x == f {
+				return true
+			}
+		}
+		return false
+	}
+	ver := c.Version
+	// Response fields in the order of KMIP 2.0 §6.1.37.
+	if has(kmip.QueryFunctionQueryOperations) {
+		for _, op := range operationOrder {
+			if s.Supports(op) && ver.HasEnum(ttlv.TagOperation, uint32(op)) {
+				w.AddEnum(ttlv.TagOperation, uint32(op))
+			}
+		}
+	}
+	if has(kmip.QueryFunctionQueryObjects) {
+		for _, t := range supportedObjectTypes {
+			w.AddEnum(ttlv.TagObjectType, uint32(t))
+		}
+	}
+	if has(kmip.QueryFunctionQueryServerInformation) {
+		w.AddText(ttlv.TagVendorIdentification, "kmipd")
+		w.Begin(ttlv.TagServerInformation)
+		if ver.V2() {
+			w.AddText(ttlv.TagServerName, "kmipd")
+			w.AddText(ttlv.TagProductName, "kmipd")
+		}
+		w.End()
+	}
+	if has(kmip.QueryFunctionQueryProfiles) && ver.HasTag(ttlv.TagProfileInformation) {
+		for _, p := range profilesFor(ver) {
+			w.Begin(ttlv.TagProfileInformation)
+			w.AddEnum(ttlv.TagProfileName, uint32(p))
+			w.End()
+		}
+	}
+	if has(kmip.QueryFunctionQueryCapabilities) && ver.HasTag(ttlv.TagCapabilityInformation) {
+		w.Begin(ttlv.TagCapabilityInformation)
+		w.AddBool(ttlv.TagStreamingCapability, false)
+		w.AddBool(ttlv.TagAsynchronousCapability, false)
+		w.AddBool(ttlv.TagAttestationCapability, false)
+		w.AddBool(ttlv.TagBatchUndoCapability, true)
+		w.AddBool(ttlv.TagBatchContinueCapability, true)
+		w.End()
+	}
+	return nil
+}
+
+// profilesFor returns the server profiles kmipd claims in version v.
+func profilesFor(v kmip.Version) []kmip.ProfileName {
+	if v.V2() {
+		return []kmip.ProfileName{kmip.ProfileNameSymmetricKeyLifecycleServer}
+	}
+	switch v.Minor {
+	case 3:
+		return []kmip.ProfileName{kmip.ProfileNameSymmetricKeyLifecycleServerKMIPV1_3}
+	case 4:
+		return []kmip.ProfileName{kmip.ProfileNameSymmetricKeyLifecycleServerKMIPV1_4}
+	}
+	return nil
+}
+
+func (s *Service) discoverVersions(c *kmip.Call, w *ttlv.Builder) error {
+	v := c.Item.Payload
+	var asked []kmip.Version
+	for !v.Empty() {
+		var pv ttlv.Value
+		var ver kmip.Version
+		if !v.ReadStructure(ttlv.TagProtocolVersion, &pv) ||
+			!pv.ReadInt32(ttlv.TagProtocolVersionMajor, &ver.Major) ||
+			!pv.ReadInt32(ttlv.TagProtocolVersionMinor, &ver.Minor) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Discover Versions takes Protocol Version items only")
+		}
+		asked = append(asked, ver)
+	}
+	list := kmip.SupportedVersions
+	if len(asked) > 0 {
+		// The intersection, in the client's order of preference
+		// (KMIP 2.0 §6.1.16); empty when there is none.
+		list = nil
+		for _, a := range asked {
+			if a.Supported() {
+				list = append(list, a)
+			}
+		}
+	}
+	for _, ver := range list {
+		w.Begin(ttlv.TagProtocolVersion)
+		w.AddInt32(ttlv.TagProtocolVersionMajor, ver.Major)
+		w.AddInt32(ttlv.TagProtocolVersionMinor, ver.Minor)
+		w.End()
+	}
+	return nil
+}
+
+// interop implements the Interop operation (KMIP 2.0 §6.1.25) for
+// conformance runs: Begin and End are accepted, Reset wipes the store. Only
+// admins may call it, and only when the server enables it.
+func (s *Service) interop(c *kmip.Call, w *ttlv.Builder) error {
+	v := c.Item.Payload
+	var fn uint32
+	if !v.ReadEnum(ttlv.TagInteropFunction, &fn) {
+		return kmip.Errorf(kmip.ResultReasonInvalidField, "Interop needs an Interop Function")
+	}
+	if !s.admins[c.Identity.Name] {
+		return kmip.Errorf(kmip.ResultReasonPermissionDenied, "Interop is for admins")
+	}
+	switch kmip.InteropFunction(fn) {
+	case kmip.InteropFunctionBegin, kmip.InteropFunctionEnd:
+		return nil
+	case kmip.InteropFunctionReset:
+		return s.update(c, func(tx *store.Tx) error { return tx.Reset() })
+	}
+	return kmip.Errorf(kmip.ResultReasonInvalidField, "unknown Interop Function")
+}

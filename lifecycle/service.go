@@ -1,0 +1,216 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// Config wires a Service to its store and key backend.
+type Config struct {
+	Store   *store.DB
+	Backend hsm.Backend
+	// Admins are identities (certificate CNs) that see every object.
+	Admins []string
+	// Interop enables the Interop operation, whose Reset function wipes the
+	// store. Conformance runs only: KMIP 2.0 §6.1.25 forbids it in
+	// production.
+	Interop bool
+	Logger  zerolog.Logger
+}
+
+// Service implements the KMIP operations over the store: it is the
+// kmip.Handler of kmipd.
+type Service struct {
+	cfg    Config
+	mux    *kmip.ServeMux
+	admins map[string]bool
+}
+
+// NewService returns a Service with every supported operation registered.
+func NewService(cfg Config) *Service {
+	s := &Service{cfg: cfg, admins: make(map[string]bool)}
+	for _, a := range cfg.Admins {
+		s.admins[a] = true
+	}
+	m := kmip.NewServeMux()
+	m.HandleFunc(kmip.OperationDiscoverVersions, s.discoverVersions)
+	m.HandleFunc(kmip.OperationQuery, s.query)
+	m.HandleFunc(kmip.OperationCreate, s.create)
+	m.HandleFunc(kmip.OperationRegister, s.register)
+	m.HandleFunc(kmip.OperationGet, s.get)
+	m.HandleFunc(kmip.OperationGetAttributes, s.getAttributes)
+	m.HandleFunc(kmip.OperationGetAttributeList, s.getAttributeList)
+	m.HandleFunc(kmip.OperationLocate, s.locate)
+	m.HandleFunc(kmip.OperationActivate, s.activate)
+	m.HandleFunc(kmip.OperationRevoke, s.revoke)
+	m.HandleFunc(kmip.OperationDestroy, s.destroy)
+	if cfg.Interop {
+		m.HandleFunc(kmip.OperationInterop, s.interop)
+	}
+	s.mux = m
+	return s
+}
+
+// ServeKMIP dispatches one batch item.
+func (s *Service) ServeKMIP(c *kmip.Call, w *ttlv.Builder) error { return s.mux.ServeKMIP(c, w) }
+
+// Supports reports whether op is implemented (for Query).
+func (s *Service) Supports(op kmip.Operation) bool { return s.mux.Supports(op) }
+
+// RunBatch runs a whole batch in one store transaction, so that Batch Error
+// Continuation Undo rolls back every item's effects (KMIP 2.0 §9.6).
+func (s *Service) RunBatch(c *kmip.Call, fn func() error) error {
+	return s.cfg.Store.Update(func(tx *store.Tx) error {
+		c.Batch.Tx = tx
+		defer func() { c.Batch.Tx = nil }()
+		return fn()
+	})
+}
+
+// update runs fn in the batch's transaction if there is one, else in its
+// own: all mutations of one operation commit (and fsync) together before
+// the client is answered.
+func (s *Service) update(c *kmip.Call, fn func(tx *store.Tx) error) error {
+	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
+		return fn(tx)
+	}
+	return s.cfg.Store.Update(fn)
+}
+
+func (s *Service) ctx() context.Context { return context.Background() }
+
+// canSee reports whether the caller may see an object owned by owner: its
+// owner and the configured admins may; anyone else gets Object Not Found, so
+// that the existence of others' objects does not leak.
+func (s *Service) canSee(c *kmip.Call, owner string) bool {
+	return owner == c.Identity.Name || s.admins[c.Identity.Name]
+}
+
+func notFound(id string) error {
+	return kmip.Errorf(kmip.ResultReasonObjectNotFound, "object %q not found", id)
+}
+
+// resolveID turns a request's Unique Identifier field into an identifier,
+// using the batch's ID Placeholder when the field is absent or is the ID
+// Placeholder enumeration (KMIP 2.0 §6.1).
+func resolveID(c *kmip.Call, u kmip.UniqueID) (string, error) {
+	switch u.Kind {
+	case kmip.UniqueIDText:
+		return string(u.Text), nil
+	case kmip.UniqueIDAbsent:
+		if c.Batch.IDPlaceholder == "" {
+			return "", kmip.Errorf(kmip.ResultReasonInvalidField, "no Unique Identifier and no ID Placeholder")
+		}
+		return c.Batch.IDPlaceholder, nil
+	case kmip.UniqueIDEnum:
+		if u.Enum == kmip.UniqueIdentifierIDPlaceholder && c.Batch.IDPlaceholder != "" {
+			return c.Batch.IDPlaceholder, nil
+		}
+	}
+	return "", kmip.Errorf(kmip.ResultReasonInvalidField, "unsupported Unique Identifier form")
+}
+
+// load reads an object the caller may see and brings its state up to date
+// with its dates (KMIP 2.0 §4.57: an object whose Activation Date has passed
+// is Active when next accessed); in a writable transaction that change is
+// persisted.
+func (s *Service) load(tx *store.Tx, c *kmip.Call, id string, writable bool) (*objects.Object, error) {
+	rec, err := tx.Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.canSee(c, rec.Owner) {
+		return nil, notFound(id)
+	}
+	o := new(objects.Object)
+	if err := o.UnmarshalBinary(rec.Data); err != nil {
+		return nil, err
+	}
+	o.Owner = rec.Owner
+	if Effective(o, c.Now) && writable {
+		o.SetDate(ttlv.TagLastChangeDate, c.Now.Unix())
+		if err := s.save(tx, o); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// save writes o with its index entries.
+func (s *Service) save(tx *store.Tx, o *objects.Object) error {
+	data, err := o.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data, Index: indexEntries(o)})
+}
+
+// Index kinds. Names are unique per owner (Non Unique Name Attribute,
+// KMIP 2.0 §6.1.2), so two clients may both call a key "backup" without
+// learning of each other.
+const (
+	idxName  = "name"
+	idxUName = "uname"
+	idxType  = "type"
+	idxState = "state"
+	idxGroup = "group"
+	idxAlg   = "alg"
+)
+
+func indexEntries(o *objects.Object) []store.IndexEntry {
+	var ix []store.IndexEntry
+	for _, a := range o.All(ttlv.TagName) {
+		if v, ok := nameValue(a); ok {
+			ix = append(ix,
+				store.IndexEntry{Kind: idxName, Value: []byte(v)},
+				store.IndexEntry{Kind: idxUName, Value: []byte(o.Owner + "\x00" + v), Unique: true})
+		}
+	}
+	ix = append(ix, store.IndexEntry{Kind: idxType, Value: u32(uint32(o.Type))})
+	ix = append(ix, store.IndexEntry{Kind: idxState, Value: u32(uint32(o.State()))})
+	for _, a := range o.All(ttlv.TagObjectGroup) {
+		if it, ok := a.Item(); ok {
+			ix = append(ix, store.IndexEntry{Kind: idxGroup, Value: append([]byte(nil), it.Data...)})
+		}
+	}
+	if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok {
+		ix = append(ix, store.IndexEntry{Kind: idxAlg, Value: u32(alg)})
+	}
+	return ix
+}
+
+func u32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// nameValue returns the Name Value of a Name attribute.
+func nameValue(a objects.Attribute) (string, bool) {
+	it, ok := a.Item()
+	if !ok {
+		return "", false
+	}
+	v, ok := it.Children().Find(ttlv.TagNameValue)
+	if !ok {
+		return "", false
+	}
+	return string(v.Data), true
+}
+
+// nameConflict maps a unique-index conflict onto Non Unique Name Attribute.
+func nameConflict(err error) error {
+	if errors.Is(err, store.ErrExists) {
+		return kmip.Errorf(kmip.ResultReasonNonUniqueNameAttribute, "name already in use")
+	}
+	return err
+}
+
+func now(c *kmip.Call) int64 { return c.Now.Unix() }

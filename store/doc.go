@@ -1,0 +1,51 @@
+// Package store keeps kmipd's managed objects in one bbolt file.
+//
+// # Basics
+//
+// The store does not know the KMIP object encoding. A [Record] carries the
+// caller's encoded object as opaque Data, an Owner, and the secondary index
+// entries the caller declares for it ([IndexEntry]: a kind such as "name",
+// "type", "state" or "attr:x-foo", and an arbitrary byte value). All access
+// goes through transactions: [DB.Update] runs one read-write transaction,
+// committed and fsync'd before it returns (an acknowledged write is durable),
+// or rolled back entirely if the function returns an error or panics;
+// [DB.View] runs a read-only snapshot. Readers run concurrently with each
+// other and with the single writer.
+//
+// Every record gets a creation sequence number (Seq) on its first Put.
+// [Tx.Lookup], [Tx.Scan] and [Tx.ScanIDs] return objects newest first
+// (descending Seq), so Locate can honour Maximum Items by stopping early.
+// Lookup costs O(matches), independent of the number of objects.
+//
+// Index entries flagged Unique (e.g. Name) make a (kind, value) pair belong
+// to one object; a conflicting [Tx.Put] fails with [ErrExists] and writes
+// nothing.
+//
+// On disk the file holds buckets "objects" (ID → record), "seq" (big-endian
+// Seq → ID), "index" (entry ‖ big-endian Seq → ID), "unique" (entry → ID),
+// "meta" (caller metadata, [Tx.SetMeta]) and "sys" (schema version, object
+// count). An entry is the kind and value, each length-prefixed, so values
+// containing 0x00 or prefixes of other values never collide. [Open] refuses
+// files written by a newer schema ([ErrSchema]).
+//
+// [DB.Backup] streams a consistent copy of the live file; [DB.Check] verifies
+// the file and the indexes.
+//
+// # Caveats
+//
+//   - Only one DB may hold a file: Open waits Options.Timeout for the lock of
+//     another DB (in any process) and then fails with [ErrLocked].
+//   - A [Tx] and everything bbolt hands it are valid only inside the
+//     function; the store copies what it returns (Get, Scan, GetMeta), and
+//     copies what it is given (Put, SetMeta).
+//   - Callbacks of Lookup, Scan and ScanIDs must not modify the store:
+//     collect IDs first, then Put or Delete.
+//   - Index values longer than 512 bytes are keyed by their SHA-256 digest;
+//     Lookup results are exact up to SHA-256 collisions, and Locate re-checks
+//     the decoded object anyway.
+//   - Writers are serialized: keep Update functions short, and batch bulk
+//     imports (several thousand Puts per Update) since each commit fsyncs.
+//   - The file never shrinks; space from deleted objects is reused.
+//     [Tx.Reset] keeps metadata and restarts Seq at 1.
+//   - Options.NoSync trades durability for speed and is for tests only.
+package store

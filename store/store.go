@@ -1,0 +1,295 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Limits and defaults.
+const (
+	// SchemaVersion is the on-disk layout version this build writes and reads.
+	SchemaVersion = 1
+	// DefaultTimeout is the file lock wait used when Options.Timeout is zero.
+	DefaultTimeout = 5 * time.Second
+	// MaxIDLen is the longest accepted Record.ID, in bytes.
+	MaxIDLen = 1024
+	// MaxKindLen is the longest accepted IndexEntry.Kind and metadata key.
+	MaxKindLen = 255
+	// maxInlineValue is the longest index value stored verbatim in index
+	// keys; longer values are keyed by their SHA-256 digest.
+	maxInlineValue = 512
+	// recFormat is the first byte of every encoded object value.
+	recFormat = 1
+)
+
+// The top-level buckets, by position in bucketNames. Those from bObjects on
+// hold the objects and are emptied by Reset.
+const (
+	bSys     = iota // "schema" version, object "count"
+	bMeta           // caller metadata (SetMeta)
+	bObjects        // ID → encoded record
+	bSeq            // big-endian seq → ID
+	bIndex          // entry prefix ‖ big-endian seq → ID
+	bUnique         // entry prefix → ID
+	nBuckets
+)
+
+var (
+	bucketNames = [nBuckets][]byte{[]byte("sys"), []byte("meta"), []byte("objects"), []byte("seq"), []byte("index"), []byte("unique")}
+	keySchema   = []byte("schema")
+	keyCount    = []byte("count")
+)
+
+// appendFill is the bbolt FillPercent of the seq and index buckets, where
+// keys are appended (at the end, or at the end of a value's range): pages
+// split there stay nearly full instead of the default half.
+const appendFill = 0.9
+
+// Record is one managed object as stored.
+type Record struct {
+	ID    string // Unique Identifier, chosen with Tx.NewID or imported
+	Seq   uint64 // creation sequence assigned by the first Put; larger is newer
+	Owner string // identity owning the object ("" for none)
+	Data  []byte // the encoded object, opaque to the store
+	Index []IndexEntry
+}
+
+// IndexEntry declares that a record can be found by Tx.Lookup(Kind, Value).
+type IndexEntry struct {
+	Kind  string // e.g. "name", "type", "state", "attr:x-foo"; 1..MaxKindLen bytes
+	Value []byte // arbitrary bytes, any length
+	// Unique makes the (Kind, Value) pair belong to this record alone,
+	// across all objects: see Tx.Put.
+	Unique bool
+}
+
+// Options configures Open. A nil *Options means the zero value.
+type Options struct {
+	// NoSync skips fsync on commit. Committed data can then be lost on
+	// power failure or OS crash: use it only in tests and benchmarks.
+	NoSync bool
+	// Timeout bounds the wait for the file lock held by another DB: zero
+	// means DefaultTimeout, a negative value fails at once.
+	Timeout time.Duration
+}
+
+// Stats describes a DB at one point in time.
+type Stats struct {
+	Objects  int    // number of records
+	LastSeq  uint64 // highest Seq ever assigned (since the last Reset)
+	FileSize int64  // bytes in the database file
+}
+
+// DB is an open store file. Its methods are safe for concurrent use.
+type DB struct {
+	bolt   *bolt.DB
+	path   string
+	closed atomic.Bool
+}
+
+// Open opens the store at path, creating the file (mode 0600) and its
+// buckets if needed. It fails with ErrLocked if another DB holds the file
+// for longer than opts.Timeout, and with ErrSchema if the file holds an
+// unknown (newer) schema version or is not a kmipd store.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      o.Timeout,
+		NoSync:       o.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.Timeout)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := bdb.Update(initSchema); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return &DB{bolt: bdb, path: path}, nil
+}
+
+// initSchema creates the buckets of a new file and checks the version of an
+// existing one.
+func initSchema(btx *bolt.Tx) error {
+	sys := btx.Bucket(bucketNames[bSys])
+	if sys == nil {
+		var foreign []byte
+		_ = btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			foreign = bytes.Clone(name)
+			return errors.New("stop")
+		})
+		if foreign != nil {
+			return fmt.Errorf("%w: not a kmipd store (has bucket %q)", ErrSchema, foreign)
+		}
+		var err error
+		if sys, err = btx.CreateBucket(bucketNames[bSys]); err != nil {
+			return err
+		}
+		if err := sys.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+			return err
+		}
+		if err := sys.Put(keyCount, make([]byte, 8)); err != nil {
+			return err
+		}
+	}
+	v := sys.Get(keySchema)
+	if len(v) != 4 {
+		return fmt.Errorf("%w: malformed schema version", ErrSchema)
+	}
+	if ver := binary.BigEndian.Uint32(v); ver == 0 || ver > SchemaVersion {
+		return fmt.Errorf("%w: file has version %d, this build supports %d", ErrSchema, ver, SchemaVersion)
+	}
+	for _, name := range bucketNames[bMeta:] {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the file. It waits for running transactions to finish.
+// Closing a closed DB returns ErrClosed.
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return ErrClosed
+	}
+	return db.bolt.Close()
+}
+
+// Path returns the file the DB was opened from.
+func (db *DB) Path() string { return db.path }
+
+// Update runs fn in a read-write transaction. If fn returns nil the
+// transaction commits and, unless Options.NoSync, is on stable storage when
+// Update returns; otherwise (error or panic) everything fn did is rolled
+// back and fn's error is returned unchanged. Writers are serialized.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return closedErr(db.bolt.Update(func(btx *bolt.Tx) error { return run(btx, fn) }))
+}
+
+// View runs fn in a read-only transaction: a consistent snapshot that
+// concurrent writers do not disturb.
+func (db *DB) View(fn func(*Tx) error) error {
+	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(btx, fn) }))
+}
+
+func run(btx *bolt.Tx, fn func(*Tx) error) error {
+	tx := &Tx{btx: btx}
+	defer func() { tx.btx = nil }()
+	return fn(tx)
+}
+
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Backup writes a consistent snapshot of the whole file to w while the DB
+// stays online (readers and writers continue). The output is itself a store
+// file that Open accepts. It returns the number of bytes written.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(w)
+		return err
+	})
+	return n, closedErr(err)
+}
+
+// Stats returns the object count and file size; the zero Stats if the DB is
+// closed.
+func (db *DB) Stats() Stats {
+	var s Stats
+	_ = db.View(func(tx *Tx) error {
+		s = Stats{Objects: tx.Count(), LastSeq: tx.seq().Sequence(), FileSize: tx.btx.Size()}
+		return nil
+	})
+	return s
+}
+
+// Check verifies the bbolt file structure and the store's own invariants:
+// every object decodes and has its sequence and index entries, no index or
+// sequence entry is dangling, and the object count is right. Inconsistencies
+// are reported wrapping ErrCorrupt. It reads the whole file.
+func (db *DB) Check() error {
+	return closedErr(db.bolt.View(func(btx *bolt.Tx) error {
+		var errs []error
+		for err := range btx.Check() {
+			errs = append(errs, err)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %w", ErrCorrupt, errors.Join(errs...))
+		}
+		return run(btx, checkTx)
+	}))
+}
+
+func checkTx(tx *Tx) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, a...))
+	}
+	var n, nIndex, nUnique int
+	err := tx.objects().ForEach(func(k, raw []byte) error {
+		n++
+		r, err := decodeRecord(string(k), raw, false)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(tx.seq().Get(binary.BigEndian.AppendUint64(nil, r.Seq)), k) {
+			return bad("object %q: no sequence entry %d", k, r.Seq)
+		}
+		ents, _, err := entries(r.Index)
+		if err != nil {
+			return bad("object %q: %v", k, err)
+		}
+		for _, e := range ents {
+			nIndex++
+			if !bytes.Equal(tx.index().Get(indexKey(e.prefix, r.Seq)), k) {
+				return bad("object %q: missing index entry %x", k, e.prefix)
+			}
+			if e.unique {
+				nUnique++
+				if !bytes.Equal(tx.unique().Get(e.prefix), k) {
+					return bad("object %q: missing unique entry %x", k, e.prefix)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c := tx.Count(); c != n {
+		return bad("count is %d, %d objects stored", c, n)
+	}
+	for _, b := range []struct {
+		name string
+		bkt  *bolt.Bucket
+		want int
+	}{{"sequence", tx.seq(), n}, {"index", tx.index(), nIndex}, {"unique", tx.unique(), nUnique}} {
+		if got := b.bkt.Stats().KeyN; got != b.want {
+			return bad("%d %s entries, want %d", got, b.name, b.want)
+		}
+	}
+	return nil
+}

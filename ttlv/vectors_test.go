@@ -1,0 +1,480 @@
+package ttlv_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// vectorEpoch is the time $NOW stands for in the tests.
+var vectorEpoch = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).Unix()
+
+// pkcs11Names gives values to the PKCS#11 function and return-code names of
+// PKCS11-M-1-21.xml, which the KMIP specification does not tabulate (the
+// tables are empty): functions numbered in the order of the PKCS#11
+// function list, return codes as CK_RV values.
+var pkcs11Names = map[ttlv.Tag]map[string]uint32{
+	ttlv.TagPKCS_11Function:   {"C_Initialize": 1, "C_Finalize": 2, "C_GetInfo": 3},
+	ttlv.TagPKCS_11ReturnCode: {"OK": 0},
+}
+
+// substituteVector replaces the placeholders of the OASIS test cases by
+// fixed values of the item's type: $NOW±n by vectorEpoch±n, $NAME in a Byte
+// String by the hex of NAME, $NAME in a Text String by "NAME". It also
+// names the untabulated PKCS#11 values.
+func substituteVector(tag ttlv.Tag, typ ttlv.Type, v string) (string, bool) {
+	if m, ok := pkcs11Names[tag]; ok && typ == ttlv.TypeEnumeration {
+		if x, ok := m[v]; ok {
+			return fmt.Sprintf("0x%08x", x), true
+		}
+	}
+	name, ok := strings.CutPrefix(v, "$")
+	if !ok {
+		return "", false
+	}
+	switch typ {
+	case ttlv.TypeDateTime:
+		rest, ok := strings.CutPrefix(name, "NOW")
+		if !ok {
+			return "", false
+		}
+		var d int64
+		if rest != "" {
+			n, err := strconv.ParseInt(rest, 10, 64)
+			if err != nil {
+				return "", false
+			}
+			d = n
+		}
+		return time.Unix(vectorEpoch+d, 0).UTC().Format(time.RFC3339), true
+	case ttlv.TypeByteString:
+		return hex.EncodeToString([]byte(name)), true
+	case ttlv.TypeTextString:
+		return name, true
+	}
+	return "", false
+}
+
+var vectorOpts = &ttlv.DecodeOptions{Substitute: substituteVector}
+
+// vectorMsg is one message of a test-case file, converted to TTLV.
+type vectorMsg struct {
+	file string // relative to testCaseDir
+	elem string // RequestMessage, ResponseMessage
+	line int
+	ttlv []byte
+}
+
+var vectorCache struct {
+	once sync.Once
+	msgs []vectorMsg
+	n    int // files
+	err  error
+}
+
+// loadVectors converts every message of every test-case file. It reports
+// ok false when the test cases are absent.
+func loadVectors(tb testing.TB) (msgs []vectorMsg, files int, ok bool) {
+	tb.Helper()
+	if _, err := os.Stat(testCaseDir); errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, false
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	c := &vectorCache
+	c.once.Do(func() {
+		var paths []string
+		c.err = filepath.WalkDir(testCaseDir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".xml") {
+				paths = append(paths, path)
+			}
+			return err
+		})
+		sort.Strings(paths)
+		for _, path := range paths {
+			if c.err != nil {
+				return
+			}
+			rel, _ := filepath.Rel(testCaseDir, path)
+			f, err := os.Open(path)
+			if err != nil {
+				c.err = err
+				return
+			}
+			d := ttlv.NewXMLDecoder(f, vectorOpts)
+			for {
+				m, err := d.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					c.err = errors.New(rel + ": " + err.Error())
+					break
+				}
+				c.msgs = append(c.msgs, vectorMsg{file: rel, elem: d.Name(), line: d.Line(), ttlv: m})
+			}
+			f.Close()
+			c.n++
+		}
+	})
+	if c.err != nil {
+		tb.Fatal(c.err)
+	}
+	return c.msgs, c.n, true
+}
+
+// scanVectorFile counts, independently of XMLDecoder, the messages of a
+// test-case file and the elements inside them.
+func scanVectorFile(path string) (msgs, elems int, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return 0, 0, err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 2:
+				msgs++
+				elems++
+			case depth > 2:
+				elems++
+			}
+		case xml.EndElement:
+			depth--
+			if depth == 0 { // the end of <KMIP>; a duplicated </KMIP> follows in one file
+				return msgs, elems, nil
+			}
+		}
+	}
+}
+
+// countItems counts the items of a checked message.
+func countItems(v ttlv.Value) int {
+	n := 0
+	for !v.Empty() {
+		it, _ := v.Next()
+		n++
+		n += countItems(it.Children())
+	}
+	return n
+}
+
+// TestVectors converts every message of every OASIS test-case file to TTLV
+// and round-trips it through XML and JSON.
+func TestVectors(t *testing.T) {
+	msgs, files, ok := loadVectors(t)
+	if !ok {
+		t.Skipf("%s not present", testCaseDir)
+	}
+	if files == 0 || len(msgs) == 0 {
+		t.Fatalf("%d files, %d messages", files, len(msgs))
+	}
+
+	// Nothing was skipped: the messages and items of each file are those
+	// a plain XML scan finds.
+	perFile := map[string][]vectorMsg{}
+	for _, m := range msgs {
+		perFile[m.file] = append(perFile[m.file], m)
+	}
+	if len(perFile) != files {
+		t.Errorf("%d files hold messages, want %d", len(perFile), files)
+	}
+	items := 0
+	for file, ms := range perFile {
+		wantMsgs, wantElems, err := scanVectorFile(filepath.Join(testCaseDir, file))
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		gotElems := 0
+		for _, m := range ms {
+			gotElems += countItems(ttlv.Value(m.ttlv))
+		}
+		if len(ms) != wantMsgs || gotElems != wantElems {
+			t.Errorf("%s: decoded %d messages with %d items, the file has %d with %d elements", file, len(ms), gotElems, wantMsgs, wantElems)
+		}
+		items += gotElems
+	}
+
+	var xmlTrips, genericTrips, jsonTrips, requests, responses int
+	for i, m := range msgs {
+		where := m.file + ":" + strconv.Itoa(m.line) + " " + m.elem
+		switch m.elem {
+		case "RequestMessage":
+			requests++
+		case "ResponseMessage":
+			responses++
+		default:
+			t.Errorf("%s: unexpected message element", where)
+		}
+		if err := ttlv.Check(m.ttlv, 0); err != nil {
+			t.Errorf("%s: Check: %v", where, err)
+			continue
+		}
+		indent := i%2 == 0
+		x, err := ttlv.AppendXML(nil, m.ttlv, indent)
+		if err != nil {
+			t.Errorf("%s: AppendXML: %v", where, err)
+			continue
+		}
+		back, err := ttlv.ParseXML(x, vectorOpts)
+		if err != nil {
+			t.Errorf("%s: ParseXML of our XML: %v\n%s", where, err, x)
+			continue
+		}
+		if !bytes.Equal(back, m.ttlv) {
+			t.Errorf("%s: XML round trip differs\nfirst:\n%s\nagain:\n%s", where, ttlv.Format(m.ttlv), ttlv.Format(back))
+			continue
+		}
+		xmlTrips++
+		g, err := toGenericXML(x)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		back, err = ttlv.ParseXML(g, vectorOpts)
+		if err != nil || !bytes.Equal(back, m.ttlv) {
+			t.Errorf("%s: the generic XML form does not round-trip (%v)\n%s", where, err, g)
+			continue
+		}
+		genericTrips++
+		j, err := ttlv.AppendJSON(nil, m.ttlv, !indent)
+		if err != nil {
+			t.Errorf("%s: AppendJSON: %v", where, err)
+			continue
+		}
+		back, err = ttlv.ParseJSON(j, nil)
+		if err != nil {
+			t.Errorf("%s: ParseJSON of our JSON: %v\n%s", where, err, j)
+			continue
+		}
+		if !bytes.Equal(back, m.ttlv) {
+			t.Errorf("%s: JSON round trip differs\nfirst:\n%s\nagain:\n%s", where, ttlv.Format(m.ttlv), ttlv.Format(back))
+			continue
+		}
+		jsonTrips++
+	}
+	t.Logf("%d files, %d messages (%d requests, %d responses), %d items; %d XML, %d generic XML and %d JSON round trips",
+		files, len(msgs), requests, responses, items, xmlTrips, genericTrips, jsonTrips)
+	if xmlTrips != len(msgs) || genericTrips != len(msgs) || jsonTrips != len(msgs) {
+		t.Errorf("only %d XML, %d generic XML and %d JSON round trips of %d messages", xmlTrips, genericTrips, jsonTrips, len(msgs))
+	}
+}
+
+// toGenericXML rewrites XML in the specific form, <Name type=… value=…>,
+// into the generic form, <TTLV tag="0x42…" name="Name" type=… value=…>.
+func toGenericXML(specific []byte) ([]byte, error) {
+	var out bytes.Buffer
+	d := xml.NewDecoder(bytes.NewReader(specific))
+	e := xml.NewEncoder(&out)
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			tag, ok := ttlv.TagByName(t.Name.Local)
+			if !ok {
+				return nil, fmt.Errorf("element %s: no such tag", t.Name.Local)
+			}
+			attrs := []xml.Attr{
+				{Name: xml.Name{Local: "tag"}, Value: fmt.Sprintf("0x%06x", uint32(tag))},
+				{Name: xml.Name{Local: "name"}, Value: t.Name.Local},
+			}
+			tok = xml.StartElement{Name: xml.Name{Local: "TTLV"}, Attr: append(attrs, t.Attr...)}
+		case xml.EndElement:
+			tok = xml.EndElement{Name: xml.Name{Local: "TTLV"}}
+		}
+		if err := e.EncodeToken(tok); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.Flush(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// TestVectorsFormat prints every vector message; Format must name every
+// tag, enumeration and mask it meets.
+func TestVectorsFormat(t *testing.T) {
+	msgs, _, ok := loadVectors(t)
+	if !ok {
+		t.Skipf("%s not present", testCaseDir)
+	}
+	for _, m := range msgs {
+		s := ttlv.Format(m.ttlv)
+		if strings.Contains(s, "!!") {
+			t.Errorf("%s:%d: Format reports a problem:\n%s", m.file, m.line, s)
+		}
+		if strings.Count(s, "\n") != countItems(ttlv.Value(m.ttlv)) {
+			t.Errorf("%s:%d: Format prints %d lines for %d items", m.file, m.line, strings.Count(s, "\n"), countItems(ttlv.Value(m.ttlv)))
+		}
+	}
+}
+
+// TestVectorsXMLMatchesSource compares our XML of each vector message,
+// element by element, with the file's own: the same element names, and the
+// same type and value attributes wherever the source has no placeholder and
+// spells the value as we do (a mask's names may come in another order, an
+// enumeration in hex, a date in another zone).
+func TestVectorsXMLMatchesSource(t *testing.T) {
+	msgs, _, ok := loadVectors(t)
+	if !ok {
+		t.Skipf("%s not present", testCaseDir)
+	}
+	type elem struct{ name, typ, value string }
+	flatten := func(b []byte, stopAtWrapperEnd bool) ([][]elem, error) {
+		var out [][]elem
+		d := xml.NewDecoder(bytes.NewReader(b))
+		depth, base := 0, 0
+		for {
+			tok, err := d.Token()
+			if err == io.EOF {
+				return out, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			switch t := tok.(type) {
+			case xml.StartElement:
+				depth++
+				if t.Name.Local == "KMIP" && depth == 1 {
+					base = 1
+					continue
+				}
+				e := elem{name: t.Name.Local}
+				for _, a := range t.Attr {
+					switch a.Name.Local {
+					case "type":
+						e.typ = a.Value
+					case "value":
+						e.value = a.Value
+					}
+				}
+				if depth == base+1 {
+					out = append(out, nil)
+				}
+				out[len(out)-1] = append(out[len(out)-1], e)
+			case xml.EndElement:
+				depth--
+				if depth == 0 && stopAtWrapperEnd {
+					return out, nil
+				}
+			}
+		}
+	}
+	byFile := map[string][]vectorMsg{}
+	var files []string
+	for _, m := range msgs {
+		if byFile[m.file] == nil {
+			files = append(files, m.file)
+		}
+		byFile[m.file] = append(byFile[m.file], m)
+	}
+	same, compared := 0, 0
+	for _, file := range files {
+		src, err := os.ReadFile(filepath.Join(testCaseDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := flatten(src, true)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		ms := byFile[file]
+		if len(want) != len(ms) {
+			t.Errorf("%s: %d messages in the source, %d decoded", file, len(want), len(ms))
+			continue
+		}
+		for i, m := range ms {
+			x, err := ttlv.AppendXML(nil, m.ttlv, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := flatten(x, false)
+			if err != nil || len(got) != 1 || len(got[0]) != len(want[i]) {
+				t.Errorf("%s:%d: our XML has another shape (%v)", file, m.line, err)
+				continue
+			}
+			for k, w := range want[i] {
+				g := got[0][k]
+				if g.name != w.name || g.typ != w.typ {
+					t.Errorf("%s:%d: element %d is <%s type=%q>, the source has <%s type=%q>", file, m.line, k, g.name, g.typ, w.name, w.typ)
+					break
+				}
+				if w.typ == "" || strings.HasPrefix(w.value, "$") {
+					continue
+				}
+				compared++
+				if g.value == w.value {
+					same++
+					continue
+				}
+				if !sameMeaning(w.name, w.typ, g.value, w.value) {
+					t.Errorf("%s:%d: <%s type=%q> value %q, the source has %q", file, m.line, w.name, w.typ, g.value, w.value)
+				}
+			}
+		}
+	}
+	t.Logf("%d values compared, %d spelled exactly as in the source", compared, same)
+}
+
+// sameMeaning reports whether two spellings of the value of an element
+// mean the same: hex in either case, mask bits in any order and by any of
+// their names, a date-time in any zone, and the PKCS#11 names that
+// substituteVector turns into hex.
+func sameMeaning(elem, typ, a, b string) bool {
+	switch typ {
+	case "ByteString", "BigInteger":
+		return strings.EqualFold(a, b)
+	case "Integer":
+		// A mask: of the element's tag, or for an Attribute Value of any.
+		for tag := range ttlv.Tags() {
+			if !ttlv.IsMask(tag) || elem != "AttributeValue" && elem != tag.String() {
+				continue
+			}
+			va, ok1 := ttlv.ParseMask(tag, a, ' ')
+			vb, ok2 := ttlv.ParseMask(tag, b, ' ')
+			if ok1 && ok2 && va == vb {
+				return true
+			}
+		}
+	case "DateTime":
+		ta, err1 := time.Parse(time.RFC3339, a)
+		tb, err2 := time.Parse(time.RFC3339, b)
+		return err1 == nil && err2 == nil && ta.Equal(tb)
+	case "Enumeration":
+		for _, m := range pkcs11Names {
+			if x, ok := m[b]; ok {
+				return a == fmt.Sprintf("0x%08x", x)
+			}
+		}
+	}
+	return false
+}
