@@ -234,14 +234,41 @@ type conn struct {
 	nc   net.Conn // the TLS connection over raw, used only by serve
 	idle atomic.Bool
 
-	id    Identity
-	in    []byte
+	in   []byte
+	sess *Session
+}
+
+// Session is the protocol engine's state for one client connection: its
+// identity and the buffers it reuses from one request to the next, so that
+// serving a request allocates nothing in the engine itself.
+type Session struct {
+	Identity   Identity
+	RemoteAddr net.Addr
+
+	srv   *Server
 	out   []byte
 	req   Request
 	w     ResponseWriter
 	call  Call
 	batch Batch
 	undo  []int
+}
+
+// NewSession returns a Session for a client with the given identity. The
+// server makes one per connection; tests and benchmarks use it to run the
+// engine without a network.
+func (s *Server) NewSession(id Identity, remote net.Addr) *Session {
+	return &Session{Identity: id, RemoteAddr: remote, srv: s, out: make([]byte, 0, 4096)}
+}
+
+// Handle turns one request message into one response message. The result
+// is valid until the next call with the same Session.
+func (s *Server) Handle(sess *Session, msg []byte) []byte {
+	out := sess.handle(msg)
+	if cap(out) > cap(sess.out) && cap(out) <= 4*s.maxMessageSize() {
+		sess.out = out[:0]
+	}
+	return out
 }
 
 func (c *conn) serve() {
@@ -272,11 +299,10 @@ func (c *conn) serve() {
 		s.Logger.Warn().Str("remote", remote).Msg("client presented no verified certificate")
 		return
 	}
-	c.id = IdentityFromCert(st.PeerCertificates[0])
-	s.Logger.Debug().Str("remote", remote).Str("identity", c.id.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
+	c.sess = s.NewSession(IdentityFromCert(st.PeerCertificates[0]), c.raw.RemoteAddr())
+	s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
 
 	c.in = make([]byte, 0, 4096)
-	c.out = make([]byte, 0, 4096)
 	for {
 		c.idle.Store(true)
 		if s.inShutdown.Load() {
@@ -287,21 +313,18 @@ func (c *conn) serve() {
 		c.idle.Store(false)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.Logger.Info().Str("remote", remote).Str("identity", c.id.Name).Err(err).Msg("closing connection")
+				s.Logger.Info().Str("remote", remote).Str("identity", c.sess.Identity.Name).Err(err).Msg("closing connection")
 			}
 			return
 		}
 		if cap(msg) > cap(c.in) {
 			c.in = msg[:0]
 		}
-		out := c.handle(msg)
+		out := s.Handle(c.sess, msg)
 		c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 		if _, err := c.nc.Write(out); err != nil {
 			s.Logger.Info().Str("remote", remote).Err(err).Msg("write failed")
 			return
-		}
-		if cap(out) > cap(c.out) && cap(out) <= 4*s.maxMessageSize() {
-			c.out = out[:0]
 		}
 	}
 }
@@ -329,7 +352,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 }
 
 // handle turns one request message into one response message.
-func (c *conn) handle(msg []byte) []byte {
+func (c *Session) handle(msg []byte) []byte {
 	s := c.srv
 	now := s.now()
 	req := &c.req
@@ -340,7 +363,7 @@ func (c *conn) handle(msg []byte) []byte {
 		if errors.As(err, &pe) && pe.Version.Supported() {
 			ver = pe.Version
 		}
-		s.Logger.Info().Str("identity", c.id.Name).Err(err).Msg("invalid request")
+		s.Logger.Info().Str("identity", c.Identity.Name).Err(err).Msg("invalid request")
 		return c.failAll(ver, now, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, err.Error())
 	}
 	h := &req.Header
@@ -368,16 +391,22 @@ func (c *conn) handle(msg []byte) []byte {
 		BatchCount:             int32(len(req.Items)),
 	})
 	c.batch = Batch{}
-	c.call = Call{Identity: &c.id, RemoteAddr: c.nc.RemoteAddr(), Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+	c.call = Call{Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
 
 	undo := h.BatchErrorContinuation == BatchErrorContinuationOptionUndo && len(req.Items) > 1
 	if b, ok := s.Handler.(Batcher); ok && undo {
-		_ = b.RunBatch(&c.call, func() error {
+		err := b.RunBatch(&c.call, func() error {
 			if c.serveItems(true) {
 				return errBatchFailed
 			}
 			return nil
 		})
+		if err != nil && !errors.Is(err, errBatchFailed) {
+			// Every item succeeded but the batch could not be committed:
+			// nothing happened, so no item may be reported as done.
+			s.Logger.Error().Str("identity", c.Identity.Name).Err(err).Msg("batch commit failed")
+			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed, ResultReasonGeneralFailure, "batch could not be committed")
+		}
 	} else {
 		c.serveItems(false)
 	}
@@ -394,7 +423,7 @@ var errBatchFailed = errors.New("kmip: batch item failed")
 // serveItems serves the batch items in order and reports whether one failed.
 // With undo, the items served before the failure are marked Operation Undone
 // (the caller's transaction rolls their effects back).
-func (c *conn) serveItems(undo bool) (failed bool) {
+func (c *Session) serveItems(undo bool) (failed bool) {
 	req, w := &c.req, &c.w
 	c.undo = c.undo[:0]
 	stop := req.Header.BatchErrorContinuation != BatchErrorContinuationOptionContinue || undo
@@ -416,7 +445,7 @@ func (c *conn) serveItems(undo bool) (failed bool) {
 		}
 		reason, msg := ResultOf(err)
 		if reason == ResultReasonGeneralFailure {
-			c.srv.Logger.Error().Str("identity", c.id.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
+			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
 		}
 		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, msg)
 		failed = true
@@ -434,10 +463,10 @@ func (c *conn) serveItems(undo bool) (failed bool) {
 }
 
 // serveItem runs one item, turning a panic into General Failure.
-func (c *conn) serveItem(it *BatchItem) (err error) {
+func (c *Session) serveItem(it *BatchItem) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.Logger.Error().Str("identity", c.id.Name).Stringer("operation", it.Operation).
+			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).
 				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("batch item panic recovered")
 			err = &Error{Reason: ResultReasonGeneralFailure, Message: "internal error"}
 		}
@@ -450,7 +479,7 @@ func (c *conn) serveItem(it *BatchItem) (err error) {
 
 // failAll answers every item (or, when items is nil, one item without an
 // Operation) with the same failure.
-func (c *conn) failAll(ver Version, now time.Time, items []BatchItem, status ResultStatus, reason ResultReason, msg string) []byte {
+func (c *Session) failAll(ver Version, now time.Time, items []BatchItem, status ResultStatus, reason ResultReason, msg string) []byte {
 	w := &c.w
 	n := max(len(items), 1)
 	w.Begin(c.out, 0, &ResponseHeader{Version: ver, TimeStamp: now.Unix(), BatchCount: int32(n)})

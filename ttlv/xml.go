@@ -34,7 +34,9 @@ import (
 //     have none; any 0x hex is read. The names come from the tag's table;
 //     Attribute Reference values are tag names; the Attribute Value of a
 //     KMIP 1.x Attribute takes the table of the tag named by its sibling
-//     Attribute Name ("Cryptographic Algorithm" → AES).
+//     Attribute Name ("Cryptographic Algorithm" → AES), unless a Vendor
+//     Identification marks it as a vendor attribute. The JSON encoding
+//     follows the same rules.
 //   - Boolean: true or false (1 and 0 are also read).
 //   - Text String: the text. A Text or Byte String without a value
 //     attribute is read as empty. Characters XML cannot carry (most C0
