@@ -80,6 +80,7 @@ func initServerAttrs(c *kmip.Call, o *objects.Object, material []byte, kft kmip.
 		o.SetBool(ttlv.TagFresh, true)
 	}
 	if material != nil {
+		o.SetBool(ttlv.TagKeyValuePresent, true)
 		o.Set(objects.Digest(material, kft))
 		o.SetEnum(ttlv.TagKeyFormatType, uint32(kft))
 	}
@@ -253,6 +254,9 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 		// The sealed material goes; the metadata stays (KMIP 2.0 §6.1.15).
 		clear(o.Blob)
 		o.Blob = nil
+		if o.Count(ttlv.TagKeyValuePresent) > 0 {
+			o.SetBool(ttlv.TagKeyValuePresent, false)
+		}
 		return nil
 	})
 }

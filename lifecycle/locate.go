@@ -157,6 +157,16 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 		if it, ok := f.first(ttlv.TagObjectGroup); ok {
 			return tx.Lookup(idxGroup, it.Data, visit)
 		}
+		for _, g := range f.groups {
+			if g[0].Tag != 0 {
+				continue
+			}
+			if kind, ok := vendorKind(g[0].VendorID, g[0].Name); ok {
+				if it, ok := g[0].Item(); ok {
+					return tx.Lookup(kind, it.Data, visit)
+				}
+			}
+		}
 		if it, ok := f.first(ttlv.TagObjectType); ok {
 			return tx.Lookup(idxType, u32(it.Uint32()), visit)
 		}

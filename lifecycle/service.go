@@ -166,7 +166,18 @@ const (
 	idxState = "state"
 	idxGroup = "group"
 	idxAlg   = "alg"
+	// idxVendor prefixes the index of a vendor or custom attribute:
+	// "v:" + vendor + "\x00" + name, keyed by the value's bytes.
+	idxVendor = "v:"
 )
+
+// vendorKind is the index kind of a vendor attribute; a kind is at most
+// store.MaxKindLen bytes, so very long names are not indexed (Locate then
+// scans).
+func vendorKind(vendorID, name string) (string, bool) {
+	k := idxVendor + vendorID + "\x00" + name
+	return k, len(k) <= store.MaxKindLen
+}
 
 func indexEntries(o *objects.Object) []store.IndexEntry {
 	var ix []store.IndexEntry
@@ -186,6 +197,16 @@ func indexEntries(o *objects.Object) []store.IndexEntry {
 	}
 	if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok {
 		ix = append(ix, store.IndexEntry{Kind: idxAlg, Value: u32(alg)})
+	}
+	for _, a := range o.Attrs {
+		if a.Tag != 0 {
+			continue
+		}
+		if kind, ok := vendorKind(a.VendorID, a.Name); ok {
+			if it, ok := a.Item(); ok {
+				ix = append(ix, store.IndexEntry{Kind: kind, Value: append([]byte(nil), it.Data...)})
+			}
+		}
 	}
 	return ix
 }
