@@ -27,6 +27,7 @@ type serveOptions struct {
 	dir      string
 	addr     string
 	logLevel string
+	interop  bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -46,6 +47,9 @@ func newServeCmd() *cobra.Command {
 			if o.logLevel != "" {
 				cfg.Log.Level = o.logLevel
 			}
+			if o.interop {
+				cfg.Interop = true
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
@@ -54,6 +58,7 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
 	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address HOST:PORT (overrides config and KMIPD_LISTEN; 0.0.0.0:5696 listens on every interface)")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error")
+	cmd.Flags().BoolVar(&o.interop, "interop", false, "enable the KMIP Interop operation (Reset wipes the store): conformance runs only, never in production")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -132,6 +137,9 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		return err
 	}
 	log.Info().Str("addr", l.Addr().String()).Str("store", cfg.path(cfg.Store)).Str("key_backend", backend.Name()).Msg("kmipd serving KMIP over mutual TLS")
+	if cfg.Interop {
+		log.Warn().Msg("Interop is enabled: an admin's Interop Reset deletes every object (for conformance runs only)")
+	}
 	printConnectHelp(logOut, cfg, l.Addr().String())
 	if ready != nil {
 		ready <- l.Addr()
