@@ -1,6 +1,7 @@
 package kmip
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -54,6 +55,8 @@ type Server struct {
 	MaxBatchItems    int
 	MaxDepth         int
 	MaxConns         int
+	// DisableHTTP turns off KMIP over HTTPS (POST /kmip) on the same port.
+	DisableHTTP bool
 
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
@@ -236,6 +239,8 @@ type conn struct {
 
 	in   []byte
 	sess *Session
+	br   *bufio.Reader  // buffers nc, so the first byte can be peeked
+	dr   deadlineReader // reused for every message
 }
 
 // Session is the protocol engine's state for one client connection: its
@@ -303,6 +308,16 @@ func (c *conn) serve() {
 	s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
 
 	c.in = make([]byte, 0, 4096)
+	c.br = bufio.NewReaderSize(c.nc, 4096)
+	c.dr.c = c
+	// A client may speak HTTPS on the same port (KMIP Profiles 2.1 §5.3):
+	// an HTTP request starts with a method name, a TTLV message with 0x42.
+	c.idle.Store(true)
+	c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+	if head, err := c.br.Peek(4); err == nil && !s.DisableHTTP && isHTTPMethod(head) {
+		c.serveHTTP()
+		return
+	}
 	for {
 		c.idle.Store(true)
 		if s.inShutdown.Load() {
@@ -329,11 +344,23 @@ func (c *conn) serve() {
 	}
 }
 
+// isHTTPMethod reports whether a connection's first four bytes start an
+// HTTP request line ("POST", "GET ", ...). A TTLV message cannot: its
+// second byte is the middle byte of a tag, 0x00 for every KMIP tag in use.
+func isHTTPMethod(head []byte) bool {
+	for _, b := range head {
+		if (b < 'A' || b > 'Z') && b != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
 // readMessage reads one request: the idle deadline covers the wait for its
 // first bytes, the read timeout the rest.
 func (c *conn) readMessage() ([]byte, error) {
-	r := &deadlineReader{c: c}
-	return ttlv.ReadMessage(r, c.in, c.srv.maxMessageSize())
+	c.dr.started = false
+	return ttlv.ReadMessage(&c.dr, c.in, c.srv.maxMessageSize())
 }
 
 type deadlineReader struct {
@@ -342,7 +369,7 @@ type deadlineReader struct {
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
-	n, err := r.c.nc.Read(p)
+	n, err := r.c.br.Read(p)
 	if n > 0 && !r.started {
 		r.started = true
 		r.c.idle.Store(false)

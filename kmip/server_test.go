@@ -299,7 +299,7 @@ func TestServer_MalformedInput(t *testing.T) {
 		{"over the size limit", hdr(0x420078, 1, 1<<20)},
 		{"2^31 length", hdr(0x420078, 1, 1<<31)},
 		{"not a structure", append(hdr(0x420078, 2, 4), 0, 0, 0, 1, 0, 0, 0, 0)},
-		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+		{"garbage", []byte("\x00\x01garbage that is neither TTLV nor HTTP")},
 	} {
 		t.Run(tc.name+" closes the connection", func(t *testing.T) {
 			conn, err := tls.Dial("tcp", s.Addr, p.ClientTLS(t, "admin"))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -143,6 +144,9 @@ func (c *Config) validate() error {
 	}
 	if c.HSM.Backend != "software" {
 		errs = append(errs, fmt.Errorf("hsm.backend %q: only \"software\" is available in this build", c.HSM.Backend))
+	}
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil {
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "json", "console":

@@ -44,26 +44,46 @@ It refuses to overwrite an existing set-up.`,
 }
 
 func runInit(cmd *cobra.Command, o *initOptions) error {
-	if err := os.MkdirAll(o.dir, 0o700); err != nil {
-		return err
+	cfg := defaultConfig()
+	cfg.Listen = o.listen
+	// The admin is the identity whose certificate becomes client.crt:
+	// "admin" if it is among the clients, else the first one.
+	if len(o.clients) > 0 {
+		cfg.Admins = o.clients[:1]
+		for _, c := range o.clients {
+			if c == pki.DefaultClientName {
+				cfg.Admins = []string{c}
+			}
+		}
 	}
 	cfgPath := filepath.Join(o.dir, ConfigFile)
-	if _, err := os.Stat(cfgPath); err == nil {
-		return fmt.Errorf("%s exists: %w (remove the directory to start over)", cfgPath, fs.ErrExist)
+	pkiDir := filepath.Join(o.dir, "pki")
+	keyPath := filepath.Join(o.dir, cfg.HSM.MasterKey)
+	// All or nothing: refuse before writing anything if any part exists.
+	for _, p := range []string{cfgPath, pkiDir, keyPath} {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%s exists: %w (remove the directory to start over)", p, fs.ErrExist)
+		}
 	}
 	bundle, err := pki.Generate(pki.Options{Hosts: o.hosts, ClientNames: o.clients})
 	if err != nil {
 		return err
 	}
-	if err := bundle.WriteDir(filepath.Join(o.dir, "pki")); err != nil {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
-	cfg := defaultConfig()
-	cfg.Listen = o.listen
-	if len(o.clients) > 0 {
-		cfg.Admins = o.clients[:1]
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(pkiDir)
+			os.Remove(keyPath)
+			os.Remove(cfgPath)
+		}
+	}()
+	if err := bundle.WriteDir(pkiDir); err != nil {
+		return err
 	}
-	if err := soft.CreateMasterKey(filepath.Join(o.dir, cfg.HSM.MasterKey)); err != nil {
+	if err := soft.CreateMasterKey(keyPath); err != nil {
 		return err
 	}
 	data, err := cfg.marshal()
@@ -73,6 +93,7 @@ func runInit(cmd *cobra.Command, o *initOptions) error {
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: wrote a development set-up in %s\n", o.dir)
+	ok = true
+	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: wrote a development set-up in %s (admin identity %q)\n", o.dir, cfg.Admins[0])
 	return nil
 }

@@ -140,7 +140,10 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	if cfg.Interop {
 		log.Warn().Msg("Interop is enabled: an admin's Interop Reset deletes every object (for conformance runs only)")
 	}
-	printConnectHelp(logOut, cfg, l.Addr().String())
+	if cfg.Log.Format == "console" {
+		// Plain text would break a JSON log stream.
+		printConnectHelp(logOut, cfg, l.Addr().String())
+	}
 	if ready != nil {
 		ready <- l.Addr()
 	}
