@@ -146,4 +146,3 @@ func (c *conn) writeHTTP(code int, ct string, body []byte, keep bool) bool {
 	}
 	return keep
 }
-
