@@ -1,6 +1,9 @@
 package lifecycle
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -167,6 +170,9 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 				}
 			}
 		}
+		if it, ok := f.first(ttlv.TagState); ok {
+			return lookupState(tx, kmip.State(it.Uint32()), visit)
+		}
 		if it, ok := f.first(ttlv.TagObjectType); ok {
 			return tx.Lookup(idxType, u32(it.Uint32()), visit)
 		}
@@ -187,6 +193,41 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	for _, id := range ids {
 		w.AddText(ttlv.TagUniqueIdentifier, id)
+	}
+	return nil
+}
+
+// lookupState visits, newest first, the objects that may be in state st.
+// The index holds the state last written; dates may have moved an object on
+// since (Pre-Active → Active → Deactivated), so the states it could have
+// come from are visited too, and the caller checks the effective state.
+func lookupState(tx *store.Tx, st kmip.State, visit func(id string, seq uint64) bool) error {
+	from := []kmip.State{st}
+	switch st {
+	case kmip.StateActive:
+		from = []kmip.State{kmip.StatePreActive, kmip.StateActive}
+	case kmip.StateDeactivated:
+		from = []kmip.State{kmip.StatePreActive, kmip.StateActive, kmip.StateDeactivated}
+	}
+	type cand struct {
+		id  string
+		seq uint64
+	}
+	var cands []cand
+	for _, s := range from {
+		err := tx.Lookup(idxState, u32(uint32(s)), func(id string, seq uint64) bool {
+			cands = append(cands, cand{id, seq})
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(b.seq, a.seq) })
+	for _, c := range cands {
+		if !visit(c.id, c.seq) {
+			break
+		}
 	}
 	return nil
 }

@@ -446,6 +446,19 @@ func TestService_DatesDriveState(t *testing.T) {
 		t.Fatalf("before activation date: %s", st)
 	}
 	time.Sleep(time.Until(time.Unix(soon+1, 0)))
+	// The stored state (and its index) still says Pre-Active; Locate by
+	// state must find the key by its effective state.
+	it, err = do(t, c, kmip.OperationLocate, func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagAttributes)
+		b.AddEnum(ttlv.TagState, uint32(kmip.StateActive))
+		b.End()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := it.Payload.Find(ttlv.TagUniqueIdentifier); !ok || string(u.Data) != string(id) {
+		t.Fatalf("Locate State=Active after the activation date: %s", ttlv.Format(it.Payload))
+	}
 	if st := kmip.State(attrsOf(t, c, string(id))[ttlv.TagState].Uint32()); st != kmip.StateActive {
 		t.Fatalf("after activation date: %s", st)
 	}
