@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -81,6 +84,16 @@ func defaultConfig() *Config {
 	c.HSM.Backend, c.HSM.MasterKey = "software", "master.key"
 	c.Admins = []string{"admin"}
 	c.Log.Level, c.Log.Format = "info", "console"
+	// Every limit is written out so an operator sees what is in force.
+	l := &c.Limits
+	l.MaxMessageSize = kmip.DefaultMaxMessageSize
+	l.MaxBatchItems = kmip.DefaultMaxBatchItems
+	l.MaxDepth = ttlv.DefaultMaxDepth
+	l.MaxConnections = kmip.DefaultMaxConns
+	l.HandshakeTimeout = Duration(kmip.DefaultHandshakeTimeout)
+	l.ReadTimeout = Duration(kmip.DefaultReadTimeout)
+	l.WriteTimeout = Duration(kmip.DefaultWriteTimeout)
+	l.IdleTimeout = Duration(kmip.DefaultIdleTimeout)
 	return c
 }
 
