@@ -23,15 +23,8 @@ func (s *Service) getAttributes(c *kmip.Call, w *ttlv.Builder) error {
 	if err := req.Decode(c.Item.Payload, c.Version); err != nil {
 		return err
 	}
-	id, err := resolveID(c, req.UniqueID)
+	o, err := s.lookup(c, req.UniqueID)
 	if err != nil {
-		return err
-	}
-	var o *objects.Object
-	if err := s.read(c, func(tx *store.Tx) error {
-		o, err = s.load(tx, c, id, false)
-		return err
-	}); err != nil {
 		return err
 	}
 	var want func(objects.Attribute) bool
@@ -62,15 +55,8 @@ func (s *Service) getAttributeList(c *kmip.Call, w *ttlv.Builder) error {
 	if !v.Empty() {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "unexpected items in Get Attribute List request")
 	}
-	id, err := resolveID(c, u)
+	o, err := s.lookup(c, u)
 	if err != nil {
-		return err
-	}
-	var o *objects.Object
-	if err := s.read(c, func(tx *store.Tx) error {
-		o, err = s.load(tx, c, id, false)
-		return err
-	}); err != nil {
 		return err
 	}
 	w.AddText(ttlv.TagUniqueIdentifier, o.ID)

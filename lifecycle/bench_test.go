@@ -105,3 +105,29 @@ func BenchmarkServeDiscoverVersions(b *testing.B) {
 		e.srv.Handle(e.sess, msg)
 	}
 }
+
+// TestAllocs_ServeGet guards the zero-allocation Get path: decode, dispatch,
+// cached object, unsealing into a pooled buffer, encode.
+func TestAllocs_ServeGet(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	e := newEngine(t)
+	it := e.do(t, kmip.OperationCreate, func(w *ttlv.Builder) {
+		w.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+		symAttrs(kmip.V2_0, kmip.CryptographicAlgorithmAES, 256, "allocs", nil)(w)
+	})
+	p := it.Payload
+	p.Skip()
+	var id []byte
+	p.ReadText(ttlv.TagUniqueIdentifier, &id)
+	e.do(t, kmip.OperationGet, byID(string(id)))
+	var w kmip.RequestWriter
+	w.Begin(nil, kmip.V2_0, 1, nil)
+	w.Item(kmip.OperationGet, nil, byID(string(id)))
+	msg, _ := w.Finish()
+	e.srv.Handle(e.sess, msg) // warm the cache and the buffers
+	if n := testing.AllocsPerRun(200, func() { e.srv.Handle(e.sess, msg) }); n != 0 {
+		t.Fatalf("Get allocates %v times per request, want 0", n)
+	}
+}

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"sync"
+
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -186,61 +188,60 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 	return nil
 }
 
+// materialPool recycles the buffers key material is unsealed into, so a
+// Get allocates nothing for it; buffers are zeroed before they go back.
+var materialPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
 func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	var req kmip.GetRequest
 	if err := req.Decode(c.Item.Payload); err != nil {
 		return err
 	}
-	id, err := resolveID(c, req.UniqueID)
+	o, err := s.lookup(c, req.UniqueID)
 	if err != nil {
 		return err
 	}
-	var (
-		o        *objects.Object
-		material []byte
-		format   kmip.KeyFormatType
-	)
-	defer func() { clear(material) }()
-	// Reading takes a read-only transaction; only the first Get of a Fresh
-	// object writes (and waits for the disk).
-	err = s.read(c, func(tx *store.Tx) error {
-		o, err = s.load(tx, c, id, false)
-		if err != nil {
-			return err
-		}
-		if err := Allowed(kmip.OperationGet, o.State()); err != nil {
-			return err
-		}
-		if o.Blob == nil {
-			return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
-		}
-		// KMIP 2.0 §4.23: Extractable false forbids retrieval altogether;
-		// §4.48: Sensitive forbids it unless wrapped.
-		if x, ok := o.Bool(ttlv.TagExtractable); ok && !x {
-			return kmip.Errorf(kmip.ResultReasonNotExtractable, "object is not extractable")
-		}
-		if req.KeyWrappingSpecification != nil {
-			return kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "key wrapping on Get is not supported yet")
-		}
-		if sens, ok := o.Bool(ttlv.TagSensitive); ok && sens {
-			return kmip.Errorf(kmip.ResultReasonSensitive, "object is sensitive: it can only be retrieved wrapped")
-		}
-		if req.KeyCompressionType != 0 {
-			return kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "key compression is not supported")
-		}
-		if format, err = outputFormat(o, req.KeyFormatType); err != nil {
-			return err
-		}
-		material, err = s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, nil)
+	if err := Allowed(kmip.OperationGet, o.State()); err != nil {
 		return err
-	})
+	}
+	if o.Blob == nil {
+		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
+	}
+	// KMIP 2.0 §4.23: Extractable false forbids retrieval altogether;
+	// §4.48: Sensitive forbids it unless wrapped.
+	if x, ok := o.Bool(ttlv.TagExtractable); ok && !x {
+		return kmip.Errorf(kmip.ResultReasonNotExtractable, "object is not extractable")
+	}
+	if req.KeyWrappingSpecification != nil {
+		return kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "key wrapping on Get is not supported yet")
+	}
+	if sens, ok := o.Bool(ttlv.TagSensitive); ok && sens {
+		return kmip.Errorf(kmip.ResultReasonSensitive, "object is sensitive: it can only be retrieved wrapped")
+	}
+	if req.KeyCompressionType != 0 {
+		return kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "key compression is not supported")
+	}
+	format, err := outputFormat(o, req.KeyFormatType)
+	if err != nil {
+		return err
+	}
+	buf := materialPool.Get().(*[]byte)
+	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
+	defer func() {
+		clear(material)
+		if cap(material) <= 64<<10 {
+			*buf = material[:0]
+		}
+		materialPool.Put(buf)
+	}()
 	if err != nil {
 		return err
 	}
 	if fresh, _ := o.Bool(ttlv.TagFresh); fresh {
-		// KMIP 2.0 §4.24: Fresh becomes false once served by Get.
+		// KMIP 2.0 §4.24: Fresh becomes false once served by Get. Only this
+		// first Get writes (and waits for the disk).
 		err := s.update(c, func(tx *store.Tx) error {
-			cur, err := s.load(tx, c, id, true)
+			cur, err := s.load(tx, c, o.ID, true)
 			if err != nil {
 				return err
 			}

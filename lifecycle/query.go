@@ -142,7 +142,12 @@ func (s *Service) interop(c *kmip.Call, w *ttlv.Builder) error {
 	case kmip.InteropFunctionBegin, kmip.InteropFunctionEnd:
 		return nil
 	case kmip.InteropFunctionReset:
-		return s.update(c, func(tx *store.Tx) error { return tx.Reset() })
+		err := s.update(c, func(tx *store.Tx) error {
+			s.writes.add(tx, resetAll)
+			return tx.Reset()
+		})
+		s.cache.clear()
+		return err
 	}
 	return kmip.Errorf(kmip.ResultReasonInvalidField, "unknown Interop Function")
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/rs/zerolog"
 
@@ -32,11 +33,16 @@ type Service struct {
 	cfg    Config
 	mux    *kmip.ServeMux
 	admins map[string]bool
+	cache  *objectCache
+	writes txWrites
 }
+
+// cacheSize bounds the decoded objects kept in memory.
+const cacheSize = 100_000
 
 // NewService returns a Service with every supported operation registered.
 func NewService(cfg Config) *Service {
-	s := &Service{cfg: cfg, admins: make(map[string]bool)}
+	s := &Service{cfg: cfg, admins: make(map[string]bool), cache: newObjectCache(cacheSize)}
 	for _, a := range cfg.Admins {
 		s.admins[a] = true
 	}
@@ -68,12 +74,34 @@ func (s *Service) Supports(op kmip.Operation) bool { return s.mux.Supports(op) }
 // RunBatch runs a whole batch in one store transaction, so that Batch Error
 // Continuation Undo rolls back every item's effects (KMIP 2.0 §9.6).
 func (s *Service) RunBatch(c *kmip.Call, fn func() error) error {
-	return s.cfg.Store.Update(func(tx *store.Tx) error {
+	return s.commit(func(tx *store.Tx) error {
 		c.Batch.Tx = tx
 		defer func() { c.Batch.Tx = nil }()
 		return fn()
 	})
 }
+
+// commit runs fn in a read-write transaction and then invalidates the cache
+// entries of the objects it saved, whether it committed or not.
+func (s *Service) commit(fn func(tx *store.Tx) error) error {
+	var tx0 *store.Tx
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		tx0 = tx
+		return fn(tx)
+	})
+	if tx0 != nil {
+		ids := s.writes.take(tx0)
+		if slices.Contains(ids, resetAll) {
+			s.cache.clear()
+		} else {
+			s.cache.invalidate(ids...)
+		}
+	}
+	return err
+}
+
+// resetAll marks a transaction that wiped the store (Interop Reset).
+const resetAll = "\x00reset"
 
 // update runs fn in the batch's transaction if there is one, else in its
 // own: all mutations of one operation commit (and fsync) together before
@@ -82,7 +110,7 @@ func (s *Service) update(c *kmip.Call, fn func(tx *store.Tx) error) error {
 	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
 		return fn(tx)
 	}
-	return s.cfg.Store.Update(fn)
+	return s.commit(fn)
 }
 
 func (s *Service) ctx() context.Context { return context.Background() }
@@ -153,7 +181,41 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 	if err != nil {
 		return err
 	}
+	s.cache.invalidate(o.ID)
+	s.writes.add(tx, o.ID)
 	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data, Index: indexEntries(o)})
+}
+
+// lookup returns an object for reading only: from the cache when it is
+// there, else from the store (and then cached). Inside a batch transaction
+// it reads the transaction, which may hold the batch's own writes. The
+// object is shared: callers must not modify it.
+func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error) {
+	if _, inBatch := c.Batch.Tx.(*store.Tx); !inBatch && u.Kind == kmip.UniqueIDText {
+		if o, ok := s.cache.get(u.Text, now(c)); ok {
+			if !s.canSee(c, o.Owner) {
+				return nil, notFound(string(u.Text))
+			}
+			return o, nil
+		}
+	}
+	id, err := resolveID(c, u)
+	if err != nil {
+		return nil, err
+	}
+	gen := s.cache.begin()
+	var o *objects.Object
+	err = s.read(c, func(tx *store.Tx) error {
+		o, err = s.load(tx, c, id, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, inBatch := c.Batch.Tx.(*store.Tx); !inBatch {
+		s.cache.put(o, gen, now(c))
+	}
+	return o, nil
 }
 
 // Index kinds. Names are unique per owner (Non Unique Name Attribute,

@@ -1,0 +1,124 @@
+package lifecycle
+
+import (
+	"sync"
+
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// objectCache keeps decoded objects as last committed, so that Get and Get
+// Attributes of a hot key need neither a store transaction nor a decode:
+// that is what makes the Get path allocation-free. Entries are shared and
+// read-only; writers clone from the store.
+//
+// Coherence: every write invalidates its objects twice, when saved inside
+// the transaction and again after the commit; a reader only inserts what it
+// read if no invalidation happened since it started (gen unchanged, checked
+// under the same lock). So a reader that read the old version just before a
+// commit can never leave it behind. An entry also expires when one of the
+// object's dates changes its state (Activation, Deactivation).
+type objectCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]cacheEntry
+	max int
+}
+
+type cacheEntry struct {
+	obj   *objects.Object
+	until int64 // unix seconds from which the entry is stale; 0: never
+}
+
+func newObjectCache(max int) *objectCache {
+	return &objectCache{m: make(map[string]cacheEntry), max: max}
+}
+
+// get returns the cached object named by id, valid at now.
+func (c *objectCache) get(id []byte, now int64) (*objects.Object, bool) {
+	c.mu.Lock()
+	e, ok := c.m[string(id)]
+	c.mu.Unlock()
+	if !ok || e.until != 0 && now >= e.until {
+		return nil, false
+	}
+	return e.obj, true
+}
+
+// begin returns the generation a reader must present to put.
+func (c *objectCache) begin() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put inserts o if nothing was invalidated since gen.
+func (c *objectCache) put(o *objects.Object, gen uint64, now int64) {
+	until := expiry(o, now)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.m) >= c.max {
+		// Drop an arbitrary entry: Go's map iteration order is random.
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[o.ID] = cacheEntry{obj: o, until: until}
+}
+
+func (c *objectCache) invalidate(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, id := range ids {
+		delete(c.m, id)
+	}
+}
+
+func (c *objectCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.m)
+}
+
+// expiry is the first future date at which the object's state changes by
+// itself (KMIP 2.0 §4.57 transitions 4 and 6), or 0.
+func expiry(o *objects.Object, now int64) int64 {
+	var until int64
+	for _, tag := range []ttlv.Tag{ttlv.TagActivationDate, ttlv.TagDeactivationDate} {
+		if d, ok := o.Date(tag); ok && d > now && (until == 0 || d < until) {
+			until = d
+		}
+	}
+	return until
+}
+
+// txWrites records, per open transaction, the objects it saved, so that they
+// are invalidated once more after the commit.
+type txWrites struct {
+	mu sync.Mutex
+	m  map[*store.Tx][]string
+}
+
+func (w *txWrites) add(tx *store.Tx, id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = make(map[*store.Tx][]string)
+	}
+	w.m[tx] = append(w.m[tx], id)
+}
+
+func (w *txWrites) take(tx *store.Tx) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := w.m[tx]
+	delete(w.m, tx)
+	return ids
+}
