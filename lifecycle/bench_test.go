@@ -1,16 +1,13 @@
 package lifecycle_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/lifecycle"
-	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/lifecycle/lifecycletest"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -22,23 +19,8 @@ type engine struct {
 
 func newEngine(tb testing.TB) *engine {
 	tb.Helper()
-	dir := tb.TempDir()
-	mk := filepath.Join(dir, "master.key")
-	if err := soft.CreateMasterKey(mk); err != nil {
-		tb.Fatal(err)
-	}
-	be, err := soft.Open(mk)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { be.Close() })
-	db, err := store.Open(filepath.Join(dir, "kmipd.db"), &store.Options{NoSync: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	svc := lifecycle.NewService(lifecycle.Config{Store: db, Backend: be, Logger: zerolog.Nop()})
-	srv := &kmip.Server{Handler: svc, Logger: zerolog.Nop(), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
+	le := lifecycletest.New(tb, &lifecycletest.Options{NoSync: true})
+	srv := &kmip.Server{Handler: le.Service, Logger: zerolog.Nop(), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
 	return &engine{srv: srv, sess: srv.NewSession(kmip.Identity{Name: "alice"}, nil)}
 }
 

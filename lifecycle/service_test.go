@@ -2,16 +2,12 @@ package lifecycle_test
 
 import (
 	"bytes"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
-	"github.com/kmipd/kmipd/lifecycle"
+	"github.com/kmipd/kmipd/lifecycle/lifecycletest"
 	"github.com/kmipd/kmipd/store"
 	"github.com/kmipd/kmipd/ttlv"
 )
@@ -25,30 +21,15 @@ type env struct {
 
 func newEnv(t *testing.T, clients ...string) *env {
 	t.Helper()
-	dir := t.TempDir()
-	mk := filepath.Join(dir, "master.key")
-	if err := soft.CreateMasterKey(mk); err != nil {
-		t.Fatal(err)
-	}
-	be, err := soft.Open(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
-	db, err := store.Open(filepath.Join(dir, "kmipd.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	le := lifecycletest.New(t, nil)
 	if len(clients) == 0 {
 		clients = []string{"admin", "alice", "bob"}
 	}
-	svc := lifecycle.NewService(lifecycle.Config{Store: db, Backend: be, Admins: []string{"admin"}, Interop: true, Logger: zerolog.Nop()})
 	p := kmiptest.MustPKI(t, clients...)
-	return &env{srv: kmiptest.Start(t, p, svc), db: db, dir: dir}
+	return &env{srv: kmiptest.Start(t, p, le.Service), db: le.Store, dir: le.Dir}
 }
 
-// attrs2 writes 2.x Attributes for a symmetric key.
+// symAttrs writes the attributes of a symmetric key in the form of ver.
 func symAttrs(ver kmip.Version, alg kmip.CryptographicAlgorithm, bits int32, name string, extra func(b *ttlv.Builder)) func(b *ttlv.Builder) {
 	return func(b *ttlv.Builder) {
 		if ver.V2() {

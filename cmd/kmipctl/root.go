@@ -11,6 +11,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	addConnFlags(root)
+	root.AddCommand(newConformanceCmd())
 	return root
 }
 
