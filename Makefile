@@ -7,7 +7,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-unit check-generated bench fuzz lint clean
+.PHONY: all build run test test-unit check-generated conformance bench fuzz lint clean
 
 all: build
 
@@ -21,8 +21,9 @@ run: build
 	@test -f $(DATA)/kmipd.yaml || bin/kmipd init --dir $(DATA)
 	bin/kmipd serve --dir $(DATA)
 
-# test: everything CI runs.
-test: lint check-generated test-unit
+# test: everything CI runs. The unit tests run last so that their summary
+# closes the output.
+test: lint check-generated conformance test-unit
 
 test-unit:
 	$(GO) test -count=1 ./...
@@ -30,6 +31,11 @@ test-unit:
 check-generated:
 	$(GO) generate ./...
 	@git diff --exit-code -- '*.go' || { echo "generated files are stale: run 'go generate ./...' and commit"; exit 1; }
+
+# conformance: replay the OASIS test cases against a fresh kmipd, write
+# conformance/REPORT.md, fail if a claimed file regressed.
+conformance: build
+	conformance/run.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/...

@@ -18,7 +18,7 @@ func newConformanceCmd() *cobra.Command {
 		Use:   "conformance",
 		Short: "Replay the OASIS KMIP test cases against a server",
 	}
-	cmd.AddCommand(newConformanceRunCmd())
+	cmd.AddCommand(newConformanceRunCmd(), newConformanceReportCmd())
 	return cmd
 }
 
