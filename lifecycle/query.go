@@ -17,6 +17,9 @@ var operationOrder = []kmip.Operation{
 	kmip.OperationGetAttributes, kmip.OperationGetAttributeList, kmip.OperationActivate,
 	kmip.OperationRevoke, kmip.OperationDestroy, kmip.OperationQuery,
 	kmip.OperationDiscoverVersions, kmip.OperationInterop,
+	kmip.OperationAddAttribute, kmip.OperationModifyAttribute, kmip.OperationDeleteAttribute,
+	kmip.OperationSetAttribute, kmip.OperationAdjustAttribute, kmip.OperationCheck,
+	kmip.OperationReKey,
 }
 
 func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {

@@ -58,6 +58,13 @@ func NewService(cfg Config) *Service {
 	m.HandleFunc(kmip.OperationActivate, s.activate)
 	m.HandleFunc(kmip.OperationRevoke, s.revoke)
 	m.HandleFunc(kmip.OperationDestroy, s.destroy)
+	m.HandleFunc(kmip.OperationAddAttribute, s.addAttribute)
+	m.HandleFunc(kmip.OperationSetAttribute, s.setAttribute)
+	m.HandleFunc(kmip.OperationModifyAttribute, s.modifyAttribute)
+	m.HandleFunc(kmip.OperationDeleteAttribute, s.deleteAttribute)
+	m.HandleFunc(kmip.OperationAdjustAttribute, s.adjustAttribute)
+	m.HandleFunc(kmip.OperationCheck, s.check)
+	m.HandleFunc(kmip.OperationReKey, s.reKey)
 	if cfg.Interop {
 		m.HandleFunc(kmip.OperationInterop, s.interop)
 	}
