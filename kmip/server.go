@@ -58,6 +58,10 @@ type Server struct {
 	// DisableHTTP turns off KMIP over HTTPS (POST /kmip) on the same port.
 	DisableHTTP bool
 
+	// Observer, if set, is told of connections, handshake failures and
+	// every batch item served (metrics).
+	Observer Observer
+
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
 
@@ -292,6 +296,9 @@ func (c *conn) serve() {
 	cancel()
 	if err != nil {
 		s.Logger.Info().Str("remote", remote).Err(err).Msg("TLS handshake failed")
+		if s.Observer != nil {
+			s.Observer.HandshakeFailed(HandshakeFailureReason(err))
+		}
 		return
 	}
 	st := tc.ConnectionState()
@@ -302,7 +309,14 @@ func (c *conn) serve() {
 	}
 	if !verified {
 		s.Logger.Warn().Str("remote", remote).Msg("client presented no verified certificate")
+		if s.Observer != nil {
+			s.Observer.HandshakeFailed(HandshakeFailureReason(errNoClientCert))
+		}
 		return
+	}
+	if s.Observer != nil {
+		s.Observer.ConnOpened()
+		defer s.Observer.ConnClosed()
 	}
 	c.sess = s.NewSession(IdentityFromCert(st.PeerCertificates[0]), c.raw.RemoteAddr())
 	s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
@@ -447,6 +461,8 @@ func (c *Session) handle(msg []byte) []byte {
 
 var errBatchFailed = errors.New("kmip: batch item failed")
 
+var errNoClientCert = errors.New("kmip: no verified client certificate")
+
 // serveItems serves the batch items in order and reports whether one failed.
 // With undo, the items served before the failure are marked Operation Undone
 // (the caller's transaction rolls their effects back).
@@ -460,10 +476,18 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 		mark := w.B.Mark()
 		w.BeginSuccess(it.Operation, it.ID)
 		status := w.StatusOffset()
+		var start time.Time
+		obs := c.srv.Observer
+		if obs != nil {
+			start = time.Now()
+		}
 		err := c.serveItem(it)
 		if err == nil && w.B.Err() == nil {
 			w.EndItem()
 			c.undo = append(c.undo, status)
+			if obs != nil {
+				obs.ItemServed(it.Operation, ResultStatusSuccess, 0, time.Since(start))
+			}
 			continue
 		}
 		w.B.Rollback(mark)
@@ -475,6 +499,9 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
 		}
 		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, msg)
+		if obs != nil {
+			obs.ItemServed(it.Operation, ResultStatusOperationFailed, reason, time.Since(start))
+		}
 		failed = true
 		if stop {
 			if undo {

@@ -25,8 +25,10 @@ const ConfigFile = "kmipd.yaml"
 // relative to the directory holding the config file.
 type Config struct {
 	Listen string `yaml:"listen"`
-	Store  string `yaml:"store"`
-	TLS    struct {
+	// AdminAddr, when set, serves /metrics, /healthz and /readyz there.
+	AdminAddr string `yaml:"admin_addr"`
+	Store     string `yaml:"store"`
+	TLS       struct {
 		CA           string   `yaml:"ca"`
 		Cert         string   `yaml:"cert"`
 		Key          string   `yaml:"key"`
@@ -121,6 +123,7 @@ func loadConfig(dir string) (*Config, error) {
 func (c *Config) applyEnv(getenv func(string) string) error {
 	str := map[string]*string{
 		"KMIPD_LISTEN":          &c.Listen,
+		"KMIPD_ADMIN_ADDR":      &c.AdminAddr,
 		"KMIPD_STORE":           &c.Store,
 		"KMIPD_TLS_CA":          &c.TLS.CA,
 		"KMIPD_TLS_CERT":        &c.TLS.Cert,

@@ -24,10 +24,11 @@ import (
 )
 
 type serveOptions struct {
-	dir      string
-	addr     string
-	logLevel string
-	interop  bool
+	dir       string
+	addr      string
+	logLevel  string
+	interop   bool
+	adminAddr string
 }
 
 func newServeCmd() *cobra.Command {
@@ -50,6 +51,9 @@ func newServeCmd() *cobra.Command {
 			if o.interop {
 				cfg.Interop = true
 			}
+			if o.adminAddr != "" {
+				cfg.AdminAddr = o.adminAddr
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
@@ -58,6 +62,7 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
 	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address HOST:PORT (overrides config and KMIPD_LISTEN; 0.0.0.0:5696 listens on every interface)")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error")
+	cmd.Flags().StringVar(&o.adminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz over plain HTTP on HOST:PORT (off by default)")
 	cmd.Flags().BoolVar(&o.interop, "interop", false, "enable the KMIP Interop operation (Reset wipes the store): conformance runs only, never in production")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
@@ -118,6 +123,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		Interop: cfg.Interop,
 		Logger:  log,
 	})
+	met := newMetrics(db)
 	srv := &kmip.Server{
 		TLSConfig:        tlsCfg,
 		ClientCAs:        pool,
@@ -131,6 +137,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		MaxBatchItems:    cfg.Limits.MaxBatchItems,
 		MaxDepth:         cfg.Limits.MaxDepth,
 		MaxConns:         cfg.Limits.MaxConnections,
+		Observer:         met,
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -146,6 +153,13 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	}
 	if ready != nil {
 		ready <- l.Addr()
+	}
+	if cfg.AdminAddr != "" {
+		admin, _, err := adminServer(cfg.AdminAddr, met, &health{db: db, backend: backend}, log)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		defer admin.Close()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/store"
+)
+
+// metrics is kmipd's Prometheus instrumentation; it implements
+// kmip.Observer.
+type metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	connsOpen   prometheus.Gauge
+	connsTotal  prometheus.Counter
+	handshakeKO *prometheus.CounterVec
+
+	mu    sync.Mutex
+	cache map[reqKey]reqSeries // resolved series, so serving does not hash labels
+}
+
+type reqKey struct {
+	op     kmip.Operation
+	status kmip.ResultStatus
+	reason kmip.ResultReason
+}
+
+type reqSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+func newMetrics(db *store.DB) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kmipd_requests_total", Help: "Batch items served, by operation, result status and result reason.",
+		}, []string{"operation", "status", "reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kmipd_request_duration_seconds",
+			Help:    "Time to serve one batch item, by operation.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"operation"}),
+		connsOpen:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "kmipd_connections_open", Help: "Client connections open now."}),
+		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "kmipd_connections_total", Help: "Client connections accepted after a successful handshake."}),
+		handshakeKO: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kmipd_tls_handshake_failures_total", Help: "TLS handshakes or client certificate checks that failed, by reason.",
+		}, []string{"reason"}),
+		cache: make(map[reqKey]reqSeries),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.connsOpen, m.connsTotal, m.handshakeKO,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_store_objects", Help: "Managed objects in the store."},
+				func() float64 { return float64(db.Stats().Objects) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_store_file_bytes", Help: "Size of the store file."},
+				func() float64 { return float64(db.Stats().FileSize) }))
+	}
+	return m
+}
+
+func (m *metrics) ConnOpened() { m.connsOpen.Inc(); m.connsTotal.Inc() }
+func (m *metrics) ConnClosed() { m.connsOpen.Dec() }
+func (m *metrics) HandshakeFailed(reason string) {
+	m.handshakeKO.WithLabelValues(reason).Inc()
+}
+
+func (m *metrics) ItemServed(op kmip.Operation, status kmip.ResultStatus, reason kmip.ResultReason, d time.Duration) {
+	k := reqKey{op, status, reason}
+	m.mu.Lock()
+	s, ok := m.cache[k]
+	if !ok {
+		r := ""
+		if status != kmip.ResultStatusSuccess {
+			r = reason.String()
+		}
+		s = reqSeries{
+			count:   m.requests.WithLabelValues(op.String(), status.String(), r),
+			latency: m.latency.WithLabelValues(op.String()),
+		}
+		m.cache[k] = s
+	}
+	m.mu.Unlock()
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
+}
+
+// health answers /healthz (the process serves) and /readyz (the key
+// backend answers and the store takes a write).
+type health struct {
+	db      *store.DB
+	backend hsm.Backend
+
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+// ready checks at most once a second: a store write is an fsync.
+func (h *health) ready(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Since(h.checked) < time.Second {
+		return h.err
+	}
+	h.checked = time.Now()
+	var b [1]byte
+	if err := h.backend.Random(ctx, b[:]); err != nil {
+		h.err = errors.New("key backend: " + err.Error())
+		return h.err
+	}
+	h.err = h.db.Update(func(tx *store.Tx) error {
+		return tx.SetMeta("health", []byte(time.Now().UTC().Format(time.RFC3339)))
+	})
+	if h.err != nil {
+		h.err = errors.New("store: " + h.err.Error())
+	}
+	return h.err
+}
+
+// adminServer serves /metrics, /healthz and /readyz on addr (plain HTTP:
+// bind it to loopback or a management network).
+func adminServer(addr string, m *metrics, h *health, log zerolog.Logger) (*http.Server, net.Listener, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("admin listener failed")
+		}
+	}()
+	log.Info().Str("addr", l.Addr().String()).Msg("admin listener: /metrics /healthz /readyz")
+	return srv, l, nil
+}
