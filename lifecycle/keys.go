@@ -79,6 +79,9 @@ func initServerAttrs(c *kmip.Call, o *objects.Object, material []byte, kft kmip.
 	if _, ok := o.Bool(ttlv.TagFresh); !ok {
 		o.SetBool(ttlv.TagFresh, true)
 	}
+	if _, ok := o.Interval(ttlv.TagLeaseTime); !ok {
+		o.SetInterval(ttlv.TagLeaseTime, defaultLeaseTime)
+	}
 	if material != nil {
 		o.SetBool(ttlv.TagKeyValuePresent, true)
 		o.Set(objects.Digest(material, kft))
@@ -88,6 +91,35 @@ func initServerAttrs(c *kmip.Call, o *objects.Object, material []byte, kft kmip.
 	o.SetBytes(ttlv.TagShortUniqueIdentifier, suid[:])
 	o.SetState(kmip.StatePreActive)
 	Effective(o, c.Now)
+}
+
+// defaultLeaseTime is the Lease Time given to new objects (KMIP 2.0 §4.27:
+// how long a client may use the object without asking again). One hour, as
+// the OASIS vectors show (SKLC-O-1-21).
+const defaultLeaseTime = 3600
+
+// rngAttr describes the generator of server-made key material (KMIP 2.0
+// §4.44): the backend's CSPRNG, which KMIP has no closer name for.
+func rngAttr() objects.Attribute {
+	var b ttlv.Builder
+	b.Begin(ttlv.TagRandomNumberGenerator)
+	b.AddEnum(ttlv.TagRNGAlgorithm, uint32(kmip.RNGAlgorithmUnspecified))
+	b.End()
+	raw, _ := b.Bytes()
+	return objects.Attribute{Tag: ttlv.TagRandomNumberGenerator, Raw: raw}
+}
+
+// quantumSafe reports whether a symmetric key of this algorithm and length
+// keeps at least 128-bit strength against Grover's algorithm: only 256-bit
+// keys do. Asymmetric algorithms of today are not quantum safe.
+func quantumSafe(alg kmip.CryptographicAlgorithm, bits int32) bool {
+	switch alg {
+	case kmip.CryptographicAlgorithmAES, kmip.CryptographicAlgorithmChaCha20, kmip.CryptographicAlgorithmChaCha20Poly1305:
+		return bits >= 256
+	case kmip.CryptographicAlgorithmHMAC_SHA256, kmip.CryptographicAlgorithmHMAC_SHA384, kmip.CryptographicAlgorithmHMAC_SHA512:
+		return bits >= 256
+	}
+	return false
 }
 
 // keyBytes returns the key size in bytes for a symmetric algorithm and
@@ -141,6 +173,11 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		if !ok {
 			return kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create a %d-bit %s key", bits, kmip.CryptographicAlgorithm(alg))
 		}
+		// A client asking for a quantum-safe key must get one or nothing
+		// (KMIP 2.0 §4.43; QS-M-2-21 expects General Failure).
+		if qs, _ := o.Bool(ttlv.TagQuantumSafe); qs && !quantumSafe(kmip.CryptographicAlgorithm(alg), bits) {
+			return kmip.Errorf(kmip.ResultReasonGeneralFailure, "NOT_SAFE: a %d-bit %s key is not quantum safe", bits, kmip.CryptographicAlgorithm(alg))
+		}
 		blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), id, n)
 		if err != nil {
 			return err
@@ -151,6 +188,7 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		o.Blob, o.KeyFormat = blob, kmip.KeyFormatTypeRaw
 		initServerAttrs(c, o, material, kmip.KeyFormatTypeRaw)
+		o.Set(rngAttr())
 		clear(material)
 		return nameConflict(s.save(tx, o))
 	})

@@ -381,6 +381,19 @@ func TestService_CreateErrorsAndPlaceholder(t *testing.T) {
 		b.End()
 	})
 	wantReason(t, err, kmip.ResultReasonInvalidObjectType)
+	qs := func(bits int32) error {
+		_, _, err := c.Do(kmip.OperationCreate, func(b *ttlv.Builder) {
+			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+			symAttrs(kmip.V2_0, kmip.CryptographicAlgorithmAES, bits, "", func(b *ttlv.Builder) {
+				b.AddBool(ttlv.TagQuantumSafe, true)
+			})(b)
+		})
+		return err
+	}
+	wantReason(t, qs(128), kmip.ResultReasonGeneralFailure) // QS-M-2-21
+	if err := qs(256); err != nil {
+		t.Fatalf("quantum-safe AES-256: %v", err)
+	}
 	_, err = do(t, c, kmip.OperationGet, byID("does-not-exist"))
 	wantReason(t, err, kmip.ResultReasonObjectNotFound)
 	c12 := e.srv.Dial(t, "alice", kmip.V1_2)

@@ -217,6 +217,13 @@ func TestService_KeyLifecycleAtEveryVersion(t *testing.T) {
 			if alg := a[ttlv.TagCryptographicAlgorithm].Uint32(); kmip.CryptographicAlgorithm(alg) != kmip.CryptographicAlgorithmAES {
 				t.Errorf("algorithm %d", alg)
 			}
+			if lt, ok := a[ttlv.TagLeaseTime]; !ok || lt.Uint32() != 3600 {
+				t.Errorf("Lease Time %v (present %v), want 3600", lt.Uint32(), ok)
+			}
+			_, hasRNG := a[ttlv.TagRandomNumberGenerator]
+			if hasRNG != ver.AtLeast(kmip.V1_3) {
+				t.Errorf("Random Number Generator present=%v at %s", hasRNG, ver)
+			}
 			_, hasSUID := a[ttlv.TagShortUniqueIdentifier]
 			if hasSUID != ver.V2() {
 				t.Errorf("Short Unique Identifier present=%v at %s", hasSUID, ver)
