@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/ttlv"
 	"go.yaml.in/yaml/v3"
 )
@@ -36,8 +37,19 @@ type Config struct {
 		CipherSuites []string `yaml:"cipher_suites"` // TLS 1.2 only; Go names
 	} `yaml:"tls"`
 	HSM struct {
-		Backend   string `yaml:"backend"` // "software"
-		MasterKey string `yaml:"master_key"`
+		Backend   string `yaml:"backend"`    // "software" or "pkcs11"
+		MasterKey string `yaml:"master_key"` // software backend
+		// PKCS#11 backend (hsm.go). The PIN comes from KMIPD_PKCS11_PIN
+		// or PINFile, never from the config or a flag.
+		PKCS11Module string `yaml:"pkcs11_module,omitempty"`
+		PKCS11Token  string `yaml:"pkcs11_token,omitempty"`
+		PINFile      string `yaml:"pin_file,omitempty"`
+		KEKLabel     string `yaml:"kek_label,omitempty"`   // master-key label prefix
+		KEKVersion   uint32 `yaml:"kek_version,omitempty"` // current master-key version
+		PoolSize     int    `yaml:"pool_size,omitempty"`   // PKCS#11 sessions
+		// MigrateFrom names the previous backend while `kmipd hsm
+		// migrate` is unfinished; its blobs stay readable.
+		MigrateFrom string `yaml:"migrate_from,omitempty"`
 	} `yaml:"hsm"`
 	// Admins are client identities (certificate subject CN) that see every
 	// object.
@@ -59,6 +71,20 @@ type Config struct {
 	// Interop enables the KMIP Interop operation (Reset wipes the store),
 	// for conformance runs only (KMIP 2.0 §6.1.25: never in production).
 	Interop bool `yaml:"interop"`
+	// Audit is the tamper-evident audit trail of every operation (see
+	// cmd/kmipd/audit.go and package kmip/audit).
+	Audit struct {
+		Enabled bool   `yaml:"enabled"`
+		Path    string `yaml:"path"` // JSON lines, hash-chained
+		Key     string `yaml:"key"`  // HMAC key of the signed checkpoints
+		// FailClosed refuses operations (General Failure) while the trail
+		// cannot be written; false logs the failure and carries on.
+		FailClosed         bool     `yaml:"fail_closed"`
+		Sync               string   `yaml:"sync"` // always, interval or none
+		SyncInterval       Duration `yaml:"sync_interval"`
+		CheckpointInterval int      `yaml:"checkpoint_interval"` // records between signed checkpoints
+		CheckpointPeriod   Duration `yaml:"checkpoint_period"`   // sign pending records at least this often
+	} `yaml:"audit"`
 
 	dir string
 }
@@ -96,6 +122,10 @@ func defaultConfig() *Config {
 	l.ReadTimeout = Duration(kmip.DefaultReadTimeout)
 	l.WriteTimeout = Duration(kmip.DefaultWriteTimeout)
 	l.IdleTimeout = Duration(kmip.DefaultIdleTimeout)
+	a := &c.Audit
+	a.Enabled, a.Path, a.Key = true, "audit/audit.log", "audit/audit.key"
+	a.Sync, a.SyncInterval = string(audit.SyncAlways), Duration(audit.DefaultSyncInterval)
+	a.CheckpointInterval, a.CheckpointPeriod = audit.DefaultCheckpointInterval, Duration(audit.DefaultCheckpointPeriod)
 	return c
 }
 
@@ -158,9 +188,7 @@ func (c *Config) validate() error {
 	if _, err := c.cipherSuites(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.HSM.Backend != "software" {
-		errs = append(errs, fmt.Errorf("hsm.backend %q: only \"software\" is available in this build", c.HSM.Backend))
-	}
+	errs = append(errs, c.validateHSM()...)
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
 	}
@@ -170,6 +198,28 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("log.format %q: want json or console", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateHSM() []error {
+	var errs []error
+	for _, b := range []struct{ key, name string }{{"hsm.backend", c.HSM.Backend}, {"hsm.migrate_from", c.HSM.MigrateFrom}} {
+		switch b.name {
+		case "software", "":
+		case "pkcs11":
+			if c.HSM.PKCS11Module == "" || c.HSM.PKCS11Token == "" {
+				errs = append(errs, fmt.Errorf("%s pkcs11 needs hsm.pkcs11_module and hsm.pkcs11_token", b.key))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s %q: want software or pkcs11", b.key, b.name))
+		}
+	}
+	if c.HSM.Backend == "" || c.HSM.MigrateFrom == c.HSM.Backend {
+		errs = append(errs, fmt.Errorf("hsm.backend %q with hsm.migrate_from %q", c.HSM.Backend, c.HSM.MigrateFrom))
+	}
+	if c.HSM.PoolSize < 0 {
+		errs = append(errs, fmt.Errorf("hsm.pool_size %d: want 0 (default) or more", c.HSM.PoolSize))
+	}
+	return errs
 }
 
 // path resolves p against the config directory.

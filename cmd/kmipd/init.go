@@ -17,6 +17,8 @@ type initOptions struct {
 	hosts   []string
 	clients []string
 	listen  string
+	hsm     string // key backend: software or pkcs11
+	hsmFlags
 }
 
 func newInitCmd() *cobra.Command {
@@ -30,6 +32,8 @@ func newInitCmd() *cobra.Command {
   DIR/pki/client.crt, client.key  client certificate of the admin identity
   DIR/kmipd.yaml                  configuration
   DIR/master.key                  master key of the software key backend (0600)
+                                  (with --hsm pkcs11: master keys created on the token instead;
+                                  the user PIN comes from KMIPD_PKCS11_PIN or --pkcs11-pin-file)
   DIR/kmipd.db                    the bbolt store (created by serve)
 It refuses to overwrite an existing set-up.`,
 		Args: cobra.NoArgs,
@@ -39,6 +43,8 @@ It refuses to overwrite an existing set-up.`,
 	cmd.Flags().StringSliceVar(&o.hosts, "host", nil, "server certificate SANs (default 127.0.0.1, ::1, localhost and the host name)")
 	cmd.Flags().StringSliceVar(&o.clients, "client", nil, "client certificate CNs to issue (default admin)")
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:5696", "listen address written to the config")
+	cmd.Flags().StringVar(&o.hsm, "hsm", backendSoftware, "key backend: software (master key file) or pkcs11 (HSM)")
+	o.hsmFlags.register(cmd)
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -46,6 +52,10 @@ It refuses to overwrite an existing set-up.`,
 func runInit(cmd *cobra.Command, o *initOptions) error {
 	cfg := defaultConfig()
 	cfg.Listen = o.listen
+	cfg.dir = o.dir
+	if err := initBackendConfig(cfg, o.hsm, &o.hsmFlags); err != nil {
+		return err
+	}
 	// The admin is the identity whose certificate becomes client.crt:
 	// "admin" if it is among the clients, else the first one.
 	if len(o.clients) > 0 {
@@ -83,8 +93,10 @@ func runInit(cmd *cobra.Command, o *initOptions) error {
 	if err := bundle.WriteDir(pkiDir); err != nil {
 		return err
 	}
-	if err := soft.CreateMasterKey(keyPath); err != nil {
-		return err
+	if cfg.HSM.Backend == backendSoftware {
+		if err := soft.CreateMasterKey(keyPath); err != nil {
+			return err
+		}
 	}
 	data, err := cfg.marshal()
 	if err != nil {
@@ -92,6 +104,12 @@ func runInit(cmd *cobra.Command, o *initOptions) error {
 	}
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		return err
+	}
+	if cfg.HSM.Backend == backendPKCS11 {
+		if err := createMasterKey(cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "kmipd: created master keys %s-v1 on PKCS#11 token %q\n", cfg.HSM.KEKLabel, cfg.HSM.PKCS11Token)
 	}
 	ok = true
 	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: wrote a development set-up in %s (admin identity %q)\n", o.dir, cfg.Admins[0])

@@ -14,7 +14,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newInitCmd(), newServeCmd())
+	root.AddCommand(newVersionCmd(), newInitCmd(), newServeCmd(), newHSMCmd())
+	root.AddCommand(newAuditCmd(), newBackupCmd(), newRestoreCmd(), newConfigCmd())
 	return root
 }
 

@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/store"
 )
@@ -105,9 +105,9 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		return err
 	}
 
-	backend, err := soft.Open(cfg.path(cfg.HSM.MasterKey))
+	backend, err := openBackend(cfg)
 	if err != nil {
-		return fmt.Errorf("software key backend: %w", err)
+		return err
 	}
 	defer backend.Close()
 	db, err := store.Open(cfg.path(cfg.Store), &store.Options{Timeout: 2 * time.Second})
@@ -123,11 +123,17 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		Interop: cfg.Interop,
 		Logger:  log,
 	})
+	trail, err := openAudit(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit(trail, log)
+	defer startControl(cfg, db, trail, log)()
 	met := newMetrics(db)
 	srv := &kmip.Server{
 		TLSConfig:        tlsCfg,
 		ClientCAs:        pool,
-		Handler:          svc,
+		Handler:          audit.Wrap(svc, trail),
 		Logger:           log,
 		HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
 		ReadTimeout:      time.Duration(cfg.Limits.ReadTimeout),

@@ -1,0 +1,5 @@
+//go:build cgo && race
+
+package pkcs11
+
+const raceEnabled = true

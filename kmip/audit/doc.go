@@ -1,0 +1,66 @@
+// Package audit keeps kmipd's tamper-evident audit trail: one JSON line per
+// KMIP batch item served, hash-chained and periodically signed.
+//
+// # Records
+//
+// [Wrap] puts a [Trail] in front of a kmip.Handler. Every batch item that
+// reaches the handler is recorded after it is served, with the time the
+// request arrived, the client's identity (certificate CN) and certificate
+// fingerprint (SHA-256, hex), its address, the protocol version, the
+// operation, the Unique Identifier the request named, the identifiers the
+// response named (Unique, Private Key and Public Key Unique Identifier),
+// and the result status and reason. Nothing else of a request or response
+// is looked at: no key material, no attribute values, no Result Message.
+// Requests the server rejects before any handler runs (unparseable
+// messages, unsupported protocol versions or operations) are not recorded;
+// the server logs them.
+//
+// # Chain and checkpoints
+//
+// Each line is a JSON object:
+//
+//	{"seq":7,"time":"…","kind":"op",…,"prev_hash":"<hex>","hash":"<hex>"}
+//
+// Its canonical form is the line without the hash (and mac) fields, ending
+// in "prev_hash":"…"}; hash = SHA-256(previous line's hash ‖ canonical
+// form), byte for byte, and the first line's prev_hash is all zeros. So
+// editing, deleting, inserting or reordering a line breaks the chain at
+// that point. Recomputing the chain needs no secret, so every
+// CheckpointInterval records (and at least every CheckpointPeriod, and
+// when the trail is opened and closed) a checkpoint line carries
+// mac = HMAC-SHA256(key, "kmipd audit checkpoint v1\x00" ‖ its hash), with
+// the key kept in a separate file (created 0600 with the trail). A
+// checkpoint vouches for every line before it.
+//
+// [VerifyFile] checks the chain and every signature and reports the first
+// bad line. Records after the last checkpoint are protected by the chain
+// only, and a cut-off tail leaves no trace in the chain, so the trail must
+// end with the "close" checkpoint written at shutdown unless a running
+// server holds it (an advisory lock tells); otherwise VerifyFile fails
+// with [ErrIncomplete]. After a crash, the next Open checkpoint signs what
+// was left and notes the unclean end.
+//
+// Limits: whoever can read the key can forge a trail, so keep the key
+// where the trail's other readers and writers cannot (Options.KeyPath);
+// and cutting the trail back to an earlier shutdown checkpoint (of an
+// earlier run) cannot be told from the file alone: export the trail
+// off-host (kmipd audit export) to guard against that.
+//
+// # Durability and failures
+//
+// With [SyncAlways] (the default) a record is fsynced before the operation
+// is answered; concurrent records share an fsync. [SyncInterval] and
+// [SyncNone] trade the last moments of the trail on power loss for speed;
+// a crash of kmipd alone never loses a written record.
+//
+// A write that fails is taken back (the file is truncated to the last good
+// line), so the chain stays intact; a failed fsync breaks the trail until
+// restart. A trail file that is removed or renamed while kmipd runs is
+// recreated and continues the chain from a "reopen" checkpoint; one that
+// is replaced by another file is never written to. See [Wrap] for what
+// fail-closed and fail-open mean for operations; either way the next
+// record written is preceded by a "gap" event counting the records lost.
+// One edge remains: if fsync itself fails after a record is written,
+// fail-closed rolls the operation back although the record, which may
+// reach the disk, says it succeeded.
+package audit
