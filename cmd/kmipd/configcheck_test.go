@@ -57,7 +57,7 @@ func TestConfigCheck(t *testing.T) {
 		os.Remove(filepath.Join(dir, "pki", "ca.crt"))
 		os.Remove(filepath.Join(dir, "master.key"))
 		data, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
-		data = []byte(strings.Replace(string(data), "sync: always", "sync: sometimes", 1))
+		data = []byte(strings.Replace(string(data), "sync: interval", "sync: sometimes", 1))
 		writeConfig(t, dir, string(data))
 		out, err := check(dir)
 		if err == nil {
