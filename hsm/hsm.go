@@ -114,6 +114,8 @@ func (k Kind) String() string {
 		return "software"
 	case KindPKCS11:
 		return "pkcs11"
+	case KindPKCS11Wrap:
+		return "pkcs11-wrapped-key"
 	}
 	return fmt.Sprintf("kind(0x%02x)", byte(k))
 }
