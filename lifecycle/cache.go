@@ -122,3 +122,7 @@ func (w *txWrites) take(tx *store.Tx) []string {
 	delete(w.m, tx)
 	return ids
 }
+
+// ForgetCached drops every cached object, for maintenance that rewrites
+// objects behind the service's back (master-key rotation).
+func (s *Service) ForgetCached() { s.cache.clear() }

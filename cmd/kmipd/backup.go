@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/store"
 )
@@ -57,7 +58,7 @@ func controlPath(cfg *Config) string { return cfg.path(cfg.Store) + controlSuffi
 // startControl listens on the control socket and returns the function that
 // stops it, waiting for backups in progress. Failing to listen only warns:
 // the server runs, and backup then needs it stopped.
-func startControl(cfg *Config, db *store.DB, trail *audit.Trail, log zerolog.Logger) func() {
+func startControl(cfg *Config, db *store.DB, trail *audit.Trail, log zerolog.Logger, rot *rotator) func() {
 	path := controlPath(cfg)
 	// This server holds the store: a socket left there is a dead server's.
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
@@ -86,7 +87,7 @@ func startControl(cfg *Config, db *store.DB, trail *audit.Trail, log zerolog.Log
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				serveControl(c, db, trail, log)
+				serveControl(c, db, trail, log, rot)
 			}()
 		}
 	}()
@@ -97,10 +98,15 @@ func startControl(cfg *Config, db *store.DB, trail *audit.Trail, log zerolog.Log
 }
 
 // serveControl answers one control connection.
-func serveControl(c net.Conn, db *store.DB, trail *audit.Trail, log zerolog.Logger) {
+func serveControl(c net.Conn, db *store.DB, trail *audit.Trail, log zerolog.Logger, rot *rotator) {
 	c.SetReadDeadline(time.Now().Add(controlTimeout))
 	cmd, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
 	if err != nil {
+		return
+	}
+	if verb, args, _ := strings.Cut(strings.TrimSpace(cmd), " "); verb == controlRotate && rot != nil {
+		c.SetDeadline(time.Time{}) // a rotation takes as long as the store is large
+		rot.serve(c, args, db, trail, log)
 		return
 	}
 	fw := &frameWriter{conn: c, sum: sha256.New()}
@@ -584,4 +590,36 @@ func fileSHA256(path string) ([]byte, error) {
 		return nil, err
 	}
 	return h.Sum(nil), nil
+}
+
+// rotator runs master-key rotations inside the server, one at a time.
+type rotator struct {
+	mu      sync.Mutex
+	dir     string
+	backend hsm.Backend
+	forget  func() // drops cached objects, whose blobs name old versions
+}
+
+func (r *rotator) serve(c net.Conn, args string, db *store.DB, trail *audit.Trail, log zerolog.Logger) {
+	if !r.mu.TryLock() {
+		io.WriteString(c, "E a rotation is already running\n")
+		return
+	}
+	defer r.mu.Unlock()
+	log.Info().Msg("master-key rotation requested over the control socket")
+	err := serveRotate(c, args, r.dir, r.backend, db, r.forget)
+	if err != nil {
+		log.Error().Err(err).Msg("master-key rotation failed")
+	} else {
+		log.Info().Msg("master-key rotation finished")
+	}
+	if trail != nil {
+		what := "master-key rotation finished"
+		if err != nil {
+			what = "master-key rotation failed: " + err.Error()
+		}
+		if err := trail.Event("hsm-rotate", "control socket", what); err != nil {
+			log.Error().Err(err).Msg("the rotation could not be recorded in the audit trail")
+		}
+	}
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -269,7 +272,8 @@ interrupted rotation leaves every blob readable by kmipd serve (old versions
 stay until nothing refers to them), and running rotate again finishes it.
 When no blob refers to an old version any more, that version is destroyed
 (unless --keep-old: keep it while backups made before the rotation matter).
-Stop kmipd serve first: the store is locked by the server.`,
+With kmipd serve running on DIR, the server does the rotation itself while it
+goes on serving (reads never stop), and rotate shows its progress.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -336,6 +340,13 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 	if err != nil {
 		return err
 	}
+	// A running server holds the store: it rotates while it serves, and
+	// reports progress over its control socket.
+	if conn, err := net.DialTimeout("unix", controlPath(cfg), time.Second); err == nil {
+		defer conn.Close()
+		fmt.Fprintln(out, "kmipd: a server is running on this store: rotating online")
+		return requestRotate(conn, out, errOut, o.keepOld)
+	}
 	if cfg.HSM.MigrateFrom != "" {
 		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
 	}
@@ -344,16 +355,34 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 		return err
 	}
 	defer be.Close()
-	rot, ok := be.(hsm.KeyRotator)
-	if !ok {
-		return fmt.Errorf("the %s backend has a single master key and cannot rotate it; kmipd hsm migrate --to pkcs11 moves the keys to an HSM, which can", be.Name())
-	}
 	db, err := openStoreOffline(cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	bar := newProgressBar(errOut, "re-wrapping")
+	defer bar.finish()
+	return rotate(ctx, out, bar.update, o.dir, be, db, o.keepOld, o.batch, nil)
+}
 
+// rotate creates a new master-key version (or resumes the rotation to the
+// current one), re-wraps every blob under it, and retires the versions
+// nothing refers to any more. It runs offline or inside a serving kmipd
+// (then forget drops the server's cached objects, whose blobs are the old
+// ones, before an old version is retired).
+func rotate(ctx context.Context, out io.Writer, progress func(done, total int), dir string,
+	be hsm.Backend, db *store.DB, keepOld bool, batch int, forget func()) error {
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		return err
+	}
+	if cfg.HSM.MigrateFrom != "" {
+		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
+	}
+	rot, ok := be.(hsm.KeyRotator)
+	if !ok {
+		return fmt.Errorf("the %s backend has a single master key and cannot rotate it; kmipd hsm migrate --to pkcs11 moves the keys to an HSM, which can", be.Name())
+	}
 	name := be.Name()
 	cur, _ := rot.KeyVersions()
 	versions, err := blobVersions(db, name)
@@ -367,19 +396,17 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 		if err := rot.UseKeyVersion(ctx, next, true); err != nil {
 			return err
 		}
-		if err := updateConfigFile(o.dir, func(c *Config) { c.HSM.KEKVersion = next }); err != nil {
+		if err := updateConfigFile(dir, func(c *Config) { c.HSM.KEKVersion = next }); err != nil {
 			return fmt.Errorf("master-key version %d is on the token, but the config was not updated: %w (run kmipd hsm rotate again)", next, err)
 		}
 		cur = next
 		fmt.Fprintf(out, "kmipd: created master-key version %d and made it current\n", cur)
 	}
-	bar := newProgressBar(errOut, "re-wrapping")
 	need := func(h hsm.Header) bool { return ownsKind(name, h.Kind) && h.KeyVersion != cur }
 	convert := func(ctx context.Context, obj *objects.Object) ([]byte, error) {
 		return rot.Rewrap(ctx, obj.ID, obj.Blob)
 	}
-	n, err := rewrapStore(ctx, db, need, convert, o.batch, bar.update)
-	bar.finish()
+	n, err := rewrapStore(ctx, db, need, convert, batch, progress)
 	if err != nil {
 		return fmt.Errorf("rotation to master-key version %d interrupted after %d blobs: %w (every blob is still readable; run kmipd hsm rotate again to finish)", cur, n, err)
 	}
@@ -391,12 +418,15 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 	if behind := countBehind(versions, cur); behind > 0 {
 		return fmt.Errorf("%d blobs are still under older master-key versions; run kmipd hsm rotate again", behind)
 	}
+	if forget != nil {
+		forget()
+	}
 	_, loaded := rot.KeyVersions()
 	for _, v := range loaded {
 		if v == cur {
 			continue
 		}
-		if o.keepOld {
+		if keepOld {
 			fmt.Fprintf(out, "kmipd: master-key version %d is no longer used; kept (--keep-old)\n", v)
 			continue
 		}
@@ -790,4 +820,80 @@ func (p *progressBar) finish() {
 		p.draw()
 	}
 	fmt.Fprintln(p.w)
+}
+
+// Online rotation over the control socket (see backup.go). The client sends
+// "ROTATE 0\n" or "ROTATE 1\n" (keep old versions); the server answers with
+// text lines: "P done total" progress, "M message", then "OK" or
+// "E error".
+const controlRotate = "ROTATE"
+
+// requestRotate asks a serving kmipd to rotate and relays its report.
+func requestRotate(conn net.Conn, out, errOut io.Writer, keepOld bool) error {
+	keep := "0"
+	if keepOld {
+		keep = "1"
+	}
+	if _, err := io.WriteString(conn, controlRotate+" "+keep+"\n"); err != nil {
+		return err
+	}
+	bar := newProgressBar(errOut, "re-wrapping")
+	defer bar.finish()
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		kind, rest, _ := strings.Cut(sc.Text(), " ")
+		switch kind {
+		case "P":
+			var done, total int
+			fmt.Sscanf(rest, "%d %d", &done, &total)
+			bar.update(done, total)
+		case "M":
+			fmt.Fprintln(out, rest)
+		case "OK":
+			return nil
+		case "E":
+			return errors.New("server: " + rest)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("the server closed the control connection before the rotation ended")
+}
+
+// serveRotate runs a rotation inside the server and reports on w.
+func serveRotate(w io.Writer, args string, dir string, be hsm.Backend, db *store.DB, forget func()) error {
+	var mu sync.Mutex
+	line := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, s+"\n")
+	}
+	msgs := &lineWriter{emit: func(s string) { line("M " + s) }}
+	progress := func(done, total int) { line(fmt.Sprintf("P %d %d", done, total)) }
+	err := rotate(context.Background(), msgs, progress, dir, be, db, strings.TrimSpace(args) == "1", 256, forget)
+	if err != nil {
+		line("E " + strings.ReplaceAll(err.Error(), "\n", " "))
+		return err
+	}
+	line("OK")
+	return nil
+}
+
+// lineWriter turns writes of whole lines into calls of emit.
+type lineWriter struct {
+	emit func(string)
+	buf  []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.emit(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,13 +30,14 @@ const (
 	hsmTokenA = "kmipd-cmd-a" // end to end: init, serve, rotate, migrate away
 	hsmTokenB = "kmipd-cmd-b" // migrate back to pkcs11
 	hsmTokenC = "kmipd-cmd-c" // init errors, interrupted rotation
+	hsmTokenD = "kmipd-cmd-d" // online rotation
 )
 
 // TestHSM runs the PKCS#11 tests of the command on one private SoftHSM
 // token directory, which must exist before the library is initialised in
 // this process.
 func TestHSM(t *testing.T) {
-	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC)
+	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD)
 	if err != nil {
 		softhsmtest.Unavailable(t, err)
 	}
@@ -48,6 +50,90 @@ func TestHSM(t *testing.T) {
 	t.Run("InitErrors", func(t *testing.T) { testHSMInitErrors(t, env) })
 	t.Run("EndToEnd", func(t *testing.T) { testHSMEndToEnd(t, env, pinFile) })
 	t.Run("InterruptedRotation", func(t *testing.T) { testHSMInterruptedRotation(t, env) })
+	t.Run("OnlineRotation", func(t *testing.T) { testHSMOnlineRotation(t, env) })
+}
+
+// testHSMOnlineRotation rotates the master key of a serving kmipd: Gets
+// never fail while it runs, and afterwards every blob is under the new
+// version and the old one is gone.
+func testHSMOnlineRotation(t *testing.T, env *softhsmtest.Env) {
+	t.Setenv(envPKCS11PIN, softhsmtest.UserPIN)
+	dir := filepath.Join(t.TempDir(), "kmipd")
+	_, err := runCLI("init", "--dir", dir, "--hsm", "pkcs11", "--pkcs11-module", env.Module,
+		"--pkcs11-token", hsmTokenD, "--pkcs11-kek-label", "online")
+	skipNoCgo(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	srv := serveInProcess(t, cfg)
+	c := dialKMIP(t, dir, srv.addr)
+	secrets := map[string][]byte{}
+	var ids []string
+	for i := range 16 {
+		id, err := createKey(c, "online-"+strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := getKey(c, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, secrets[id] = append(ids, id), key
+	}
+	var stop atomic.Bool
+	var reads atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := dialKMIP(t, dir, srv.addr)
+		for !stop.Load() {
+			for _, id := range ids {
+				got, err := getKey(r, id)
+				if err != nil || !bytes.Equal(got, secrets[id]) {
+					t.Errorf("Get %s during the online rotation: %v", id, err)
+					return
+				}
+				reads.Add(1)
+			}
+		}
+	}()
+	out, err := runCLI("hsm", "rotate", "--dir", dir)
+	stop.Store(true)
+	<-done
+	if err != nil {
+		t.Fatalf("online rotate: %v\n%s", err, out)
+	}
+	for _, want := range []string{"rotating online", "16 blobs re-wrapped under master-key version 2", "retired master-key version 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rotate output lacks %q:\n%s", want, out)
+		}
+	}
+	if reads.Load() == 0 {
+		t.Error("no Get ran during the rotation")
+	}
+	for _, id := range ids {
+		got, err := getKey(c, id)
+		if err != nil || !bytes.Equal(got, secrets[id]) {
+			t.Fatalf("Get %s after the rotation: %v", id, err)
+		}
+	}
+	if _, err := createKey(c, "after-rotation"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, srv.logs)
+	}
+	for id, h := range blobHeaders(t, dir) {
+		if h.KeyVersion != 2 {
+			t.Errorf("%s is still under master-key version %d", id, h.KeyVersion)
+		}
+	}
 }
 
 // skipNoCgo skips when this build has no PKCS#11 support.

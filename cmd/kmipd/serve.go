@@ -128,7 +128,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		return err
 	}
 	defer closeAudit(trail, log)
-	defer startControl(cfg, db, trail, log)()
+	defer startControl(cfg, db, trail, log, &rotator{dir: cfg.dir, backend: backend, forget: svc.ForgetCached})()
 	met := newMetrics(db)
 	srv := &kmip.Server{
 		TLSConfig:        tlsCfg,
