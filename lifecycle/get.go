@@ -33,11 +33,39 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	if x, ok := o.Bool(ttlv.TagExtractable); ok && !x {
 		return kmip.Errorf(kmip.ResultReasonNotExtractable, "object is not extractable")
 	}
-	if req.KeyWrappingSpecification != nil {
-		return kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "key wrapping on Get is not supported yet")
-	}
-	if sens, ok := o.Bool(ttlv.TagSensitive); ok && sens {
-		return kmip.Errorf(kmip.ResultReasonSensitive, "object is sensitive: it can only be retrieved wrapped")
+	// KMIP 2.0 §6.1.19: a Key Wrapping Specification wraps the key under
+	// another managed key; Key Wrap Type As Registered returns a key
+	// registered wrapped as it came.
+	var (
+		ws  *wrapSpec
+		kek *objects.Object
+	)
+	switch {
+	case req.KeyWrappingSpecification != nil:
+		if !wrappable(o) {
+			return kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "a %s has no key block to wrap", o.Type)
+		}
+		if ws, err = parseWrapSpec(req.KeyWrappingSpecification); err != nil {
+			return err
+		}
+		if kek, err = s.wrappingKey(c, ws, kmip.CryptographicUsageMaskWrapKey); err != nil {
+			return err
+		}
+	case req.KeyWrapType == kmip.KeyWrapTypeAsRegistered:
+		value, kwd, ok := registeredWrapped(o)
+		if !ok {
+			return kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "object %q was not registered wrapped", o.ID)
+		}
+		format, err := outputFormat(o, req.KeyFormatType)
+		if err != nil {
+			return err
+		}
+		writeWrappedObject(w, o, format, value, func(w *ttlv.Builder) { w.AddRaw(kwd) })
+		return nil
+	default:
+		if sens, ok := o.Bool(ttlv.TagSensitive); ok && sens {
+			return kmip.Errorf(kmip.ResultReasonSensitive, "object is sensitive: it can only be retrieved wrapped")
+		}
 	}
 	if req.KeyCompressionType != 0 {
 		return kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "key compression is not supported")
@@ -58,6 +86,13 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
+	// An asymmetric key is converted before anything changes, so that a
+	// format it cannot take fails the Get without side effects.
+	km, err := keyMaterialItem(o, material, format)
+	if err != nil {
+		return err
+	}
+	defer clear(km)
 	if fresh, _ := o.Bool(ttlv.TagFresh); fresh {
 		// KMIP 2.0 §4.24: Fresh becomes false once served by Get. Only this
 		// first Get writes (and waits for the disk).
@@ -73,29 +108,109 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 			return err
 		}
 	}
-	writeObject(w, o, material, format)
+	if ws != nil {
+		data, err := wrappedValue(ws, material, km)
+		if err != nil {
+			return err
+		}
+		defer clear(data)
+		wrapped, err := s.wrap(kek, ws, data)
+		if err != nil {
+			return err
+		}
+		writeWrappedObject(w, o, format, wrapped, ws.writeWrappingData)
+		return nil
+	}
+	writeObject(w, o, material, km, format)
 	return nil
 }
 
-// outputFormat picks the Key Format Type of a Get response: the stored one
-// unless the client asked for another that kmipd converts to (Raw and
-// Transparent Symmetric Key for symmetric keys, KMIP 2.0 §6.1.19).
+// asymmetric reports whether o is a Private or Public Key held in kmipd's
+// canonical encodings (asym.go).
+func asymmetric(o *objects.Object) bool {
+	return o.Type == kmip.ObjectTypePrivateKey && o.KeyFormat == kmip.KeyFormatTypePKCS_8 ||
+		o.Type == kmip.ObjectTypePublicKey && o.KeyFormat == kmip.KeyFormatTypeX_509
+}
+
+// defaultFormat is the Key Format Type a Get without one returns: the
+// format the object was registered in (kept as the Key Format Type
+// attribute; PKCS#1 for the RSA keys kmipd generates), else the stored one.
+func defaultFormat(o *objects.Object) kmip.KeyFormatType {
+	if asymmetric(o) {
+		if f, ok := o.Enum(ttlv.TagKeyFormatType); ok && f != 0 {
+			return kmip.KeyFormatType(f)
+		}
+	}
+	return o.KeyFormat
+}
+
+// outputFormat picks the Key Format Type of a Get response: the default
+// one unless the client asked for another that kmipd converts to (Raw and
+// Transparent Symmetric Key for symmetric keys; for asymmetric keys the
+// formats of asym.go, checked against the key itself when it is opened;
+// KMIP 2.0 §6.1.19). Certificates are returned as registered; a Key Format
+// Type other than X.509 for an X.509 certificate is refused.
 func outputFormat(o *objects.Object, want kmip.KeyFormatType) (kmip.KeyFormatType, error) {
-	have := o.KeyFormat
+	have := defaultFormat(o)
 	if want == 0 || want == have {
 		return have, nil
 	}
-	if o.Type == kmip.ObjectTypeSymmetricKey &&
-		(want == kmip.KeyFormatTypeRaw || want == kmip.KeyFormatTypeTransparentSymmetricKey) {
+	switch {
+	case o.Type == kmip.ObjectTypeSymmetricKey &&
+		(want == kmip.KeyFormatTypeRaw || want == kmip.KeyFormatTypeTransparentSymmetricKey):
 		return want, nil
+	case asymmetric(o):
+		return want, nil
+	case o.Type == kmip.ObjectTypeCertificate && want == kmip.KeyFormatTypeX_509 &&
+		kmip.CertificateType(o.DataType) == kmip.CertificateTypeX_509:
+		return 0, nil
 	}
 	return 0, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "cannot return a %s as %s", o.Type, want)
 }
 
-// writeObject writes Object Type, Unique Identifier and the object.
-func writeObject(w *ttlv.Builder, o *objects.Object, material []byte, format kmip.KeyFormatType) {
+// keyMaterialItem returns the encoded Key Material item of an asymmetric
+// key in format (nil for other objects, whose material is written as
+// stored). It may hold private key material: clear it after use.
+func keyMaterialItem(o *objects.Object, material []byte, format kmip.KeyFormatType) ([]byte, error) {
+	if !asymmetric(o) {
+		return nil, nil
+	}
+	k, err := parseAsymKey(material, o.Type == kmip.ObjectTypePrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	item, _, err := k.keyMaterialIn(format)
+	return item, err
+}
+
+// writeObject writes Object Type, Unique Identifier and the object: its
+// material as opened from the backend, in format (which outputFormat
+// chose). For an asymmetric key km is its Key Material item in that format,
+// from keyMaterialItem, which fails with Key Format Type Not Supported for
+// a format the key cannot take; call it before writing anything.
+func writeObject(w *ttlv.Builder, o *objects.Object, material, km []byte, format kmip.KeyFormatType) {
 	w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
 	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+	alg, _ := o.Enum(ttlv.TagCryptographicAlgorithm)
+	bits, _ := o.Int(ttlv.TagCryptographicLength)
+	keyBlock := func() {
+		w.Begin(ttlv.TagKeyBlock)
+		w.AddEnum(ttlv.TagKeyFormatType, uint32(format))
+		w.Begin(ttlv.TagKeyValue)
+		if km != nil {
+			w.AddRaw(km)
+		} else {
+			w.AddBytes(ttlv.TagKeyMaterial, material)
+		}
+		w.End()
+		if alg != 0 {
+			w.AddEnum(ttlv.TagCryptographicAlgorithm, alg)
+		}
+		if bits != 0 {
+			w.AddInt32(ttlv.TagCryptographicLength, bits)
+		}
+		w.End()
+	}
 	switch o.Type {
 	case kmip.ObjectTypeOpaqueObject:
 		w.Begin(ttlv.TagOpaqueObject)
@@ -107,9 +222,30 @@ func writeObject(w *ttlv.Builder, o *objects.Object, material []byte, format kmi
 		w.AddEnum(ttlv.TagSecretDataType, o.DataType)
 		kmip.WriteKeyBlock(w, &kmip.KeyBlock{FormatType: format, Material: material})
 		w.End()
+	case kmip.ObjectTypeCertificate:
+		w.Begin(ttlv.TagCertificate)
+		w.AddEnum(ttlv.TagCertificateType, o.DataType)
+		w.AddBytes(ttlv.TagCertificateValue, material)
+		w.End()
+	case kmip.ObjectTypePrivateKey, kmip.ObjectTypePublicKey:
+		tag := ttlv.TagPublicKey
+		if o.Type == kmip.ObjectTypePrivateKey {
+			tag = ttlv.TagPrivateKey
+		}
+		w.Begin(tag)
+		keyBlock()
+		w.End()
+	case kmip.ObjectTypePGPKey, kmip.ObjectTypeSplitKey:
+		// The PGP Key Version, or the Split Key fields, then the Key Block.
+		tag := ttlv.TagSplitKey
+		if o.Type == kmip.ObjectTypePGPKey {
+			tag = ttlv.TagPGPKey
+		}
+		w.Begin(tag)
+		w.AddRaw(o.Extra)
+		keyBlock()
+		w.End()
 	default:
-		alg, _ := o.Enum(ttlv.TagCryptographicAlgorithm)
-		bits, _ := o.Int(ttlv.TagCryptographicLength)
 		kmip.WriteSymmetricKey(w, &kmip.KeyBlock{
 			FormatType:             format,
 			Material:               material,

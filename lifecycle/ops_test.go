@@ -38,14 +38,28 @@ func TestService_RegisterAndFormats(t *testing.T) {
 	e := newEnv(t)
 	c := e.srv.Dial(t, "alice", kmip.V2_0)
 	key := bytes.Repeat([]byte{0x5a}, 16)
-	id, err := registerKey(t, c, kmip.KeyFormatTypeTransparentSymmetricKey, key, nil)
+	id, err := registerKey(t, c, kmip.KeyFormatTypeRaw, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := getKey(t, c, id); !bytes.Equal(got, key) {
 		t.Fatalf("Get returned %x, want %x", got, key)
 	}
-	it, err := do(t, c, kmip.OperationGet, func(b *ttlv.Builder) {
+	// A key registered in Transparent Symmetric Key format comes back in
+	// it when no format is asked for (BL-M-3-21).
+	tid, err := registerKey(t, c, kmip.KeyFormatTypeTransparentSymmetricKey, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := do(t, c, kmip.OperationGet, byID(tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kf, ok := findPath(it.Payload, ttlv.TagSymmetricKey, ttlv.TagKeyBlock, ttlv.TagKeyFormatType); !ok ||
+		kmip.KeyFormatType(kf.Uint32()) != kmip.KeyFormatTypeTransparentSymmetricKey {
+		t.Fatalf("default Get format: %s", ttlv.Format(it.Payload))
+	}
+	it, err = do(t, c, kmip.OperationGet, func(b *ttlv.Builder) {
 		b.AddText(ttlv.TagUniqueIdentifier, id)
 		b.AddEnum(ttlv.TagKeyFormatType, uint32(kmip.KeyFormatTypeTransparentSymmetricKey))
 	})
@@ -317,8 +331,10 @@ func TestService_QueryAndDiscoverVersions(t *testing.T) {
 		if ops[kmip.OperationInterop] != ver.V2() {
 			t.Errorf("%s: Interop listed=%v", ver, ops[kmip.OperationInterop])
 		}
-		if objs != 3 {
-			t.Errorf("%s: %d object types", ver, objs)
+		// Symmetric Key, Secret Data, Opaque Object, Certificate, Public
+		// Key, Private Key, Split Key, PGP Key.
+		if objs != 8 {
+			t.Errorf("%s: %d object types, want 8", ver, objs)
 		}
 		if _, ok := it.Payload.Find(ttlv.TagVendorIdentification); !ok {
 			t.Errorf("%s: no Vendor Identification", ver)

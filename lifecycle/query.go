@@ -9,17 +9,22 @@ import (
 // supportedObjectTypes are the object types kmipd stores.
 var supportedObjectTypes = []kmip.ObjectType{
 	kmip.ObjectTypeSymmetricKey, kmip.ObjectTypeSecretData, kmip.ObjectTypeOpaqueObject,
+	kmip.ObjectTypeCertificate, kmip.ObjectTypePublicKey, kmip.ObjectTypePrivateKey,
+	kmip.ObjectTypeSplitKey, kmip.ObjectTypePGPKey,
 }
 
 // operationOrder lists operations in the order Query reports them.
 var operationOrder = []kmip.Operation{
-	kmip.OperationCreate, kmip.OperationRegister, kmip.OperationLocate, kmip.OperationGet,
+	kmip.OperationCreate, kmip.OperationCreateKeyPair, kmip.OperationRegister, kmip.OperationLocate, kmip.OperationGet,
 	kmip.OperationGetAttributes, kmip.OperationGetAttributeList, kmip.OperationActivate,
 	kmip.OperationRevoke, kmip.OperationDestroy, kmip.OperationQuery,
 	kmip.OperationDiscoverVersions, kmip.OperationInterop,
 	kmip.OperationAddAttribute, kmip.OperationModifyAttribute, kmip.OperationDeleteAttribute,
 	kmip.OperationSetAttribute, kmip.OperationAdjustAttribute, kmip.OperationCheck,
 	kmip.OperationReKey,
+	kmip.OperationEncrypt, kmip.OperationDecrypt, kmip.OperationSign, kmip.OperationSignatureVerify,
+	kmip.OperationMAC, kmip.OperationMACVerify, kmip.OperationHash, kmip.OperationRNGRetrieve,
+	kmip.OperationRNGSeed, kmip.OperationDeriveKey,
 }
 
 func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
@@ -51,7 +56,9 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	if has(kmip.QueryFunctionQueryObjects) {
 		for _, t := range supportedObjectTypes {
-			w.AddEnum(ttlv.TagObjectType, uint32(t))
+			if ver.HasEnum(ttlv.TagObjectType, uint32(t)) {
+				w.AddEnum(ttlv.TagObjectType, uint32(t))
+			}
 		}
 	}
 	if has(kmip.QueryFunctionQueryServerInformation) {

@@ -50,6 +50,7 @@ func NewService(cfg Config) *Service {
 	m.HandleFunc(kmip.OperationDiscoverVersions, s.discoverVersions)
 	m.HandleFunc(kmip.OperationQuery, s.query)
 	m.HandleFunc(kmip.OperationCreate, s.create)
+	m.HandleFunc(kmip.OperationCreateKeyPair, s.createKeyPair)
 	m.HandleFunc(kmip.OperationRegister, s.register)
 	m.HandleFunc(kmip.OperationGet, s.get)
 	m.HandleFunc(kmip.OperationGetAttributes, s.getAttributes)
