@@ -282,19 +282,47 @@ func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
 }
 
 func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
-	return s.transition(c, w, func(o *objects.Object) error {
+	var u kmip.UniqueID
+	v := c.Item.Payload
+	if err := kmip.ReadUniqueID(&v, &u); err != nil {
+		return err
+	}
+	id, err := resolveID(c, u)
+	if err != nil {
+		return err
+	}
+	err = s.update(c, func(tx *store.Tx) error {
+		o, err := s.load(tx, c, id, true)
+		if err != nil {
+			return err
+		}
 		st, err := Transition(o.State(), EventDestroy)
 		if err != nil {
 			return err
 		}
 		o.SetState(st)
 		o.SetDate(ttlv.TagDestroyDate, now(c))
+		o.SetDate(ttlv.TagLastChangeDate, now(c))
 		// The sealed material goes; the metadata stays (KMIP 2.0 §6.1.15).
-		clear(o.Blob)
-		o.Blob = nil
+		// Forget has the store zero every copy of it in the file once this
+		// commits, including those earlier versions of the record left in
+		// freed pages: destroyed material is gone from the disk, not only
+		// from the API.
+		if o.Blob != nil {
+			if err := tx.Forget(o.Blob); err != nil {
+				return err
+			}
+			clear(o.Blob)
+			o.Blob = nil
+		}
 		if o.Count(ttlv.TagKeyValuePresent) > 0 {
 			o.SetBool(ttlv.TagKeyValuePresent, false)
 		}
-		return nil
+		return s.save(tx, o)
 	})
+	if err != nil {
+		return err
+	}
+	w.AddText(ttlv.TagUniqueIdentifier, id)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +94,10 @@ type DB struct {
 	bolt   *bolt.DB
 	path   string
 	closed atomic.Bool
+	// readers is held (shared) by every read transaction and (exclusive)
+	// while forgotten bytes are scrubbed from the file, so no reader can
+	// see a page being zeroed (scrub.go).
+	readers sync.RWMutex
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its
@@ -181,12 +186,25 @@ func (db *DB) Path() string { return db.path }
 // Update returns; otherwise (error or panic) everything fn did is rolled
 // back and fn's error is returned unchanged. Writers are serialized.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return closedErr(db.bolt.Update(func(btx *bolt.Tx) error { return run(btx, fn) }))
+	var forgotten [][]byte
+	err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
+		tx := &Tx{btx: btx}
+		defer func() { tx.btx = nil }()
+		err := fn(tx)
+		forgotten = tx.forgotten
+		return err
+	}))
+	if err == nil && len(forgotten) > 0 {
+		err = db.scrub(forgotten)
+	}
+	return err
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot that
 // concurrent writers do not disturb.
 func (db *DB) View(fn func(*Tx) error) error {
+	db.readers.RLock()
+	defer db.readers.RUnlock()
 	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(btx, fn) }))
 }
 
@@ -208,6 +226,8 @@ func closedErr(err error) error {
 // file that Open accepts. It returns the number of bytes written.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
+	db.readers.RLock()
+	defer db.readers.RUnlock()
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		var err error
 		n, err = btx.WriteTo(w)

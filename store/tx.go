@@ -15,8 +15,9 @@ import (
 // valid only until that function returns and must not be shared between
 // goroutines.
 type Tx struct {
-	btx *bolt.Tx
-	bk  [nBuckets]*bolt.Bucket // opened on first use
+	btx       *bolt.Tx
+	bk        [nBuckets]*bolt.Bucket // opened on first use
+	forgotten [][]byte               // see Forget
 }
 
 // bucket returns top-level bucket i. Open created them all and the file
