@@ -1,0 +1,730 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// attribute is one attribute value, held in the KMIP 2.x way: a standard
+// attribute has its Tag; a vendor attribute (KMIP 1.x custom attribute
+// "x-name" or "y-name", vendor "x" or "y") has Tag 0 and Vendor and Name.
+// Type and Data are the value's item type and encoded value (for a
+// Structure, its encoded children).
+type attribute struct {
+	Tag    ttlv.Tag
+	Vendor string
+	Name   string
+	Type   ttlv.Type
+	Data   []byte
+	Index  int32 // KMIP 1.x Attribute Index, from responses
+}
+
+// label names the attribute as kmipctl prints and reads it: the tag name
+// (CryptographicAlgorithm), "x-name" for a custom attribute, VENDOR:NAME
+// for another vendor's.
+func (a attribute) label() string {
+	switch {
+	case a.Tag != 0:
+		return a.Tag.String()
+	case a.Vendor == "x" || a.Vendor == "y":
+		return a.Vendor + "-" + a.Name
+	}
+	return a.Vendor + ":" + a.Name
+}
+
+// v1Name returns the KMIP 1.x Attribute Name.
+func (a attribute) v1Name() (string, error) {
+	if a.Tag != 0 {
+		if s, ok := ttlv.TagSpecName(a.Tag); ok {
+			return s, nil
+		}
+		return "", fmt.Errorf("%s has no KMIP 1.x name", a.Tag)
+	}
+	if a.Vendor == "x" || a.Vendor == "y" {
+		return a.Vendor + "-" + a.Name, nil
+	}
+	return "", usageErrorf("KMIP 1.x cannot name vendor attribute %s: use --version 2.0", a.label())
+}
+
+// item returns the value as one encoded item, tagged with the attribute's
+// tag (Attribute Value for a vendor attribute).
+func (a attribute) item() []byte {
+	tag := a.Tag
+	if tag == 0 {
+		tag = ttlv.TagAttributeValue
+	}
+	b := ttlv.NewBuilder(make([]byte, 0, len(a.Data)+16))
+	b.AddItem(tag, a.Type, a.Data)
+	raw, _ := b.Bytes()
+	return raw
+}
+
+// write2 writes the attribute as a KMIP 2.x attribute item.
+func (a attribute) write2(b *ttlv.Builder) {
+	if a.Tag != 0 {
+		b.AddItem(a.Tag, a.Type, a.Data)
+		return
+	}
+	b.Begin(ttlv.TagAttribute)
+	b.AddText(ttlv.TagVendorIdentification, a.Vendor)
+	b.AddText(ttlv.TagAttributeName, a.Name)
+	b.AddItem(ttlv.TagAttributeValue, a.Type, a.Data)
+	b.End()
+}
+
+// write1 writes the attribute as a KMIP 1.x Attribute structure, with an
+// Attribute Index when index > 0.
+func (a attribute) write1(b *ttlv.Builder, index int32) error {
+	name, err := a.v1Name()
+	if err != nil {
+		return err
+	}
+	b.Begin(ttlv.TagAttribute)
+	b.AddText(ttlv.TagAttributeName, name)
+	if index > 0 {
+		b.AddInt32(ttlv.TagAttributeIndex, index)
+	}
+	b.AddItem(ttlv.TagAttributeValue, a.Type, a.Data)
+	b.End()
+	return nil
+}
+
+// writeRef writes a reference to the attribute: a KMIP 2.x Attribute
+// Reference or a KMIP 1.x Attribute Name.
+func (a attribute) writeRef(b *ttlv.Builder, v2 bool) error {
+	if !v2 {
+		name, err := a.v1Name()
+		if err != nil {
+			return err
+		}
+		b.AddText(ttlv.TagAttributeName, name)
+		return nil
+	}
+	if a.Tag != 0 {
+		b.AddEnum(ttlv.TagAttributeReference, uint32(a.Tag))
+		return nil
+	}
+	b.Begin(ttlv.TagAttributeReference)
+	b.AddText(ttlv.TagVendorIdentification, a.Vendor)
+	b.AddText(ttlv.TagAttributeName, a.Name)
+	b.End()
+	return nil
+}
+
+// writeAttrs writes attributes for Create, Register and the like: in 2.x
+// an Attributes-like structure tagged tag2, in 1.x a Template-Attribute
+// tagged tag1 (or, when tag1 is 0, the bare Attribute items as Locate
+// takes them).
+func writeAttrs(b *ttlv.Builder, v2 bool, tag2, tag1 ttlv.Tag, attrs []attribute) error {
+	if v2 {
+		b.Begin(tag2)
+		for _, a := range attrs {
+			a.write2(b)
+		}
+		b.End()
+		return nil
+	}
+	if tag1 != 0 {
+		b.Begin(tag1)
+	}
+	for _, a := range attrs {
+		if err := a.write1(b, 0); err != nil {
+			return err
+		}
+	}
+	if tag1 != 0 {
+		b.End()
+	}
+	return nil
+}
+
+// readAttrs2 reads the children of a KMIP 2.x Attributes structure.
+func readAttrs2(v ttlv.Value) ([]attribute, error) {
+	var out []attribute
+	for !v.Empty() {
+		it, ok := v.Next()
+		if !ok {
+			return nil, fmt.Errorf("malformed Attributes")
+		}
+		if it.Tag != ttlv.TagAttribute {
+			out = append(out, attribute{Tag: it.Tag, Type: it.Type, Data: it.Data})
+			continue
+		}
+		c := it.Children()
+		var vendor, name []byte
+		if !c.ReadText(ttlv.TagVendorIdentification, &vendor) || !c.ReadText(ttlv.TagAttributeName, &name) {
+			return nil, fmt.Errorf("malformed vendor attribute")
+		}
+		val, ok := c.Next()
+		if !ok || val.Tag != ttlv.TagAttributeValue {
+			return nil, fmt.Errorf("vendor attribute %s lacks its value", name)
+		}
+		out = append(out, attribute{Vendor: string(vendor), Name: string(name), Type: val.Type, Data: val.Data})
+	}
+	return out, nil
+}
+
+// readAttr1 reads one KMIP 1.x Attribute structure's children.
+func readAttr1(c ttlv.Value) (attribute, error) {
+	var name []byte
+	if !c.ReadText(ttlv.TagAttributeName, &name) {
+		return attribute{}, fmt.Errorf("attribute lacks Attribute Name")
+	}
+	var a attribute
+	if c.PeekTag() == ttlv.TagAttributeIndex {
+		c.ReadInt32(ttlv.TagAttributeIndex, &a.Index)
+	}
+	val, ok := c.Next()
+	if !ok || val.Tag != ttlv.TagAttributeValue {
+		return attribute{}, fmt.Errorf("attribute %q lacks Attribute Value", name)
+	}
+	a.Type, a.Data = val.Type, val.Data
+	switch n := string(name); {
+	case len(n) > 2 && (n[0] == 'x' || n[0] == 'y') && n[1] == '-':
+		a.Vendor, a.Name = n[:1], n[2:]
+	default:
+		tag, ok := ttlv.TagBySpecName(n)
+		if !ok {
+			a.Vendor, a.Name = "?", n
+		}
+		a.Tag = tag
+	}
+	return a, nil
+}
+
+// attrJSON is an attribute in JSON output.
+type attrJSON struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value any    `json:"value"`
+	Index int32  `json:"index,omitempty"`
+}
+
+func (a attribute) json() attrJSON {
+	return attrJSON{Name: a.label(), Type: a.Type.String(), Value: itemValue(a.item()), Index: a.Index}
+}
+
+// kjson is an item of the KMIP JSON encoding (ttlv.AppendJSON).
+type kjson struct {
+	Tag   string          `json:"tag"`
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+// itemValue returns the value of an encoded item for JSON output: a
+// scalar as the KMIP JSON encoding writes it (enumerations by name, masks
+// as "Encrypt|Decrypt", dates in RFC 3339, bytes in hex), a structure as an
+// object from child tag to value (an array when a tag repeats).
+func itemValue(raw []byte) any {
+	js, err := ttlv.AppendJSON(nil, raw, false)
+	if err != nil {
+		return hex.EncodeToString(raw)
+	}
+	var k kjson
+	if err := json.Unmarshal(js, &k); err != nil {
+		return hex.EncodeToString(raw)
+	}
+	return simplify(k)
+}
+
+func simplify(k kjson) any {
+	if k.Type == "" || k.Type == "Structure" {
+		var kids []kjson
+		if len(k.Value) > 0 && string(k.Value) != "null" {
+			json.Unmarshal(k.Value, &kids)
+		}
+		m := make(map[string]any, len(kids))
+		for _, c := range kids {
+			v := simplify(c)
+			switch prev := m[c.Tag].(type) {
+			case nil:
+				m[c.Tag] = v
+			case []any:
+				m[c.Tag] = append(prev, v)
+			default:
+				m[c.Tag] = []any{prev, v}
+			}
+		}
+		return m
+	}
+	d := json.NewDecoder(bytes.NewReader(k.Value))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return string(k.Value)
+	}
+	return v
+}
+
+// itemText renders an encoded item's value on one line for tables:
+// scalars as in JSON without quotes, structures as Tag=value pairs.
+func itemText(raw []byte) string {
+	js, err := ttlv.AppendJSON(nil, raw, false)
+	if err != nil {
+		return hex.EncodeToString(raw)
+	}
+	var k kjson
+	if err := json.Unmarshal(js, &k); err != nil {
+		return hex.EncodeToString(raw)
+	}
+	return kText(k)
+}
+
+func kText(k kjson) string {
+	if k.Type == "" || k.Type == "Structure" {
+		var kids []kjson
+		json.Unmarshal(k.Value, &kids)
+		parts := make([]string, len(kids))
+		for i, c := range kids {
+			v := kText(c)
+			if c.Type == "" || c.Type == "Structure" {
+				v = "{" + v + "}"
+			}
+			parts[i] = c.Tag + "=" + v
+		}
+		return strings.Join(parts, ", ")
+	}
+	var s string
+	if json.Unmarshal(k.Value, &s) == nil {
+		return s
+	}
+	return string(k.Value)
+}
+
+// Attribute names on the command line: the tag name
+// (CryptographicAlgorithm), the specification name ("Cryptographic
+// Algorithm"), either in any case and without blanks or dashes
+// (cryptographic-algorithm), a short alias (alg, length, usage, group),
+// x-NAME or y-NAME for a custom attribute, VENDOR:NAME for a vendor one.
+
+var attrAliases = map[string]ttlv.Tag{
+	"alg":         ttlv.TagCryptographicAlgorithm,
+	"algorithm":   ttlv.TagCryptographicAlgorithm,
+	"length":      ttlv.TagCryptographicLength,
+	"len":         ttlv.TagCryptographicLength,
+	"usage":       ttlv.TagCryptographicUsageMask,
+	"usagemask":   ttlv.TagCryptographicUsageMask,
+	"group":       ttlv.TagObjectGroup,
+	"type":        ttlv.TagObjectType,
+	"contact":     ttlv.TagContactInformation,
+	"curve":       ttlv.TagCryptographicDomainParameters,
+	"appspecific": ttlv.TagApplicationSpecificInformation,
+}
+
+// attrByNorm maps normalised tag and specification names of every
+// standard attribute to its tag.
+var attrByNorm = func() map[string]ttlv.Tag {
+	m := make(map[string]ttlv.Tag)
+	for _, info := range objects.Infos() {
+		m[norm(info.Tag.String())] = info.Tag
+		m[norm(info.SpecName())] = info.Tag
+	}
+	for k, v := range attrAliases {
+		m[k] = v
+	}
+	return m
+}()
+
+// norm lower-cases s and drops everything but letters and digits.
+func norm(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// lookupAttr resolves an attribute name; the result has no value yet.
+func lookupAttr(name string) (attribute, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return attribute{}, usageErrorf("empty attribute name")
+	case len(name) > 2 && (name[0] == 'x' || name[0] == 'y') && name[1] == '-':
+		return attribute{Vendor: name[:1], Name: name[2:]}, nil
+	}
+	if tag, ok := ttlv.TagByName(name); ok {
+		if info, ok := objects.Info(tag); ok {
+			return attribute{Tag: tag, Type: info.Type}, nil
+		}
+	}
+	if tag, ok := ttlv.TagBySpecName(name); ok {
+		if info, ok := objects.Info(tag); ok {
+			return attribute{Tag: tag, Type: info.Type}, nil
+		}
+	}
+	if tag, ok := attrByNorm[norm(name)]; ok {
+		info, _ := objects.Info(tag)
+		return attribute{Tag: tag, Type: info.Type}, nil
+	}
+	if v, n, ok := strings.Cut(name, ":"); ok && v != "" && n != "" {
+		return attribute{Vendor: v, Name: n}, nil
+	}
+	return attribute{}, usageErrorf("unknown attribute %q (custom attributes are x-NAME, vendor attributes VENDOR:NAME)", name)
+}
+
+// parseAttrArg parses NAME=VALUE.
+func parseAttrArg(s string) (attribute, error) {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok {
+		return attribute{}, usageErrorf("invalid attribute %q: want NAME=VALUE", s)
+	}
+	return parseAttr(name, value)
+}
+
+// parseAttr parses an attribute's name and value.
+func parseAttr(name, value string) (attribute, error) {
+	a, err := lookupAttr(name)
+	if err != nil {
+		return a, err
+	}
+	if err := a.parseValue(value); err != nil {
+		return a, usageErrorf("attribute %s: %v", a.label(), err)
+	}
+	return a, nil
+}
+
+// parseValue sets the value from its command-line form. A value starting
+// with '{' is an item in the KMIP JSON encoding, whatever its tag, e.g.
+//
+//	{"tag":"CryptographicParameters","value":[{"tag":"BlockCipherMode","type":"Enumeration","value":"GCM"}]}
+//
+// Otherwise the form depends on the attribute's type: enumerations by name
+// in any case (AES, p-256, pre-active) or number; masks as names separated
+// by commas or '|'; integers in decimal; booleans true/false; byte strings
+// in hex; dates as RFC 3339, Unix seconds, "now" or now±DURATION
+// (now+720h); intervals as seconds or a duration (90d is not one: 2160h).
+// Structures: Name takes the name; Link TYPE:ID (parent:1234);
+// Application Specific Information NAMESPACE:DATA; Cryptographic Domain
+// Parameters a curve (P-256). Vendor and custom attributes are text unless
+// prefixed int:, long:, bool:, hex:, date: or text:.
+func (a *attribute) parseValue(s string) error {
+	if strings.HasPrefix(strings.TrimSpace(s), "{") {
+		raw, err := ttlv.ParseJSON([]byte(s), nil)
+		if err != nil {
+			return err
+		}
+		it, _ := ttlv.Value(raw).Peek()
+		if a.Tag != 0 && it.Type != a.Type {
+			return fmt.Errorf("value is a %s, want a %s", it.Type, a.Type)
+		}
+		a.Type, a.Data = it.Type, append([]byte(nil), it.Data...)
+		return nil
+	}
+	if a.Tag == 0 {
+		return a.parseVendorValue(s)
+	}
+	return a.parseTyped(a.Tag, a.Type, s)
+}
+
+func (a *attribute) parseVendorValue(s string) error {
+	prefix, rest, ok := strings.Cut(s, ":")
+	typ := ttlv.TypeTextString
+	if ok {
+		switch prefix {
+		case "int":
+			typ = ttlv.TypeInteger
+		case "long":
+			typ = ttlv.TypeLongInteger
+		case "bool":
+			typ = ttlv.TypeBoolean
+		case "hex", "bytes":
+			typ = ttlv.TypeByteString
+		case "date":
+			typ = ttlv.TypeDateTime
+		case "text":
+		default:
+			rest = s
+		}
+	} else {
+		rest = s
+	}
+	return a.parseTyped(ttlv.TagAttributeValue, typ, rest)
+}
+
+// parseTyped parses s as a value of type typ for items tagged tag.
+func (a *attribute) parseTyped(tag ttlv.Tag, typ ttlv.Type, s string) error {
+	b := ttlv.NewBuilder(nil)
+	switch typ {
+	case ttlv.TypeEnumeration:
+		v, err := parseEnum(tag, s)
+		if err != nil {
+			return err
+		}
+		b.AddEnum(tag, v)
+	case ttlv.TypeInteger:
+		if ttlv.IsMask(tag) {
+			v, err := parseMask(tag, s)
+			if err != nil {
+				return err
+			}
+			b.AddInt32(tag, int32(v))
+			break
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(s), 0, 32)
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", s)
+		}
+		b.AddInt32(tag, int32(v))
+	case ttlv.TypeLongInteger:
+		v, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64)
+		if err != nil {
+			return fmt.Errorf("invalid long integer %q", s)
+		}
+		b.AddLong(tag, v)
+	case ttlv.TypeBigInteger:
+		x, ok := new(big.Int).SetString(strings.TrimSpace(s), 0)
+		if !ok {
+			return fmt.Errorf("invalid big integer %q", s)
+		}
+		b.AddBigIntValue(tag, x)
+	case ttlv.TypeBoolean:
+		v, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q: want true or false", s)
+		}
+		b.AddBool(tag, v)
+	case ttlv.TypeTextString:
+		b.AddText(tag, s)
+	case ttlv.TypeByteString:
+		v, err := parseHex(s)
+		if err != nil {
+			return err
+		}
+		b.AddBytes(tag, v)
+	case ttlv.TypeDateTime:
+		t, err := parseTime(s)
+		if err != nil {
+			return err
+		}
+		b.AddDateTime(tag, t.Unix())
+	case ttlv.TypeDateTimeExtended:
+		t, err := parseTime(s)
+		if err != nil {
+			return err
+		}
+		b.AddDateTimeExtended(tag, t.UnixMicro())
+	case ttlv.TypeInterval:
+		v, err := parseInterval(s)
+		if err != nil {
+			return err
+		}
+		b.AddInterval(tag, v)
+	case ttlv.TypeStructure:
+		if err := structShorthand(b, tag, s); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("cannot parse a %s", typ)
+	}
+	raw, err := b.Bytes()
+	if err != nil {
+		return err
+	}
+	it, _ := ttlv.Value(raw).Peek()
+	a.Type, a.Data = it.Type, it.Data
+	return nil
+}
+
+// structShorthand writes the structured attributes that have a short
+// command-line form.
+func structShorthand(b *ttlv.Builder, tag ttlv.Tag, s string) error {
+	switch tag {
+	case ttlv.TagName:
+		b.Begin(ttlv.TagName)
+		b.AddText(ttlv.TagNameValue, s)
+		b.AddEnum(ttlv.TagNameType, uint32(kmip.NameTypeUninterpretedTextString))
+		b.End()
+	case ttlv.TagLink:
+		typ, id, ok := strings.Cut(s, ":")
+		if !ok || id == "" {
+			return fmt.Errorf("invalid link %q: want TYPE:ID, e.g. parent:1234", s)
+		}
+		lt, err := parseEnum(ttlv.TagLinkType, typ)
+		if err != nil {
+			return err
+		}
+		b.Begin(ttlv.TagLink)
+		b.AddEnum(ttlv.TagLinkType, lt)
+		b.AddText(ttlv.TagLinkedObjectIdentifier, id)
+		b.End()
+	case ttlv.TagApplicationSpecificInformation:
+		ns, data, _ := strings.Cut(s, ":")
+		b.Begin(ttlv.TagApplicationSpecificInformation)
+		b.AddText(ttlv.TagApplicationNamespace, ns)
+		b.AddText(ttlv.TagApplicationData, data)
+		b.End()
+	case ttlv.TagCryptographicDomainParameters:
+		c, err := parseEnum(ttlv.TagRecommendedCurve, s)
+		if err != nil {
+			return err
+		}
+		b.Begin(ttlv.TagCryptographicDomainParameters)
+		b.AddEnum(ttlv.TagRecommendedCurve, c)
+		b.End()
+	default:
+		return fmt.Errorf(`give %s as a KMIP JSON item: {"tag":"%s","value":[...]}`, tag, tag)
+	}
+	return nil
+}
+
+// enumAliases are extra command-line names of enumeration values, keyed by
+// their normalised form.
+var enumAliases = map[ttlv.Tag]map[string]uint32{
+	ttlv.TagObjectType: {
+		"symmetric":   uint32(kmip.ObjectTypeSymmetricKey),
+		"secret":      uint32(kmip.ObjectTypeSecretData),
+		"opaque":      uint32(kmip.ObjectTypeOpaqueObject),
+		"private":     uint32(kmip.ObjectTypePrivateKey),
+		"public":      uint32(kmip.ObjectTypePublicKey),
+		"cert":        uint32(kmip.ObjectTypeCertificate),
+		"pgp":         uint32(kmip.ObjectTypePGPKey),
+		"split":       uint32(kmip.ObjectTypeSplitKey),
+		"csr":         uint32(kmip.ObjectTypeCertificateRequest),
+		"certrequest": uint32(kmip.ObjectTypeCertificateRequest),
+	},
+	ttlv.TagRevocationReasonCode: {
+		"compromise":  uint32(kmip.RevocationReasonCodeKeyCompromise),
+		"cessation":   uint32(kmip.RevocationReasonCodeCessationOfOperation),
+		"affiliation": uint32(kmip.RevocationReasonCodeAffiliationChanged),
+		"privilege":   uint32(kmip.RevocationReasonCodePrivilegeWithdrawn),
+	},
+	ttlv.TagCryptographicAlgorithm: {
+		"3des": uint32(kmip.CryptographicAlgorithmDES3),
+		"tdes": uint32(kmip.CryptographicAlgorithmDES3),
+	},
+}
+
+// parseEnum parses an enumeration value: its name in any case and
+// without separators, an alias, a LinkType without "Link", or a number.
+func parseEnum(tag ttlv.Tag, s string) (uint32, error) {
+	s = strings.TrimSpace(s)
+	if v, ok := ttlv.EnumValue(tag, s); ok {
+		return v, nil
+	}
+	n := norm(s)
+	if v, ok := enumAliases[tag][n]; ok {
+		return v, nil
+	}
+	var names []string
+	for v, name := range ttlv.Enums(tag) {
+		if nn := norm(name); nn == n || nn == n+"link" && tag == ttlv.TagLinkType {
+			return v, nil
+		}
+		names = append(names, name)
+	}
+	if v, err := strconv.ParseUint(s, 0, 32); err == nil && s != "" {
+		return uint32(v), nil
+	}
+	if len(names) > 12 {
+		names = append(names[:12], "...")
+	}
+	return 0, usageErrorf("invalid %s %q (one of %s)", tag, s, strings.Join(names, ", "))
+}
+
+// parseMask parses mask names (any case) or hex separated by commas, '|'
+// or blanks, or a decimal number.
+func parseMask(tag ttlv.Tag, s string) (uint32, error) {
+	if v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32); err == nil {
+		return uint32(v), nil
+	}
+	var mask uint32
+	for _, item := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || r == ' ' }) {
+		if v, ok := ttlv.ParseMask(tag, item, '|'); ok {
+			mask |= v
+			continue
+		}
+		n := norm(item)
+		found := false
+		for v, name := range ttlv.Enums(tag) {
+			if norm(name) == n {
+				mask |= v
+				found = true
+				break
+			}
+		}
+		if !found {
+			var names []string
+			for _, name := range ttlv.Enums(tag) {
+				names = append(names, name)
+			}
+			return 0, usageErrorf("invalid %s %q (names: %s)", tag, item, strings.Join(names, ", "))
+		}
+	}
+	return mask, nil
+}
+
+// parseHex decodes hex, ignoring blanks, colons and a 0x prefix.
+func parseHex(s string) ([]byte, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "0x")
+	s = strings.Map(func(r rune) rune {
+		if r == ' ' || r == ':' || r == '\n' || r == '\t' || r == '\r' {
+			return -1
+		}
+		return r
+	}, s)
+	v, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid hex: %v", err)
+	}
+	return v, nil
+}
+
+// parseTime reads RFC 3339, Unix seconds, "now" or now±DURATION.
+func parseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	now := time.Now()
+	switch {
+	case s == "now":
+		return now, nil
+	case strings.HasPrefix(s, "now+") || strings.HasPrefix(s, "now-"):
+		d, err := time.ParseDuration(s[3:])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("invalid date %q: %v", s, err)
+		}
+		return now.Add(d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(sec, 0), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid date %q: want RFC 3339 (2030-01-01T00:00:00Z), Unix seconds, now or now+DURATION", s)
+}
+
+// parseInterval reads seconds or a Go duration.
+func parseInterval(s string) (uint32, error) {
+	s = strings.TrimSpace(s)
+	if v, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(v), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d.Seconds() > float64(^uint32(0)) {
+		return 0, fmt.Errorf("invalid interval %q: want seconds or a duration such as 24h", s)
+	}
+	return uint32(d / time.Second), nil
+}
+
+// sortedKeys returns the keys of m in order, for stable listings.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
