@@ -331,6 +331,11 @@ func (c *comparer) setContext(e, a *Node) {
 		c.freeCrypto = key.generated || key.randomSignature() || randomSignature(reqPayload)
 	case kmip.OperationMAC:
 		c.freeCrypto = key.generated
+	case kmip.OperationDecrypt:
+		// The data a server-generated key decrypts to is as variable as
+		// the key (CS-BC-M-2/3 decrypt the OASIS ciphertext with a key
+		// the server created).
+		c.freeCrypto = key.generated
 	case kmip.OperationRNGRetrieve:
 		c.freeCrypto = true
 	case kmip.OperationGet, kmip.OperationExport:

@@ -130,8 +130,10 @@
 //     whose IV the server chose (the request had none); the Signature Data
 //     of a Sign with a server-generated key or a randomised scheme (DSA,
 //     ECDSA, RSA-PSS); the MAC Data of a MAC with a server-generated key;
-//     the Data of RNG Retrieve (its length is still checked). Decrypt,
-//     Signature Verify, MAC Verify and Hash output is exact.
+//     the Data of a Decrypt with a server-generated key (the file's
+//     ciphertext was made with another key); the Data of RNG Retrieve (its
+//     length is still checked). Other Decrypt, Signature Verify, MAC Verify
+//     and Hash output is exact.
 //   - Query: Operations and Object Types beyond those expected, Application
 //     Namespaces and Extension Information may vary, Vendor Identification
 //     may differ, and the contents of Server Information may vary (it must
