@@ -155,7 +155,7 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "Create makes Symmetric Keys; %s is not supported", req.ObjectType)
 	}
 	var id string
-	err := s.update(c, func(tx *store.Tx) error {
+	err := s.updateGrouped(c, func(tx *store.Tx) error {
 		var err error
 		if id, err = tx.NewID(); err != nil {
 			return err

@@ -98,6 +98,9 @@ type DB struct {
 	// while forgotten bytes are scrubbed from the file, so no reader can
 	// see a page being zeroed (scrub.go).
 	readers sync.RWMutex
+
+	gmu   sync.Mutex // guards group (group.go)
+	group groupState
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its

@@ -1,0 +1,32 @@
+package lifecycle
+
+import (
+	"slices"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/store"
+)
+
+// updateGrouped is update for operations whose transaction function may
+// run more than once (store.DB.UpdateGrouped): it has no effect outside
+// the transaction but the cache bookkeeping and work that may be redone
+// (generating key material). Concurrent creates then share their fsync.
+func (s *Service) updateGrouped(c *kmip.Call, fn func(tx *store.Tx) error) error {
+	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
+		return fn(tx)
+	}
+	var txs []*store.Tx
+	err := s.cfg.Store.UpdateGrouped(func(tx *store.Tx) error {
+		txs = append(txs, tx)
+		return fn(tx)
+	})
+	for _, tx := range txs {
+		ids := s.writes.take(tx)
+		if slices.Contains(ids, resetAll) {
+			s.cache.clear()
+		} else {
+			s.cache.invalidate(ids...)
+		}
+	}
+	return err
+}
