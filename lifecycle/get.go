@@ -74,6 +74,22 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
+	if ws != nil {
+		// An HSM re-wraps a key it holds without the plaintext ever leaving
+		// it (hsm.KeyExporter); a Sensitive key in the HSM is served no other
+		// way.
+		wrapped, handled, err := s.rewrapInBackend(o, kek, ws, format)
+		if err != nil {
+			return err
+		}
+		if handled {
+			if err := s.clearFresh(c, o); err != nil {
+				return err
+			}
+			writeWrappedObject(w, o, format, wrapped, ws.writeWrappingData)
+			return nil
+		}
+	}
 	buf := materialPool.Get().(*[]byte)
 	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
 	defer func() {
@@ -93,20 +109,8 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		return err
 	}
 	defer clear(km)
-	if fresh, _ := o.Bool(ttlv.TagFresh); fresh {
-		// KMIP 2.0 §4.24: Fresh becomes false once served by Get. Only this
-		// first Get writes (and waits for the disk).
-		err := s.update(c, func(tx *store.Tx) error {
-			cur, err := s.load(tx, c, o.ID, true)
-			if err != nil {
-				return err
-			}
-			cur.SetBool(ttlv.TagFresh, false)
-			return s.save(tx, cur)
-		})
-		if err != nil {
-			return err
-		}
+	if err := s.clearFresh(c, o); err != nil {
+		return err
 	}
 	if ws != nil {
 		data, err := wrappedValue(ws, material, km)
@@ -123,6 +127,23 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	writeObject(w, o, material, km, format)
 	return nil
+}
+
+// clearFresh records that o has been served: KMIP 2.0 §4.24, Fresh becomes
+// false once the object is served by Get. Only this first Get writes (and
+// waits for the disk).
+func (s *Service) clearFresh(c *kmip.Call, o *objects.Object) error {
+	if fresh, _ := o.Bool(ttlv.TagFresh); !fresh {
+		return nil
+	}
+	return s.update(c, func(tx *store.Tx) error {
+		cur, err := s.load(tx, c, o.ID, true)
+		if err != nil {
+			return err
+		}
+		cur.SetBool(ttlv.TagFresh, false)
+		return s.save(tx, cur)
+	})
 }
 
 // asymmetric reports whether o is a Private or Public Key held in kmipd's

@@ -439,3 +439,62 @@ func wrappable(o *objects.Object) bool {
 	}
 	return false
 }
+
+// rewrapInBackend wraps o's key under kek inside the key backend when the
+// backend can (an HSM holding the key as a wrapped key blob), so the
+// plaintext never reaches kmipd. handled is false when the backend cannot,
+// and the caller then wraps in kmipd — except for a Sensitive key held by
+// the HSM, which is refused rather than brought out in the clear.
+func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format kmip.KeyFormatType) ([]byte, bool, error) {
+	exp, ok := s.cfg.Backend.(hsm.KeyExporter)
+	if !ok {
+		return nil, false, nil
+	}
+	h, err := hsm.BlobKind(o.Blob)
+	if err != nil || h.Kind != hsm.KindPKCS11Wrap {
+		return nil, false, nil
+	}
+	sensitive, _ := o.Bool(ttlv.TagSensitive)
+	refuse := func(why string) ([]byte, bool, error) {
+		if sensitive {
+			return nil, false, kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported,
+				"the key is Sensitive and held by the HSM, which cannot wrap it %s", why)
+		}
+		return nil, false, nil
+	}
+	// The HSM wraps the key's bytes: that is No Encoding of a key whose
+	// stored format is the one asked for.
+	if ws.encoding != kmip.EncodingOptionNoEncoding || format != o.KeyFormat {
+		return refuse("with TTLV encoding or in another key format")
+	}
+	mech, err := ws.mechanism(kek)
+	if err != nil {
+		return nil, false, err
+	}
+	spec := hsm.WrapSpec{Mechanism: mech, KeyID: kek.ID}
+	if mech == hsm.WrapRSAOAEPSHA1 {
+		if h, _ := ws.oaepHash(); ws.hashing != 0 && ws.hashing != kmip.HashingAlgorithmSHA_1 || h == nil {
+			return refuse("with OAEP other than SHA-1")
+		}
+		material, err := s.cfg.Backend.Open(s.ctx(), kek.ID, kek.Blob, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		pub, err := rsaPublic(kek, material)
+		clear(material)
+		if err != nil {
+			return nil, false, err
+		}
+		spec.PublicKey = pub
+	} else {
+		spec.KeyBlob = kek.Blob
+	}
+	wrapped, err := exp.RewrapKey(s.ctx(), o.ID, o.Blob, spec)
+	if errors.Is(err, hsm.ErrNotSupported) {
+		return refuse("that way")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return wrapped, true, nil
+}

@@ -20,9 +20,11 @@ import (
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/hsm/pkcs11/softhsmtest"
+	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
 )
 
 // Tokens of this test process's private SoftHSM.
@@ -31,13 +33,14 @@ const (
 	hsmTokenB = "kmipd-cmd-b" // migrate back to pkcs11
 	hsmTokenC = "kmipd-cmd-c" // init errors, interrupted rotation
 	hsmTokenD = "kmipd-cmd-d" // online rotation
+	hsmTokenE = "kmipd-cmd-e" // wrapped Get inside the HSM
 )
 
 // TestHSM runs the PKCS#11 tests of the command on one private SoftHSM
 // token directory, which must exist before the library is initialised in
 // this process.
 func TestHSM(t *testing.T) {
-	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD)
+	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE)
 	if err != nil {
 		softhsmtest.Unavailable(t, err)
 	}
@@ -51,6 +54,127 @@ func TestHSM(t *testing.T) {
 	t.Run("EndToEnd", func(t *testing.T) { testHSMEndToEnd(t, env, pinFile) })
 	t.Run("InterruptedRotation", func(t *testing.T) { testHSMInterruptedRotation(t, env) })
 	t.Run("OnlineRotation", func(t *testing.T) { testHSMOnlineRotation(t, env) })
+	t.Run("WrappedGet", func(t *testing.T) { testHSMWrappedGet(t, env) })
+}
+
+// testHSMWrappedGet serves a Sensitive key held by the HSM wrapped under a
+// KEK also held by it: the HSM re-wraps it (C_WrapKey), the client unwraps
+// the result with the KEK and finds the key.
+func testHSMWrappedGet(t *testing.T, env *softhsmtest.Env) {
+	t.Setenv(envPKCS11PIN, softhsmtest.UserPIN)
+	dir := filepath.Join(t.TempDir(), "kmipd")
+	_, err := runCLI("init", "--dir", dir, "--hsm", "pkcs11", "--pkcs11-module", env.Module,
+		"--pkcs11-token", hsmTokenE, "--pkcs11-kek-label", "wrap")
+	skipNoCgo(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	srv := serveInProcess(t, cfg)
+	c := dialKMIP(t, dir, srv.addr)
+	create := func(name string, mask kmip.CryptographicUsageMask) string {
+		t.Helper()
+		_, it, err := c.Do(kmip.OperationCreate, func(b *ttlv.Builder) {
+			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+			b.Begin(ttlv.TagAttributes)
+			b.AddEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmAES))
+			b.AddInt32(ttlv.TagCryptographicLength, 256)
+			b.AddInt32(ttlv.TagCryptographicUsageMask, int32(mask))
+			b.AddDateTime(ttlv.TagActivationDate, time.Now().Add(-time.Hour).Unix())
+			b.Begin(ttlv.TagName)
+			b.AddText(ttlv.TagNameValue, name)
+			b.AddEnum(ttlv.TagNameType, uint32(kmip.NameTypeUninterpretedTextString))
+			b.End()
+			b.End()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := createdID(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	kekID := create("kek", kmip.CryptographicUsageMaskWrapKey|kmip.CryptographicUsageMaskUnwrapKey)
+	keyID := create("secret", kmip.CryptographicUsageMaskEncrypt)
+	kek, err := getKey(c, kekID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := getKey(c, keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Do(kmip.OperationSetAttribute, func(b *ttlv.Builder) {
+		b.AddText(ttlv.TagUniqueIdentifier, keyID)
+		b.Begin(ttlv.TagNewAttribute)
+		b.AddBool(ttlv.TagSensitive, true)
+		b.End()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getKey(c, keyID); !isKMIPError(err) {
+		t.Fatalf("plain Get of a Sensitive key: %v", err)
+	}
+	for _, tc := range []struct {
+		mode   kmip.BlockCipherMode
+		unwrap func(kek, w []byte) ([]byte, error)
+	}{
+		{kmip.BlockCipherModeNISTKeyWrap, soft.UnwrapKey},
+		{kmip.BlockCipherModeAESKeyWrapPadding, soft.UnwrapKeyPad},
+	} {
+		_, it, err := c.Do(kmip.OperationGet, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, keyID)
+			b.Begin(ttlv.TagKeyWrappingSpecification)
+			b.AddEnum(ttlv.TagWrappingMethod, uint32(kmip.WrappingMethodEncrypt))
+			b.Begin(ttlv.TagEncryptionKeyInformation)
+			b.AddText(ttlv.TagUniqueIdentifier, kekID)
+			b.Begin(ttlv.TagCryptographicParameters)
+			b.AddEnum(ttlv.TagBlockCipherMode, uint32(tc.mode))
+			b.End()
+			b.End()
+			b.AddEnum(ttlv.TagEncodingOption, uint32(kmip.EncodingOptionNoEncoding))
+			b.End()
+		})
+		if err != nil {
+			t.Fatalf("%s: wrapped Get: %v", tc.mode, err)
+		}
+		p := it.Payload
+		p.Skip()
+		p.Skip()
+		obj, _ := p.Next()
+		kb, _ := obj.Children().Find(ttlv.TagKeyBlock)
+		kv, ok := kb.Children().Find(ttlv.TagKeyValue)
+		if !ok || kv.Type != ttlv.TypeByteString {
+			t.Fatalf("%s: no wrapped Key Value: %s", tc.mode, ttlv.Format(it.Payload))
+		}
+		got, err := tc.unwrap(kek, kv.Data)
+		if err != nil || !bytes.Equal(got, key) {
+			t.Fatalf("%s: the HSM-wrapped key does not unwrap to the key: %v", tc.mode, err)
+		}
+	}
+	// TTLV encoding would need the plaintext outside the HSM: refused.
+	_, _, err = c.Do(kmip.OperationGet, func(b *ttlv.Builder) {
+		b.AddText(ttlv.TagUniqueIdentifier, keyID)
+		b.Begin(ttlv.TagKeyWrappingSpecification)
+		b.AddEnum(ttlv.TagWrappingMethod, uint32(kmip.WrappingMethodEncrypt))
+		b.Begin(ttlv.TagEncryptionKeyInformation)
+		b.AddText(ttlv.TagUniqueIdentifier, kekID)
+		b.End()
+		b.End()
+	})
+	if !isKMIPError(err) {
+		t.Fatalf("TTLV-encoded wrapped Get of a Sensitive HSM key: %v", err)
+	}
+	c.Close()
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, srv.logs)
+	}
 }
 
 // testHSMOnlineRotation rotates the master key of a serving kmipd: Gets
