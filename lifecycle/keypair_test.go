@@ -627,7 +627,7 @@ func TestCreateKeyPair_Errors(t *testing.T) {
 			{"RSA-2047", []kpAttr{alg(kmip.CryptographicAlgorithmRSA), length(2047)}, nil, nil, kmip.ResultReasonInvalidField},
 			{"RSA without length", []kpAttr{alg(kmip.CryptographicAlgorithmRSA)}, nil, nil, kmip.ResultReasonInvalidField},
 			{"EC-192", []kpAttr{alg(kmip.CryptographicAlgorithmEC), length(192)}, nil, nil, kmip.ResultReasonInvalidField},
-			{"EC on secp256k1", []kpAttr{alg(kmip.CryptographicAlgorithmEC), kpCurve(kmip.RecommendedCurveSECP256K1)}, nil, nil, kmip.ResultReasonInvalidField},
+			{"EC on brainpoolP256r1", []kpAttr{alg(kmip.CryptographicAlgorithmEC), kpCurve(kmip.RecommendedCurveBRAINPOOLP256R1)}, nil, nil, kmip.ResultReasonInvalidField},
 			{"EC length contradicts curve", []kpAttr{alg(kmip.CryptographicAlgorithmEC), length(384), kpCurve(kmip.RecommendedCurveP_256)}, nil, nil, kmip.ResultReasonInvalidField},
 			{"AES pair", []kpAttr{alg(kmip.CryptographicAlgorithmAES), length(256)}, nil, nil, kmip.ResultReasonInvalidField},
 			{"DSA pair", []kpAttr{alg(kmip.CryptographicAlgorithmDSA), length(2048)}, nil, nil, kmip.ResultReasonInvalidField},

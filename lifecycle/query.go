@@ -24,7 +24,9 @@ var operationOrder = []kmip.Operation{
 	kmip.OperationReKey,
 	kmip.OperationEncrypt, kmip.OperationDecrypt, kmip.OperationSign, kmip.OperationSignatureVerify,
 	kmip.OperationMAC, kmip.OperationMACVerify, kmip.OperationHash, kmip.OperationRNGRetrieve,
-	kmip.OperationRNGSeed, kmip.OperationDeriveKey,
+	kmip.OperationRNGSeed, kmip.OperationDeriveKey, kmip.OperationCreateSplitKey, kmip.OperationJoinSplitKey,
+	kmip.OperationExport, kmip.OperationImport, kmip.OperationArchive, kmip.OperationRecover,
+	kmip.OperationObtainLease, kmip.OperationGetUsageAllocation, kmip.OperationLog, kmip.OperationSetEndpointRole,
 }
 
 func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
@@ -68,6 +70,17 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 			w.AddText(ttlv.TagServerName, "kmipd")
 			w.AddText(ttlv.TagProductName, "kmipd")
 		}
+		w.End()
+	}
+	if has(kmip.QueryFunctionQueryRNGs) && ver.HasTag(ttlv.TagRNGParameters) {
+		// The generator behind RNG Retrieve and generated keys is the key
+		// backend's CSPRNG (the operating system's, or the HSM's), which
+		// KMIP has no closer name for than Unspecified, as the Random Number
+		// Generator attribute of generated keys says (keys.go). The other
+		// TC-Q-RNGS vectors describe other servers' generators (ANSI X9.31,
+		// FIPS 186-2, HMAC/Hash/Dual_EC/CTR DRBGs).
+		w.Begin(ttlv.TagRNGParameters)
+		w.AddEnum(ttlv.TagRNGAlgorithm, uint32(kmip.RNGAlgorithmUnspecified))
 		w.End()
 	}
 	if has(kmip.QueryFunctionQueryProfiles) && ver.HasTag(ttlv.TagProfileInformation) {

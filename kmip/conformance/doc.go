@@ -14,16 +14,23 @@
 //  1. sends Interop with function Reset (KMIP 2.0 §6.1.25) so that the file
 //     starts from an empty server, unless Reset is off (servers without
 //     Interop) or the file continues the one run just before it (SASED-M-3
-//     uses the objects of SASED-M-2, TL-M-3 those of TL-M-2; see
+//     uses the objects of SASED-M-2, TL-M-3 those of TL-M-2, TC-CREG-2
+//     those TC-CREG-1 registers and TC-CREG-3 destroys them; see
 //     Continuation). KMIP 1.x has no Interop operation: for a 1.x file the
 //     Reset goes in a 2.0 request on the same connection, which a server
 //     that answers each message in its own version (as kmipd does) accepts;
-//  2. sends each request in order, placeholders substituted, with the
+//  2. pairs each expected response with the request of its operations: a
+//     file may list several requests before their responses, and where the
+//     two runs disagree on the order (TC-DERIVEKEY-4-10 lists Destroy,
+//     Revoke and then the responses Revoke, Destroy; its -11 to -14 twins
+//     send Revoke first), the requests are sent in the order of the
+//     responses, the order a server answers in (see pairByOperation);
+//  3. sends each request in order, placeholders substituted, with the
 //     protocol version replaced when VersionOverride is set (also in the
 //     expected responses: the 2.0 profile files differ from the 2.1 ones
 //     only in the version, names and one error code, so replaying the 2.1
 //     files as 2.0 checks 2.0 behaviour);
-//  3. compares the response with the expected one and stops at the first
+//  4. compares the response with the expected one and stops at the first
 //     difference, reported as a step, a path such as
 //     ResponseMessage/BatchItem[0]/ResponsePayload/UniqueIdentifier, the
 //     expected and actual elements and the structures around them.

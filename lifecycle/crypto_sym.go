@@ -1,0 +1,886 @@
+package lifecycle
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/subtle"
+	"encoding/binary"
+	"slices"
+
+	"golang.org/x/crypto/chacha20"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// Encrypt and Decrypt (KMIP 2.0 §6.1.17, §6.1.14) with symmetric keys:
+//
+//   - AES: ECB and CBC (Padding Method PKCS5 or None), CTR (the IV is the
+//     initial 128-bit counter block) and GCM (any IV length, Tag Length 12
+//     to 16 bytes, Additional Data);
+//   - Triple DES: ECB, CBC, CTR;
+//   - ChaCha20 (no Block Cipher Mode): an 8-byte IV is the original nonce
+//     with a 64-bit counter, as the CS-BC-M-CHACHA20 vectors use it; a
+//     12-byte IV the RFC 8439 nonce, counting from Initial Counter Value
+//     (default 0); a 16-byte IV a little-endian 32-bit counter followed by
+//     the 12-byte nonce;
+//   - ChaCha20-Poly1305 (RFC 8439; Block Cipher Mode AEAD or none): 12-byte
+//     nonce, or 24 bytes for XChaCha20-Poly1305; Tag Length 12 to 16.
+//
+// Without an IV/Counter/Nonce, or with Random IV true, Encrypt makes one
+// (the IV Length in bits if the parameters give it, else the mode's usual
+// size) and returns it; Decrypt then needs it back (Invalid Message when it
+// lacks it). A shortened tag is the leading bytes of the full one.
+//
+// Multi-part: block modes hold back partial blocks (and, decrypting with
+// padding, the last block until the end); stream modes answer at once; GCM
+// encryption streams too (gcmStream); authenticated decryption, and
+// ChaCha20-Poly1305 encryption, buffer until the Final request so that no
+// unauthenticated plaintext is ever returned.
+
+func (s *Service) encrypt(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.CryptoRequest
+	if err := req.Decode(c.Item.Payload, kmip.OperationEncrypt); err != nil {
+		return err
+	}
+	return s.cipherOp(c, w, &req, kmip.OperationEncrypt)
+}
+
+func (s *Service) decrypt(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.CryptoRequest
+	if err := req.Decode(c.Item.Payload, kmip.OperationDecrypt); err != nil {
+		return err
+	}
+	return s.cipherOp(c, w, &req, kmip.OperationDecrypt)
+}
+
+func (s *Service) cipherOp(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRequest, op kmip.Operation) error {
+	if req.Streaming() {
+		return s.cipherStream(c, w, req, op)
+	}
+	o, err := s.useKey(c, req.UniqueID, op)
+	if err != nil {
+		return err
+	}
+	if req.Data == nil {
+		return errMissing("%s request lacks Data", op)
+	}
+	p := keyParams(o, &req.Params)
+	switch {
+	case o.Type == kmip.ObjectTypeSymmetricKey:
+		return s.symOneShot(c, w, o, &p, req, op == kmip.OperationEncrypt)
+	case o.Type == kmip.ObjectTypePublicKey && op == kmip.OperationEncrypt,
+		o.Type == kmip.ObjectTypeCertificate && op == kmip.OperationEncrypt && o.DataType == uint32(kmip.CertificateTypeX_509),
+		o.Type == kmip.ObjectTypePrivateKey && op == kmip.OperationDecrypt:
+		return s.rsaCipher(c, w, o, &p, req, op == kmip.OperationEncrypt)
+	}
+	return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "%s cannot use a %s", op, o.Type)
+}
+
+// symSetup is a symmetric cipher fully specified.
+type symSetup struct {
+	alg    kmip.CryptographicAlgorithm // AES, DES3, ChaCha20, ChaCha20Poly1305
+	mode   kmip.BlockCipherMode        // ECB, CBC, CTR, GCM; 0 for the ChaCha family
+	pad    bool                        // PKCS#5 padding (ECB, CBC)
+	tagLen int                         // GCM, ChaCha20-Poly1305
+	iv     []byte
+	ivMade bool // the server generated iv: return it
+	ctr    uint32
+}
+
+func (su *symSetup) aead() bool {
+	return su.mode == kmip.BlockCipherModeGCM || su.alg == kmip.CryptographicAlgorithmChaCha20Poly1305
+}
+
+// symFamily groups algorithms that share key material.
+func symFamily(a kmip.CryptographicAlgorithm) kmip.CryptographicAlgorithm {
+	if a == kmip.CryptographicAlgorithmChaCha20Poly1305 {
+		return kmip.CryptographicAlgorithmChaCha20
+	}
+	return a
+}
+
+// invalidTagLength is the General Failure the CS-BC-M-GCM-1 and
+// CHACHA20POLY1305-1 vectors expect for a Tag Length out of range.
+func invalidTagLength(n int32) error {
+	return kmip.Errorf(kmip.ResultReasonGeneralFailure, "invalid tag length %d", n)
+}
+
+// newSymSetup validates the parameters p and the request's IV for a cipher
+// with the key o (whose material is keyLen bytes long) and, encrypting,
+// generates the IV if needed. tag is the Authenticated Encryption Tag of a
+// Decrypt (nil if the request has none yet).
+func newSymSetup(o *objects.Object, p *kmip.CryptoParams, iv, tag []byte, keyLen int, encrypt bool) (symSetup, error) {
+	var su symSetup
+	su.alg = keyAlgorithm(o)
+	if p.Has(kmip.ParamCryptographicAlgorithm) {
+		if su.alg != 0 && symFamily(p.CryptographicAlgorithm) != symFamily(su.alg) {
+			return su, errBadParams("a %s key cannot be used for %s", su.alg, p.CryptographicAlgorithm)
+		}
+		su.alg = p.CryptographicAlgorithm
+	}
+	mode := p.BlockCipherMode
+	hasMode := p.Has(kmip.ParamBlockCipherMode)
+	var blockSize int
+	switch su.alg {
+	case kmip.CryptographicAlgorithmAES:
+		if keyLen != 16 && keyLen != 24 && keyLen != 32 {
+			return su, errBadParams("AES keys are 128, 192 or 256 bits long")
+		}
+		blockSize = aes.BlockSize
+	case kmip.CryptographicAlgorithmDES3:
+		if keyLen != 16 && keyLen != 24 {
+			return su, errBadParams("Triple DES keys are 128 or 192 bits long")
+		}
+		blockSize = des.BlockSize
+	case kmip.CryptographicAlgorithmChaCha20, kmip.CryptographicAlgorithmChaCha20Poly1305:
+		if keyLen != chacha20.KeySize {
+			return su, errBadParams("ChaCha20 keys are 256 bits long")
+		}
+		switch {
+		case hasMode && mode == kmip.BlockCipherModeAEAD:
+			su.alg = kmip.CryptographicAlgorithmChaCha20Poly1305
+		case hasMode:
+			return su, errUnsupportedParams("%s does not take Block Cipher Mode %s", su.alg, mode)
+		}
+	case 0:
+		return su, errBadParams("the key has no Cryptographic Algorithm")
+	default:
+		return su, errUnsupportedParams("symmetric encryption with %s is not supported", su.alg)
+	}
+	if blockSize != 0 {
+		if !hasMode {
+			return su, errBadParams("%s needs a Block Cipher Mode", su.alg)
+		}
+		switch mode {
+		case kmip.BlockCipherModeECB, kmip.BlockCipherModeCBC, kmip.BlockCipherModeCTR:
+		case kmip.BlockCipherModeGCM:
+			if su.alg != kmip.CryptographicAlgorithmAES {
+				return su, errUnsupportedParams("GCM needs AES")
+			}
+		default:
+			return su, errUnsupportedParams("Block Cipher Mode %s is not supported", mode)
+		}
+		su.mode = mode
+	}
+	if su.mode == kmip.BlockCipherModeECB || su.mode == kmip.BlockCipherModeCBC {
+		switch {
+		case !p.Has(kmip.ParamPaddingMethod), p.PaddingMethod == kmip.PaddingMethodNone:
+		case p.PaddingMethod == kmip.PaddingMethodPKCS5:
+			su.pad = true
+		default:
+			return su, errUnsupportedParams("Padding Method %s is not supported", p.PaddingMethod)
+		}
+	}
+	if su.aead() {
+		switch {
+		case p.Has(kmip.ParamTagLength):
+			if p.TagLength < 12 || p.TagLength > 16 {
+				return su, invalidTagLength(p.TagLength)
+			}
+			su.tagLen = int(p.TagLength)
+			if !encrypt && tag != nil && len(tag) != su.tagLen {
+				return su, errCrypto("the tag is %d bytes long, not %d", len(tag), su.tagLen)
+			}
+		case !encrypt && tag != nil:
+			if len(tag) < 12 || len(tag) > 16 {
+				return su, errCrypto("invalid tag length %d", len(tag))
+			}
+			su.tagLen = len(tag)
+		case encrypt:
+			su.tagLen = 16
+		default:
+			su.tagLen = 0 // that of the tag, when it comes
+		}
+	}
+	// The IV.
+	var ivLen int // required length; 0: any (GCM), -1: none (ECB)
+	switch {
+	case su.mode == kmip.BlockCipherModeECB:
+		ivLen = -1
+	case su.mode == kmip.BlockCipherModeCBC, su.mode == kmip.BlockCipherModeCTR:
+		ivLen = blockSize
+	}
+	if ivLen < 0 {
+		return su, nil
+	}
+	if p.Has(kmip.ParamIVLength) && (p.IVLength <= 0 || p.IVLength%8 != 0 || ivLen > 0 && int(p.IVLength/8) != ivLen) {
+		return su, errBadParams("invalid IV Length %d", p.IVLength)
+	}
+	if p.RandomIV && iv != nil && encrypt {
+		return su, errBadParams("Random IV is set: the server makes the IV")
+	}
+	if iv == nil {
+		if !encrypt {
+			return su, errMissing("missing IV/Counter/Nonce")
+		}
+		n := ivLen
+		switch {
+		case p.Has(kmip.ParamIVLength):
+			n = int(p.IVLength / 8)
+		case n == 0:
+			n = 12 // GCM, ChaCha20, ChaCha20-Poly1305
+		}
+		if n > 256 {
+			return su, errBadParams("invalid IV Length %d", p.IVLength)
+		}
+		b, err := randomBytes(n)
+		if err != nil {
+			return su, err
+		}
+		iv, su.ivMade = b, true
+	}
+	if ivLen > 0 && len(iv) != ivLen {
+		return su, errBadParams("the IV of %s %s is %d bytes long", su.alg, su.mode, ivLen)
+	}
+	switch n := len(iv); {
+	case n == 0:
+		return su, errBadParams("empty IV/Counter/Nonce")
+	case su.alg == kmip.CryptographicAlgorithmChaCha20 && n != 8 && n != 12 && n != 16:
+		return su, errBadParams("a ChaCha20 IV is 8, 12 or 16 bytes long")
+	case su.alg == kmip.CryptographicAlgorithmChaCha20Poly1305 && n != chacha20poly1305.NonceSize && n != chacha20poly1305.NonceSizeX:
+		return su, errBadParams("a ChaCha20-Poly1305 nonce is 12 or 24 bytes long")
+	}
+	su.iv = iv
+	if su.alg == kmip.CryptographicAlgorithmChaCha20 && p.Has(kmip.ParamInitialCounterValue) {
+		if len(iv) == 16 {
+			return su, errBadParams("a 16-byte ChaCha20 IV carries its own counter")
+		}
+		su.ctr = uint32(p.InitialCounterValue)
+	}
+	return su, nil
+}
+
+// newBlock returns the block cipher of a setup.
+func newBlock(su *symSetup, key []byte) (cipher.Block, error) {
+	if su.alg == kmip.CryptographicAlgorithmDES3 {
+		if len(key) == 16 { // two-key Triple DES: K1 K2 K1
+			k := make([]byte, 24)
+			copy(k, key)
+			copy(k[16:], key[:8])
+			b, err := des.NewTripleDESCipher(k)
+			clear(k)
+			return b, err
+		}
+		return des.NewTripleDESCipher(key)
+	}
+	return aes.NewCipher(key)
+}
+
+// newAEAD returns the AEAD of a setup.
+func newAEAD(su *symSetup, key []byte) (cipher.AEAD, error) {
+	if su.alg == kmip.CryptographicAlgorithmChaCha20Poly1305 {
+		if len(su.iv) == chacha20poly1305.NonceSizeX {
+			return chacha20poly1305.NewX(key)
+		}
+		return chacha20poly1305.New(key)
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(su.iv) == 12 {
+		return cipher.NewGCM(b)
+	}
+	return cipher.NewGCMWithNonceSize(b, len(su.iv))
+}
+
+// aeadSeal appends the ciphertext of data to dst and returns it with the
+// tag shortened to tagLen bytes (both alias the result).
+func aeadSeal(a cipher.AEAD, dst, iv, data, aad []byte, tagLen int) (out, tag []byte) {
+	sealed := a.Seal(dst, iv, data, aad)
+	n := len(sealed) - a.Overhead()
+	return sealed[:n], sealed[n : n+tagLen : n+tagLen]
+}
+
+// aeadOpen appends the plaintext of ct to dst after checking tag, which may
+// be shorter than the AEAD's: a shortened tag is checked against the
+// leading bytes of the full one, recomputed from the plaintext, which is
+// never returned unless the tag matches.
+func aeadOpen(a cipher.AEAD, dst, iv, ct, tag, aad []byte) ([]byte, error) {
+	start := len(dst)
+	if len(tag) == a.Overhead() {
+		dst = append(dst, ct...)
+		dst = append(dst, tag...)
+		pt, err := a.Open(dst[start:start], iv, dst[start:], aad)
+		if err != nil {
+			clear(dst[start:])
+			return dst[:start], errCrypto("authentication failed")
+		}
+		return dst[:start+len(pt)], nil
+	}
+	// The keystream is the encryption of zeros (GCM and ChaCha20-Poly1305
+	// both XOR it with the plaintext, whatever the additional data).
+	dst = slices.Grow(dst, len(ct)+a.Overhead())
+	region := dst[start : start+len(ct)]
+	clear(region)
+	ks := a.Seal(region[:0], iv, region, aad)
+	subtle.XORBytes(region, ks[:len(ct)], ct)
+	full := a.Seal(nil, iv, region, aad)
+	ok := subtle.ConstantTimeCompare(full[len(ct):len(ct)+len(tag)], tag) == 1
+	clear(full)
+	if !ok {
+		clear(dst[start : start+len(ct)+a.Overhead()])
+		return dst[:start], errCrypto("authentication failed")
+	}
+	return dst[:start+len(ct)], nil
+}
+
+// symOneShot serves a single-part Encrypt or Decrypt with a symmetric key.
+func (s *Service) symOneShot(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, req *kmip.CryptoRequest, encrypt bool) error {
+	return s.withMaterial(o, func(key []byte) error {
+		su, err := newSymSetup(o, p, req.IV, req.AuthTag, len(key), encrypt)
+		if err != nil {
+			return err
+		}
+		if su.aead() && !encrypt && req.AuthTag == nil {
+			return errMissing("missing Authenticated Encryption Tag")
+		}
+		if !su.aead() && (req.AAD != nil || req.AuthTag != nil) {
+			return errBadParams("Additional Data and Tag belong to authenticated encryption")
+		}
+		if encrypt {
+			if err := s.consumeUsage(c, o, len(req.Data), true); err != nil {
+				return err
+			}
+		}
+		buf := getScratch()
+		out := (*buf)[:0]
+		defer func() { putScratch(buf, out) }()
+		var tag []byte
+		if su.aead() {
+			a, err := newAEAD(&su, key)
+			if err != nil {
+				return err
+			}
+			if encrypt {
+				out, tag = aeadSeal(a, out, su.iv, req.Data, req.AAD, su.tagLen)
+			} else if out, err = aeadOpen(a, out, su.iv, req.Data, req.AuthTag, req.AAD); err != nil {
+				return err
+			}
+		} else {
+			part, err := newCipherPart(&su, key, encrypt)
+			if err != nil {
+				return err
+			}
+			out, err = part.update(out, req.Data)
+			if err == nil {
+				out, _, err = part.final(out, nil)
+			}
+			part.wipe()
+			if err != nil {
+				return err
+			}
+		}
+		w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+		w.AddBytes(ttlv.TagData, out)
+		if su.ivMade {
+			w.AddBytes(ttlv.TagIVCounterNonce, su.iv)
+		}
+		if tag != nil {
+			w.AddBytes(ttlv.TagAuthenticatedEncryptionTag, tag)
+		}
+		return nil
+	})
+}
+
+// cipherStream serves one request of a multi-part Encrypt or Decrypt.
+func (s *Service) cipherStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRequest, op kmip.Operation) error {
+	encrypt := op == kmip.OperationEncrypt
+	var o *objects.Object
+	var madeIV []byte
+	var step *streamStep
+	var err error
+	if req.Init {
+		if o, err = s.useKey(c, req.UniqueID, op); err != nil {
+			return err
+		}
+		if o.Type != kmip.ObjectTypeSymmetricKey {
+			return kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "multi-part %s needs a symmetric key", op)
+		}
+		p := keyParams(o, &req.Params)
+		step, err = s.beginStream(c, req, op, o.ID, func(st *stream) error {
+			return s.withMaterial(o, func(key []byte) error {
+				su, err := newSymSetup(o, &p, req.IV, nil, len(key), encrypt)
+				if err != nil {
+					return err
+				}
+				if !su.aead() && req.AAD != nil {
+					return errBadParams("Additional Data belongs to authenticated encryption")
+				}
+				if su.ivMade {
+					madeIV = su.iv
+				}
+				st.cipher, err = newStreamPart(&su, key, encrypt, req.AAD)
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		if step, err = s.beginStream(c, req, op, "", nil); err != nil {
+			return err
+		}
+		o, err = s.streamObject(c, req, step.st, op)
+		if err == nil && (req.IV != nil || req.AAD != nil) {
+			err = errBadParams("IV and Additional Data belong to the first request of a multi-part %s", op)
+		}
+		if err != nil {
+			step.finish(w, true, err)
+			return err
+		}
+	}
+	var tag []byte
+	buf := getScratch()
+	out := (*buf)[:0]
+	defer func() { putScratch(buf, out) }()
+	err = func() error {
+		st := step.st
+		if req.AuthTag != nil && (encrypt || !req.Final) {
+			return errBadParams("the Authenticated Encryption Tag belongs to the final request")
+		}
+		if encrypt {
+			if err := s.consumeUsage(c, o, len(req.Data), req.Init); err != nil {
+				return err
+			}
+		}
+		if st.cipher.buffers() {
+			if err := step.t.hold(st, len(req.Data)); err != nil {
+				return err
+			}
+		}
+		var err error
+		if out, err = st.cipher.update(out, req.Data); err != nil {
+			return err
+		}
+		if req.Final {
+			if out, tag, err = st.cipher.final(out, req.AuthTag); err != nil {
+				return err
+			}
+		}
+		w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+		if len(out) > 0 {
+			w.AddBytes(ttlv.TagData, out)
+		}
+		if madeIV != nil {
+			w.AddBytes(ttlv.TagIVCounterNonce, madeIV)
+		}
+		return nil
+	}()
+	step.finish(w, req.Final, err)
+	if err != nil {
+		return err
+	}
+	if tag != nil {
+		w.AddBytes(ttlv.TagAuthenticatedEncryptionTag, tag)
+	}
+	return nil
+}
+
+// cipherPart is a symmetric encryption or decryption in progress.
+type cipherPart interface {
+	// update appends to dst the output that src (after what came before)
+	// allows.
+	update(dst, src []byte) ([]byte, error)
+	// final appends the rest of the output; for authenticated encryption
+	// it returns the tag, for authenticated decryption it checks tag.
+	final(dst, tag []byte) (out, outTag []byte, err error)
+	// buffers reports whether the part keeps all its input until final.
+	buffers() bool
+	wipe()
+}
+
+// newCipherPart returns the part for the unauthenticated modes.
+func newCipherPart(su *symSetup, key []byte, encrypt bool) (cipherPart, error) {
+	if su.alg == kmip.CryptographicAlgorithmChaCha20 {
+		return newChaCha20(su, key)
+	}
+	b, err := newBlock(su, key)
+	if err != nil {
+		return nil, err
+	}
+	switch su.mode {
+	case kmip.BlockCipherModeCTR:
+		return &streamPart{s: cipher.NewCTR(b, su.iv), left: ^uint64(0)}, nil
+	case kmip.BlockCipherModeECB:
+		return &blockPart{bm: ecb{b: b, decrypt: !encrypt}, bs: b.BlockSize(), pad: su.pad, decrypt: !encrypt}, nil
+	case kmip.BlockCipherModeCBC:
+		var bm cipher.BlockMode
+		if encrypt {
+			bm = cipher.NewCBCEncrypter(b, su.iv)
+		} else {
+			bm = cipher.NewCBCDecrypter(b, su.iv)
+		}
+		return &blockPart{bm: bm, bs: b.BlockSize(), pad: su.pad, decrypt: !encrypt}, nil
+	}
+	return nil, errUnsupportedParams("unsupported mode %s", su.mode)
+}
+
+// newStreamPart returns the part of a multi-part operation.
+func newStreamPart(su *symSetup, key []byte, encrypt bool, aad []byte) (cipherPart, error) {
+	if !su.aead() {
+		return newCipherPart(su, key, encrypt)
+	}
+	if su.mode == kmip.BlockCipherModeGCM && encrypt {
+		b, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		return newGCMStream(b, su.iv, aad, su.tagLen), nil
+	}
+	a, err := newAEAD(su, key)
+	if err != nil {
+		return nil, err
+	}
+	return &aeadPart{a: a, iv: slices.Clone(su.iv), aad: slices.Clone(aad), tagLen: su.tagLen, encrypt: encrypt}, nil
+}
+
+// ecb is the Electronic Codebook mode as a cipher.BlockMode.
+type ecb struct {
+	b       cipher.Block
+	decrypt bool
+}
+
+func (e ecb) BlockSize() int { return e.b.BlockSize() }
+
+func (e ecb) CryptBlocks(dst, src []byte) {
+	bs := e.b.BlockSize()
+	for i := 0; i+bs <= len(src); i += bs {
+		if e.decrypt {
+			e.b.Decrypt(dst[i:i+bs], src[i:i+bs])
+		} else {
+			e.b.Encrypt(dst[i:i+bs], src[i:i+bs])
+		}
+	}
+}
+
+// blockPart runs ECB or CBC over input arriving in pieces.
+type blockPart struct {
+	bm      cipher.BlockMode
+	bs      int
+	pad     bool
+	decrypt bool
+	buf     []byte // input not processed yet: less than a block, or (decrypting with padding) the last block
+}
+
+func (b *blockPart) buffers() bool { return false }
+
+func (b *blockPart) update(dst, src []byte) ([]byte, error) {
+	total := len(b.buf) + len(src)
+	keep := total % b.bs
+	if b.decrypt && b.pad && keep == 0 && total > 0 {
+		keep = b.bs // the last block may be padding
+	}
+	n := total - keep
+	if n <= 0 {
+		b.buf = append(b.buf, src...)
+		return dst, nil
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	out := dst[start:]
+	i := 0
+	if len(b.buf) > 0 {
+		k := b.bs - len(b.buf)
+		b.buf = append(b.buf, src[:k]...)
+		src = src[k:]
+		b.bm.CryptBlocks(out[:b.bs], b.buf)
+		clear(b.buf)
+		b.buf = b.buf[:0]
+		i = b.bs
+	}
+	m := n - i
+	b.bm.CryptBlocks(out[i:n], src[:m])
+	b.buf = append(b.buf, src[m:]...)
+	return dst, nil
+}
+
+func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
+	switch {
+	case !b.decrypt && b.pad:
+		// PKCS#5/#7: n bytes of value n, 1 <= n <= block size.
+		n := b.bs - len(b.buf)
+		for range n {
+			b.buf = append(b.buf, byte(n))
+		}
+		start := len(dst)
+		dst = slices.Grow(dst, b.bs)[:start+b.bs]
+		b.bm.CryptBlocks(dst[start:], b.buf)
+	case !b.decrypt:
+		if len(b.buf) != 0 {
+			return dst, nil, errBadParams("the data is not a whole number of %d-byte blocks and no padding was asked for", b.bs)
+		}
+	case b.pad:
+		if len(b.buf) != b.bs {
+			return dst, nil, errCrypto("the ciphertext is not a whole number of blocks")
+		}
+		start := len(dst)
+		dst = slices.Grow(dst, b.bs)[:start+b.bs]
+		last := dst[start:]
+		b.bm.CryptBlocks(last, b.buf)
+		n, ok := pkcs5Unpad(last)
+		if !ok {
+			clear(last)
+			return dst[:start], nil, errCrypto("invalid padding")
+		}
+		clear(last[b.bs-n:])
+		dst = dst[:start+b.bs-n]
+	default:
+		if len(b.buf) != 0 {
+			return dst, nil, errCrypto("the ciphertext is not a whole number of blocks")
+		}
+	}
+	clear(b.buf)
+	b.buf = b.buf[:0]
+	return dst, nil, nil
+}
+
+// pkcs5Unpad returns the padding length of a decrypted last block, checking
+// every padding byte without branching on secret data.
+func pkcs5Unpad(block []byte) (int, bool) {
+	n := int(block[len(block)-1])
+	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, len(block))
+	for i := range block {
+		inPad := subtle.ConstantTimeLessOrEq(len(block)-n, i)
+		same := subtle.ConstantTimeByteEq(block[i], byte(n))
+		good &= same | (inPad ^ 1)
+	}
+	return n, good == 1
+}
+
+func (b *blockPart) wipe() { clear(b.buf) }
+
+// streamPart runs CTR or ChaCha20; left bounds the bytes the keystream has
+// (ChaCha20's 32-bit block counter must not wrap).
+type streamPart struct {
+	s    cipher.Stream
+	left uint64
+}
+
+func (p *streamPart) buffers() bool { return false }
+
+func (p *streamPart) update(dst, src []byte) ([]byte, error) {
+	if uint64(len(src)) > p.left {
+		return dst, errCrypto("the counter would wrap")
+	}
+	p.left -= uint64(len(src))
+	start := len(dst)
+	dst = slices.Grow(dst, len(src))[:start+len(src)]
+	p.s.XORKeyStream(dst[start:], src)
+	return dst, nil
+}
+
+func (p *streamPart) final(dst, _ []byte) ([]byte, []byte, error) { return dst, nil, nil }
+
+func (p *streamPart) wipe() {}
+
+// newChaCha20 returns ChaCha20 keyed and positioned as su says.
+func newChaCha20(su *symSetup, key []byte) (cipherPart, error) {
+	var nonce [12]byte
+	ctr := su.ctr
+	switch len(su.iv) {
+	case 8: // original ChaCha20: 64-bit counter (high half 0), 64-bit nonce
+		copy(nonce[4:], su.iv)
+	case 12:
+		copy(nonce[:], su.iv)
+	case 16: // little-endian counter, then the RFC 8439 nonce
+		ctr = binary.LittleEndian.Uint32(su.iv[:4])
+		copy(nonce[:], su.iv[4:])
+	}
+	s, err := chacha20.NewUnauthenticatedCipher(key, nonce[:])
+	if err != nil {
+		return nil, err
+	}
+	s.SetCounter(ctr)
+	return &streamPart{s: s, left: (1<<32 - uint64(ctr)) * 64}, nil
+}
+
+// aeadPart buffers an authenticated encryption or decryption until final.
+type aeadPart struct {
+	a       cipher.AEAD
+	iv, aad []byte
+	tagLen  int
+	encrypt bool
+	in      []byte
+}
+
+func (p *aeadPart) buffers() bool { return true }
+
+func (p *aeadPart) update(dst, src []byte) ([]byte, error) {
+	p.in = append(p.in, src...)
+	return dst, nil
+}
+
+func (p *aeadPart) final(dst, tag []byte) ([]byte, []byte, error) {
+	if p.encrypt {
+		out, t := aeadSeal(p.a, dst, p.iv, p.in, p.aad, p.tagLen)
+		return out, t, nil
+	}
+	if tag == nil {
+		return dst, nil, errMissing("missing Authenticated Encryption Tag")
+	}
+	if p.tagLen != 0 && len(tag) != p.tagLen || len(tag) < 12 || len(tag) > 16 {
+		return dst, nil, errCrypto("invalid tag length %d", len(tag))
+	}
+	out, err := aeadOpen(p.a, dst, p.iv, p.in, tag, p.aad)
+	return out, nil, err
+}
+
+func (p *aeadPart) wipe() { clear(p.in) }
+
+// gcmStream is AES-GCM encryption (NIST SP 800-38D) over input arriving in
+// pieces, for multi-part Encrypt: the standard library only seals whole
+// messages. Single-part operations use the standard library's GCM; the
+// tests check this one against it.
+type gcmStream struct {
+	b       cipher.Block
+	h       gf128    // hash subkey E(0)
+	ej0     [16]byte // E(J0), masks the tag
+	ctr     [16]byte // next counter block
+	ks      [16]byte // keystream block in use
+	ksUsed  int      // bytes of ks consumed (16: none left)
+	y       gf128    // GHASH accumulator
+	part    [16]byte // ciphertext not yet hashed
+	partLen int
+	aadLen  uint64
+	ctLen   uint64
+	tagLen  int
+}
+
+// gf128 is an element of GF(2^128) in GCM's bit order: hi holds the first
+// eight bytes of the block, big-endian.
+type gf128 struct{ hi, lo uint64 }
+
+func gfLoad(b []byte) gf128 {
+	return gf128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])}
+}
+
+// mul returns x·y (SP 800-38D algorithm 1).
+func (x gf128) mul(y gf128) gf128 {
+	var z gf128
+	v := y
+	for i := 0; i < 128; i++ {
+		var bit uint64
+		if i < 64 {
+			bit = x.hi >> (63 - i) & 1
+		} else {
+			bit = x.lo >> (127 - i) & 1
+		}
+		mask := -bit
+		z.hi ^= v.hi & mask
+		z.lo ^= v.lo & mask
+		lsb := v.lo & 1
+		v.lo = v.lo>>1 | v.hi<<63
+		v.hi = v.hi>>1 ^ 0xe100000000000000&-lsb
+	}
+	return z
+}
+
+// ghashBlock folds one 16-byte block into the accumulator.
+func (g *gcmStream) ghashBlock(b []byte) {
+	x := gfLoad(b)
+	g.y = gf128{g.y.hi ^ x.hi, g.y.lo ^ x.lo}.mul(g.h)
+}
+
+// ghashPadded folds data, zero-padded to whole blocks.
+func (g *gcmStream) ghashPadded(data []byte) {
+	for len(data) >= 16 {
+		g.ghashBlock(data[:16])
+		data = data[16:]
+	}
+	if len(data) > 0 {
+		var last [16]byte
+		copy(last[:], data)
+		g.ghashBlock(last[:])
+	}
+}
+
+func newGCMStream(b cipher.Block, iv, aad []byte, tagLen int) *gcmStream {
+	g := &gcmStream{b: b, ksUsed: 16, tagLen: tagLen}
+	var zero [16]byte
+	var hk [16]byte
+	b.Encrypt(hk[:], zero[:])
+	g.h = gfLoad(hk[:])
+	var j0 [16]byte
+	if len(iv) == 12 {
+		copy(j0[:], iv)
+		j0[15] = 1
+	} else {
+		// J0 = GHASH(IV || 0-pad || [0]64 || [len(IV) in bits]64).
+		g.ghashPadded(iv)
+		var lens [16]byte
+		binary.BigEndian.PutUint64(lens[8:], uint64(len(iv))*8)
+		g.ghashBlock(lens[:])
+		binary.BigEndian.PutUint64(j0[:8], g.y.hi)
+		binary.BigEndian.PutUint64(j0[8:], g.y.lo)
+		g.y = gf128{}
+	}
+	b.Encrypt(g.ej0[:], j0[:])
+	g.ctr = j0
+	gcmInc32(&g.ctr)
+	g.ghashPadded(aad)
+	g.aadLen = uint64(len(aad))
+	return g
+}
+
+// gcmInc32 increments the low 32 bits of a counter block, modulo 2^32.
+func gcmInc32(ctr *[16]byte) {
+	binary.BigEndian.PutUint32(ctr[12:], binary.BigEndian.Uint32(ctr[12:])+1)
+}
+
+func (g *gcmStream) buffers() bool { return false }
+
+func (g *gcmStream) update(dst, src []byte) ([]byte, error) {
+	// SP 800-38D: at most 2^39 - 256 bits of plaintext.
+	if g.ctLen+uint64(len(src)) > 1<<36-32 {
+		return dst, errCrypto("the message is too long for GCM")
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, len(src))[:start+len(src)]
+	out := dst[start:]
+	for i := range src {
+		if g.ksUsed == 16 {
+			g.b.Encrypt(g.ks[:], g.ctr[:])
+			gcmInc32(&g.ctr)
+			g.ksUsed = 0
+		}
+		out[i] = src[i] ^ g.ks[g.ksUsed]
+		g.ksUsed++
+		g.part[g.partLen] = out[i]
+		g.partLen++
+		if g.partLen == 16 {
+			g.ghashBlock(g.part[:])
+			g.partLen = 0
+		}
+	}
+	g.ctLen += uint64(len(src))
+	return dst, nil
+}
+
+func (g *gcmStream) final(dst, _ []byte) ([]byte, []byte, error) {
+	if g.partLen > 0 {
+		clear(g.part[g.partLen:])
+		g.ghashBlock(g.part[:])
+		g.partLen = 0
+	}
+	var lens [16]byte
+	binary.BigEndian.PutUint64(lens[:8], g.aadLen*8)
+	binary.BigEndian.PutUint64(lens[8:], g.ctLen*8)
+	g.ghashBlock(lens[:])
+	var tag [16]byte
+	binary.BigEndian.PutUint64(tag[:8], g.y.hi)
+	binary.BigEndian.PutUint64(tag[8:], g.y.lo)
+	subtle.XORBytes(tag[:], tag[:], g.ej0[:])
+	return dst, tag[:g.tagLen:g.tagLen], nil
+}
+
+func (g *gcmStream) wipe() {
+	g.h, g.y = gf128{}, gf128{}
+	clear(g.ej0[:])
+	clear(g.ks[:])
+	clear(g.part[:])
+}

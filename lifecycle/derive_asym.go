@@ -1,0 +1,97 @@
+package lifecycle
+
+import (
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+)
+
+// Derive Key with Derivation Method Asymmetric Key (KMIP 2.0 §6.1.11,
+// 1.4 §4.6): the request names two objects, a Private Key and the other
+// party's Public Key (in either order; the first is the base object, which
+// gets the Derived Key link), both Active and allowing Derive Key. The
+// Cryptographic Algorithm of the Derivation Parameters' Cryptographic
+// Parameters, if given, must be ECDH (or EC). The keys are on one curve:
+// P-256, P-384 or P-521 (crypto/ecdh) or secp256k1 (secp256k1.go). The
+// shared secret Z, the x-coordinate of the agreed point (SP 800-56A
+// §5.7.1.2, RFC 5903 §9), is the derived key material, cut to the
+// requested length; asking for more than Z holds fails with Invalid Field.
+// No key derivation function is applied: a client that wants one derives
+// again from the result (HKDF, NIST800-108-C).
+
+// agreeECDH computes Z from the base object (its material is baseMat) and
+// the peer object (peerMat).
+func agreeECDH(base *objects.Object, baseMat []byte, peer *objects.Object, peerMat []byte, p *kmip.CryptoParams, n int) ([]byte, error) {
+	if p.Has(kmip.ParamCryptographicAlgorithm) && p.CryptographicAlgorithm != kmip.CryptographicAlgorithmECDH &&
+		p.CryptographicAlgorithm != kmip.CryptographicAlgorithmEC {
+		return nil, errUnsupportedParams("Asymmetric Key derivation with %s is not supported (ECDH is)", p.CryptographicAlgorithm)
+	}
+	privMat, pubMat := baseMat, peerMat
+	switch {
+	case base.Type == kmip.ObjectTypePrivateKey && peer.Type == kmip.ObjectTypePublicKey:
+	case base.Type == kmip.ObjectTypePublicKey && peer.Type == kmip.ObjectTypePrivateKey:
+		privMat, pubMat = peerMat, baseMat
+	default:
+		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "Asymmetric Key derivation takes a Private Key and a Public Key")
+	}
+	priv, err := parseAsymKey(privMat, true)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := parseAsymKey(pubMat, false)
+	if err != nil {
+		return nil, err
+	}
+	if priv.encrypted || priv.alg != kmip.CryptographicAlgorithmEC || pub.alg != kmip.CryptographicAlgorithmEC {
+		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "ECDH needs elliptic curve keys")
+	}
+	if priv.curve != pub.curve {
+		return nil, errBadParams("the keys are on different curves (%s, %s)", priv.curve.curve, pub.curve.curve)
+	}
+	var e ecPrivateKey
+	if !unmarshalAll(priv.inner, &e) {
+		return nil, badKey("malformed EC private key")
+	}
+	size := (int(priv.curve.bits) + 7) / 8
+	if len(e.PrivateKey) > size {
+		return nil, badKey("malformed EC private key")
+	}
+	scalar := make([]byte, size)
+	defer clear(scalar)
+	copy(scalar[size-len(e.PrivateKey):], e.PrivateKey)
+	var z []byte
+	switch {
+	case k1Curve(priv.curve):
+		k, ok := parseK1Private(privMat)
+		if !ok {
+			return nil, badKey("malformed secp256k1 private key")
+		}
+		defer k.wipe()
+		q, err := secp256k1.ParsePubKey(pub.inner)
+		if err != nil {
+			return nil, badKey("the public key is not a point of secp256k1")
+		}
+		z = secp256k1.GenerateSharedSecret(k.key, q)
+	case priv.curve.ecdh != nil:
+		c := priv.curve.ecdh()
+		k, err := c.NewPrivateKey(scalar)
+		if err != nil {
+			return nil, badKey("invalid %s private key", priv.curve.curve)
+		}
+		q, err := c.NewPublicKey(pub.inner)
+		if err != nil {
+			return nil, badKey("the public key is not a point of %s", priv.curve.curve)
+		}
+		if z, err = k.ECDH(q); err != nil {
+			return nil, errCrypto("ECDH failed: %v", err)
+		}
+	default:
+		return nil, errUnsupportedParams("ECDH on curve %s is not supported", priv.curve.curve)
+	}
+	if n > len(z) {
+		clear(z)
+		return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "ECDH on %s yields %d bits, fewer than asked for", priv.curve.curve, 8*len(z))
+	}
+	return truncate(z, n), nil
+}

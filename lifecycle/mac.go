@@ -1,0 +1,335 @@
+package lifecycle
+
+import (
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/subtle"
+	"hash"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// MAC, MAC Verify (KMIP 2.0 §6.1.30, §6.1.31) and Hash (§6.1.23).
+//
+// The MAC algorithm is, in this order: HMAC when the Cryptographic
+// Algorithm (of the parameters, else of the key) is one of the HMAC
+// algorithms (SHA-1, SHA-2, SHA-3); CMAC (NIST SP 800-38B) when the Block
+// Cipher Mode is CMAC; HMAC with the parameters' Hashing Algorithm when
+// they give one; CMAC when the key is an AES or Triple DES key. CS-AC-M-4
+// shows the first rule: an AES key whose Cryptographic Parameters say
+// HMAC-SHA256 makes HMAC-SHA256 MACs. MAC Verify compares in constant time
+// and answers Valid or Invalid; the MAC Data must have the full length.
+
+// macHash returns the MAC p and the key o call for, keyed with key.
+func macHash(o *objects.Object, p *kmip.CryptoParams, key []byte) (hash.Hash, error) {
+	if o.Type != kmip.ObjectTypeSymmetricKey && o.Type != kmip.ObjectTypeSecretData {
+		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "MACs need a symmetric key, not a %s", o.Type)
+	}
+	if len(key) == 0 {
+		return nil, errBadParams("empty MAC key")
+	}
+	alg := keyAlgorithm(o)
+	if p.Has(kmip.ParamCryptographicAlgorithm) {
+		alg = p.CryptographicAlgorithm
+	}
+	cmacMode := p.Has(kmip.ParamBlockCipherMode) && p.BlockCipherMode == kmip.BlockCipherModeCMAC
+	if p.Has(kmip.ParamBlockCipherMode) && !cmacMode {
+		return nil, errUnsupportedParams("MACs with Block Cipher Mode %s are not supported", p.BlockCipherMode)
+	}
+	if h, ok := hmacHash(alg); ok {
+		return hmac.New(h.New, key), nil
+	}
+	if !cmacMode && p.Has(kmip.ParamHashingAlgorithm) {
+		h, err := hashParam(p, 0)
+		if err != nil {
+			return nil, err
+		}
+		return hmac.New(h.New, key), nil
+	}
+	var b cipher.Block
+	var err error
+	switch alg {
+	case kmip.CryptographicAlgorithmAES:
+		b, err = aes.NewCipher(key)
+	case kmip.CryptographicAlgorithmDES3:
+		su := symSetup{alg: alg}
+		if len(key) != 16 && len(key) != 24 {
+			return nil, errBadParams("Triple DES keys are 128 or 192 bits long")
+		}
+		b, err = newBlock(&su, key)
+	default:
+		return nil, errUnsupportedParams("MACs with %s are not supported", alg)
+	}
+	if err != nil {
+		return nil, errBadParams("invalid CMAC key: %v", err)
+	}
+	return newCMAC(b), nil
+}
+
+// hmacHash returns the hash of an HMAC algorithm.
+func hmacHash(a kmip.CryptographicAlgorithm) (crypto.Hash, bool) {
+	switch a {
+	case kmip.CryptographicAlgorithmHMAC_SHA1:
+		return crypto.SHA1, true
+	case kmip.CryptographicAlgorithmHMAC_SHA224:
+		return crypto.SHA224, true
+	case kmip.CryptographicAlgorithmHMAC_SHA256:
+		return crypto.SHA256, true
+	case kmip.CryptographicAlgorithmHMAC_SHA384:
+		return crypto.SHA384, true
+	case kmip.CryptographicAlgorithmHMAC_SHA512:
+		return crypto.SHA512, true
+	case kmip.CryptographicAlgorithmHMAC_SHA3_224:
+		return crypto.SHA3_224, true
+	case kmip.CryptographicAlgorithmHMAC_SHA3_256:
+		return crypto.SHA3_256, true
+	case kmip.CryptographicAlgorithmHMAC_SHA3_384:
+		return crypto.SHA3_384, true
+	case kmip.CryptographicAlgorithmHMAC_SHA3_512:
+		return crypto.SHA3_512, true
+	}
+	return 0, false
+}
+
+func (s *Service) mac(c *kmip.Call, w *ttlv.Builder) error {
+	return s.macOp(c, w, kmip.OperationMAC)
+}
+
+func (s *Service) macVerify(c *kmip.Call, w *ttlv.Builder) error {
+	return s.macOp(c, w, kmip.OperationMACVerify)
+}
+
+func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error {
+	var req kmip.CryptoRequest
+	if err := req.Decode(c.Item.Payload, op); err != nil {
+		return err
+	}
+	if req.Streaming() {
+		return s.macStream(c, w, &req, op)
+	}
+	o, err := s.useKey(c, req.UniqueID, op)
+	if err != nil {
+		return err
+	}
+	if req.Data == nil {
+		return errMissing("%s request lacks Data", op)
+	}
+	verify := op == kmip.OperationMACVerify
+	if verify && req.MACData == nil {
+		return errMissing("MAC Verify request lacks MAC Data")
+	}
+	p := keyParams(o, &req.Params)
+	var sum [64]byte
+	var tag []byte
+	err = s.withMaterial(o, func(key []byte) error {
+		h, err := macHash(o, &p, key)
+		if err != nil {
+			return err
+		}
+		if !verify {
+			if err := s.consumeUsage(c, o, len(req.Data), true); err != nil {
+				return err
+			}
+		}
+		h.Write(req.Data)
+		tag = h.Sum(sum[:0])
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+	if verify {
+		writeValidity(w, hmac.Equal(tag, req.MACData))
+	} else {
+		w.AddBytes(ttlv.TagMACData, tag)
+	}
+	return nil
+}
+
+// macStream serves one request of a multi-part MAC or MAC Verify.
+func (s *Service) macStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRequest, op kmip.Operation) error {
+	var o *objects.Object
+	var step *streamStep
+	var err error
+	if req.Init {
+		if o, err = s.useKey(c, req.UniqueID, op); err != nil {
+			return err
+		}
+		p := keyParams(o, &req.Params)
+		step, err = s.beginStream(c, req, op, o.ID, func(st *stream) error {
+			return s.withMaterial(o, func(key []byte) error {
+				st.h, err = macHash(o, &p, key)
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		if step, err = s.beginStream(c, req, op, "", nil); err != nil {
+			return err
+		}
+		if o, err = s.streamObject(c, req, step.st, op); err != nil {
+			step.finish(w, true, err)
+			return err
+		}
+	}
+	err = func() error {
+		st := step.st
+		if req.MACData != nil {
+			st.expect = append(st.expect[:0], req.MACData...)
+		}
+		if op == kmip.OperationMAC {
+			if err := s.consumeUsage(c, o, len(req.Data), req.Init); err != nil {
+				return err
+			}
+		}
+		st.h.Write(req.Data)
+		w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+		if !req.Final {
+			return nil
+		}
+		tag := st.h.Sum(nil)
+		if op == kmip.OperationMAC {
+			w.AddBytes(ttlv.TagMACData, tag)
+			return nil
+		}
+		if st.expect == nil {
+			return errMissing("MAC Verify lacks MAC Data")
+		}
+		writeValidity(w, hmac.Equal(tag, st.expect))
+		return nil
+	}()
+	step.finish(w, req.Final, err)
+	return err
+}
+
+// hashOp implements Hash. Its Cryptographic Parameters must name the
+// Hashing Algorithm.
+func (s *Service) hashOp(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.CryptoRequest
+	if err := req.Decode(c.Item.Payload, kmip.OperationHash); err != nil {
+		return err
+	}
+	newHash := func() (hash.Hash, error) {
+		if !req.Params.Has(kmip.ParamHashingAlgorithm) {
+			return nil, errMissing("Hash needs Cryptographic Parameters with a Hashing Algorithm")
+		}
+		h, err := hashParam(&req.Params, 0)
+		if err != nil {
+			return nil, err
+		}
+		return h.New(), nil
+	}
+	if !req.Streaming() {
+		if req.Data == nil {
+			return errMissing("Hash request lacks Data")
+		}
+		h, err := newHash()
+		if err != nil {
+			return err
+		}
+		var sum [64]byte
+		h.Write(req.Data)
+		w.AddBytes(ttlv.TagData, h.Sum(sum[:0]))
+		return nil
+	}
+	step, err := s.beginStream(c, &req, kmip.OperationHash, "", func(st *stream) error {
+		var err error
+		st.h, err = newHash()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	st := step.st
+	st.h.Write(req.Data)
+	if req.Final {
+		w.AddBytes(ttlv.TagData, st.h.Sum(nil))
+	}
+	step.finish(w, req.Final, nil)
+	return nil
+}
+
+// cmac is CMAC (NIST SP 800-38B) as a hash.Hash, for AES (Rb = 0x87) and
+// Triple DES (Rb = 0x1B).
+type cmac struct {
+	b      cipher.Block
+	bs     int
+	k1, k2 [16]byte
+	x      [16]byte // chaining value
+	buf    [16]byte // the last block seen, kept until Sum
+	n      int      // bytes in buf
+}
+
+func newCMAC(b cipher.Block) *cmac {
+	m := &cmac{b: b, bs: b.BlockSize()}
+	var l [16]byte
+	b.Encrypt(l[:m.bs], l[:m.bs])
+	m.dbl(m.k1[:m.bs], l[:m.bs])
+	m.dbl(m.k2[:m.bs], m.k1[:m.bs])
+	clear(l[:])
+	return m
+}
+
+// dbl sets dst to src·x in GF(2^(8·bs)) (SP 800-38B §6.1).
+func (m *cmac) dbl(dst, src []byte) {
+	var carry byte
+	for i := len(src) - 1; i >= 0; i-- {
+		b := src[i]
+		dst[i] = b<<1 | carry
+		carry = b >> 7
+	}
+	rb := byte(0x87)
+	if m.bs == 8 {
+		rb = 0x1b
+	}
+	dst[len(dst)-1] ^= rb & -carry
+}
+
+func (m *cmac) Write(p []byte) (int, error) {
+	n := len(p)
+	bs := m.bs
+	for len(p) > 0 {
+		if m.n == bs {
+			subtle.XORBytes(m.x[:bs], m.x[:bs], m.buf[:bs])
+			m.b.Encrypt(m.x[:bs], m.x[:bs])
+			m.n = 0
+		}
+		k := copy(m.buf[m.n:bs], p)
+		m.n += k
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (m *cmac) Sum(in []byte) []byte {
+	bs := m.bs
+	var last, x [16]byte
+	copy(last[:], m.buf[:m.n])
+	if m.n == bs {
+		subtle.XORBytes(last[:bs], last[:bs], m.k1[:bs])
+	} else {
+		last[m.n] = 0x80
+		subtle.XORBytes(last[:bs], last[:bs], m.k2[:bs])
+	}
+	subtle.XORBytes(x[:bs], m.x[:bs], last[:bs])
+	m.b.Encrypt(x[:bs], x[:bs])
+	return append(in, x[:bs]...)
+}
+
+func (m *cmac) Reset() {
+	clear(m.x[:])
+	clear(m.buf[:])
+	m.n = 0
+}
+
+func (m *cmac) Size() int      { return m.bs }
+func (m *cmac) BlockSize() int { return m.bs }
+
+var _ hash.Hash = (*cmac)(nil)
