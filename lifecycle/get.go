@@ -26,7 +26,25 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		return err
 	}
 	if o.Blob == nil {
-		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
+		// Registered without its Key Value (kept elsewhere, Key Value
+		// Location): the Key Block is all there is (TC-MDO-1).
+		if o.Type != kmip.ObjectTypeSymmetricKey || req.KeyWrappingSpecification != nil {
+			return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
+		}
+		w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
+		w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+		w.Begin(ttlv.TagSymmetricKey)
+		w.Begin(ttlv.TagKeyBlock)
+		w.AddEnum(ttlv.TagKeyFormatType, uint32(o.KeyFormat))
+		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok {
+			w.AddEnum(ttlv.TagCryptographicAlgorithm, alg)
+		}
+		if bits, ok := o.Int(ttlv.TagCryptographicLength); ok {
+			w.AddInt32(ttlv.TagCryptographicLength, bits)
+		}
+		w.End()
+		w.End()
+		return nil
 	}
 	// KMIP 2.0 §4.23: Extractable false forbids retrieval altogether;
 	// §4.48: Sensitive forbids it unless wrapped.

@@ -189,6 +189,7 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		o.Blob, o.KeyFormat = blob, kmip.KeyFormatTypeRaw
 		initServerAttrs(c, o, material, kmip.KeyFormatTypeRaw)
 		o.Set(rngAttr())
+		s.setStorageMask(o)
 		clear(material)
 		return nameConflict(s.save(tx, o))
 	})

@@ -455,3 +455,50 @@ func TestService_InteropReset(t *testing.T) {
 	_, err = do(t, alice, kmip.OperationGet, byID(id))
 	wantReason(t, err, kmip.ResultReasonObjectNotFound)
 }
+
+// A key registered without its Key Value (kept elsewhere, named by Key
+// Value Location) is metadata only: Get returns the bare Key Block and Key
+// Value Present is false (TC-MDO-1-20).
+func TestService_RegisterMetadataOnly(t *testing.T) {
+	e := newEnv(t)
+	c := e.srv.Dial(t, "alice", kmip.V2_0)
+	it, err := do(t, c, kmip.OperationRegister, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+		b.Begin(ttlv.TagAttributes)
+		b.Begin(ttlv.TagKeyValueLocation)
+		b.AddText(ttlv.TagKeyValueLocationValue, "HSM-13345")
+		b.AddEnum(ttlv.TagKeyValueLocationType, uint32(kmip.KeyValueLocationTypeUninterpretedTextString))
+		b.End()
+		b.End()
+		b.Begin(ttlv.TagSymmetricKey)
+		b.Begin(ttlv.TagKeyBlock)
+		b.AddEnum(ttlv.TagKeyFormatType, uint32(kmip.KeyFormatTypeRaw))
+		b.AddEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmAES))
+		b.AddInt32(ttlv.TagCryptographicLength, 128)
+		b.End()
+		b.End()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id []byte
+	p := it.Payload
+	p.ReadText(ttlv.TagUniqueIdentifier, &id)
+	it, err = do(t, c, kmip.OperationGet, byID(string(id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, ok := findPath(it.Payload, ttlv.TagSymmetricKey, ttlv.TagKeyBlock)
+	if !ok {
+		t.Fatalf("Get: %s", ttlv.Format(it.Payload))
+	}
+	if _, has := kb.Children().Find(ttlv.TagKeyValue); has {
+		t.Fatal("a metadata-only key came back with a Key Value")
+	}
+	if l, ok := kb.Children().Find(ttlv.TagCryptographicLength); !ok || l.Int32() != 128 {
+		t.Fatalf("Key Block: %s", ttlv.Format(it.Payload))
+	}
+	if kvp, ok := attrsOf(t, c, string(id))[ttlv.TagKeyValuePresent]; !ok || kvp.Bool() {
+		t.Fatal("Key Value Present is not false")
+	}
+}

@@ -17,10 +17,14 @@ type keyBlock struct {
 	hasAlg   bool
 	hasLen   bool
 	attrs    ttlv.Value // 1.x attributes inside the Key Value
+	// metadataOnly: the block has no Key Value, as for a key kept
+	// elsewhere (Key Value Location; KMIP 2.0 §4.30, TC-MDO).
+	metadataOnly bool
 }
 
 func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 	kb := &keyBlock{}
+	sawValue := false
 	bad := func(m string) error { return kmip.Errorf(kmip.ResultReasonInvalidField, "Key Block: %s", m) }
 	for !v.Empty() {
 		it, _ := v.Next()
@@ -30,6 +34,7 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 		case ttlv.TagKeyCompressionType:
 			return nil, kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "compressed keys are not supported")
 		case ttlv.TagKeyValue:
+			sawValue = true
 			if it.Type == ttlv.TypeByteString {
 				return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
 			}
@@ -63,6 +68,10 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 		default:
 			return nil, bad("unexpected " + it.Tag.String())
 		}
+	}
+	if kb.km.Raw == nil && !sawValue {
+		kb.metadataOnly = true
+		return kb, nil
 	}
 	if kb.km.Raw == nil {
 		return nil, bad("no key material")
@@ -235,9 +244,11 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 				o.Add(a) // not derivable from this certificate: kept as given
 			}
 		}
-		blob, err := s.cfg.Backend.Seal(s.ctx(), id, r.material)
-		if err != nil {
-			return err
+		var blob []byte
+		if r.kb == nil || !r.kb.metadataOnly {
+			if blob, err = s.cfg.Backend.Seal(s.ctx(), id, r.material); err != nil {
+				return err
+			}
 		}
 		o.Blob, o.KeyFormat, o.DataType, o.Extra = blob, r.keyFormat, r.dataType, r.extra
 		switch typ {
@@ -247,6 +258,9 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 			o.SetEnum(ttlv.TagOpaqueDataType, r.dataType)
 		}
 		initServerAttrs(c, o, r.digested, r.presentKFT)
+		if blob == nil {
+			o.SetBool(ttlv.TagKeyValuePresent, false)
+		}
 		s.setStorageMask(o)
 		for _, d := range r.digests {
 			o.Add(d)
@@ -270,6 +284,10 @@ func parseRegObject(typ kmip.ObjectType, objItem ttlv.Item) (*regObject, error) 
 	case typ == kmip.ObjectTypeSymmetricKey && objItem.Tag == ttlv.TagSymmetricKey:
 		if r.kb, err = readKeyBlock(&body, "Symmetric Key"); err != nil {
 			return nil, err
+		}
+		if r.kb.metadataOnly {
+			r.keyFormat = r.kb.format
+			break
 		}
 		if r.material, err = r.kb.symmetricMaterial("a symmetric key"); err != nil {
 			return nil, err

@@ -54,8 +54,11 @@ func oneLine(s string) string {
 var (
 	// Identifiers are variable items (PROF21 §4.1.1): a literal value in
 	// the expected response matches any value of the type.
+	// A literal Short Unique Identifier is the hash of the vector author's
+	// Unique Identifier (KMIP 2.0 §4.49), so it is as variable as that
+	// identifier (TC-IMPEXP-3-20); $SHORT_UNIQUE_IDENTIFIER_n still binds.
 	identifierTags = tagSet(ttlv.TagUniqueIdentifier, ttlv.TagPrivateKeyUniqueIdentifier,
-		ttlv.TagPublicKeyUniqueIdentifier, ttlv.TagLinkedObjectIdentifier)
+		ttlv.TagPublicKeyUniqueIdentifier, ttlv.TagLinkedObjectIdentifier, ttlv.TagShortUniqueIdentifier)
 
 	// Date-time attributes that are variable unless the request fixed
 	// them (PROF21 §4.1.1).

@@ -103,7 +103,9 @@
 //   - Identifiers: a literal Unique Identifier, Private/Public Key Unique
 //     Identifier or Linked Object Identifier in an expected response matches
 //     any value (PROF21 §4.1.1 "Unique Identifier"; placeholders are bound
-//     and checked as above). Asynchronous Correlation Value likewise.
+//     and checked as above). Asynchronous Correlation Value likewise, and a
+//     literal Short Unique Identifier, the hash of the vector author's
+//     Unique Identifier (KMIP 2.0 §4.49).
 //   - Date-time attributes not fixed in the request (Activation, Archive,
 //     Compromise, Compromise Occurrence, Deactivation, Destroy, Initial,
 //     Last Change, Process Start, Protect Stop, Validity and Original

@@ -493,6 +493,11 @@ func (s *fileState) prepare(req, exp *Node, override *kmip.Version) (*Node, erro
 			objs = prev // the ID Placeholder: the batch's previous object
 		}
 		prev = objs
+		// A request the file expects to fail fixes nothing (TC-IMPEXP-3-20:
+		// an Import refused with Object Already Exists carries a date).
+		if st := e.Child(ttlv.TagResultStatus); st != nil && st.Value != "Success" {
+			continue
+		}
 		s.recordDates(sItems[i].Child(ttlv.TagRequestPayload), objs)
 	}
 	return out, nil
