@@ -579,9 +579,26 @@ func (c *comparer) payload(path string, e, a *Node) *Mismatch {
 		// (PROF21 §4.1.1).
 		varying := tagSet(ttlv.TagOperation, ttlv.TagObjectType, ttlv.TagApplicationNamespace, ttlv.TagExtensionInformation)
 		optional := tagSet(ttlv.TagApplicationNamespace, ttlv.TagExtensionInformation)
+		reqOps, reqObjs := queryRequired(c.s.file)
 		return c.multiset(path, e, a, e.Children, a.Children,
 			func(n *Node) bool { return varying[n.Tag] },
-			func(n *Node) bool { return optional[n.Tag] })
+			func(n *Node) bool {
+				if optional[n.Tag] {
+					return true
+				}
+				if reqOps == nil {
+					return false
+				}
+				switch n.Tag {
+				case ttlv.TagOperation:
+					v, ok := ttlv.EnumValue(ttlv.TagOperation, n.Value)
+					return ok && !reqOps[kmip.Operation(v)]
+				case ttlv.TagObjectType:
+					v, ok := ttlv.EnumValue(ttlv.TagObjectType, n.Value)
+					return ok && !reqObjs[kmip.ObjectType(v)]
+				}
+				return false
+			})
 	case kmip.OperationDiscoverVersions:
 		if reqPayload.Child(ttlv.TagProtocolVersion) == nil {
 			return c.subsequence(path, e, a)
@@ -891,6 +908,7 @@ type fileState struct {
 	start     time.Time
 	clock     func() time.Time
 	known     *knownObjects
+	file      string // the test-case file, for what its profile requires
 }
 
 func newFileState(clock func() time.Time, known *knownObjects) *fileState {

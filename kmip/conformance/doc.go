@@ -143,7 +143,11 @@
 //     ciphertext was made with another key); the Data of RNG Retrieve (its
 //     length is still checked). Other Decrypt, Signature Verify, MAC Verify
 //     and Hash output is exact.
-//   - Query: Operations and Object Types beyond those expected, Application
+//   - Query: Operations and Object Types beyond those expected, and, in a
+//     profile file, expected ones the profile does not require (the Baseline
+//     Server's 21 operations plus the profile's own, PROF21 §5.1.2 and
+//     §5.6–5.11; see profiles.go: the recording server also listed Poll and
+//     Template, which no profile requires), Application
 //     Namespaces and Extension Information may vary, Vendor Identification
 //     may differ, and the contents of Server Information may vary (it must
 //     be present where expected) (PROF21 §4.1.1 "Query", "Vendor

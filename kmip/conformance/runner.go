@@ -261,6 +261,7 @@ func (r *Runner) run(v *Vector, doReset bool, known *knownObjects) (res FileResu
 	}
 
 	st := newFileState(r.Now, known)
+	st.file = v.File
 	r.known = st.known
 	for i, step := range pairByOperation(v.Steps) {
 		exp := step.Response
