@@ -143,6 +143,9 @@
 //     ciphertext was made with another key); the Data of RNG Retrieve (its
 //     length is still checked). Other Decrypt, Signature Verify, MAC Verify
 //     and Hash output is exact.
+//   - Protocol Version of a response: the request's, even where a file
+//     expects another (KMIP 2.0 §9.16 has the server answer in the request's
+//     version; OMOS-O-1-14 step 1 expects 1.3 in answer to 1.4, an erratum).
 //   - Query: Operations and Object Types beyond those expected, and, in a
 //     profile file, expected ones the profile does not require (the Baseline
 //     Server's 21 operations plus the profile's own, PROF21 §5.1.2 and

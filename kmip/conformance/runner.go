@@ -268,6 +268,15 @@ func (r *Runner) run(v *Vector, doReset bool, known *knownObjects) (res FileResu
 		if r.VersionOverride != nil {
 			exp = exp.Clone()
 			setVersion(exp.Child(ttlv.TagResponseHeader), ver)
+		} else if rv, ok := headerVersion(step.Request.Child(ttlv.TagRequestHeader)); ok {
+			// A response answers in its request's version (KMIP 2.0 §9.16);
+			// an expected response that says otherwise is an erratum of the
+			// file (OMOS-O-1-14 step 1 expects 1.3 to a 1.4 request).
+			if ev, ok := headerVersion(exp.Child(ttlv.TagResponseHeader)); ok && ev != rv {
+				r.logf("%s: step %d: the file expects version %s in answer to a %s request; expecting %s", v.File, i, ev, rv, rv)
+				exp = exp.Clone()
+				setVersion(exp.Child(ttlv.TagResponseHeader), rv)
+			}
 		}
 		req, err := st.prepare(step.Request, exp, r.VersionOverride)
 		if err != nil {
@@ -407,6 +416,23 @@ func messageVersion(msg *Node) (kmip.Version, bool) {
 
 // setVersion rewrites the Protocol Version of a request or response
 // header.
+// headerVersion reads the Protocol Version of a request or response header.
+func headerVersion(h *Node) (kmip.Version, bool) {
+	pv := h.Child(ttlv.TagProtocolVersion)
+	maj, mi := pv.Child(ttlv.TagProtocolVersionMajor), pv.Child(ttlv.TagProtocolVersionMinor)
+	if maj == nil || mi == nil {
+		return kmip.Version{}, false
+	}
+	var v kmip.Version
+	if _, err := fmt.Sscan(maj.Value, &v.Major); err != nil {
+		return v, false
+	}
+	if _, err := fmt.Sscan(mi.Value, &v.Minor); err != nil {
+		return v, false
+	}
+	return v, true
+}
+
 func setVersion(h *Node, v kmip.Version) {
 	pv := h.Child(ttlv.TagProtocolVersion)
 	if n := pv.Child(ttlv.TagProtocolVersionMajor); n != nil {
