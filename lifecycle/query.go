@@ -72,13 +72,14 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		w.End()
 	}
-	if has(kmip.QueryFunctionQueryRNGs) && ver.HasTag(ttlv.TagRNGParameters) {
-		// The generator behind RNG Retrieve and generated keys is the key
-		// backend's CSPRNG (the operating system's, or the HSM's), which
-		// KMIP has no closer name for than Unspecified, as the Random Number
-		// Generator attribute of generated keys says (keys.go). The other
-		// TC-Q-RNGS vectors describe other servers' generators (ANSI X9.31,
-		// FIPS 186-2, HMAC/Hash/Dual_EC/CTR DRBGs).
+	if has(kmip.QueryFunctionQueryRNGs) && ver.HasTag(ttlv.TagRNGParameters) && (ver.V2() || ver.Minor >= 3) {
+		// RNG Parameters came with KMIP 1.3. The generator behind RNG
+		// Retrieve and generated keys is the key backend's CSPRNG (the
+		// operating system's, or the HSM's), which KMIP has no closer name
+		// for than Unspecified, as the Random Number Generator attribute of
+		// generated keys says (keys.go). The other TC-Q-RNGS vectors
+		// describe other servers' generators (ANSI X9.31, FIPS 186-2,
+		// HMAC/Hash/Dual_EC/CTR DRBGs).
 		w.Begin(ttlv.TagRNGParameters)
 		w.AddEnum(ttlv.TagRNGAlgorithm, uint32(kmip.RNGAlgorithmUnspecified))
 		w.End()

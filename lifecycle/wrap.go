@@ -321,15 +321,28 @@ func (s *Service) unwrapObjectItem(c *kmip.Call, objItem ttlv.Item) (ttlv.Item, 
 	if err != nil {
 		return ttlv.Item{}, nil, err
 	}
-	k, err := s.wrappingKey(c, ws, kmip.CryptographicUsageMaskUnwrapKey)
+	// The key was wrapped with this key, so Wrap Key usage is enough (the
+	// 1.4 vectors give the KEK only that); Unwrap Key is the server's use.
+	k, err := s.wrappingKey(c, ws, kmip.CryptographicUsageMaskUnwrapKey|kmip.CryptographicUsageMaskWrapKey)
 	if err != nil {
 		return ttlv.Item{}, nil, err
 	}
 	kv, ok := kbIt.Children().Find(ttlv.TagKeyValue)
-	if !ok || kv.Type != ttlv.TypeByteString {
-		return ttlv.Item{}, nil, kmip.Errorf(kmip.ResultReasonInvalidField, "a wrapped Key Block carries its Key Value as a Byte String")
+	var wrappedBytes []byte
+	switch {
+	case ok && kv.Type == ttlv.TypeByteString:
+		wrappedBytes = kv.Data
+	case ok && kv.Type == ttlv.TypeStructure:
+		// KMIP 1.x carries No Encoding wrapped material as the Key
+		// Material inside the Key Value structure.
+		if km, found := kv.Children().Find(ttlv.TagKeyMaterial); found && km.Type == ttlv.TypeByteString {
+			wrappedBytes = km.Data
+		}
 	}
-	plain, err := s.unwrap(k, ws, kv.Data)
+	if wrappedBytes == nil {
+		return ttlv.Item{}, nil, kmip.Errorf(kmip.ResultReasonInvalidField, "a wrapped Key Block carries its wrapped Key Value as a Byte String")
+	}
+	plain, err := s.unwrap(k, ws, wrappedBytes)
 	if err != nil {
 		return ttlv.Item{}, nil, err
 	}
@@ -376,35 +389,52 @@ func (s *Service) unwrapObjectItem(c *kmip.Call, objItem ttlv.Item) (ttlv.Item, 
 	rv := ttlv.Value(raw)
 	out, _ := rv.Next()
 	var keep ttlv.Builder
-	keep.AddBytes(ttlv.TagKeyValue, kv.Data)
+	keep.AddRaw(kv.Raw)
 	keep.AddRaw(kwd.Raw)
 	extra, _ := keep.Bytes()
 	return out, extra, nil
 }
 
-// registeredWrapped returns the wrapped Key Value and Key Wrapping Data
-// kept by unwrapObjectItem, if o was registered wrapped.
-func registeredWrapped(o *objects.Object) (value []byte, kwd []byte, ok bool) {
+// registeredWrapped returns the encoded Key Value item (in the form it was
+// registered) and Key Wrapping Data kept by unwrapObjectItem, if o was
+// registered wrapped.
+func registeredWrapped(o *objects.Object) (keyValue []byte, kwd []byte, ok bool) {
 	if o.Type != kmip.ObjectTypeSymmetricKey && o.Type != kmip.ObjectTypeSecretData &&
 		o.Type != kmip.ObjectTypePrivateKey && o.Type != kmip.ObjectTypePublicKey {
 		return nil, nil, false
 	}
 	v := ttlv.Value(o.Extra)
-	var data []byte
-	if !v.ReadBytes(ttlv.TagKeyValue, &data) {
+	kv, found := v.Next()
+	if !found || kv.Tag != ttlv.TagKeyValue {
 		return nil, nil, false
 	}
 	it, found := v.Next()
 	if !found || it.Tag != ttlv.TagKeyWrappingData {
 		return nil, nil, false
 	}
-	return data, it.Raw, true
+	return kv.Raw, it.Raw, true
+}
+
+// wrappedKeyValue encodes wrapped key material as a Key Value: a Byte
+// String in KMIP 2.x, a structure holding it as Key Material in 1.x (as the
+// 1.4 vectors show, TC-WRAP-3-14).
+func wrappedKeyValue(ver kmip.Version, wrapped []byte) []byte {
+	var b ttlv.Builder
+	if ver.V2() {
+		b.AddBytes(ttlv.TagKeyValue, wrapped)
+	} else {
+		b.Begin(ttlv.TagKeyValue)
+		b.AddBytes(ttlv.TagKeyMaterial, wrapped)
+		b.End()
+	}
+	out, _ := b.Bytes()
+	return out
 }
 
 // writeWrappedObject writes Object Type, Unique Identifier and the object
-// with its Key Value wrapped: value is the wrapped bytes, kwd the encoded
-// Key Wrapping Data.
-func writeWrappedObject(w *ttlv.Builder, o *objects.Object, format kmip.KeyFormatType, value []byte, kwd func(w *ttlv.Builder)) {
+// with its Key Value wrapped: keyValue is the encoded Key Value item
+// (wrappedKeyValue), kwd writes the Key Wrapping Data.
+func writeWrappedObject(w *ttlv.Builder, o *objects.Object, format kmip.KeyFormatType, keyValue []byte, kwd func(w *ttlv.Builder)) {
 	w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
 	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
 	tag := map[kmip.ObjectType]ttlv.Tag{
@@ -419,7 +449,7 @@ func writeWrappedObject(w *ttlv.Builder, o *objects.Object, format kmip.KeyForma
 	}
 	w.Begin(ttlv.TagKeyBlock)
 	w.AddEnum(ttlv.TagKeyFormatType, uint32(format))
-	w.AddBytes(ttlv.TagKeyValue, value)
+	w.AddRaw(keyValue)
 	if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && o.Type != kmip.ObjectTypeSecretData {
 		w.AddEnum(ttlv.TagCryptographicAlgorithm, alg)
 	}

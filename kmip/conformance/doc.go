@@ -127,7 +127,8 @@
 //     may vary (PROF21 §4.1.1); it must be present where expected.
 //   - Key material of server-generated objects (created by Create, Create
 //     Key Pair, Re-key, Re-key Key Pair, Certify, Re-certify, Create Split
-//     Key): Key Material, a wrapped Key Value and Certificate Value may
+//     Key, and Derive Key or Join Split Key from any of those): Key
+//     Material, a wrapped Key Value and Certificate Value may
 //     take any value (PROF21 §4.1.1 "key material"); likewise a key wrapped
 //     with a server-generated or asymmetric wrapping key. The Digest Value
 //     of such objects may differ (PROF21 §4.1.1 "Digest"); the Digest's

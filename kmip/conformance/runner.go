@@ -511,8 +511,19 @@ func (s *fileState) prepare(req, exp *Node, override *kmip.Version) (*Node, erro
 		created := responseObjects(e)
 		op := itemOperation(ri)
 		if generatingOps[op] || objectOps[op] {
+			gen := generatingOps[op]
+			if op == kmip.OperationDeriveKey || op == kmip.OperationJoinSplitKey {
+				// Derived material is as variable as what it is derived
+				// from (TC-DERIVEKEY-6: ECDH between generated key pairs).
+				gen = false
+				for _, n := range ri.Child(ttlv.TagRequestPayload).All(ttlv.TagUniqueIdentifier) {
+					if strings.HasPrefix(n.Value, "$") && s.object(n.Value).generated {
+						gen = true
+					}
+				}
+			}
 			for _, name := range created {
-				s.objects[name] = objInfo{generated: generatingOps[op], def: ri}
+				s.objects[name] = objInfo{generated: gen, def: ri}
 			}
 		}
 		objs := s.itemObjects(e, ri)
