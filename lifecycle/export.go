@@ -130,7 +130,7 @@ func (s *Service) exportMaterial(c *kmip.Call, obj *ttlv.Builder, o *objects.Obj
 	if err != nil {
 		return err
 	}
-	writeWrappedObject(obj, o, format, wrappedKeyValue(c.Version, wrapped), ws.writeWrappingData)
+	writeWrappedObject(obj, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
 	return nil
 }
 

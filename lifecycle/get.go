@@ -104,7 +104,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 			if err := s.clearFresh(c, o); err != nil {
 				return err
 			}
-			writeWrappedObject(w, o, format, wrappedKeyValue(c.Version, wrapped), ws.writeWrappingData)
+			writeWrappedObject(w, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
 			return nil
 		}
 	}
@@ -140,7 +140,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		if err != nil {
 			return err
 		}
-		writeWrappedObject(w, o, format, wrappedKeyValue(c.Version, wrapped), ws.writeWrappingData)
+		writeWrappedObject(w, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
 		return nil
 	}
 	writeObject(w, o, material, km, format)

@@ -416,16 +416,18 @@ func registeredWrapped(o *objects.Object) (keyValue []byte, kwd []byte, ok bool)
 }
 
 // wrappedKeyValue encodes wrapped key material as a Key Value: a Byte
-// String in KMIP 2.x, a structure holding it as Key Material in 1.x (as the
-// 1.4 vectors show, TC-WRAP-3-14).
-func wrappedKeyValue(ver kmip.Version, wrapped []byte) []byte {
+// String (KMIP 2.0 §2.1.4), except for a key that was registered wrapped
+// with its Key Value as a structure holding the wrapped Key Material (a 1.x
+// form), which gets that form back (TC-WRAP-3-14; TC-SENSITIVE-1-14 and
+// AX-M-2-14 expect the Byte String for keys the server made).
+func wrappedKeyValue(o *objects.Object, wrapped []byte) []byte {
 	var b ttlv.Builder
-	if ver.V2() {
-		b.AddBytes(ttlv.TagKeyValue, wrapped)
-	} else {
+	if kv, _, ok := registeredWrapped(o); ok && ttlv.Type(kv[3]) == ttlv.TypeStructure {
 		b.Begin(ttlv.TagKeyValue)
 		b.AddBytes(ttlv.TagKeyMaterial, wrapped)
 		b.End()
+	} else {
+		b.AddBytes(ttlv.TagKeyValue, wrapped)
 	}
 	out, _ := b.Bytes()
 	return out
