@@ -196,6 +196,9 @@ func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error
 	if o.Blob == nil {
 		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
 	}
+	if err := mayLeaveBackend(o); err != nil {
+		return err
+	}
 	buf := materialPool.Get().(*[]byte)
 	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
 	defer func() {

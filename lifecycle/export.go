@@ -107,6 +107,17 @@ func (s *Service) exportMaterial(c *kmip.Call, obj *ttlv.Builder, o *objects.Obj
 	} else if sens, ok := o.Bool(ttlv.TagSensitive); ok && sens {
 		return kmip.Errorf(kmip.ResultReasonSensitive, "object is sensitive: it can only be exported wrapped")
 	}
+	if ws != nil {
+		// As for Get: an HSM re-wraps a key it holds itself.
+		wrapped, handled, err := s.rewrapInBackend(o, kek, ws, format)
+		if err != nil {
+			return err
+		}
+		if handled {
+			writeWrappedObject(obj, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
+			return nil
+		}
+	}
 	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, nil)
 	if err != nil {
 		return err

@@ -186,6 +186,9 @@ func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	if err := mayLeaveBackend(k); err != nil {
+		return nil, err
+	}
 	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
 	if err != nil {
 		return nil, err
@@ -221,6 +224,9 @@ func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, er
 func (s *Service) unwrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
 	mech, err := ws.mechanism(k)
 	if err != nil {
+		return nil, err
+	}
+	if err := mayLeaveBackend(k); err != nil {
 		return nil, err
 	}
 	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
@@ -529,4 +535,24 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 		return nil, false, err
 	}
 	return wrapped, true, nil
+}
+
+// mayLeaveBackend refuses to bring a key out of the HSM for kmipd to use
+// when a client could not retrieve it either (Sensitive, or not
+// Extractable): such a key is used only inside the HSM. kmipd does its
+// cryptographic operations in Go, so with the PKCS#11 backend they work on
+// keys the HSM may release and are refused on the others; wrapping a key
+// the HSM holds under a KEK it holds runs inside it (rewrapInBackend).
+func mayLeaveBackend(o *objects.Object) error {
+	h, err := hsm.BlobKind(o.Blob)
+	if err != nil || h.Kind != hsm.KindPKCS11Wrap {
+		return nil
+	}
+	sensitive, _ := o.Bool(ttlv.TagSensitive)
+	extractable, ok := o.Bool(ttlv.TagExtractable)
+	if sensitive || ok && !extractable {
+		return kmip.Errorf(kmip.ResultReasonFeatureNotSupported,
+			"key %q is held by the HSM and may not leave it; kmipd cannot do this operation inside the HSM", o.ID)
+	}
+	return nil
 }

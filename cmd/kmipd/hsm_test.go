@@ -110,6 +110,20 @@ func testHSMWrappedGet(t *testing.T, env *softhsmtest.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	encrypt := func() error {
+		_, _, err := c.Do(kmip.OperationEncrypt, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, keyID)
+			b.Begin(ttlv.TagCryptographicParameters)
+			b.AddEnum(ttlv.TagBlockCipherMode, uint32(kmip.BlockCipherModeCBC))
+			b.AddEnum(ttlv.TagPaddingMethod, uint32(kmip.PaddingMethodPKCS5))
+			b.End()
+			b.AddBytes(ttlv.TagData, []byte("sixteen byte msg"))
+		})
+		return err
+	}
+	if err := encrypt(); err != nil {
+		t.Fatalf("Encrypt with an HSM key that may leave it: %v", err)
+	}
 	if _, _, err := c.Do(kmip.OperationSetAttribute, func(b *ttlv.Builder) {
 		b.AddText(ttlv.TagUniqueIdentifier, keyID)
 		b.Begin(ttlv.TagNewAttribute)
@@ -120,6 +134,11 @@ func testHSMWrappedGet(t *testing.T, env *softhsmtest.Env) {
 	}
 	if _, err := getKey(c, keyID); !isKMIPError(err) {
 		t.Fatalf("plain Get of a Sensitive key: %v", err)
+	}
+	// kmipd encrypts in Go: a Sensitive key stays in the HSM, so no.
+	var ke *kmip.Error
+	if err := encrypt(); !errors.As(err, &ke) || ke.Reason != kmip.ResultReasonFeatureNotSupported {
+		t.Fatalf("Encrypt with a Sensitive HSM key: %v, want Feature Not Supported", err)
 	}
 	for _, tc := range []struct {
 		mode   kmip.BlockCipherMode
