@@ -142,3 +142,14 @@ type KeyRotator interface {
 	// the current version is returned as is (the same slice).
 	Rewrap(ctx context.Context, id string, blob []byte) ([]byte, error)
 }
+
+// Stats are a backend's counters, for metrics.
+type Stats struct {
+	PoolWaits uint64 // operations that waited for a free HSM session
+	Errors    uint64 // failed HSM calls
+}
+
+// StatsReporter is implemented by backends that count (the PKCS#11 one).
+type StatsReporter interface {
+	Stats() Stats
+}

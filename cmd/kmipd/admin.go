@@ -15,6 +15,7 @@ import (
 
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/store"
 )
 
@@ -41,6 +42,25 @@ type reqKey struct {
 type reqSeries struct {
 	count   prometheus.Counter
 	latency prometheus.Observer
+}
+
+// watch registers gauges for the key backend's and the audit trail's
+// counters: HSM session pool waits and errors, audit lag.
+func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail) {
+	if sr, ok := backend.(hsm.StatsReporter); ok {
+		m.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_pool_waits_total", Help: "HSM operations that waited for a free session."},
+				func() float64 { return float64(sr.Stats().PoolWaits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_errors_total", Help: "Failed HSM (PKCS#11) calls."},
+				func() float64 { return float64(sr.Stats().Errors) }))
+	}
+	if trail != nil {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_unsynced_records", Help: "Audit records written but not yet on disk (audit lag)."},
+				func() float64 { u, _ := trail.Lag(); return float64(u) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_lost_records", Help: "Audit records that could not be written since the last one that was."},
+				func() float64 { _, l := trail.Lag(); return float64(l) }))
+	}
 }
 
 func newMetrics(db *store.DB) *metrics {

@@ -87,6 +87,9 @@ func TestAdmin_MetricsMoveAndHealth(t *testing.T) {
 	if v := metricValue(t, after, `kmipd_store_objects`); v != 3 {
 		t.Errorf("store objects %v, want 3", v)
 	}
+	if !regexp.MustCompile(`(?m)^kmipd_audit_unsynced_records `).MatchString(after) {
+		t.Error("no audit lag metric")
+	}
 	if v := metricValue(t, after, `kmipd_request_duration_seconds_count\{operation="Create"\}`); v < 3 {
 		t.Errorf("latency histogram count %v", v)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -33,6 +34,9 @@ type Backend struct {
 	token    string
 	pin      string
 	kekLabel string
+
+	// waits and errs count pool waits and failed PKCS#11 calls (Stats).
+	waits, errs atomic.Uint64
 
 	// sem bounds the sessions in use; idle holds open sessions not in use.
 	sem  chan struct{}
@@ -440,8 +444,14 @@ func (b *Backend) try(ctx context.Context, fn func(o *op) error) (gen uint64, er
 	}
 	select {
 	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return gen, ctx.Err()
+	default:
+		// Every session is busy: count the wait (metrics), then wait.
+		b.waits.Add(1)
+		select {
+		case b.sem <- struct{}{}:
+		case <-ctx.Done():
+			return gen, ctx.Err()
+		}
 	}
 	defer func() { <-b.sem }()
 	var s pkcs11.SessionHandle
@@ -454,6 +464,7 @@ func (b *Backend) try(ctx context.Context, fn func(o *op) error) (gen uint64, er
 	}
 	err = fn(&op{p: b.m.p, s: s, b: b})
 	if _, failed := ckr(err); failed {
+		b.errs.Add(1)
 		// The session may hold an unfinished operation or be dead.
 		_ = b.m.p.CloseSession(s)
 	} else {
@@ -754,3 +765,9 @@ func ulongBytes(x uint) []byte { return pkcs11.NewAttribute(0, x).Value }
 func ulongIs(v []byte, x uint) bool { return string(v) == string(ulongBytes(x)) }
 
 func boolIs(v []byte, x bool) bool { return len(v) == 1 && (v[0] != 0) == x }
+
+// Stats returns how often a caller had to wait for a free session, and how
+// many PKCS#11 calls failed, since the backend was opened (for metrics).
+func (b *Backend) Stats() hsm.Stats {
+	return hsm.Stats{PoolWaits: b.waits.Load(), Errors: b.errs.Load()}
+}
