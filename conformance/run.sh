@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 
 bin/kmipd init --dir "$work/kmipd" --listen "127.0.0.1:$port" >/dev/null
-KMIPD_LOG_LEVEL=warn bin/kmipd serve --dir "$work/kmipd" --interop >"$work/server.log" 2>&1 &
+KMIPD_LOG_LEVEL=info bin/kmipd serve --dir "$work/kmipd" --interop >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do
   grep -q 'serving KMIP' "$work/server.log" 2>/dev/null && break

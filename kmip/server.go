@@ -318,7 +318,17 @@ func (c *conn) serve() {
 		s.Observer.ConnOpened()
 		defer s.Observer.ConnClosed()
 	}
-	c.sess = s.NewSession(IdentityFromCert(st.PeerCertificates[0]), c.raw.RemoteAddr())
+	id := IdentityFromCert(st.PeerCertificates[0])
+	if id.Name == "" {
+		// Objects belong to the certificate's subject CN: certificates
+		// without one would all be the same client.
+		s.Logger.Warn().Str("remote", remote).Msg("client certificate has no subject common name: refused")
+		if s.Observer != nil {
+			s.Observer.HandshakeFailed("no_common_name")
+		}
+		return
+	}
+	c.sess = s.NewSession(id, c.raw.RemoteAddr())
 	s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
 
 	c.in = make([]byte, 0, 4096)

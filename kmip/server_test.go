@@ -1,10 +1,16 @@
 package kmip_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -341,6 +347,10 @@ func TestServer_ClientCertificates(t *testing.T) {
 	if err := try(kmiptest.ClientTLSFor(t, p.Pool, kp)); err != nil {
 		t.Errorf("serverAuth-only client rejected: %v", err)
 	}
+	// A certificate without a subject CN has no identity: refused.
+	if err := try(kmiptest.ClientTLSFor(t, p.Pool, issueNoCN(t, p))); err == nil {
+		t.Error("client certificate without CN accepted")
+	}
 	// A certificate from another CA is refused.
 	other := kmiptest.MustPKI(t, "mallory")
 	cfg := kmiptest.ClientTLSFor(t, p.Pool, other.Bundle.Clients["mallory"])
@@ -445,5 +455,45 @@ func TestServer_FragmentedRequest(t *testing.T) {
 	var r kmip.Response
 	if err := r.Parse(out, kmip.Limits{}); err != nil || r.Items[0].Status != kmip.ResultStatusSuccess {
 		t.Fatalf("%v %+v", err, r.Items)
+	}
+}
+
+// issueNoCN signs, with the test CA, a client certificate whose subject has
+// no Common Name (only an Organization).
+func issueNoCN(t *testing.T, p *kmiptest.PKI) pki.KeyPair {
+	t.Helper()
+	cb, _ := pem.Decode(p.Bundle.CACert)
+	kb, _ := pem.Decode(p.Bundle.CAKey)
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(99),
+		Subject:      pkix.Name{Organization: []string{"no common name"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki.KeyPair{
+		Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		Key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
 	}
 }

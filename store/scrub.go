@@ -38,7 +38,47 @@ const minForget = 32
 // then, holding both bbolt's writer lock (no page can be reused meanwhile)
 // and db.readers exclusively (no read transaction can be looking at an old
 // page), overwrites every occurrence and syncs the file.
+//
+// Concurrent scrubs are coalesced: callers arriving while a pass runs are
+// served together by the next one, so a burst of Destroys costs a few
+// passes over the file, not one each.
 func (db *DB) scrub(secrets [][]byte) error {
+	c := &scrubCall{secrets: secrets, done: make(chan struct{})}
+	db.smu.Lock()
+	db.scrubQ = append(db.scrubQ, c)
+	if db.scrubbing {
+		db.smu.Unlock()
+		<-c.done
+		return c.err
+	}
+	db.scrubbing = true
+	for len(db.scrubQ) > 0 {
+		batch := db.scrubQ
+		db.scrubQ = nil
+		db.smu.Unlock()
+		var all [][]byte
+		for _, b := range batch {
+			all = append(all, b.secrets...)
+		}
+		err := db.scrubNow(all)
+		for _, b := range batch {
+			b.err = err
+			close(b.done)
+		}
+		db.smu.Lock()
+	}
+	db.scrubbing = false
+	db.smu.Unlock()
+	return c.err
+}
+
+type scrubCall struct {
+	secrets [][]byte
+	err     error
+	done    chan struct{}
+}
+
+func (db *DB) scrubNow(secrets [][]byte) error {
 	for i := 0; i < 2; i++ {
 		if err := db.bolt.Update(func(*bolt.Tx) error { return nil }); err != nil {
 			return fmt.Errorf("store: scrub: %w", err)

@@ -95,3 +95,50 @@ func TestForget_ZeroesEveryCopyInTheFile(t *testing.T) {
 		t.Fatalf("short value: %v", err)
 	}
 }
+
+// Concurrent forgetting writers share scrub passes and every value is gone.
+func TestForget_Concurrent(t *testing.T) {
+	db := openT(t)
+	const n = 16
+	secrets := make([][]byte, n)
+	for i := range secrets {
+		secrets[i] = make([]byte, 48)
+		rand.Read(secrets[i])
+		id := string(rune('a' + i))
+		if err := db.Update(func(tx *store.Tx) error {
+			return tx.Put(&store.Record{ID: id, Data: secrets[i]})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range secrets {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = db.Update(func(tx *store.Tx) error {
+				if err := tx.Put(&store.Record{ID: string(rune('a' + i)), Data: []byte("gone")}); err != nil {
+					return err
+				}
+				return tx.Forget(secrets[i])
+			})
+		}(i)
+	}
+	wg.Wait()
+	data, err := os.ReadFile(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range secrets {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v", i, errs[i])
+		}
+		if bytes.Contains(data, s) {
+			t.Fatalf("secret %d is still in the file", i)
+		}
+	}
+	if err := db.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -101,6 +101,10 @@ type DB struct {
 
 	gmu   sync.Mutex // guards group (group.go)
 	group groupState
+
+	smu       sync.Mutex // guards scrubQ and scrubbing (scrub.go)
+	scrubQ    []*scrubCall
+	scrubbing bool
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its

@@ -165,7 +165,7 @@ The server must be on a loopback address; the run stops after --duration
 	f := cmd.Flags()
 	f.IntVar(&o.conns, "conns", 4, "connections, each with one request in flight")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
-	f.StringVar(&o.mix, "mix", "get", "workload: get, create, locate, encrypt or tls-echo")
+	f.StringVar(&o.mix, "mix", "get", "workload: get, create, create-only, locate, encrypt or tls-echo")
 	f.StringVar(&o.jsonFile, "json", "", "also write the JSON report to this file")
 	f.IntVar(&o.keys, "keys", 16, "keys to create for the get and locate mixes")
 	f.StringVar(&o.echoCert, "echo-cert", "", "tls-echo: PEM certificate of the echo listener (default --cert)")
@@ -205,13 +205,13 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 		defer echo.Close()
 		addr, cfg = echo.Addr(), clientCfg
 		mix = echoMix(echo)
-	case "get", "create", "locate", "encrypt":
+	case "get", "create", "create-only", "locate", "encrypt":
 		if err := loopbackOnly(addr); err != nil {
 			return err
 		}
 		mix = kmipMix(o.mix, o.keys, opts.version)
 	default:
-		return usageErrorf("invalid --mix %q: want get, create, locate, encrypt or tls-echo", o.mix)
+		return usageErrorf("invalid --mix %q: want get, create, create-only, locate, encrypt or tls-echo", o.mix)
 	}
 	rep := &benchReport{Mix: o.mix, Server: addr, Version: opts.version.String(), Conns: o.conns, Operations: map[string]*opReport{}}
 	err = benchRun(addr, cfg, opts, o, mix, rep)
@@ -587,6 +587,18 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 				}
 			}
 			return nil
+		}
+	case "create-only":
+		// Durable Creates alone: what group commit speeds up. The keys
+		// (unnamed AES-256) are left on the server.
+		attrs := benchKeyAttrs("")
+		m.iteration = func(w *benchWorker, _ int) error {
+			req, err := w.rc.encode(kmip.OperationCreate, createPayload(ver.V2(), attrs))
+			if err != nil {
+				return err
+			}
+			_, err = w.exchange("Create", req)
+			return fatal(w, "Create", err)
 		}
 	case "encrypt":
 		data := make([]byte, 64)
