@@ -15,6 +15,9 @@ func (s *Service) updateGrouped(c *kmip.Call, fn func(tx *store.Tx) error) error
 	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
 		return fn(tx)
 	}
+	if s.cfg.NoGroupCommit {
+		return s.update(c, fn)
+	}
 	var txs []*store.Tx
 	err := s.cfg.Store.UpdateGrouped(func(tx *store.Tx) error {
 		txs = append(txs, tx)

@@ -25,6 +25,10 @@ type Config struct {
 	// production.
 	Interop bool
 	Logger  zerolog.Logger
+	// NoGroupCommit gives every Create its own fsync'd transaction instead
+	// of sharing one with concurrent Creates (for measuring; see
+	// store.DB.UpdateGrouped).
+	NoGroupCommit bool
 }
 
 // Service implements the KMIP operations over the store: it is the

@@ -117,11 +117,12 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer db.Close()
 
 	svc := lifecycle.NewService(lifecycle.Config{
-		Store:   db,
-		Backend: backend,
-		Admins:  cfg.Admins,
-		Interop: cfg.Interop,
-		Logger:  log,
+		Store:         db,
+		Backend:       backend,
+		Admins:        cfg.Admins,
+		Interop:       cfg.Interop,
+		NoGroupCommit: !cfg.GroupCommit,
+		Logger:        log,
 	})
 	trail, err := openAudit(cfg, log)
 	if err != nil {
