@@ -180,16 +180,26 @@ func (ws *wrapSpec) oaepHash() (hash.Hash, error) {
 	return nil, kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "OAEP with %s is not supported (SHA-1, SHA-256 are)", ws.hashing)
 }
 
-// wrap returns data wrapped under k as ws says.
-func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
+// openKEK decides the mechanism and unseals the wrapping key k; clear the
+// key after use.
+func (s *Service) openKEK(k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, []byte, error) {
 	mech, err := ws.mechanism(k)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if err := mayLeaveBackend(k); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	return mech, kek, nil
+}
+
+// wrap returns data wrapped under k as ws says.
+func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
+	mech, kek, err := s.openKEK(k, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -222,14 +232,7 @@ func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, er
 
 // unwrap reverses wrap, with the key that wrapped data (usage Unwrap Key).
 func (s *Service) unwrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
-	mech, err := ws.mechanism(k)
-	if err != nil {
-		return nil, err
-	}
-	if err := mayLeaveBackend(k); err != nil {
-		return nil, err
-	}
-	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
+	mech, kek, err := s.openKEK(k, ws)
 	if err != nil {
 		return nil, err
 	}
