@@ -4,8 +4,8 @@ package pkcs11
 
 import (
 	"bytes"
-	"sync"
 	"testing"
+	"time"
 )
 
 // Stats count failed HSM calls and waits for a free session.
@@ -24,22 +24,26 @@ func TestStats(t *testing.T) {
 	if got := b.Stats().Errors; got <= before.Errors {
 		t.Errorf("errors %d, want more than %d after a failed C_Decrypt", got, before.Errors)
 	}
-	// More goroutines than sessions: some must wait.
-	var wg sync.WaitGroup
-	for i := 0; i < 4*cap(b.sem); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 20; j++ {
-				if _, err := b.Open(bg, "s", sealed, nil); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+	// Every session taken: the next operation must wait, and is counted.
+	for i := 0; i < cap(b.sem); i++ {
+		b.sem <- struct{}{}
 	}
-	wg.Wait()
-	if b.Stats().PoolWaits == before.PoolWaits {
-		t.Error("no pool wait counted with more goroutines than sessions")
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Open(bg, "s", sealed, nil)
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Stats().PoolWaits == before.PoolWaits {
+		if time.Now().After(deadline) {
+			t.Fatal("no pool wait counted while every session was taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < cap(b.sem); i++ {
+		<-b.sem
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
