@@ -120,6 +120,22 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
+	if format == kmip.KeyFormatTypePKCS_12 {
+		// The key with its certificate chain under its linked password
+		// (pkcs12.go); not wrapped further.
+		if ws != nil {
+			return kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "a PKCS#12 is not returned wrapped")
+		}
+		pfx, err := s.encodePKCS12(c, o, material)
+		if err != nil {
+			return err
+		}
+		if err := s.clearFresh(c, o); err != nil {
+			return err
+		}
+		writePKCS12(c, w, o, pfx)
+		return nil
+	}
 	// An asymmetric key is converted before anything changes, so that a
 	// format it cannot take fails the Get without side effects.
 	km, err := keyMaterialItem(o, material, format)

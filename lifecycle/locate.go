@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 
@@ -80,7 +81,7 @@ func (f *filter) match(o *objects.Object) bool {
 			for _, w := range g {
 				found := false
 				for _, h := range have {
-					if sameValue(h, w) {
+					if sameValue(h, w) || w.Tag == ttlv.TagX_509CertificateIdentifier && sameCertID(h, w) {
 						found = true
 						break
 					}
@@ -92,6 +93,15 @@ func (f *filter) match(o *objects.Object) bool {
 		}
 	}
 	return true
+}
+
+// sameCertID compares two X.509 Certificate Identifiers with their serial
+// numbers reduced to the INTEGER's content octets: the test cases give the
+// serial number both as a whole DER INTEGER and as its content
+// (TC-PKCS12-2 step 6 locates by 0209…, the certificate shows 00…).
+func sameCertID(a, b objects.Attribute) bool {
+	x, y := contentSerialID(a), contentSerialID(b)
+	return bytes.Equal(x.Raw, y.Raw)
 }
 
 func objectInstances(o *objects.Object, like objects.Attribute) []objects.Attribute {

@@ -35,6 +35,12 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 			return nil, kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "compressed keys are not supported")
 		case ttlv.TagKeyValue:
 			sawValue = true
+			if it.Type == ttlv.TypeByteString && kb.format == kmip.KeyFormatTypePKCS_12 {
+				// KMIP 1.x sends a PKCS#12 PFX as a Byte String Key
+				// Value (TC-PKCS12-2-14).
+				kb.km, kb.material = it, it.Data
+				continue
+			}
 			if it.Type == ttlv.TypeByteString {
 				return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
 			}
@@ -205,6 +211,12 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 		}
 	}
 	attrs := kmip.NewAttrList(attrItems, v1)
+	if typ == kmip.ObjectTypePrivateKey && r.kb != nil && r.kb.format == kmip.KeyFormatTypePKCS_12 {
+		if wrapped != nil {
+			return kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "a PKCS#12 cannot be registered wrapped")
+		}
+		return s.registerPKCS12(c, w, attrs, r.kb.material)
+	}
 
 	var id string
 	err = s.update(c, func(tx *store.Tx) error {
