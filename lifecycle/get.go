@@ -33,17 +33,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
 		w.AddText(ttlv.TagUniqueIdentifier, o.ID)
-		w.Begin(ttlv.TagSymmetricKey)
-		w.Begin(ttlv.TagKeyBlock)
-		w.AddEnum(ttlv.TagKeyFormatType, uint32(o.KeyFormat))
-		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok {
-			w.AddEnum(ttlv.TagCryptographicAlgorithm, alg)
-		}
-		if bits, ok := o.Int(ttlv.TagCryptographicLength); ok {
-			w.AddInt32(ttlv.TagCryptographicLength, bits)
-		}
-		w.End()
-		w.End()
+		writeMetadataObject(w, o, o.KeyFormat)
 		return nil
 	}
 	// KMIP 2.0 §4.23: Extractable false forbids retrieval altogether;
