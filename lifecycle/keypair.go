@@ -244,11 +244,8 @@ func (s *Service) createKeyPair(c *kmip.Call, w *ttlv.Builder) error {
 	if qs, _ := probe.Bool(ttlv.TagQuantumSafe); qs {
 		return kmip.Errorf(kmip.ResultReasonGeneralFailure, "NOT_SAFE: a %s key pair is not quantum safe", spec.alg)
 	}
-	gen, useHSM := s.cfg.Backend.(hsm.KeyPairGenerator)
-	hspec, ok := spec.hsmSpec()
-	useHSM = useHSM && ok
 	var goPriv, goPub []byte
-	if !useHSM {
+	if !s.backendMakesPair(spec) {
 		// Generated outside the store transaction: large RSA keys take a
 		// while.
 		if goPriv, goPub, err = generateInGo(spec); err != nil {
@@ -278,77 +275,7 @@ func (s *Service) createKeyPair(c *kmip.Call, w *ttlv.Builder) error {
 				return err
 			}
 		}
-		var privBlob, pubDER []byte
-		if useHSM {
-			kp, err := gen.GenerateKeyPair(s.ctx(), privID, hspec)
-			switch {
-			case errors.Is(err, hsm.ErrNotSupported):
-				useHSM = false
-			case err != nil:
-				return err
-			default:
-				privBlob, pubDER = kp.PrivateBlob, kp.PublicKeyDER
-			}
-		}
-		if !useHSM {
-			if goPriv == nil {
-				// The backend declined this pair after all.
-				if goPriv, goPub, err = generateInGo(spec); err != nil {
-					return err
-				}
-				defer clear(goPriv)
-			}
-			if privBlob, err = s.cfg.Backend.Seal(s.ctx(), privID, goPriv); err != nil {
-				return err
-			}
-			pubDER = goPub
-		}
-		pubBlob, err := s.cfg.Backend.Seal(s.ctx(), pubID, pubDER)
-		if err != nil {
-			return err
-		}
-		// The Digests are of the keys in their presentation format: the
-		// private key is opened for it, as Create opens a new symmetric key.
-		privDER, err := s.cfg.Backend.Open(s.ctx(), privID, privBlob, nil)
-		if err != nil {
-			return err
-		}
-		defer clear(privDER)
-		for _, x := range []struct {
-			o       *objects.Object
-			der     []byte
-			blob    []byte
-			private bool
-			link    kmip.LinkType
-			other   string
-		}{
-			{priv, privDER, privBlob, true, kmip.LinkTypePublicKeyLink, pubID},
-			{pub, pubDER, pubBlob, false, kmip.LinkTypePrivateKeyLink, privID},
-		} {
-			k, err := parseAsymKey(x.der, x.private)
-			if err != nil {
-				return err
-			}
-			format := createdFormat(spec.alg, x.private)
-			digested, err := k.presentation(format)
-			if err != nil {
-				return err
-			}
-			x.o.Blob = x.blob
-			x.o.KeyFormat = kmip.KeyFormatTypeX_509
-			if x.private {
-				x.o.KeyFormat = kmip.KeyFormatTypePKCS_8
-			}
-			x.o.Add(objects.LinkAttr(x.link, x.other))
-			initServerAttrs(c, x.o, digested, format)
-			clear(digested)
-			x.o.Set(rngAttr())
-			s.setStorageMask(x.o)
-			if err := nameConflict(s.save(tx, x.o)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.storeKeyPair(c, tx, priv, pub, spec, goPriv, goPub)
 	})
 	if err != nil {
 		return err
@@ -356,6 +283,101 @@ func (s *Service) createKeyPair(c *kmip.Call, w *ttlv.Builder) error {
 	c.Batch.IDPlaceholder = privID
 	w.AddText(ttlv.TagPrivateKeyUniqueIdentifier, privID)
 	w.AddText(ttlv.TagPublicKeyUniqueIdentifier, pubID)
+	return nil
+}
+
+// backendMakesPair reports whether the backend generates pairs like spec
+// itself (hsm.KeyPairGenerator): RSA and NIST-curve pairs.
+func (s *Service) backendMakesPair(spec keyPairSpec) bool {
+	_, gen := s.cfg.Backend.(hsm.KeyPairGenerator)
+	_, ok := spec.hsmSpec()
+	return gen && ok
+}
+
+// storeKeyPair gives the new keys priv and pub (their attributes set, pair
+// attributes included) their material and saves them. goPriv and goPub are
+// a pair the standard library made beforehand, or nil: the backend then
+// generates the pair if it can, else the standard library does. Each key
+// is sealed, linked to the other (Public Key Link on the private key,
+// Private Key Link on the public key) and given the server-set attributes
+// of a new object, a Random Number Generator and a Protection Storage Mask.
+func (s *Service) storeKeyPair(c *kmip.Call, tx *store.Tx, priv, pub *objects.Object, spec keyPairSpec, goPriv, goPub []byte) error {
+	privID, pubID := priv.ID, pub.ID
+	gen, useHSM := s.cfg.Backend.(hsm.KeyPairGenerator)
+	hspec, ok := spec.hsmSpec()
+	useHSM = useHSM && ok && goPriv == nil
+	var privBlob, pubDER []byte
+	var err error
+	if useHSM {
+		kp, err := gen.GenerateKeyPair(s.ctx(), privID, hspec)
+		switch {
+		case errors.Is(err, hsm.ErrNotSupported):
+			useHSM = false
+		case err != nil:
+			return err
+		default:
+			privBlob, pubDER = kp.PrivateBlob, kp.PublicKeyDER
+		}
+	}
+	if !useHSM {
+		if goPriv == nil {
+			// None was made beforehand, or the backend declined this pair
+			// after all.
+			if goPriv, goPub, err = generateInGo(spec); err != nil {
+				return err
+			}
+			defer clear(goPriv)
+		}
+		if privBlob, err = s.cfg.Backend.Seal(s.ctx(), privID, goPriv); err != nil {
+			return err
+		}
+		pubDER = goPub
+	}
+	pubBlob, err := s.cfg.Backend.Seal(s.ctx(), pubID, pubDER)
+	if err != nil {
+		return err
+	}
+	// The Digests are of the keys in their presentation format: the
+	// private key is opened for it, as Create opens a new symmetric key.
+	privDER, err := s.cfg.Backend.Open(s.ctx(), privID, privBlob, nil)
+	if err != nil {
+		return err
+	}
+	defer clear(privDER)
+	for _, x := range []struct {
+		o       *objects.Object
+		der     []byte
+		blob    []byte
+		private bool
+		link    kmip.LinkType
+		other   string
+	}{
+		{priv, privDER, privBlob, true, kmip.LinkTypePublicKeyLink, pubID},
+		{pub, pubDER, pubBlob, false, kmip.LinkTypePrivateKeyLink, privID},
+	} {
+		k, err := parseAsymKey(x.der, x.private)
+		if err != nil {
+			return err
+		}
+		format := createdFormat(spec.alg, x.private)
+		digested, err := k.presentation(format)
+		if err != nil {
+			return err
+		}
+		x.o.Blob = x.blob
+		x.o.KeyFormat = kmip.KeyFormatTypeX_509
+		if x.private {
+			x.o.KeyFormat = kmip.KeyFormatTypePKCS_8
+		}
+		x.o.Add(objects.LinkAttr(x.link, x.other))
+		initServerAttrs(c, x.o, digested, format)
+		clear(digested)
+		x.o.Set(rngAttr())
+		s.setStorageMask(x.o)
+		if err := nameConflict(s.save(tx, x.o)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

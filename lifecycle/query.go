@@ -21,7 +21,7 @@ var operationOrder = []kmip.Operation{
 	kmip.OperationDiscoverVersions, kmip.OperationInterop,
 	kmip.OperationAddAttribute, kmip.OperationModifyAttribute, kmip.OperationDeleteAttribute,
 	kmip.OperationSetAttribute, kmip.OperationAdjustAttribute, kmip.OperationCheck,
-	kmip.OperationReKey,
+	kmip.OperationReKey, kmip.OperationReKeyKeyPair,
 	kmip.OperationEncrypt, kmip.OperationDecrypt, kmip.OperationSign, kmip.OperationSignatureVerify,
 	kmip.OperationMAC, kmip.OperationMACVerify, kmip.OperationHash, kmip.OperationRNGRetrieve,
 	kmip.OperationRNGSeed, kmip.OperationDeriveKey, kmip.OperationCreateSplitKey, kmip.OperationJoinSplitKey,

@@ -70,6 +70,7 @@ func NewService(cfg Config) *Service {
 	m.HandleFunc(kmip.OperationAdjustAttribute, s.online(s.adjustAttribute))
 	m.HandleFunc(kmip.OperationCheck, s.online(s.check))
 	m.HandleFunc(kmip.OperationReKey, s.online(s.reKey))
+	m.HandleFunc(kmip.OperationReKeyKeyPair, s.online(s.reKeyKeyPair))
 	m.HandleFunc(kmip.OperationEncrypt, s.online(s.encrypt))
 	m.HandleFunc(kmip.OperationDecrypt, s.online(s.decrypt))
 	m.HandleFunc(kmip.OperationSign, s.online(s.sign))
