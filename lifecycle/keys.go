@@ -151,8 +151,9 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 	if err := req.Decode(c.Item.Payload, c.Version); err != nil {
 		return err
 	}
-	if req.ObjectType != kmip.ObjectTypeSymmetricKey {
-		return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "Create makes Symmetric Keys; %s is not supported", req.ObjectType)
+	secret := req.ObjectType == kmip.ObjectTypeSecretData
+	if req.ObjectType != kmip.ObjectTypeSymmetricKey && !secret {
+		return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "Create makes Symmetric Keys and Secret Data; %s is not supported", req.ObjectType)
 	}
 	var id string
 	err := s.updateGrouped(c, func(tx *store.Tx) error {
@@ -163,6 +164,9 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		o := objects.New(id, req.ObjectType, c.Identity.Name)
 		if err := applyRequestAttrs(o, req.Attributes); err != nil {
 			return err
+		}
+		if secret {
+			return s.createSecretData(c, tx, o)
 		}
 		alg, okA := o.Enum(ttlv.TagCryptographicAlgorithm)
 		bits, okL := o.Int(ttlv.TagCryptographicLength)
@@ -200,6 +204,32 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 	w.AddEnum(ttlv.TagObjectType, uint32(req.ObjectType))
 	w.AddText(ttlv.TagUniqueIdentifier, id)
 	return nil
+}
+
+// createSecretData makes random Secret Data of the requested Cryptographic
+// Length (bits), a Password in Opaque format (KMIP 2.0 §6.1.8 allows Create
+// of Secret Data; TC-CREATE-SD-1).
+func (s *Service) createSecretData(c *kmip.Call, tx *store.Tx, o *objects.Object) error {
+	bits, ok := o.Int(ttlv.TagCryptographicLength)
+	if !ok || bits < 8 || bits > 4096 || bits%8 != 0 {
+		return kmip.Errorf(kmip.ResultReasonInvalidField, "Secret Data needs a Cryptographic Length of 8 to 4096 bits, a multiple of 8")
+	}
+	n := int(bits / 8)
+	blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), o.ID, n)
+	if err != nil {
+		return err
+	}
+	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, blob, make([]byte, 0, n))
+	if err != nil {
+		return err
+	}
+	defer clear(material)
+	o.Blob, o.KeyFormat, o.DataType = blob, kmip.KeyFormatTypeOpaque, uint32(kmip.SecretDataTypePassword)
+	o.SetEnum(ttlv.TagSecretDataType, o.DataType)
+	initServerAttrs(c, o, material, kmip.KeyFormatTypeOpaque)
+	o.Set(rngAttr())
+	s.setStorageMask(o)
+	return nameConflict(s.save(tx, o))
 }
 
 func (s *Service) activate(c *kmip.Call, w *ttlv.Builder) error {
