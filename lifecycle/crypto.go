@@ -8,10 +8,13 @@ import (
 	_ "crypto/sha256"
 	_ "crypto/sha3"
 	_ "crypto/sha512"
+	"errors"
+	"fmt"
 	"hash"
 	"sync"
 	"time"
 
+	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -192,6 +195,9 @@ func keyAlgorithm(o *objects.Object) kmip.CryptographicAlgorithm {
 
 // withMaterial unseals the object's key material into a pooled buffer,
 // calls fn with it and wipes it afterwards. fn must not keep the slice.
+// The operations the HSM can do with a key it holds go through
+// [hsm.Cipher] instead (symOneShotHSM, macHSM); for the others a key the
+// HSM holds comes out only if a client could Get it anyway (mayLeaveBackend).
 func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error) error {
 	if o.Blob == nil {
 		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
@@ -212,6 +218,49 @@ func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error
 		return err
 	}
 	return fn(material)
+}
+
+// heldByHSM reports whether o's key material is a key held by the HSM (a
+// PKCS#11 wrapped key blob), which kmipd uses only inside the HSM.
+func heldByHSM(o *objects.Object) bool {
+	h, err := hsm.BlobKind(o.Blob)
+	return err == nil && h.Kind == hsm.KindPKCS11Wrap
+}
+
+// errHSMCannot marks errNotInHSM, after which an operation may still run in
+// Go when the key may leave the HSM (hsmFallback).
+var errHSMCannot = errors.New("the HSM cannot do this operation")
+
+// errNotInHSM refuses an operation the HSM cannot do with a key it holds.
+func errNotInHSM(o *objects.Object, what string) error {
+	return &kmip.Error{Reason: kmip.ResultReasonFeatureNotSupported, Err: errHSMCannot,
+		Message: fmt.Sprintf("key %q is held by the HSM, which cannot do %s with it, and it may not leave the HSM (Sensitive or not Extractable)", o.ID, what)}
+}
+
+// hsmFallback reports whether, after err from the HSM path, the operation
+// should run in Go instead: the HSM cannot do it, and the key may leave the
+// HSM because a client could Get it anyway.
+func hsmFallback(o *objects.Object, err error) bool {
+	return errors.Is(err, errHSMCannot) && mayLeaveBackend(o) == nil
+}
+
+// hsmCipher returns the backend's [hsm.Cipher], if it has one.
+func (s *Service) hsmCipher() (hsm.Cipher, bool) {
+	c, ok := s.cfg.Backend.(hsm.Cipher)
+	return c, ok
+}
+
+// hsmCryptErr turns an error of [hsm.Cipher] into a KMIP one: what the HSM
+// cannot do is Feature Not Supported, data it rejects a Cryptographic
+// Failure (failure says which).
+func hsmCryptErr(o *objects.Object, err error, what, failure string) error {
+	switch {
+	case errors.Is(err, hsm.ErrNotSupported):
+		return errNotInHSM(o, what)
+	case errors.Is(err, hsm.ErrCryptoFailed):
+		return errCrypto("%s", failure)
+	}
+	return err
 }
 
 // scratchPool recycles the buffers operation output is assembled in before

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/crypto/chacha20"
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -331,6 +333,11 @@ func aeadOpen(a cipher.AEAD, dst, iv, ct, tag, aad []byte) ([]byte, error) {
 
 // symOneShot serves a single-part Encrypt or Decrypt with a symmetric key.
 func (s *Service) symOneShot(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, req *kmip.CryptoRequest, encrypt bool) error {
+	if heldByHSM(o) {
+		if err := s.symOneShotHSM(c, w, o, p, req, encrypt); !hsmFallback(o, err) {
+			return err
+		}
+	}
 	return s.withMaterial(o, func(key []byte) error {
 		su, err := newSymSetup(o, p, req.IV, req.AuthTag, len(key), encrypt)
 		if err != nil {
@@ -385,6 +392,103 @@ func (s *Service) symOneShot(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p
 		}
 		return nil
 	})
+}
+
+// symOneShotHSM serves a single-part Encrypt or Decrypt with a key held by
+// the HSM, inside it ([hsm.Cipher]): AES in ECB, CBC, CTR and GCM. PKCS#5
+// padding of ECB is added and checked here (it involves no key). Anything
+// else is errNotInHSM, before any usage is counted or output written.
+func (s *Service) symOneShotHSM(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, req *kmip.CryptoRequest, encrypt bool) error {
+	ci, ok := s.hsmCipher()
+	if !ok {
+		return errNotInHSM(o, "Encrypt or Decrypt")
+	}
+	bits, _ := o.Int(ttlv.TagCryptographicLength)
+	su, err := newSymSetup(o, p, req.IV, req.AuthTag, int(bits)/8, encrypt)
+	if err != nil {
+		return err
+	}
+	if su.alg != kmip.CryptographicAlgorithmAES {
+		return errNotInHSM(o, su.alg.String())
+	}
+	if su.aead() && !encrypt && req.AuthTag == nil {
+		return errMissing("missing Authenticated Encryption Tag")
+	}
+	if !su.aead() && (req.AAD != nil || req.AuthTag != nil) {
+		return errBadParams("Additional Data and Tag belong to authenticated encryption")
+	}
+	op := hsm.SymOp{Encrypt: encrypt, IV: su.iv, Data: req.Data}
+	failure := "the HSM rejected the data"
+	ecbPad := false
+	switch su.mode {
+	case kmip.BlockCipherModeECB:
+		op.Mode, op.IV, ecbPad = hsm.ModeECB, nil, su.pad
+	case kmip.BlockCipherModeCBC:
+		op.Mode = hsm.ModeCBC
+		if su.pad {
+			op.Mode, failure = hsm.ModeCBCPad, "invalid padding"
+		}
+	case kmip.BlockCipherModeCTR:
+		op.Mode = hsm.ModeCTR
+	case kmip.BlockCipherModeGCM:
+		op.Mode, op.AAD, op.TagLen, failure = hsm.ModeGCM, req.AAD, su.tagLen, "authentication failed"
+		if !encrypt {
+			op.TagLen = len(req.AuthTag)
+			op.Data = append(append(make([]byte, 0, len(req.Data)+len(req.AuthTag)), req.Data...), req.AuthTag...)
+		}
+	default:
+		return errNotInHSM(o, "Block Cipher Mode "+su.mode.String())
+	}
+	if op.Mode == hsm.ModeECB || op.Mode == hsm.ModeCBC {
+		switch {
+		case encrypt && ecbPad:
+			n := aes.BlockSize - len(req.Data)%aes.BlockSize
+			op.Data = append(append(make([]byte, 0, len(req.Data)+n), req.Data...), bytes.Repeat([]byte{byte(n)}, n)...)
+		case len(req.Data)%aes.BlockSize == 0 && (len(req.Data) > 0 || !ecbPad):
+		case encrypt:
+			return errBadParams("the data is not a whole number of %d-byte blocks and no padding was asked for", aes.BlockSize)
+		default:
+			return errCrypto("the ciphertext is not a whole number of blocks")
+		}
+	}
+	out, err := ci.SymmetricCrypt(s.ctx(), o.ID, o.Blob, op)
+	if copied := len(op.Data) != len(req.Data); copied {
+		clear(op.Data) // plaintext with its padding, or ciphertext and tag
+	}
+	if err != nil {
+		return hsmCryptErr(o, err, "AES "+su.mode.String(), failure)
+	}
+	defer clear(out)
+	// Counted after the HSM accepted the operation, so a fallback to Go
+	// (hsmFallback) does not count it twice; nothing is returned over the limit.
+	if encrypt {
+		if err := s.consumeUsage(c, o, len(req.Data), true); err != nil {
+			return err
+		}
+	}
+	if ecbPad && !encrypt {
+		n, ok := pkcs5Unpad(out[len(out)-aes.BlockSize:])
+		if !ok {
+			return errCrypto("invalid padding")
+		}
+		out = out[:len(out)-n]
+	}
+	var tag []byte
+	if op.Mode == hsm.ModeGCM && encrypt {
+		if len(out) != len(req.Data)+su.tagLen {
+			return errCrypto("the HSM returned %d bytes for %d", len(out), len(req.Data))
+		}
+		out, tag = out[:len(req.Data)], out[len(req.Data):]
+	}
+	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+	w.AddBytes(ttlv.TagData, out)
+	if su.ivMade {
+		w.AddBytes(ttlv.TagIVCounterNonce, su.iv)
+	}
+	if tag != nil {
+		w.AddBytes(ttlv.TagAuthenticatedEncryptionTag, tag)
+	}
+	return nil
 }
 
 // cipherStream serves one request of a multi-part Encrypt or Decrypt.

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"hash"
 
+	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -125,20 +126,25 @@ func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error 
 	p := keyParams(o, &req.Params)
 	var sum [64]byte
 	var tag []byte
-	err = s.withMaterial(o, func(key []byte) error {
-		h, err := macHash(o, &p, key)
-		if err != nil {
-			return err
-		}
-		if !verify {
-			if err := s.consumeUsage(c, o, len(req.Data), true); err != nil {
+	if heldByHSM(o) {
+		tag, err = s.macHSM(c, o, &p, req.Data, verify)
+	}
+	if !heldByHSM(o) || hsmFallback(o, err) {
+		err = s.withMaterial(o, func(key []byte) error {
+			h, err := macHash(o, &p, key)
+			if err != nil {
 				return err
 			}
-		}
-		h.Write(req.Data)
-		tag = h.Sum(sum[:0])
-		return nil
-	})
+			if !verify {
+				if err := s.consumeUsage(c, o, len(req.Data), true); err != nil {
+					return err
+				}
+			}
+			h.Write(req.Data)
+			tag = h.Sum(sum[:0])
+			return nil
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -149,6 +155,63 @@ func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error 
 		w.AddBytes(ttlv.TagMACData, tag)
 	}
 	return nil
+}
+
+// macHSM computes an HMAC with a key held by the HSM, inside it
+// ([hsm.Cipher]). The MAC is chosen as macHash chooses it; CMAC and the
+// hashes the HSM lacks are Feature Not Supported, as are keys shorter than
+// SoftHSM accepts for the hash (its output length).
+func (s *Service) macHSM(c *kmip.Call, o *objects.Object, p *kmip.CryptoParams, data []byte, verify bool) ([]byte, error) {
+	if o.Type != kmip.ObjectTypeSymmetricKey && o.Type != kmip.ObjectTypeSecretData {
+		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "MACs need a symmetric key, not a %s", o.Type)
+	}
+	alg := keyAlgorithm(o)
+	if p.Has(kmip.ParamCryptographicAlgorithm) {
+		alg = p.CryptographicAlgorithm
+	}
+	cmacMode := p.Has(kmip.ParamBlockCipherMode) && p.BlockCipherMode == kmip.BlockCipherModeCMAC
+	if p.Has(kmip.ParamBlockCipherMode) && !cmacMode {
+		return nil, errUnsupportedParams("MACs with Block Cipher Mode %s are not supported", p.BlockCipherMode)
+	}
+	h, ok := hmacHash(alg)
+	if !ok && !cmacMode && p.Has(kmip.ParamHashingAlgorithm) {
+		var err error
+		if h, err = hashParam(p, 0); err != nil {
+			return nil, err
+		}
+		ok = true
+	}
+	if !ok {
+		return nil, errNotInHSM(o, "CMAC")
+	}
+	var mech hsm.MACMech
+	switch h {
+	case crypto.SHA1:
+		mech = hsm.HMACSHA1
+	case crypto.SHA256:
+		mech = hsm.HMACSHA256
+	case crypto.SHA384:
+		mech = hsm.HMACSHA384
+	case crypto.SHA512:
+		mech = hsm.HMACSHA512
+	default:
+		return nil, errNotInHSM(o, "HMAC with "+h.String())
+	}
+	ci, ok := s.hsmCipher()
+	if !ok {
+		return nil, errNotInHSM(o, "MAC")
+	}
+	tag, err := ci.MAC(s.ctx(), o.ID, o.Blob, mech, data)
+	if err != nil {
+		return nil, hsmCryptErr(o, err, "HMAC-"+h.String(), "the HSM rejected the MAC")
+	}
+	// Counted after the HSM accepted it, as in symOneShotHSM.
+	if !verify {
+		if err := s.consumeUsage(c, o, len(data), true); err != nil {
+			return nil, err
+		}
+	}
+	return tag, nil
 }
 
 // macStream serves one request of a multi-part MAC or MAC Verify.

@@ -540,12 +540,11 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 	return wrapped, true, nil
 }
 
-// mayLeaveBackend refuses to bring a key out of the HSM for kmipd to use
-// when a client could not retrieve it either (Sensitive, or not
-// Extractable): such a key is used only inside the HSM. kmipd does its
-// cryptographic operations in Go, so with the PKCS#11 backend they work on
-// keys the HSM may release and are refused on the others; wrapping a key
-// the HSM holds under a KEK it holds runs inside it (rewrapInBackend).
+// mayLeaveBackend refuses to bring a key out of the HSM for kmipd to use in
+// Go when a client could not retrieve it either (Sensitive, or not
+// Extractable): such a key is used only inside the HSM. Wrapping a key the
+// HSM holds under a KEK it holds runs inside it (rewrapInBackend), as do
+// AES Encrypt/Decrypt and HMAC (hsm.Cipher).
 func mayLeaveBackend(o *objects.Object) error {
 	h, err := hsm.BlobKind(o.Blob)
 	if err != nil || h.Kind != hsm.KindPKCS11Wrap {
