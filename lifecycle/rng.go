@@ -31,10 +31,36 @@ import (
 // much in Data Length, so each is conforming, but one server answers one
 // way: a server passing all four would have to answer the same request
 // differently by whim or by counting requests, which is no behaviour.
-// kmipd keeps the answer that loses nothing: the whole seed is mixed in
-// (the pool's SHA-256 chain takes any length), and Data Length says so.
-// O-2's 16 would claim half the seed ignored when it was used; O-3's 0 and
-// O-4's refusal would turn away entropy that cannot hurt (above).
+// kmipd's default is the answer that loses nothing: the whole seed is mixed
+// in (the pool's SHA-256 chain takes any length), and Data Length says so.
+// Sites whose policy keeps clients out of the generator altogether (a
+// validated DRBG may not take outside input) configure the others:
+// RNGSeedIgnore, RNGSeedDeny, or a cap on the bytes taken (O-3, O-4, O-2).
+
+// RNGSeedPolicy is what RNG Seed does with a client's seed.
+type RNGSeedPolicy int
+
+const (
+	// RNGSeedAccept mixes the seed into the pool (up to RNGSeedMaxBytes).
+	RNGSeedAccept RNGSeedPolicy = iota
+	// RNGSeedIgnore answers success with Data Length 0: nothing is taken.
+	RNGSeedIgnore
+	// RNGSeedDeny refuses RNG Seed with Permission Denied.
+	RNGSeedDeny
+)
+
+// ParseRNGSeedPolicy reads "accept", "ignore" or "deny".
+func ParseRNGSeedPolicy(s string) (RNGSeedPolicy, bool) {
+	switch s {
+	case "accept", "":
+		return RNGSeedAccept, true
+	case "ignore":
+		return RNGSeedIgnore, true
+	case "deny":
+		return RNGSeedDeny, true
+	}
+	return 0, false
+}
 
 // maxRNGRetrieve bounds one RNG Retrieve.
 const maxRNGRetrieve = 1 << 20
@@ -119,7 +145,19 @@ func (s *Service) rngSeed(c *kmip.Call, w *ttlv.Builder) error {
 	if err := req.Decode(c.Item.Payload); err != nil {
 		return err
 	}
-	s.rngPool().seed(req.Data)
-	w.AddInt32(ttlv.TagDataLength, int32(len(req.Data)))
+	seed := req.Data
+	switch s.cfg.RNGSeed {
+	case RNGSeedDeny:
+		return kmip.Errorf(kmip.ResultReasonPermissionDenied, "this server does not take seeds from clients (rng.seed: deny)")
+	case RNGSeedIgnore:
+		seed = nil
+	}
+	if m := s.cfg.RNGSeedMaxBytes; m > 0 && len(seed) > m {
+		seed = seed[:m]
+	}
+	if len(seed) > 0 {
+		s.rngPool().seed(seed)
+	}
+	w.AddInt32(ttlv.TagDataLength, int32(len(seed)))
 	return nil
 }

@@ -29,6 +29,11 @@ type Config struct {
 	// of sharing one with concurrent Creates (for measuring; see
 	// store.DB.UpdateGrouped).
 	NoGroupCommit bool
+	// RNGSeed is what RNG Seed does with a client's seed (default: mix it
+	// all into the pool); RNGSeedMaxBytes, when positive, caps how much of
+	// one seed is taken.
+	RNGSeed         RNGSeedPolicy
+	RNGSeedMaxBytes int
 }
 
 // Service implements the KMIP operations over the store: it is the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/audit"
+	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/ttlv"
 	"go.yaml.in/yaml/v3"
 )
@@ -71,6 +72,14 @@ type Config struct {
 	// GroupCommit lets concurrent Creates share one fsync (default true;
 	// false is for measuring what it gains).
 	GroupCommit bool `yaml:"group_commit"`
+	// RNG is what RNG Seed does with seeds clients send.
+	RNG struct {
+		// Seed is accept (mix into the generator's pool), ignore (answer
+		// Data Length 0) or deny (Permission Denied).
+		Seed string `yaml:"seed"`
+		// SeedMaxBytes caps the bytes taken from one seed; 0: no cap.
+		SeedMaxBytes int `yaml:"seed_max_bytes"`
+	} `yaml:"rng"`
 	// Interop enables the KMIP Interop operation (Reset wipes the store),
 	// for conformance runs only (KMIP 2.0 §6.1.25: never in production).
 	Interop bool `yaml:"interop"`
@@ -115,6 +124,7 @@ func defaultConfig() *Config {
 	c.HSM.Backend, c.HSM.MasterKey = "software", "master.key"
 	c.Admins = []string{"admin"}
 	c.GroupCommit = true
+	c.RNG.Seed = "accept"
 	c.Log.Level, c.Log.Format = "info", "console"
 	// Every limit is written out so an operator sees what is in force.
 	l := &c.Limits
@@ -169,6 +179,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KMIPD_TLS_MIN_VERSION": &c.TLS.MinVersion,
 		"KMIPD_LOG_LEVEL":       &c.Log.Level,
 		"KMIPD_LOG_FORMAT":      &c.Log.Format,
+		"KMIPD_RNG_SEED":        &c.RNG.Seed,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -184,6 +195,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("KMIPD_GROUP_COMMIT: %w", err)
 		}
 		c.GroupCommit = b
+	}
+	if v := getenv("KMIPD_RNG_SEED_MAX_BYTES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("KMIPD_RNG_SEED_MAX_BYTES: %w", err)
+		}
+		c.RNG.SeedMaxBytes = n
 	}
 	if v := getenv("KMIPD_INTEROP"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -204,6 +222,12 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateHSM()...)
+	if _, ok := lifecycle.ParseRNGSeedPolicy(c.RNG.Seed); !ok {
+		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
+	}
+	if c.RNG.SeedMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))
+	}
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil {
 		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
 	}

@@ -106,16 +106,18 @@ tls:
 
 func TestConfigApplyEnv(t *testing.T) {
 	env := map[string]string{
-		"KMIPD_LISTEN":          "0.0.0.0:5696",
-		"KMIPD_STORE":           "/var/lib/kmipd/kmipd.db",
-		"KMIPD_TLS_CA":          "ca.pem",
-		"KMIPD_TLS_CERT":        "cert.pem",
-		"KMIPD_TLS_KEY":         "key.pem",
-		"KMIPD_TLS_MIN_VERSION": "1.3",
-		"KMIPD_LOG_LEVEL":       "error",
-		"KMIPD_LOG_FORMAT":      "json",
-		"KMIPD_ADMINS":          "a,b,c",
-		"KMIPD_INTEROP":         "true",
+		"KMIPD_LISTEN":             "0.0.0.0:5696",
+		"KMIPD_STORE":              "/var/lib/kmipd/kmipd.db",
+		"KMIPD_TLS_CA":             "ca.pem",
+		"KMIPD_TLS_CERT":           "cert.pem",
+		"KMIPD_TLS_KEY":            "key.pem",
+		"KMIPD_TLS_MIN_VERSION":    "1.3",
+		"KMIPD_LOG_LEVEL":          "error",
+		"KMIPD_LOG_FORMAT":         "json",
+		"KMIPD_ADMINS":             "a,b,c",
+		"KMIPD_INTEROP":            "true",
+		"KMIPD_RNG_SEED":           "deny",
+		"KMIPD_RNG_SEED_MAX_BYTES": "16",
 	}
 	c := defaultConfig()
 	if err := c.applyEnv(func(k string) string { return env[k] }); err != nil {
@@ -125,6 +127,9 @@ func TestConfigApplyEnv(t *testing.T) {
 	want := []string{"0.0.0.0:5696", "/var/lib/kmipd/kmipd.db", "ca.pem", "cert.pem", "key.pem", "1.3", "error", "json"}
 	if !slices.Equal(got, want) || !slices.Equal(c.Admins, []string{"a", "b", "c"}) || !c.Interop {
 		t.Errorf("applyEnv: got %q admins %q interop %v", got, c.Admins, c.Interop)
+	}
+	if c.RNG.Seed != "deny" || c.RNG.SeedMaxBytes != 16 {
+		t.Errorf("applyEnv: rng %+v", c.RNG)
 	}
 
 	// No variables: nothing changes.
@@ -209,6 +214,10 @@ func TestConfigValidation(t *testing.T) {
 		{`hsm: {backend: pkcs11}`, "hsm.backend"},
 		{`log: {format: xml}`, "log.format"},
 		{`limits: {read_timeout: 30 seconds}`, "30 seconds"},
+		{`rng: {seed: deny}`, ""},
+		{`rng: {seed: ignore, seed_max_bytes: 16}`, ""},
+		{`rng: {seed: sometimes}`, "rng.seed"},
+		{`rng: {seed_max_bytes: -1}`, "rng.seed_max_bytes"},
 	} {
 		dir := configDir(t, tc.yaml+"\n")
 		_, err := loadConfig(dir)

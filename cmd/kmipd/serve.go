@@ -116,14 +116,17 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	}
 	defer db.Close()
 
-	svc := lifecycle.NewService(lifecycle.Config{
+	svcCfg := lifecycle.Config{
 		Store:         db,
 		Backend:       backend,
 		Admins:        cfg.Admins,
 		Interop:       cfg.Interop,
 		NoGroupCommit: !cfg.GroupCommit,
 		Logger:        log,
-	})
+	}
+	svcCfg.RNGSeed, _ = lifecycle.ParseRNGSeedPolicy(cfg.RNG.Seed)
+	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
+	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {
 		return err

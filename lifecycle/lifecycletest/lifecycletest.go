@@ -26,6 +26,8 @@ type Env struct {
 type Options struct {
 	NoSync bool // skip fsync (benchmarks)
 	Admins []string
+	// Configure, if set, adjusts the service's configuration.
+	Configure func(*lifecycle.Config)
 }
 
 // New builds the service; everything is closed when the test ends.
@@ -53,6 +55,10 @@ func New(tb testing.TB, o *Options) *Env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	svc := lifecycle.NewService(lifecycle.Config{Store: db, Backend: be, Admins: admins, Interop: true, Logger: zerolog.Nop()})
+	cfg := lifecycle.Config{Store: db, Backend: be, Admins: admins, Interop: true, Logger: zerolog.Nop()}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	svc := lifecycle.NewService(cfg)
 	return &Env{Service: svc, Store: db, Backend: be, Dir: dir}
 }
