@@ -18,27 +18,50 @@ cleanup() {
 trap cleanup EXIT
 
 bin/kmipd init --dir "$work/kmipd" --listen "127.0.0.1:$port" >/dev/null
-KMIPD_LOG_LEVEL=info bin/kmipd serve --dir "$work/kmipd" --interop >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 50); do
-  grep -q 'serving KMIP' "$work/server.log" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-
 pki="$work/kmipd/pki"
-run() { # SET ARGS...: one set, results in $work/SET.json, the per-file lines in the log only
+start() { # LOG [VAR=VALUE...]: serve $work/kmipd with the given environment until stop
+  local log=$1; shift
+  env KMIPD_LOG_LEVEL=info "$@" bin/kmipd serve --dir "$work/kmipd" --interop >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do
+    grep -q 'serving KMIP' "$log" 2>/dev/null && return
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+stop() { kill "$server_pid" && wait "$server_pid" 2>/dev/null; server_pid=; }
+run() { # NAME ARGS...: results in $work/NAME.json, the per-file lines in the log only
   local set=$1; shift
   bin/kmipctl conformance run --server "127.0.0.1:$port" --ca "$pki/ca.crt" --cert "$pki/client.crt" \
     --key "$pki/client.key" --json "$work/$set.json" "$@" >"$work/$set.log" 2>&1 || true
   [ -s "$work/$set.json" ] || { echo "conformance: set $set produced no results" >&2; tail -20 "$work/$set.log" >&2; exit 1; }
 }
+
+start "$work/server.log"
 run 2.1 "$cases/2.1"
 run 2.0-override --version-override 2.0 "$cases/2.1/profiles"
 run 2.0 "$cases/2.0"
 run 1.4 "$cases/1.4"
+stop
+
+# CS-RNG-O-1..4 send one request and expect four different RNG Seed
+# policies; O-1 is the default's. The others are replayed against the same
+# server configured for theirs (rng.seed, rng.seed_max_bytes), and their
+# results replace the default run's in the report.
+for o in "2 KMIPD_RNG_SEED_MAX_BYTES=16" "3 KMIPD_RNG_SEED=ignore" "4 KMIPD_RNG_SEED=deny"; do
+  read -r n setting <<<"$o"
+  start "$work/server-rng-o-$n.log" "$setting"
+  run "rng-o-$n-2.1" "$cases/2.1/profiles/optional/CS-RNG-O-$n-21.xml"
+  run "rng-o-$n-2.0-override" --version-override 2.0 "$cases/2.1/profiles/optional/CS-RNG-O-$n-21.xml"
+  run "rng-o-$n-1.4" "$cases/1.4/profiles/optional/CS-RNG-O-$n-14.xml"
+  stop
+done
+with_rng() { echo "$work/$1.json,$work/rng-o-2-$1.json,$work/rng-o-3-$1.json,$work/rng-o-4-$1.json"; }
 
 refs=()
 [ -f conformance/pykmip-server.json ] && refs+=(--reference "PyKMIP server (1.4 set)=conformance/pykmip-server.json")
-bin/kmipctl conformance report --claimed conformance/claimed.txt --out conformance/REPORT.md "${refs[@]}" "$@" \
-  2.1="$work/2.1.json" 2.0-override="$work/2.0-override.json" 2.0="$work/2.0.json" 1.4="$work/1.4.json"
+note="CS-RNG-O-1..4 send the same RNG Seed request and expect four server policies (KMIP 2.0 §6.1.45 allows each). \
+O-1 is kmipd's default (accept the whole seed); O-2, O-3 and O-4 are replayed against kmipd configured with \
+\`rng.seed_max_bytes: 16\`, \`rng.seed: ignore\` and \`rng.seed: deny\` respectively."
+bin/kmipctl conformance report --claimed conformance/claimed.txt --out conformance/REPORT.md --note "$note" "${refs[@]}" "$@" \
+  2.1="$(with_rng 2.1)" 2.0-override="$(with_rng 2.0-override)" 2.0="$work/2.0.json" 1.4="$(with_rng 1.4)"

@@ -22,6 +22,7 @@ type reportOptions struct {
 	out           string
 	updateClaimed bool
 	reference     []string
+	notes         []string
 }
 
 func newConformanceReportCmd() *cobra.Command {
@@ -36,7 +37,10 @@ files passed per profile and set, and every failing file with the reason.
 The claimed set (--claimed, one "SET FILE" per line, # comments) lists the
 files that must pass. report exits non-zero when a claimed file failed or was
 not run. --update-claimed adds every file that passed: the set only grows.
---reference NAME=RESULTS.json adds another server's results as a column.`,
+--reference NAME=RESULTS.json adds another server's results as a column.
+SET=A.json,B.json merges runs: a file's result in B replaces its result in A
+(files replayed against the server in another configuration); --note says
+so in the report.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runReport(cmd, &o, args) },
 	}
@@ -45,6 +49,7 @@ not run. --update-claimed adds every file that passed: the set only grows.
 	f.StringVar(&o.out, "out", "", "Markdown report to write")
 	f.BoolVar(&o.updateClaimed, "update-claimed", false, "add every passing file to the claimed set")
 	f.StringArrayVar(&o.reference, "reference", nil, "NAME=RESULTS.json of another server, shown as a column")
+	f.StringArrayVar(&o.notes, "note", nil, "a paragraph for the report's introduction (repeatable)")
 	_ = cmd.MarkFlagRequired("claimed")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -60,17 +65,19 @@ func loadResults(arg string) (resultSet, error) {
 	if !ok || name == "" {
 		return resultSet{}, fmt.Errorf("%q: want SET=RESULTS.json", arg)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return resultSet{}, err
-	}
-	var rep conformanceReport
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return resultSet{}, fmt.Errorf("%s: %w", path, err)
-	}
 	rs := resultSet{name: name, results: map[string]conformance.FileResult{}}
-	for _, r := range rep.Results {
-		rs.results[filepath.Base(r.File)] = r
+	for _, path := range strings.Split(path, ",") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return resultSet{}, err
+		}
+		var rep conformanceReport
+		if err := json.Unmarshal(data, &rep); err != nil {
+			return resultSet{}, fmt.Errorf("%s: %w", path, err)
+		}
+		for _, r := range rep.Results {
+			rs.results[filepath.Base(r.File)] = r
+		}
 	}
 	return rs, nil
 }
@@ -190,6 +197,9 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 	}
 	b.WriteString(". `2.0-override` replays the 2.1 profile files as KMIP 2.0 (`--version-override 2.0`).\n")
 	b.WriteString("Claimed files (conformance/claimed.txt) must pass; the claimed set only grows.\n\n")
+	for _, n := range o.notes {
+		b.WriteString(n + "\n\n")
+	}
 	total, passed := 0, 0
 	for _, s := range sets {
 		for _, r := range s.results {

@@ -67,6 +67,16 @@ func TestConformanceReport(t *testing.T) {
 		t.Errorf("claimed set:\n%s", cl)
 	}
 
+	// A later run of one file, in another configuration, replaces its result.
+	res3 := writeResults(t, dir, "c.json", conformance.FileResult{File: "/y/TC-SJ-4-14.xml", Passed: true, Steps: 9})
+	if out, err := runReportCmd(t, "--claimed", claimed, "--out", report, "--note", "TC-SJ-4 ran elsewhere.", "s="+res+","+res3); err != nil {
+		t.Fatalf("merged report: %v\n%s", err, out)
+	}
+	md, _ = os.ReadFile(report)
+	if !strings.Contains(string(md), "Overall: 2 of 2 files pass;") || !strings.Contains(string(md), "\nTC-SJ-4 ran elsewhere.\n") {
+		t.Errorf("merged report:\n%s", md)
+	}
+
 	// BL-M-1 now fails: a regression of the claimed set.
 	res2 := writeResults(t, dir, "b.json", conformance.FileResult{File: "/x/BL-M-1-21.xml", Failure: fail})
 	out, err = runReportCmd(t, "--claimed", claimed, "--out", report, "s="+res2)
