@@ -15,8 +15,9 @@ import (
 // Cryptographic Server profile, CS-RNG-M-1 and CS-RNG-O-1).
 //
 // RNG Retrieve returns bytes from the key backend's generator (the HSM's,
-// for an HSM backend). RNG Seed accepts all the seed it is given (CS-RNG-
-// O-1's answer) and mixes it into a per-server pool: once seeded, Retrieve
+// for an HSM backend). RNG Seed, by default, accepts all the seed it is
+// given (CS-RNG-O-1's answer) and mixes it into a per-server pool (the
+// RNGSeedPolicy below can take less or none): once seeded, Retrieve
 // output is the backend's bytes XORed with an AES-256-CTR keystream keyed by
 // a SHA-256 chain over every seed received. The XOR of the backend's
 // uniformly random bytes with anything independent of them is uniformly
