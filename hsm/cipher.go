@@ -2,6 +2,7 @@ package hsm
 
 import (
 	"context"
+	"crypto"
 	"errors"
 )
 
@@ -39,6 +40,44 @@ const (
 	HMACSHA256
 	HMACSHA384
 	HMACSHA512
+	CMAC // AES-CMAC (NIST SP 800-38B), 16-byte tag
+)
+
+// SignMech is a signature scheme of [Cipher.Sign].
+type SignMech int
+
+// Signature schemes. The caller hashes: Digest is what the scheme signs.
+const (
+	// SignRSAPKCS1 signs Digest with PKCS#1 v1.5 padding as it is: the
+	// caller prepends the DigestInfo of the hash, if any.
+	SignRSAPKCS1 SignMech = iota + 1
+	// SignRSAPSS signs the Hash digest Digest with RSASSA-PSS, MGF1 with
+	// the same hash and SaltLen bytes of salt.
+	SignRSAPSS
+	// SignECDSA signs Digest with ECDSA; the signature is ASN.1 DER
+	// (SEQUENCE of r and s), as crypto/ecdsa.SignASN1 makes it.
+	SignECDSA
+)
+
+// SignOp is one signature over a digest.
+type SignOp struct {
+	Mech    SignMech
+	Hash    crypto.Hash // SignRSAPSS only
+	SaltLen int         // SignRSAPSS only, in bytes
+	Digest  []byte
+}
+
+// DecryptMech is an RSA decryption scheme of [Cipher.Decrypt].
+type DecryptMech int
+
+// RSA decryption schemes.
+const (
+	// DecryptRSAOAEPSHA1 is RSAES-OAEP with SHA-1 and MGF1-SHA-1.
+	DecryptRSAOAEPSHA1 DecryptMech = iota + 1
+	// DecryptRSARaw is raw RSA (c^d mod n), the output as long as the
+	// modulus: the caller removes the padding (PKCS#1 v1.5 with implicit
+	// rejection, so that the HSM's padding check is no oracle).
+	DecryptRSARaw
 )
 
 // ErrCryptoFailed means the backend rejected the data of a cryptographic
@@ -56,6 +95,13 @@ type Cipher interface {
 	// and returns the output.
 	SymmetricCrypt(ctx context.Context, id string, blob []byte, op SymOp) ([]byte, error)
 
-	// MAC returns the HMAC of data keyed with the key in blob.
+	// MAC returns the HMAC or CMAC of data keyed with the key in blob.
 	MAC(ctx context.Context, id string, blob []byte, mech MACMech, data []byte) ([]byte, error)
+
+	// Sign signs op.Digest with the RSA or EC private key in blob.
+	Sign(ctx context.Context, id string, blob []byte, op SignOp) ([]byte, error)
+
+	// Decrypt decrypts ciphertext with the RSA private key in blob; label
+	// is the OAEP label (none if empty).
+	Decrypt(ctx context.Context, id string, blob []byte, mech DecryptMech, label, ciphertext []byte) ([]byte, error)
 }

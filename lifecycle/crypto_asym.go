@@ -124,6 +124,25 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 		return errUnsupportedParams("RSA encryption with Padding Method %s is not supported", pad)
 	}
 	var out []byte
+	var err error
+	if !encrypt && heldByHSM(o) {
+		out, err = s.rsaDecryptHSM(o, pad == kmip.PaddingMethodPKCS1V1_5, &oaep, req.Data)
+	}
+	if encrypt || !heldByHSM(o) || hsmFallback(o, err) {
+		out, err = s.rsaCipherGo(c, o, pad, &oaep, req.Data, encrypt)
+	}
+	defer clear(out)
+	if err != nil {
+		return err
+	}
+	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+	w.AddBytes(ttlv.TagData, out)
+	return nil
+}
+
+// rsaCipherGo is rsaCipher in Go, with the key material.
+func (s *Service) rsaCipherGo(c *kmip.Call, o *objects.Object, pad kmip.PaddingMethod, oaep *rsa.OAEPOptions, data []byte, encrypt bool) ([]byte, error) {
+	var out []byte
 	err := s.withMaterial(o, func(material []byte) error {
 		if encrypt {
 			k, err := parsePublicKey(o, material)
@@ -134,16 +153,16 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 			if !ok {
 				return errBadParams("not an RSA key")
 			}
-			if err := s.consumeUsage(c, o, len(req.Data), true); err != nil {
+			if err := s.consumeUsage(c, o, len(data), true); err != nil {
 				return err
 			}
 			if pad == kmip.PaddingMethodOAEP {
-				out, err = rsa.EncryptOAEPWithOptions(rand.Reader, pub, req.Data, &oaep)
+				out, err = rsa.EncryptOAEPWithOptions(rand.Reader, pub, data, oaep)
 			} else {
 				// PKCS#1 v1.5 stays for the clients that need it; see
 				// pkcs1v15Decrypt for the decryption side.
 				//lint:ignore SA1019 KMIP clients ask for PKCS#1 v1.5 encryption by name.
-				out, err = rsa.EncryptPKCS1v15(rand.Reader, pub, req.Data)
+				out, err = rsa.EncryptPKCS1v15(rand.Reader, pub, data)
 			}
 			if err != nil {
 				return errCrypto("RSA encryption failed: %v", err)
@@ -159,22 +178,16 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 			return errBadParams("not an RSA key")
 		}
 		if pad == kmip.PaddingMethodOAEP {
-			out, err = priv.Decrypt(nil, req.Data, &oaep)
+			out, err = priv.Decrypt(nil, data, oaep)
 		} else {
-			out, err = pkcs1v15Decrypt(priv, req.Data)
+			out, err = pkcs1v15Decrypt(priv, data)
 		}
 		if err != nil {
 			return errCrypto("RSA decryption failed")
 		}
 		return nil
 	})
-	defer clear(out)
-	if err != nil {
-		return err
-	}
-	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
-	w.AddBytes(ttlv.TagData, out)
-	return nil
+	return out, err
 }
 
 // pkcs1v15Decrypt decrypts a PKCS#1 v1.5 ciphertext with implicit
@@ -189,9 +202,26 @@ func pkcs1v15Decrypt(priv *rsa.PrivateKey, ct []byte) ([]byte, error) {
 	if len(ct) != k || k < 11 {
 		return nil, errCrypto("the ciphertext is not %d bytes long", k)
 	}
-	// The key-derivation key: HMAC-SHA256 under SHA-256(d) of the
-	// ciphertext; then HKDF-Expand gives the length and the message.
-	dk := sha256.Sum256(priv.D.Bytes())
+	synthetic, err := implicitRejection(priv.D.Bytes(), ct, k)
+	if err != nil {
+		return nil, err
+	}
+	//lint:ignore SA1019 the error is not disclosed: a synthetic message replaces it.
+	pt, err := rsa.DecryptPKCS1v15(nil, priv, ct)
+	if err != nil {
+		return synthetic, nil
+	}
+	clear(synthetic)
+	return pt, nil
+}
+
+// implicitRejection returns the synthetic message a PKCS#1 v1.5 decryption
+// of ct with a bad padding yields, for a modulus of k bytes: 0 to k-11
+// bytes that depend on ct and on secret, which only the private key can
+// produce. The key-derivation key is HMAC-SHA256 of ct under SHA-256 of
+// the secret; HKDF-Expand of it gives the length and the message.
+func implicitRejection(secret, ct []byte, k int) ([]byte, error) {
+	dk := sha256.Sum256(secret)
 	mac := hmac.New(sha256.New, dk[:])
 	mac.Write(ct)
 	kdk := mac.Sum(nil)
@@ -202,14 +232,7 @@ func pkcs1v15Decrypt(priv *rsa.PrivateKey, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	n := int(binary.BigEndian.Uint16(stream)) % (k - 10) // 0 .. k-11
-	synthetic := stream[2 : 2+n]
-	//lint:ignore SA1019 the error is not disclosed: a synthetic message replaces it.
-	pt, err := rsa.DecryptPKCS1v15(nil, priv, ct)
-	if err != nil {
-		return synthetic, nil
-	}
-	clear(stream)
-	return pt, nil
+	return stream[2 : 2+n], nil
 }
 
 // Signature kinds.
@@ -496,8 +519,19 @@ func (s *Service) sign(c *kmip.Call, w *ttlv.Builder) error {
 
 // signWith writes the Signature Data of msg (a message or, if digested, a
 // digest) made with the key o. charge, if not nil, is called once the
-// request is known to be valid, before signing.
+// request is known to be valid: before signing in Go, after the HSM signed
+// with a key it holds (signHSM), so that a fallback does not count twice.
 func (s *Service) signWith(w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, msg []byte, digested bool, charge func() error) error {
+	if heldByHSM(o) {
+		sig, err := s.signHSM(o, p, msg, digested, charge)
+		if err == nil {
+			w.AddBytes(ttlv.TagSignatureData, sig)
+			return nil
+		}
+		if !hsmFallback(o, err) {
+			return err
+		}
+	}
 	return s.withMaterial(o, func(material []byte) error {
 		k, err := parsePrivateKey(material)
 		if err != nil {
@@ -609,11 +643,8 @@ func (s *Service) sigStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 			if st.digest {
 				return nil // the scheme depends on the digest's length
 			}
-			return s.withMaterial(o, func(material []byte) error {
-				pub, err := parsePublicKey(o, material)
-				if err != nil {
-					return err
-				}
+			return s.sigPublic(o, op, func(pub crypto.PublicKey) error {
+				var err error
 				st.sig, err = newSigSetup(pub, &st.params, false, 0)
 				switch {
 				case errors.Is(err, errMismatch) && op == kmip.OperationSignatureVerify:
@@ -697,6 +728,16 @@ func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op km
 	if st.h != nil {
 		msg = st.h.Sum(nil)
 	}
+	if !verify && heldByHSM(o) {
+		sig, err := s.signHSMWith(o, &st.sig, msg)
+		if err == nil {
+			w.AddBytes(ttlv.TagSignatureData, sig)
+			return nil
+		}
+		if !hsmFallback(o, err) {
+			return err
+		}
+	}
 	return s.withMaterial(o, func(material []byte) error {
 		if verify {
 			pub, err := parsePublicKey(o, material)
@@ -716,5 +757,23 @@ func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op km
 		}
 		w.AddBytes(ttlv.TagSignatureData, sig)
 		return nil
+	})
+}
+
+// sigPublic calls fn with the public key that decides o's signature
+// scheme: for Sign with a private key the HSM holds, a stand-in of its
+// algorithm and curve (hsmSigKey), so that the key need not leave the HSM.
+func (s *Service) sigPublic(o *objects.Object, op kmip.Operation, fn func(pub crypto.PublicKey) error) error {
+	if op == kmip.OperationSign && heldByHSM(o) {
+		if pub, ok := hsmSigKey(o); ok {
+			return fn(pub)
+		}
+	}
+	return s.withMaterial(o, func(material []byte) error {
+		pub, err := parsePublicKey(o, material)
+		if err != nil {
+			return err
+		}
+		return fn(pub)
 	})
 }

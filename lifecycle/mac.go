@@ -157,10 +157,10 @@ func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error 
 	return nil
 }
 
-// macHSM computes an HMAC with a key held by the HSM, inside it
-// ([hsm.Cipher]). The MAC is chosen as macHash chooses it; CMAC and the
-// hashes the HSM lacks are Feature Not Supported, as are keys shorter than
-// SoftHSM accepts for the hash (its output length).
+// macHSM computes an HMAC or AES-CMAC with a key held by the HSM, inside
+// it ([hsm.Cipher]). The MAC is chosen as macHash chooses it; Triple DES
+// CMAC, the hashes the HSM lacks and keys shorter than SoftHSM accepts for
+// the hash (its output length) are Feature Not Supported.
 func (s *Service) macHSM(c *kmip.Call, o *objects.Object, p *kmip.CryptoParams, data []byte, verify bool) ([]byte, error) {
 	if o.Type != kmip.ObjectTypeSymmetricKey && o.Type != kmip.ObjectTypeSecretData {
 		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "MACs need a symmetric key, not a %s", o.Type)
@@ -181,18 +181,20 @@ func (s *Service) macHSM(c *kmip.Call, o *objects.Object, p *kmip.CryptoParams, 
 		}
 		ok = true
 	}
-	if !ok {
-		return nil, errNotInHSM(o, "CMAC")
-	}
 	var mech hsm.MACMech
-	switch h {
-	case crypto.SHA1:
+	what := "HMAC-" + h.String()
+	switch {
+	case !ok && alg != kmip.CryptographicAlgorithmAES:
+		return nil, errNotInHSM(o, "CMAC with "+alg.String())
+	case !ok:
+		mech, what = hsm.CMAC, "AES-CMAC"
+	case h == crypto.SHA1:
 		mech = hsm.HMACSHA1
-	case crypto.SHA256:
+	case h == crypto.SHA256:
 		mech = hsm.HMACSHA256
-	case crypto.SHA384:
+	case h == crypto.SHA384:
 		mech = hsm.HMACSHA384
-	case crypto.SHA512:
+	case h == crypto.SHA512:
 		mech = hsm.HMACSHA512
 	default:
 		return nil, errNotInHSM(o, "HMAC with "+h.String())
@@ -203,7 +205,7 @@ func (s *Service) macHSM(c *kmip.Call, o *objects.Object, p *kmip.CryptoParams, 
 	}
 	tag, err := ci.MAC(s.ctx(), o.ID, o.Blob, mech, data)
 	if err != nil {
-		return nil, hsmCryptErr(o, err, "HMAC-"+h.String(), "the HSM rejected the MAC")
+		return nil, hsmCryptErr(o, err, what, "the HSM rejected the MAC")
 	}
 	// Counted after the HSM accepted it, as in symOneShotHSM.
 	if !verify {

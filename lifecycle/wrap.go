@@ -544,7 +544,7 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 // Go when a client could not retrieve it either (Sensitive, or not
 // Extractable): such a key is used only inside the HSM. Wrapping a key the
 // HSM holds under a KEK it holds runs inside it (rewrapInBackend), as do
-// AES Encrypt/Decrypt and HMAC (hsm.Cipher).
+// AES Encrypt/Decrypt, HMAC, AES-CMAC, Sign and RSA Decrypt (hsm.Cipher).
 func mayLeaveBackend(o *objects.Object) error {
 	h, err := hsm.BlobKind(o.Blob)
 	if err != nil || h.Kind != hsm.KindPKCS11Wrap {

@@ -132,4 +132,15 @@
 // [Backend.GenerateKeyPair] generates RSA and EC key pairs in the HSM as
 // session objects; the private key is wrapped (kind 0x03, PKCS#8) and the
 // public key returned as SubjectPublicKeyInfo DER.
+//
+// # Using keys inside the HSM
+//
+// The [hsm.Cipher] methods unwrap a kind-0x03 blob into a sensitive,
+// non-extractable session object for one operation and destroy it:
+// [Backend.SymmetricCrypt] (AES), [Backend.MAC] (HMAC, AES-CMAC),
+// [Backend.Sign] (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA; the private
+// key is unwrapped as a CKO_PRIVATE_KEY object from its PKCS#8) and
+// [Backend.Decrypt] (CKM_RSA_PKCS_OAEP with SHA-1 and no label, and
+// CKM_RSA_X_509, on which the caller builds PKCS#1 v1.5 with implicit
+// rejection rather than let CKM_RSA_PKCS's padding error be an oracle).
 package pkcs11
