@@ -202,7 +202,7 @@ func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error
 	if o.Blob == nil {
 		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
 	}
-	if err := mayLeaveBackend(o); err != nil {
+	if err := s.mayLeaveBackend(o); err != nil {
 		return err
 	}
 	buf := materialPool.Get().(*[]byte)
@@ -234,14 +234,14 @@ var errHSMCannot = errors.New("the HSM cannot do this operation")
 // errNotInHSM refuses an operation the HSM cannot do with a key it holds.
 func errNotInHSM(o *objects.Object, what string) error {
 	return &kmip.Error{Reason: kmip.ResultReasonFeatureNotSupported, Err: errHSMCannot,
-		Message: fmt.Sprintf("key %q is held by the HSM, which cannot do %s with it, and it may not leave the HSM (Sensitive or not Extractable)", o.ID, what)}
+		Message: fmt.Sprintf("key %q is held by the HSM, which cannot do %s with it; kmipd uses an HSM key in Go only when it is Extractable and not Sensitive, and hsm.strict is off", o.ID, what)}
 }
 
 // hsmFallback reports whether, after err from the HSM path, the operation
 // should run in Go instead: the HSM cannot do it, and the key may leave the
-// HSM because a client could Get it anyway.
-func hsmFallback(o *objects.Object, err error) bool {
-	return errors.Is(err, errHSMCannot) && mayLeaveBackend(o) == nil
+// HSM because a client could Get it anyway (and Config.HSMStrict is off).
+func (s *Service) hsmFallback(o *objects.Object, err error) bool {
+	return errors.Is(err, errHSMCannot) && s.mayLeaveBackend(o) == nil
 }
 
 // hsmCipher returns the backend's [hsm.Cipher], if it has one.

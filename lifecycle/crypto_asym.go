@@ -128,7 +128,7 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 	if !encrypt && heldByHSM(o) {
 		out, err = s.rsaDecryptHSM(o, pad == kmip.PaddingMethodPKCS1V1_5, &oaep, req.Data)
 	}
-	if encrypt || !heldByHSM(o) || hsmFallback(o, err) {
+	if encrypt || !heldByHSM(o) || s.hsmFallback(o, err) {
 		out, err = s.rsaCipherGo(c, o, pad, &oaep, req.Data, encrypt)
 	}
 	defer clear(out)
@@ -528,7 +528,7 @@ func (s *Service) signWith(w *ttlv.Builder, o *objects.Object, p *kmip.CryptoPar
 			w.AddBytes(ttlv.TagSignatureData, sig)
 			return nil
 		}
-		if !hsmFallback(o, err) {
+		if !s.hsmFallback(o, err) {
 			return err
 		}
 	}
@@ -734,7 +734,7 @@ func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op km
 			w.AddBytes(ttlv.TagSignatureData, sig)
 			return nil
 		}
-		if !hsmFallback(o, err) {
+		if !s.hsmFallback(o, err) {
 			return err
 		}
 	}

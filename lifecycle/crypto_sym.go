@@ -334,7 +334,7 @@ func aeadOpen(a cipher.AEAD, dst, iv, ct, tag, aad []byte) ([]byte, error) {
 // symOneShot serves a single-part Encrypt or Decrypt with a symmetric key.
 func (s *Service) symOneShot(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, req *kmip.CryptoRequest, encrypt bool) error {
 	if heldByHSM(o) {
-		if err := s.symOneShotHSM(c, w, o, p, req, encrypt); !hsmFallback(o, err) {
+		if err := s.symOneShotHSM(c, w, o, p, req, encrypt); !s.hsmFallback(o, err) {
 			return err
 		}
 	}

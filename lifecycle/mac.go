@@ -129,7 +129,7 @@ func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error 
 	if heldByHSM(o) {
 		tag, err = s.macHSM(c, o, &p, req.Data, verify)
 	}
-	if !heldByHSM(o) || hsmFallback(o, err) {
+	if !heldByHSM(o) || s.hsmFallback(o, err) {
 		err = s.withMaterial(o, func(key []byte) error {
 			h, err := macHash(o, &p, key)
 			if err != nil {

@@ -34,6 +34,10 @@ type Config struct {
 	// one seed is taken.
 	RNGSeed         RNGSeedPolicy
 	RNGSeedMaxBytes int
+	// HSMStrict never brings a key the HSM holds into kmipd to compute
+	// with: what the HSM cannot do with it is refused even when the key is
+	// Extractable and not Sensitive (a client's Get of such a key still works).
+	HSMStrict bool
 }
 
 // Service implements the KMIP operations over the store: it is the

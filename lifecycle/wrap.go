@@ -187,7 +187,7 @@ func (s *Service) openKEK(k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, [
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := mayLeaveBackend(k); err != nil {
+	if err := s.mayLeaveBackend(k); err != nil {
 		return 0, nil, err
 	}
 	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
@@ -545,10 +545,15 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 // Extractable): such a key is used only inside the HSM. Wrapping a key the
 // HSM holds under a KEK it holds runs inside it (rewrapInBackend), as do
 // AES Encrypt/Decrypt, HMAC, AES-CMAC, Sign and RSA Decrypt (hsm.Cipher).
-func mayLeaveBackend(o *objects.Object) error {
+// With Config.HSMStrict no HSM key comes out for kmipd to compute with.
+func (s *Service) mayLeaveBackend(o *objects.Object) error {
 	h, err := hsm.BlobKind(o.Blob)
 	if err != nil || h.Kind != hsm.KindPKCS11Wrap {
 		return nil
+	}
+	if s.cfg.HSMStrict {
+		return kmip.Errorf(kmip.ResultReasonFeatureNotSupported,
+			"key %q is held by the HSM, which cannot do this operation, and this server uses HSM keys only inside the HSM (hsm.strict)", o.ID)
 	}
 	sensitive, _ := o.Bool(ttlv.TagSensitive)
 	extractable, ok := o.Bool(ttlv.TagExtractable)

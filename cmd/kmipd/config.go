@@ -51,6 +51,10 @@ type Config struct {
 		// MigrateFrom names the previous backend while `kmipd hsm
 		// migrate` is unfinished; its blobs stay readable.
 		MigrateFrom string `yaml:"migrate_from,omitempty"`
+		// Strict refuses what the HSM cannot do with a key it holds, even
+		// for a key a client could Get; by default such a key (Extractable,
+		// not Sensitive) is used in kmipd instead.
+		Strict bool `yaml:"strict,omitempty"`
 	} `yaml:"hsm"`
 	// Admins are client identities (certificate subject CN) that see every
 	// object.
@@ -202,6 +206,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("KMIPD_RNG_SEED_MAX_BYTES: %w", err)
 		}
 		c.RNG.SeedMaxBytes = n
+	}
+	if v := getenv("KMIPD_HSM_STRICT"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("KMIPD_HSM_STRICT: %w", err)
+		}
+		c.HSM.Strict = b
 	}
 	if v := getenv("KMIPD_INTEROP"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -118,6 +118,7 @@ func TestConfigApplyEnv(t *testing.T) {
 		"KMIPD_INTEROP":            "true",
 		"KMIPD_RNG_SEED":           "deny",
 		"KMIPD_RNG_SEED_MAX_BYTES": "16",
+		"KMIPD_HSM_STRICT":         "true",
 	}
 	c := defaultConfig()
 	if err := c.applyEnv(func(k string) string { return env[k] }); err != nil {
@@ -128,8 +129,8 @@ func TestConfigApplyEnv(t *testing.T) {
 	if !slices.Equal(got, want) || !slices.Equal(c.Admins, []string{"a", "b", "c"}) || !c.Interop {
 		t.Errorf("applyEnv: got %q admins %q interop %v", got, c.Admins, c.Interop)
 	}
-	if c.RNG.Seed != "deny" || c.RNG.SeedMaxBytes != 16 {
-		t.Errorf("applyEnv: rng %+v", c.RNG)
+	if c.RNG.Seed != "deny" || c.RNG.SeedMaxBytes != 16 || !c.HSM.Strict {
+		t.Errorf("applyEnv: rng %+v, hsm.strict %v", c.RNG, c.HSM.Strict)
 	}
 
 	// No variables: nothing changes.

@@ -261,6 +261,42 @@ func testHSMCrypto(t *testing.T, env *softhsmtest.Env) {
 	wantReason(streamInit(), kmip.ResultReasonFeatureNotSupported, "multi-part Encrypt with a Sensitive HSM key")
 
 	testHSMKeyPairs(t, c, wantReason)
+
+	// hsm.strict: what the HSM cannot do is refused even for a key a client
+	// could Get; the Get itself, and what the HSM does, still work.
+	if err := srv.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	cfg.HSM.Strict = true
+	srv = serveInProcess(t, cfg)
+	c = dialKMIP(t, dir, srv.addr)
+	_, it, err = c.Do(kmip.OperationCreate, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+		b.Begin(ttlv.TagAttributes)
+		b.AddEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmAES))
+		b.AddInt32(ttlv.TagCryptographicLength, 256)
+		b.AddInt32(ttlv.TagCryptographicUsageMask, int32(kmip.CryptographicUsageMaskEncrypt|kmip.CryptographicUsageMaskDecrypt))
+		b.AddDateTime(ttlv.TagActivationDate, time.Now().Add(-time.Hour).Unix())
+		b.End()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err = createdID(it); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getKey(c, id); err != nil {
+		t.Fatalf("strict: Get of an Extractable HSM key: %v", err)
+	}
+	wantReason(streamInit(), kmip.ResultReasonFeatureNotSupported, "strict: multi-part Encrypt with an Extractable HSM key")
+	if _, _, err := c.Do(kmip.OperationEncrypt, func(b *ttlv.Builder) {
+		b.AddText(ttlv.TagUniqueIdentifier, id)
+		setParams(b, cbc)
+		b.AddBytes(ttlv.TagIVCounterNonce, make([]byte, 16))
+		b.AddBytes(ttlv.TagData, msg)
+	}); err != nil {
+		t.Fatalf("strict: single-part CBC inside the HSM: %v", err)
+	}
 }
 
 // testHSMKeyPairs signs and decrypts with Sensitive private keys the HSM

@@ -126,6 +126,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	}
 	svcCfg.RNGSeed, _ = lifecycle.ParseRNGSeedPolicy(cfg.RNG.Seed)
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
+	svcCfg.HSMStrict = cfg.HSM.Strict
 	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {
