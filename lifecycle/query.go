@@ -48,6 +48,9 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		return false
 	}
 	ver := c.Version
+	// RNG Parameters, Profile Information and Capability Information came
+	// with KMIP 1.3; the tag tables start at 1.4, so 1.0–1.2 are gated here.
+	v13 := ver.AtLeast(kmip.V1_3)
 	// Response fields in the order of KMIP 2.0 §6.1.37.
 	if has(kmip.QueryFunctionQueryOperations) {
 		for _, op := range operationOrder {
@@ -72,8 +75,8 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		w.End()
 	}
-	if has(kmip.QueryFunctionQueryRNGs) && ver.HasTag(ttlv.TagRNGParameters) && (ver.V2() || ver.Minor >= 3) {
-		// RNG Parameters came with KMIP 1.3. The generator behind RNG
+	if has(kmip.QueryFunctionQueryRNGs) && v13 && ver.HasTag(ttlv.TagRNGParameters) {
+		// The generator behind RNG
 		// Retrieve and generated keys is the key backend's CSPRNG (the
 		// operating system's, or the HSM's), which KMIP has no closer name
 		// for than Unspecified, as the Random Number Generator attribute of
@@ -84,20 +87,30 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		w.AddEnum(ttlv.TagRNGAlgorithm, uint32(kmip.RNGAlgorithmUnspecified))
 		w.End()
 	}
-	if has(kmip.QueryFunctionQueryProfiles) && ver.HasTag(ttlv.TagProfileInformation) {
+	if has(kmip.QueryFunctionQueryProfiles) && v13 && ver.HasTag(ttlv.TagProfileInformation) {
 		for _, p := range profilesFor(ver) {
 			w.Begin(ttlv.TagProfileInformation)
 			w.AddEnum(ttlv.TagProfileName, uint32(p))
 			w.End()
 		}
 	}
-	if has(kmip.QueryFunctionQueryCapabilities) && ver.HasTag(ttlv.TagCapabilityInformation) {
+	if has(kmip.QueryFunctionQueryCapabilities) && v13 && ver.HasTag(ttlv.TagCapabilityInformation) {
 		w.Begin(ttlv.TagCapabilityInformation)
-		w.AddBool(ttlv.TagStreamingCapability, false)
+		// Streaming: Encrypt, Decrypt, Sign, Signature Verify and MAC take
+		// Init/Final Indicators and a Correlation Value.
+		w.AddBool(ttlv.TagStreamingCapability, true)
 		w.AddBool(ttlv.TagAsynchronousCapability, false)
 		w.AddBool(ttlv.TagAttestationCapability, false)
 		w.AddBool(ttlv.TagBatchUndoCapability, true)
 		w.AddBool(ttlv.TagBatchContinueCapability, true)
+		// Registered wrapped keys are unwrapped (the wrapped form is kept
+		// for As Registered); Destroy erases the key material and keeps
+		// the metadata, with no shredding algorithm to name; one generator
+		// pool serves every client (RNG Seed mixes into it).
+		w.AddEnum(ttlv.TagUnwrapMode, uint32(kmip.UnwrapModeProcessed))
+		w.AddEnum(ttlv.TagDestroyAction, uint32(kmip.DestroyActionKeyMaterialDeleted))
+		w.AddEnum(ttlv.TagShreddingAlgorithm, uint32(kmip.ShreddingAlgorithmUnsupported))
+		w.AddEnum(ttlv.TagRNGMode, uint32(kmip.RNGModeSharedInstantiation))
 		w.End()
 	}
 	return nil
