@@ -3,7 +3,12 @@
 package pkcs11
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 	"time"
@@ -308,4 +313,62 @@ func TestBenchmarkRatio(t *testing.T) {
 			t.Errorf("%s: ratio %.2f of the bare loop, target 0.8", c.name, best)
 		}
 	}
+}
+
+// BenchmarkInHSM measures the operations hsm.Cipher runs inside the HSM
+// (each unwraps the key into a session object, runs, destroys it) next to
+// the same operation in Go on the plaintext key, in the same run.
+func BenchmarkInHSM(b *testing.B) {
+	be := openTest(b, mainToken)
+	blob, err := be.GenerateSymmetric(bg, benchID, 32)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 1024)
+	iv := make([]byte, 12)
+	b.Run("aes-gcm-1k/hsm", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := be.SymmetricCrypt(bg, benchID, blob, hsm.SymOp{Encrypt: true, Mode: hsm.ModeGCM, IV: iv, TagLen: 16, Data: data}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("aes-gcm-1k/go", func(b *testing.B) {
+		key, err := be.Open(bg, benchID, blob, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		blk, _ := aes.NewCipher(key)
+		gcm, _ := cipher.NewGCM(blk)
+		out := make([]byte, 0, len(data)+16)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			out = gcm.Seal(out[:0], iv, data, nil)
+		}
+	})
+	kp, err := be.GenerateKeyPair(bg, benchID, hsm.KeyPairSpec{Algorithm: hsm.KeyPairEC, Curve: "P-256"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256(data)
+	b.Run("ecdsa-p256/hsm", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := be.Sign(bg, benchID, kp.PrivateBlob, hsm.SignOp{Mech: hsm.SignECDSA, Digest: digest[:]}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ecdsa-p256/go", func(b *testing.B) {
+		priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ecdsa.SignASN1(rand.Reader, priv, digest[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
