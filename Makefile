@@ -7,7 +7,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-unit check-generated conformance bench fuzz lint clean
+.PHONY: all build run test test-unit test-race check-generated conformance bench fuzz lint clean
 
 all: build
 
@@ -22,11 +22,15 @@ run: build
 	bin/kmipd serve --dir $(DATA)
 
 # test: everything CI runs. The unit tests run last so that their summary
-# closes the output.
-test: lint check-generated conformance test-unit
+# closes the output; they also run under the race detector, which skips the
+# allocation guards and benchmark ratios (they measure the detector).
+test: lint check-generated conformance test-race test-unit
 
 test-unit:
 	$(GO) test -count=1 ./...
+
+test-race:
+	$(GO) test -race -count=1 ./...
 
 check-generated:
 	$(GO) generate ./...
