@@ -202,7 +202,7 @@ func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error
 	if o.Blob == nil {
 		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
 	}
-	if err := s.mayLeaveBackend(o); err != nil {
+	if err := s.useInGo(o); err != nil {
 		return err
 	}
 	buf := materialPool.Get().(*[]byte)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
@@ -48,7 +49,15 @@ type Service struct {
 	admins map[string]bool
 	cache  *objectCache
 	writes txWrites
+	// hsmInGo counts uses of an HSM-held key's plaintext in kmipd (useInGo).
+	hsmInGo atomic.Uint64
 }
+
+// HSMKeysUsedInGo returns how many operations used the plaintext of a key
+// the HSM holds in kmipd, because the HSM could not do them and a client
+// could Get the key anyway (see Config.HSMStrict): the operator's view of
+// how often HSM keys leave the HSM.
+func (s *Service) HSMKeysUsedInGo() uint64 { return s.hsmInGo.Load() }
 
 // cacheSize bounds the decoded objects kept in memory.
 const cacheSize = 100_000

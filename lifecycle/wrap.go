@@ -187,7 +187,7 @@ func (s *Service) openKEK(k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, [
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := s.mayLeaveBackend(k); err != nil {
+	if err := s.useInGo(k); err != nil {
 		return 0, nil, err
 	}
 	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
@@ -538,6 +538,18 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 		return nil, false, err
 	}
 	return wrapped, true, nil
+}
+
+// useInGo is mayLeaveBackend for a key about to be opened in kmipd to
+// compute with, counting the HSM keys that come out (HSMKeysUsedInGo).
+func (s *Service) useInGo(o *objects.Object) error {
+	if err := s.mayLeaveBackend(o); err != nil {
+		return err
+	}
+	if heldByHSM(o) {
+		s.hsmInGo.Add(1)
+	}
+	return nil
 }
 
 // mayLeaveBackend refuses to bring a key out of the HSM for kmipd to use in

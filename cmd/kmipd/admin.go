@@ -16,6 +16,7 @@ import (
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/audit"
+	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/store"
 )
 
@@ -45,10 +46,14 @@ type reqSeries struct {
 }
 
 // watch registers gauges for the key backend's and the audit trail's
-// counters: HSM session pool waits and errors, audit lag.
-func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail) {
+// counters: HSM session pool waits and errors, HSM keys used outside the
+// HSM, audit lag.
+func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.Service) {
 	if sr, ok := backend.(hsm.StatsReporter); ok {
 		m.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_keys_used_in_go_total",
+				Help: "Operations that used an HSM-held key in kmipd because the HSM could not do them (only keys a client may Get; none with hsm.strict)."},
+				func() float64 { return float64(svc.HSMKeysUsedInGo()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_pool_waits_total", Help: "HSM operations that waited for a free session."},
 				func() float64 { return float64(sr.Stats().PoolWaits) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_errors_total", Help: "Failed HSM (PKCS#11) calls."},

@@ -15,7 +15,10 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,8 +44,22 @@ func testHSMCrypto(t *testing.T, env *softhsmtest.Env) {
 		t.Fatal(err)
 	}
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminAddr = freePort(t)
 	srv := serveInProcess(t, cfg)
 	c := dialKMIP(t, dir, srv.addr)
+	usedInGo := func() float64 {
+		t.Helper()
+		resp, err := http.Get("http://" + cfg.AdminAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), "kmipd_hsm_keys_used_in_go_total ") {
+			t.Fatalf("no kmipd_hsm_keys_used_in_go_total in /metrics")
+		}
+		return metricValue(t, string(body), "kmipd_hsm_keys_used_in_go_total")
+	}
 	_, it, err := c.Do(kmip.OperationCreate, func(b *ttlv.Builder) {
 		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
 		b.Begin(ttlv.TagAttributes)
@@ -222,8 +239,12 @@ func testHSMCrypto(t *testing.T, env *softhsmtest.Env) {
 		})
 		return err
 	}
+	before := usedInGo()
 	if err := streamInit(); err != nil {
 		t.Fatalf("multi-part Encrypt with a non-Sensitive HSM key (in Go): %v", err)
+	}
+	if after := usedInGo(); after != before+1 {
+		t.Errorf("kmipd_hsm_keys_used_in_go_total %v → %v, want one more", before, after)
 	}
 
 	// A Sensitive key is used inside the HSM as before.

@@ -135,7 +135,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer closeAudit(trail, log)
 	defer startControl(cfg, db, trail, log, &rotator{dir: cfg.dir, backend: backend, forget: svc.ForgetCached})()
 	met := newMetrics(db)
-	met.watch(backend, trail)
+	met.watch(backend, trail, svc)
 	srv := &kmip.Server{
 		TLSConfig:        tlsCfg,
 		ClientCAs:        pool,
