@@ -56,14 +56,20 @@ type GetRequest struct {
 }
 
 // Decode reads the payload. Unknown fields are refused.
-func (r *GetRequest) Decode(v ttlv.Value) error {
+func (r *GetRequest) Decode(v ttlv.Value) error { return r.decode(v, "Get") }
+
+// decode reads a Get or an Export payload, which have the same fields (KMIP
+// 2.0 §6.1.18); op names the request in errors.
+func (r *GetRequest) decode(v ttlv.Value, op string) error {
 	*r = GetRequest{}
 	if err := readUniqueID(&v, ttlv.TagUniqueIdentifier, &r.UniqueID); err != nil {
 		return err
 	}
 	for !v.Empty() {
-		it, _ := v.Next()
-		var ok bool
+		it, ok := v.Next()
+		if !ok {
+			return Errorf(ResultReasonInvalidMessage, "malformed %s request", op)
+		}
 		switch it.Tag {
 		case ttlv.TagKeyFormatType:
 			ok = it.Type == ttlv.TypeEnumeration
@@ -77,9 +83,11 @@ func (r *GetRequest) Decode(v ttlv.Value) error {
 		case ttlv.TagKeyWrappingSpecification:
 			ok = it.Type == ttlv.TypeStructure
 			r.KeyWrappingSpecification = it.Children()
+		default:
+			ok = false
 		}
 		if !ok {
-			return Errorf(ResultReasonInvalidField, "unexpected %s in Get request", it.Tag)
+			return Errorf(ResultReasonInvalidField, "unexpected %s in %s request", it.Tag, op)
 		}
 	}
 	return nil

@@ -11,47 +11,10 @@ import (
 
 // ExportRequest is the Export request payload. Its fields are those of Get
 // and have the same semantics (KMIP 2.0 §6.1.18).
-type ExportRequest struct {
-	UniqueID                 UniqueID
-	KeyFormatType            KeyFormatType // 0: server's choice
-	KeyWrapType              KeyWrapType
-	KeyCompressionType       KeyCompressionType
-	KeyWrappingSpecification ttlv.Value // raw, nil when absent
-}
+type ExportRequest GetRequest
 
 // Decode reads the payload. Unknown fields are refused.
-func (r *ExportRequest) Decode(v ttlv.Value) error {
-	*r = ExportRequest{}
-	if err := readUniqueID(&v, ttlv.TagUniqueIdentifier, &r.UniqueID); err != nil {
-		return err
-	}
-	for !v.Empty() {
-		it, ok := v.Next()
-		if !ok {
-			return Errorf(ResultReasonInvalidMessage, "malformed Export request")
-		}
-		switch it.Tag {
-		case ttlv.TagKeyFormatType:
-			ok = it.Type == ttlv.TypeEnumeration
-			r.KeyFormatType = KeyFormatType(it.Uint32())
-		case ttlv.TagKeyWrapType:
-			ok = it.Type == ttlv.TypeEnumeration
-			r.KeyWrapType = KeyWrapType(it.Uint32())
-		case ttlv.TagKeyCompressionType:
-			ok = it.Type == ttlv.TypeEnumeration
-			r.KeyCompressionType = KeyCompressionType(it.Uint32())
-		case ttlv.TagKeyWrappingSpecification:
-			ok = it.Type == ttlv.TypeStructure
-			r.KeyWrappingSpecification = it.Children()
-		default:
-			ok = false
-		}
-		if !ok {
-			return Errorf(ResultReasonInvalidField, "unexpected %s in Export request", it.Tag)
-		}
-	}
-	return nil
-}
+func (r *ExportRequest) Decode(v ttlv.Value) error { return (*GetRequest)(r).decode(v, "Export") }
 
 // ImportRequest is the Import request payload (KMIP 2.0 §6.1.24: Unique
 // Identifier, Object Type, Replace Existing?, Key Wrap Type?, Attributes,
