@@ -489,6 +489,22 @@ func sigKeyType(o *objects.Object, op kmip.Operation) error {
 	return kmip.Errorf(kmip.ResultReasonInvalidObjectType, "%s cannot use a %s", op, o.Type)
 }
 
+// sigKey finds the key of a single-part Sign or Signature Verify request
+// and checks it can do op; msg is the Digested Data if given (digested),
+// else the Data.
+func (s *Service) sigKey(c *kmip.Call, req *kmip.CryptoRequest, op kmip.Operation) (o *objects.Object, msg []byte, digested bool, err error) {
+	if o, err = s.useKey(c, req.UniqueID, op); err != nil {
+		return nil, nil, false, err
+	}
+	if err := sigKeyType(o, op); err != nil {
+		return nil, nil, false, err
+	}
+	if req.DigestedData != nil {
+		return o, req.DigestedData, true, nil
+	}
+	return o, req.Data, false, nil
+}
+
 // sign implements Sign (KMIP 2.0 §6.1.48).
 func (s *Service) sign(c *kmip.Call, w *ttlv.Builder) error {
 	var req kmip.CryptoRequest
@@ -498,16 +514,9 @@ func (s *Service) sign(c *kmip.Call, w *ttlv.Builder) error {
 	if req.Streaming() {
 		return s.sigStream(c, w, &req, kmip.OperationSign)
 	}
-	o, err := s.useKey(c, req.UniqueID, kmip.OperationSign)
+	o, msg, digested, err := s.sigKey(c, &req, kmip.OperationSign)
 	if err != nil {
 		return err
-	}
-	if err := sigKeyType(o, kmip.OperationSign); err != nil {
-		return err
-	}
-	msg, digested := req.Data, req.DigestedData != nil
-	if digested {
-		msg = req.DigestedData
 	}
 	if msg == nil {
 		return errMissing("Sign request lacks Data")
@@ -568,16 +577,9 @@ func (s *Service) signatureVerify(c *kmip.Call, w *ttlv.Builder) error {
 	if req.Streaming() {
 		return s.sigStream(c, w, &req, kmip.OperationSignatureVerify)
 	}
-	o, err := s.useKey(c, req.UniqueID, kmip.OperationSignatureVerify)
+	o, msg, digested, err := s.sigKey(c, &req, kmip.OperationSignatureVerify)
 	if err != nil {
 		return err
-	}
-	if err := sigKeyType(o, kmip.OperationSignatureVerify); err != nil {
-		return err
-	}
-	msg, digested := req.Data, req.DigestedData != nil
-	if digested {
-		msg = req.DigestedData
 	}
 	if msg == nil || req.SignatureData == nil {
 		return errMissing("Signature Verify request lacks Data or Signature Data")
