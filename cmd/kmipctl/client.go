@@ -267,6 +267,23 @@ func args(lo, hi int, names string) cobra.PositionalArgs {
 
 // oneID returns the first argument, the object identifier, refusing an
 // empty one.
+// onObject is the RunE of a command about the object its first argument
+// names: it opens the session, checks the identifier and runs fn.
+func onObject(fn func(cmd *cobra.Command, s *session, id string, a []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, a []string) error {
+		s, err := newSession(cmd)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		id, err := oneID(a)
+		if err != nil {
+			return err
+		}
+		return fn(cmd, s, id, a)
+	}
+}
+
 func oneID(a []string) (string, error) {
 	if strings.TrimSpace(a[0]) == "" {
 		return "", usageErrorf("empty object identifier")

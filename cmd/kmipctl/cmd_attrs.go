@@ -90,16 +90,7 @@ func newAttrsGetCmd() *cobra.Command {
   kmipctl attrs get 7d0e... State Name x-owner
   kmipctl attrs get 7d0e... state -o json | jq -r '.attributes[0].value'`,
 		Args: args(1, -1, "ID [NAME...]"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := oneID(a)
-			if err != nil {
-				return err
-			}
+		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
 			var refs []attribute
 			for _, n := range a[1:] {
 				r, err := lookupAttr(n)
@@ -126,7 +117,7 @@ func newAttrsGetCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\n", name, itemText(at.item()))
 				}
 			})
-		},
+		}),
 	}
 }
 
@@ -147,16 +138,7 @@ func newAttrsChangeCmd(verb string) *cobra.Command {
 		Example: fmt.Sprintf(`  kmipctl attrs %s 7d0e... ContactInformation "ops@example.com"
   kmipctl attrs %s 7d0e... x-owner payments`, verb, verb),
 		Args: args(3, 3, "ID NAME VALUE"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := oneID(a)
-			if err != nil {
-				return err
-			}
+		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
 			at, err := parseAttr(a[1], a[2])
 			if err != nil {
 				return err
@@ -198,7 +180,7 @@ func newAttrsChangeCmd(verb string) *cobra.Command {
 			return emit(cmd, s.opts.json, res, func(w io.Writer) {
 				kv(w, "id", res.ID, "operation", res.Operation, "attribute", res.Attribute)
 			})
-		},
+		}),
 	}
 	if verb == "modify" {
 		cmd.Flags().StringVar(&current, "current", "", "the instance's current value (KMIP 2.x Current Attribute) for multi-valued attributes")
@@ -216,16 +198,7 @@ func newAttrsDeleteCmd() *cobra.Command {
 		Example: `  kmipctl attrs delete 7d0e... ContactInformation
   kmipctl attrs delete 7d0e... Name --current old-name`,
 		Args: args(2, 2, "ID NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := oneID(a)
-			if err != nil {
-				return err
-			}
+		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
 			ref, err := lookupAttr(a[1])
 			if err != nil {
 				return err
@@ -266,7 +239,7 @@ func newAttrsDeleteCmd() *cobra.Command {
 			return emit(cmd, s.opts.json, res, func(w io.Writer) {
 				kv(w, "id", res.ID, "operation", res.Operation, "attribute", res.Attribute)
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&current, "current", "", "delete only the instance with this value (KMIP 2.x Current Attribute)")
 	cmd.Flags().Int32Var(&index, "index", 0, "the instance's Attribute Index (KMIP 1.x)")

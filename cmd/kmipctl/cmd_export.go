@@ -137,16 +137,7 @@ to standard output. "kmipctl import" reads it back.`,
 		Example: `  kmipctl export 7d0e... --file key.json
   kmipctl export 7d0e... --encoding xml > key.xml`,
 		Args: args(1, 1, "ID"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := oneID(a)
-			if err != nil {
-				return err
-			}
+		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
 			kft, ok := getFormats[format]
 			if !ok {
 				return usageErrorf("invalid --format %q: want raw, pkcs1, pkcs8, x509, ec or opaque", format)
@@ -184,7 +175,7 @@ to standard output. "kmipctl import" reads it back.`,
 				kv(w, "id", res.ID, "object_type", res.ObjectType, "method", res.Method,
 					"file", fmt.Sprintf("%s (%d bytes)", res.File, res.Bytes))
 			})
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&file, "file", "", "write the document to this file (mode 0600)")

@@ -275,16 +275,7 @@ here). Without --format the server picks. --out FILE writes the material
   kmipctl get 7d0e... --format pem --out key.pem
   kmipctl get 7d0e... -o json | jq -r .key_hex`,
 		Args: args(1, 1, "ID"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := oneID(a)
-			if err != nil {
-				return err
-			}
+		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
 			kft, known := getFormats[format]
 			if !known && format != "transparent" && format != "pem" {
 				return usageErrorf("invalid --format %q: want raw, transparent, pkcs1, pkcs8, x509, ec or pem", format)
@@ -347,7 +338,7 @@ here). Without --format the server picks. --out FILE writes the material
 					kv(w, "file", fmt.Sprintf("%s (%d bytes)", res.File, res.Bytes))
 				}
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Key Format Type: raw, transparent, pkcs1, pkcs8, x509, ec or pem")
 	cmd.Flags().StringVar(&out, "out", "", "write the material to this file")

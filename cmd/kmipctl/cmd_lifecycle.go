@@ -247,16 +247,7 @@ Activation Date that far after now; --attr sets more attributes on it.`,
 		Example: `  kmipctl rekey 7d0e...
   kmipctl rekey 7d0e... --offset 24h -o json | jq -r .id`,
 		Args: args(1, 1, "ID"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := oneID(a)
-			if err != nil {
-				return err
-			}
+		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
 			if offset < 0 {
 				return usageErrorf("--offset must not be negative")
 			}
@@ -292,7 +283,7 @@ Activation Date that far after now; --attr sets more attributes on it.`,
 			return emit(cmd, s.opts.json, res, func(w io.Writer) {
 				kv(w, "id", res.ID, "replaced_id", res.ReplacedID)
 			})
-		},
+		}),
 	}
 	cmd.Flags().DurationVar(&offset, "offset", 0, "Offset: the replacement's Activation Date is now plus this")
 	cmd.Flags().StringArrayVar(&extra, "attr", nil, "attribute NAME=VALUE for the replacement (repeatable)")
