@@ -134,6 +134,34 @@ type KeyBlock struct {
 	CryptographicLength    int32
 }
 
+// ObjectTag returns the tag of the structure that carries an object of
+// type t in Get, Register and Import (KMIP 2.0 §2.2), 0 for no such type.
+func ObjectTag(t ObjectType) ttlv.Tag {
+	switch t {
+	case ObjectTypeCertificate:
+		return ttlv.TagCertificate
+	case ObjectTypeSymmetricKey:
+		return ttlv.TagSymmetricKey
+	case ObjectTypePublicKey:
+		return ttlv.TagPublicKey
+	case ObjectTypePrivateKey:
+		return ttlv.TagPrivateKey
+	case ObjectTypeSplitKey:
+		return ttlv.TagSplitKey
+	case ObjectTypeTemplate:
+		return ttlv.TagTemplate
+	case ObjectTypeSecretData:
+		return ttlv.TagSecretData
+	case ObjectTypeOpaqueObject:
+		return ttlv.TagOpaqueObject
+	case ObjectTypePGPKey:
+		return ttlv.TagPGPKey
+	case ObjectTypeCertificateRequest:
+		return ttlv.TagCertificateRequest
+	}
+	return 0
+}
+
 // WriteSymmetricKey writes a Symmetric Key object (KMIP 2.0 §2.2.2).
 func WriteSymmetricKey(b *ttlv.Builder, kb *KeyBlock) {
 	b.Begin(ttlv.TagSymmetricKey)

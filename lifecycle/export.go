@@ -187,23 +187,12 @@ func writeMetadataObject(w *ttlv.Builder, o *objects.Object, format kmip.KeyForm
 		keyBlock()
 		w.End()
 	case kmip.ObjectTypePGPKey, kmip.ObjectTypeSplitKey:
-		tag := ttlv.TagSplitKey
-		if o.Type == kmip.ObjectTypePGPKey {
-			tag = ttlv.TagPGPKey
-		}
-		w.Begin(tag)
+		w.Begin(kmip.ObjectTag(o.Type))
 		w.AddRaw(o.Extra)
 		keyBlock()
 		w.End()
-	default:
-		tag := ttlv.TagSymmetricKey
-		switch o.Type {
-		case kmip.ObjectTypePrivateKey:
-			tag = ttlv.TagPrivateKey
-		case kmip.ObjectTypePublicKey:
-			tag = ttlv.TagPublicKey
-		}
-		w.Begin(tag)
+	default: // Symmetric, Private and Public Keys
+		w.Begin(kmip.ObjectTag(o.Type))
 		keyBlock()
 		w.End()
 	}

@@ -273,20 +273,12 @@ func writeObject(w *ttlv.Builder, o *objects.Object, material, km []byte, format
 		w.AddBytes(ttlv.TagCertificateValue, material)
 		w.End()
 	case kmip.ObjectTypePrivateKey, kmip.ObjectTypePublicKey:
-		tag := ttlv.TagPublicKey
-		if o.Type == kmip.ObjectTypePrivateKey {
-			tag = ttlv.TagPrivateKey
-		}
-		w.Begin(tag)
+		w.Begin(kmip.ObjectTag(o.Type))
 		keyBlock()
 		w.End()
 	case kmip.ObjectTypePGPKey, kmip.ObjectTypeSplitKey:
 		// The PGP Key Version, or the Split Key fields, then the Key Block.
-		tag := ttlv.TagSplitKey
-		if o.Type == kmip.ObjectTypePGPKey {
-			tag = ttlv.TagPGPKey
-		}
-		w.Begin(tag)
+		w.Begin(kmip.ObjectTag(o.Type))
 		w.AddRaw(o.Extra)
 		keyBlock()
 		w.End()
