@@ -205,15 +205,8 @@ func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error
 	if err := s.useInGo(o); err != nil {
 		return err
 	}
-	buf := materialPool.Get().(*[]byte)
-	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
-	defer func() {
-		clear(material)
-		if cap(material) <= 64<<10 {
-			*buf = material[:0]
-		}
-		materialPool.Put(buf)
-	}()
+	buf, material, err := s.openMaterial(o)
+	defer releaseMaterial(buf, material)
 	if err != nil {
 		return err
 	}

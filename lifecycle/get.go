@@ -13,6 +13,22 @@ import (
 // Get allocates nothing for it; buffers are zeroed before they go back.
 var materialPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
+// openMaterial unseals o's key material into a buffer of materialPool;
+// releaseMaterial (deferred by the caller) wipes it and returns the buffer.
+func (s *Service) openMaterial(o *objects.Object) (*[]byte, []byte, error) {
+	buf := materialPool.Get().(*[]byte)
+	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
+	return buf, material, err
+}
+
+func releaseMaterial(buf *[]byte, material []byte) {
+	clear(material)
+	if cap(material) <= 64<<10 {
+		*buf = material[:0]
+	}
+	materialPool.Put(buf)
+}
+
 func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	var req kmip.GetRequest
 	if err := req.Decode(c.Item.Payload); err != nil {
@@ -98,15 +114,8 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 			return nil
 		}
 	}
-	buf := materialPool.Get().(*[]byte)
-	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
-	defer func() {
-		clear(material)
-		if cap(material) <= 64<<10 {
-			*buf = material[:0]
-		}
-		materialPool.Put(buf)
-	}()
+	buf, material, err := s.openMaterial(o)
+	defer releaseMaterial(buf, material)
 	if err != nil {
 		return err
 	}
