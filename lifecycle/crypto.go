@@ -574,6 +574,22 @@ func (step *streamStep) finish(w *ttlv.Builder, final bool, err error) {
 	w.AddBytes(ttlv.TagCorrelationValue, []byte(step.st.cv))
 }
 
+// resumeStream continues a multi-part operation: the stream of the
+// request's Correlation Value and its key (streamObject). A failure to
+// find the key ends the stream.
+func (s *Service) resumeStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRequest, op kmip.Operation) (*streamStep, *objects.Object, error) {
+	step, err := s.beginStream(c, req, op, "", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.streamObject(c, req, step.st, op)
+	if err != nil {
+		step.finish(w, true, err)
+		return nil, nil, err
+	}
+	return step, o, nil
+}
+
 // streamObject resolves the object of a continued stream: the request may
 // name it again, but not another one.
 func (s *Service) streamObject(c *kmip.Call, req *kmip.CryptoRequest, st *stream, op kmip.Operation) (*objects.Object, error) {

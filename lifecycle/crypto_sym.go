@@ -526,14 +526,11 @@ func (s *Service) cipherStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRe
 			return err
 		}
 	} else {
-		if step, err = s.beginStream(c, req, op, "", nil); err != nil {
+		if step, o, err = s.resumeStream(c, w, req, op); err != nil {
 			return err
 		}
-		o, err = s.streamObject(c, req, step.st, op)
-		if err == nil && (req.IV != nil || req.AAD != nil) {
+		if req.IV != nil || req.AAD != nil {
 			err = errBadParams("IV and Additional Data belong to the first request of a multi-part %s", op)
-		}
-		if err != nil {
 			step.finish(w, true, err)
 			return err
 		}

@@ -236,11 +236,7 @@ func (s *Service) macStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 			return err
 		}
 	} else {
-		if step, err = s.beginStream(c, req, op, "", nil); err != nil {
-			return err
-		}
-		if o, err = s.streamObject(c, req, step.st, op); err != nil {
-			step.finish(w, true, err)
+		if step, o, err = s.resumeStream(c, w, req, op); err != nil {
 			return err
 		}
 	}
