@@ -31,9 +31,9 @@ var (
 		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true))
 )
 
-// usableBlob parses a kind-0x03 blob of a secret key; other blobs cannot
-// be used inside the HSM.
-func usableBlob(blob []byte) (wrapBlob, error) {
+// heldBlob parses a kind-0x03 blob, a key the HSM holds; other blobs
+// cannot be used inside the HSM.
+func heldBlob(blob []byte) (wrapBlob, error) {
 	h, err := hsm.BlobKind(blob)
 	if err != nil {
 		return wrapBlob{}, err
@@ -41,7 +41,12 @@ func usableBlob(blob []byte) (wrapBlob, error) {
 	if h.Kind != hsm.KindPKCS11Wrap {
 		return wrapBlob{}, fmt.Errorf("%w: a %v blob is not a key held by the HSM", hsm.ErrNotSupported, h.Kind)
 	}
-	w, err := parseWrapBlob(blob)
+	return parseWrapBlob(blob)
+}
+
+// usableBlob parses a kind-0x03 blob of a secret key.
+func usableBlob(blob []byte) (wrapBlob, error) {
+	w, err := heldBlob(blob)
 	if err != nil {
 		return wrapBlob{}, err
 	}
@@ -209,14 +214,7 @@ var (
 
 // privateBlob parses a kind-0x03 blob of a private key of keyType.
 func privateBlob(blob []byte, keyType byte) (wrapBlob, error) {
-	h, err := hsm.BlobKind(blob)
-	if err != nil {
-		return wrapBlob{}, err
-	}
-	if h.Kind != hsm.KindPKCS11Wrap {
-		return wrapBlob{}, fmt.Errorf("%w: a %v blob is not a key held by the HSM", hsm.ErrNotSupported, h.Kind)
-	}
-	w, err := parseWrapBlob(blob)
+	w, err := heldBlob(blob)
 	if err != nil {
 		return wrapBlob{}, err
 	}
