@@ -554,32 +554,40 @@ func runMigrate(ctx context.Context, out, errOut io.Writer, o *migrateOptions) e
 func blobVersions(db *store.DB, backend string) (map[uint32]int, error) {
 	counts := map[uint32]int{}
 	err := db.View(func(tx *store.Tx) error {
-		var derr error
-		err := tx.Scan(func(r *store.Record) bool {
-			var o objects.Object
-			if derr = o.UnmarshalBinary(r.Data); derr != nil {
-				derr = fmt.Errorf("object %q: %w", r.ID, derr)
-				return false
-			}
-			if o.Blob == nil {
-				return true
-			}
-			h, err := hsm.BlobKind(o.Blob)
-			if err != nil {
-				derr = fmt.Errorf("object %q: %w", r.ID, err)
-				return false
-			}
+		return scanBlobHeaders(tx, func(_ string, h hsm.Header) {
 			if ownsKind(backend, h.Kind) {
 				counts[h.KeyVersion]++
 			}
-			return true
 		})
-		if err != nil {
-			return err
-		}
-		return derr
 	})
 	return counts, err
+}
+
+// scanBlobHeaders calls fn with the identifier and blob header of every
+// stored object that has key material.
+func scanBlobHeaders(tx *store.Tx, fn func(id string, h hsm.Header)) error {
+	var derr error
+	err := tx.Scan(func(r *store.Record) bool {
+		var o objects.Object
+		if derr = o.UnmarshalBinary(r.Data); derr != nil {
+			derr = fmt.Errorf("object %q: %w", r.ID, derr)
+			return false
+		}
+		if o.Blob == nil {
+			return true
+		}
+		h, err := hsm.BlobKind(o.Blob)
+		if err != nil {
+			derr = fmt.Errorf("object %q: %w", r.ID, err)
+			return false
+		}
+		fn(r.ID, h)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return derr
 }
 
 // rewrapStore replaces the blob of every object whose blob header need
@@ -601,30 +609,11 @@ func rewrapStore(ctx context.Context, db *store.DB, need func(hsm.Header) bool,
 	for {
 		var todo []string
 		err := db.View(func(tx *store.Tx) error {
-			var derr error
-			err := tx.Scan(func(r *store.Record) bool {
-				var o objects.Object
-				if derr = o.UnmarshalBinary(r.Data); derr != nil {
-					derr = fmt.Errorf("object %q: %w", r.ID, derr)
-					return false
-				}
-				if o.Blob == nil {
-					return true
-				}
-				h, err := hsm.BlobKind(o.Blob)
-				if err != nil {
-					derr = fmt.Errorf("object %q: %w", r.ID, err)
-					return false
-				}
+			return scanBlobHeaders(tx, func(id string, h hsm.Header) {
 				if need(h) {
-					todo = append(todo, r.ID)
+					todo = append(todo, id)
 				}
-				return true
 			})
-			if err != nil {
-				return err
-			}
-			return derr
 		})
 		if err != nil {
 			return done, err
