@@ -151,34 +151,18 @@ func (s *Service) archive(c *kmip.Call, w *ttlv.Builder) error {
 	if err := kmip.ReadOnlyUniqueID(c.Item.Payload, kmip.OperationArchive, &u); err != nil {
 		return err
 	}
-	id, err := resolveID(c, u)
-	if err != nil {
-		return err
-	}
-	err = s.update(c, func(tx *store.Tx) error {
-		o, err := s.load(tx, c, id, true)
-		if err != nil {
-			return err
-		}
+	_, err := s.updateObject(c, w, u, func(tx *store.Tx, o *objects.Object) (bool, error) {
 		if isArchived(o) {
-			return nil
+			return false, nil
 		}
 		if destroyed(o.State()) {
-			return kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is destroyed: there is nothing to archive")
+			return false, kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is destroyed: there is nothing to archive")
 		}
 		s.mayArchive()
 		o.SetDate(ttlv.TagArchiveDate, now(c))
-		o.SetDate(ttlv.TagLastChangeDate, now(c))
-		if err := addArchivedCount(tx, 1); err != nil {
-			return err
-		}
-		return s.save(tx, o)
+		return true, addArchivedCount(tx, 1)
 	})
-	if err != nil {
-		return err
-	}
-	w.AddText(ttlv.TagUniqueIdentifier, id)
-	return nil
+	return err
 }
 
 // recoverObject is the Recover operation; it sets the ID Placeholder.
@@ -187,30 +171,17 @@ func (s *Service) recoverObject(c *kmip.Call, w *ttlv.Builder) error {
 	if err := kmip.ReadOnlyUniqueID(c.Item.Payload, kmip.OperationRecover, &u); err != nil {
 		return err
 	}
-	id, err := resolveID(c, u)
-	if err != nil {
-		return err
-	}
-	err = s.update(c, func(tx *store.Tx) error {
-		o, err := s.load(tx, c, id, true)
-		if err != nil {
-			return err
-		}
+	id, err := s.updateObject(c, w, u, func(tx *store.Tx, o *objects.Object) (bool, error) {
 		if !isArchived(o) {
-			return nil
+			return false, nil
 		}
 		o.Remove(ttlv.TagArchiveDate)
-		o.SetDate(ttlv.TagLastChangeDate, now(c))
-		if err := addArchivedCount(tx, -1); err != nil {
-			return err
-		}
-		return s.save(tx, o)
+		return true, addArchivedCount(tx, -1)
 	})
 	if err != nil {
 		return err
 	}
 	c.Batch.IDPlaceholder = id
-	w.AddText(ttlv.TagUniqueIdentifier, id)
 	return nil
 }
 

@@ -256,26 +256,34 @@ func (s *Service) transition(c *kmip.Call, w *ttlv.Builder, fn func(o *objects.O
 }
 
 func (s *Service) transitionID(c *kmip.Call, w *ttlv.Builder, u kmip.UniqueID, fn func(o *objects.Object) error) error {
+	_, err := s.updateObject(c, w, u, func(_ *store.Tx, o *objects.Object) (bool, error) { return true, fn(o) })
+	return err
+}
+
+// updateObject changes the object u names in one transaction and answers
+// with its identifier: fn changes o and says whether it did, and a changed
+// object gets a new Last Change Date and is saved.
+func (s *Service) updateObject(c *kmip.Call, w *ttlv.Builder, u kmip.UniqueID, fn func(tx *store.Tx, o *objects.Object) (bool, error)) (string, error) {
 	id, err := resolveID(c, u)
 	if err != nil {
-		return err
+		return "", err
 	}
 	err = s.update(c, func(tx *store.Tx) error {
 		o, err := s.load(tx, c, id, true)
 		if err != nil {
 			return err
 		}
-		if err := fn(o); err != nil {
+		if changed, err := fn(tx, o); err != nil || !changed {
 			return err
 		}
 		o.SetDate(ttlv.TagLastChangeDate, now(c))
 		return s.save(tx, o)
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	w.AddText(ttlv.TagUniqueIdentifier, id)
-	return nil
+	return id, nil
 }
 
 func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
@@ -318,22 +326,13 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 	if err := kmip.ReadUniqueID(&v, &u); err != nil {
 		return err
 	}
-	id, err := resolveID(c, u)
-	if err != nil {
-		return err
-	}
-	err = s.update(c, func(tx *store.Tx) error {
-		o, err := s.load(tx, c, id, true)
-		if err != nil {
-			return err
-		}
+	_, err := s.updateObject(c, w, u, func(tx *store.Tx, o *objects.Object) (bool, error) {
 		st, err := Transition(o.State(), EventDestroy)
 		if err != nil {
-			return err
+			return false, err
 		}
 		o.SetState(st)
 		o.SetDate(ttlv.TagDestroyDate, now(c))
-		o.SetDate(ttlv.TagLastChangeDate, now(c))
 		// The sealed material goes; the metadata stays (KMIP 2.0 §6.1.15).
 		// Forget has the store zero every copy of it in the file once this
 		// commits, including those earlier versions of the record left in
@@ -341,7 +340,7 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 		// from the API.
 		if o.Blob != nil {
 			if err := tx.Forget(o.Blob); err != nil {
-				return err
+				return false, err
 			}
 			clear(o.Blob)
 			o.Blob = nil
@@ -349,11 +348,7 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 		if o.Count(ttlv.TagKeyValuePresent) > 0 {
 			o.SetBool(ttlv.TagKeyValuePresent, false)
 		}
-		return s.save(tx, o)
+		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	w.AddText(ttlv.TagUniqueIdentifier, id)
-	return nil
+	return err
 }

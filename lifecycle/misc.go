@@ -2,7 +2,7 @@ package lifecycle
 
 import (
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -100,15 +100,7 @@ func (s *Service) getUsageAllocation(c *kmip.Call, w *ttlv.Builder) error {
 	if req.UsageLimitsCount <= 0 {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Usage Limits Count must be positive")
 	}
-	id, err := resolveID(c, req.UniqueID)
-	if err != nil {
-		return err
-	}
-	err = s.update(c, func(tx *store.Tx) error {
-		o, err := s.load(tx, c, id, true)
-		if err != nil {
-			return err
-		}
+	return s.transitionID(c, w, req.UniqueID, func(o *objects.Object) error {
 		if err := errIfArchived(o); err != nil {
 			return err
 		}
@@ -127,12 +119,6 @@ func (s *Service) getUsageAllocation(c *kmip.Call, w *ttlv.Builder) error {
 			return kmip.Errorf(kmip.ResultReasonUsageLimitExceeded, "%d usage units asked, %d left", req.UsageLimitsCount, left)
 		}
 		o.Set(usageLimitsAttr(ul.total, left-req.UsageLimitsCount, ul.unit))
-		o.SetDate(ttlv.TagLastChangeDate, now(c))
-		return s.save(tx, o)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	w.AddText(ttlv.TagUniqueIdentifier, id)
-	return nil
 }
