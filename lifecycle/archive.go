@@ -269,7 +269,7 @@ func (s *Service) locateStored(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	var ids []string
 	if inner := mask&(online|destroyed) | boolMask(mask&archival != 0, online|destroyed); some && inner != 0 {
-		all, err := s.locateAll(c, inner)
+		all, _, err := s.locateIDs(c, &req, inner, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -303,17 +303,7 @@ func (s *Service) locateStored(c *kmip.Call, w *ttlv.Builder) error {
 	if req.MaximumItems > 0 && len(ids) > int(req.MaximumItems) {
 		ids = ids[:req.MaximumItems]
 	}
-	if len(ids) == 1 {
-		c.Batch.IDPlaceholder = ids[0]
-	} else {
-		c.Batch.IDPlaceholder = ""
-	}
-	if c.Version.AtLeast(kmip.V1_3) {
-		w.AddInt32(ttlv.TagLocatedItems, int32(total))
-	}
-	for _, id := range ids {
-		w.AddText(ttlv.TagUniqueIdentifier, id)
-	}
+	writeLocated(c, w, ids, total)
 	return nil
 }
 
@@ -327,51 +317,3 @@ func boolMask(b bool, m kmip.StorageStatusMask) kmip.StorageStatusMask {
 // destroyedState is state.go's destroyed, named apart from the Storage
 // Status Mask bit in locateStored.
 func destroyedState(s kmip.State) bool { return destroyed(s) }
-
-// locateAll runs Locate with the request's filter and the storage mask
-// inner, without Offset Items or Maximum Items, and returns every match,
-// newest first.
-func (s *Service) locateAll(c *kmip.Call, inner kmip.StorageStatusMask) ([]string, error) {
-	var p ttlv.Builder
-	v := c.Item.Payload
-	for !v.Empty() {
-		it, ok := v.Next()
-		if !ok {
-			return nil, kmip.ErrInvalidMessage
-		}
-		switch it.Tag {
-		case ttlv.TagMaximumItems, ttlv.TagOffsetItems, ttlv.TagStorageStatusMask:
-			continue
-		}
-		p.AddRaw(it.Raw)
-	}
-	p.AddInt32(ttlv.TagStorageStatusMask, int32(inner))
-	payload, err := p.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	item := *c.Item
-	item.Payload = payload
-	sub := *c
-	sub.Item = &item
-	var out ttlv.Builder
-	if err := s.locate(&sub, &out); err != nil {
-		return nil, err
-	}
-	res, err := out.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	r := ttlv.Value(res)
-	for !r.Empty() {
-		it, ok := r.Next()
-		if !ok {
-			break
-		}
-		if it.Tag == ttlv.TagUniqueIdentifier {
-			ids = append(ids, string(it.Data))
-		}
-	}
-	return ids, nil
-}

@@ -125,13 +125,26 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 	if err := req.Decode(c.Item.Payload, c.Version); err != nil {
 		return err
 	}
-	f, err := newFilter(req.Attributes)
-	if err != nil {
-		return err
-	}
 	mask := kmip.StorageStatusMask(req.StorageStatusMask)
 	if mask == 0 {
 		mask = kmip.StorageStatusMaskOnLineStorage
+	}
+	ids, total, err := s.locateIDs(c, &req, mask, int(req.OffsetItems), int(req.MaximumItems))
+	if err != nil {
+		return err
+	}
+	writeLocated(c, w, ids, total)
+	return nil
+}
+
+// locateIDs returns, newest first, the objects the client may see that
+// match the request's attributes and are in the storage classes of mask
+// (on line, destroyed), after skipping offset and at most maximum (0: no
+// limit), and how many matched in all.
+func (s *Service) locateIDs(c *kmip.Call, req *kmip.LocateRequest, mask kmip.StorageStatusMask, offset, maximum int) ([]string, int, error) {
+	f, err := newFilter(req.Attributes)
+	if err != nil {
+		return nil, 0, err
 	}
 	var ids []string
 	total := 0
@@ -156,7 +169,7 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 				return true
 			}
 			total++
-			if total > int(req.OffsetItems) && (req.MaximumItems == 0 || len(ids) < int(req.MaximumItems)) {
+			if total > offset && (maximum == 0 || len(ids) < maximum) {
 				ids = append(ids, id)
 			}
 			return true
@@ -188,11 +201,13 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		return tx.ScanIDs(visit)
 	})
-	if err != nil {
-		return err
-	}
-	// The ID Placeholder is set only by a Locate returning exactly one
-	// object, and emptied otherwise (KMIP 2.0 §6.1).
+	return ids, total, err
+}
+
+// writeLocated writes a Locate response: Located Items (KMIP 1.3 on) and
+// the identifiers. The ID Placeholder is set only by a Locate returning
+// exactly one object, and emptied otherwise (KMIP 2.0 §6.1).
+func writeLocated(c *kmip.Call, w *ttlv.Builder, ids []string, total int) {
 	if len(ids) == 1 {
 		c.Batch.IDPlaceholder = ids[0]
 	} else {
@@ -204,7 +219,6 @@ func (s *Service) locate(c *kmip.Call, w *ttlv.Builder) error {
 	for _, id := range ids {
 		w.AddText(ttlv.TagUniqueIdentifier, id)
 	}
-	return nil
 }
 
 // lookupState visits, newest first, the objects that may be in state st.
