@@ -244,22 +244,15 @@ func (s *Service) createKeyPair(c *kmip.Call, w *ttlv.Builder) error {
 	if qs, _ := probe.Bool(ttlv.TagQuantumSafe); qs {
 		return kmip.Errorf(kmip.ResultReasonGeneralFailure, "NOT_SAFE: a %s key pair is not quantum safe", spec.alg)
 	}
-	var goPriv, goPub []byte
-	if !s.backendMakesPair(spec) {
-		// Generated outside the store transaction: large RSA keys take a
-		// while.
-		if goPriv, goPub, err = generateInGo(spec); err != nil {
-			return err
-		}
-		defer clear(goPriv)
+	goPriv, goPub, err := s.pregenerate(spec)
+	if err != nil {
+		return err
 	}
+	defer clear(goPriv)
 	var privID, pubID string
 	err = s.update(c, func(tx *store.Tx) error {
 		var err error
-		if privID, err = tx.NewID(); err != nil {
-			return err
-		}
-		if pubID, err = tx.NewID(); err != nil {
+		if privID, pubID, err = newPairIDs(tx); err != nil {
 			return err
 		}
 		priv := objects.New(privID, kmip.ObjectTypePrivateKey, c.Identity.Name)
@@ -433,4 +426,23 @@ func (s *Service) setStorageMask(o *objects.Object) {
 		m = kmip.ProtectionStorageMaskHardware
 	}
 	o.SetInt(ttlv.TagProtectionStorageMask, int32(m))
+}
+
+// pregenerate makes the pair of spec in Go, before the store transaction
+// (large RSA keys take a while), unless the key backend makes it; the
+// caller clears priv.
+func (s *Service) pregenerate(spec keyPairSpec) (priv, pub []byte, err error) {
+	if s.backendMakesPair(spec) {
+		return nil, nil, nil
+	}
+	return generateInGo(spec)
+}
+
+// newPairIDs allocates the identifiers of a new private and public key.
+func newPairIDs(tx *store.Tx) (priv, pub string, err error) {
+	if priv, err = tx.NewID(); err != nil {
+		return "", "", err
+	}
+	pub, err = tx.NewID()
+	return priv, pub, err
 }

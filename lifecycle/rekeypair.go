@@ -104,20 +104,15 @@ func (s *Service) reKeyKeyPair(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
-	var goPriv, goPub []byte
-	if !s.backendMakesPair(spec0) {
-		if goPriv, goPub, err = generateInGo(spec0); err != nil {
-			return err
-		}
-		defer clear(goPriv)
+	goPriv, goPub, err := s.pregenerate(spec0)
+	if err != nil {
+		return err
 	}
+	defer clear(goPriv)
 	var privID, pubID string
 	err = s.update(c, func(tx *store.Tx) error {
 		var err error
-		if privID, err = tx.NewID(); err != nil {
-			return err
-		}
-		if pubID, err = tx.NewID(); err != nil {
+		if privID, pubID, err = newPairIDs(tx); err != nil {
 			return err
 		}
 		p, err := s.planReKeyPair(tx, c, &req, oldID, privID, pubID, true)
