@@ -18,7 +18,7 @@ func FuzzDecode(f *testing.F) {
 	if msgs, _, ok := loadVectors(f); ok {
 		step := max(1, len(msgs)/fuzzSeeds)
 		for i := 0; i < len(msgs); i += step {
-			f.Add(msgs[i].ttlv)
+			f.Add(msgs[i].TTLV)
 		}
 	}
 	for _, seed := range malformedSeeds() {
@@ -155,8 +155,8 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	msg := nest(8)
 	if msgs, _, ok := loadVectors(t); ok {
 		for _, m := range msgs {
-			if len(m.ttlv) > len(msg) {
-				msg = m.ttlv
+			if len(m.TTLV) > len(msg) {
+				msg = m.TTLV
 			}
 		}
 	}

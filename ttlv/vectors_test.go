@@ -2,7 +2,6 @@ package ttlv_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,66 +16,13 @@ import (
 	"time"
 
 	"github.com/kmipd/kmipd/ttlv"
+	"github.com/kmipd/kmipd/ttlv/internal/oasis"
 )
 
-// vectorEpoch is the time $NOW stands for in the tests.
-var vectorEpoch = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).Unix()
-
-// pkcs11Names gives values to the PKCS#11 function and return-code names of
-// PKCS11-M-1-21.xml, which the KMIP specification does not tabulate (the
-// tables are empty): functions numbered in the order of the PKCS#11
-// function list, return codes as CK_RV values.
-var pkcs11Names = map[ttlv.Tag]map[string]uint32{
-	ttlv.TagPKCS_11Function:   {"C_Initialize": 1, "C_Finalize": 2, "C_GetInfo": 3},
-	ttlv.TagPKCS_11ReturnCode: {"OK": 0},
-}
-
-// substituteVector replaces the placeholders of the OASIS test cases by
-// fixed values of the item's type: $NOW±n by vectorEpoch±n, $NAME in a Byte
-// String by the hex of NAME, $NAME in a Text String by "NAME". It also
-// names the untabulated PKCS#11 values.
-func substituteVector(tag ttlv.Tag, typ ttlv.Type, v string) (string, bool) {
-	if m, ok := pkcs11Names[tag]; ok && typ == ttlv.TypeEnumeration {
-		if x, ok := m[v]; ok {
-			return fmt.Sprintf("0x%08x", x), true
-		}
-	}
-	name, ok := strings.CutPrefix(v, "$")
-	if !ok {
-		return "", false
-	}
-	switch typ {
-	case ttlv.TypeDateTime:
-		rest, ok := strings.CutPrefix(name, "NOW")
-		if !ok {
-			return "", false
-		}
-		var d int64
-		if rest != "" {
-			n, err := strconv.ParseInt(rest, 10, 64)
-			if err != nil {
-				return "", false
-			}
-			d = n
-		}
-		return time.Unix(vectorEpoch+d, 0).UTC().Format(time.RFC3339), true
-	case ttlv.TypeByteString:
-		return hex.EncodeToString([]byte(name)), true
-	case ttlv.TypeTextString:
-		return name, true
-	}
-	return "", false
-}
-
-var vectorOpts = &ttlv.DecodeOptions{Substitute: substituteVector}
+var vectorOpts = oasis.Options
 
 // vectorMsg is one message of a test-case file, converted to TTLV.
-type vectorMsg struct {
-	file string // relative to testCaseDir
-	elem string // RequestMessage, ResponseMessage
-	line int
-	ttlv []byte
-}
+type vectorMsg = oasis.Message
 
 var vectorCache struct {
 	once sync.Once
@@ -96,41 +41,7 @@ func loadVectors(tb testing.TB) (msgs []vectorMsg, files int, ok bool) {
 		tb.Fatal(err)
 	}
 	c := &vectorCache
-	c.once.Do(func() {
-		var paths []string
-		c.err = filepath.WalkDir(testCaseDir, func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".xml") {
-				paths = append(paths, path)
-			}
-			return err
-		})
-		sort.Strings(paths)
-		for _, path := range paths {
-			if c.err != nil {
-				return
-			}
-			rel, _ := filepath.Rel(testCaseDir, path)
-			f, err := os.Open(path)
-			if err != nil {
-				c.err = err
-				return
-			}
-			d := ttlv.NewXMLDecoder(f, vectorOpts)
-			for {
-				m, err := d.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					c.err = errors.New(rel + ": " + err.Error())
-					break
-				}
-				c.msgs = append(c.msgs, vectorMsg{file: rel, elem: d.Name(), line: d.Line(), ttlv: m})
-			}
-			f.Close()
-			c.n++
-		}
-	})
+	c.once.Do(func() { c.msgs, c.n, c.err = oasis.Load(testCaseDir) })
 	if c.err != nil {
 		tb.Fatal(c.err)
 	}
@@ -196,7 +107,7 @@ func TestVectors(t *testing.T) {
 	// a plain XML scan finds.
 	perFile := map[string][]vectorMsg{}
 	for _, m := range msgs {
-		perFile[m.file] = append(perFile[m.file], m)
+		perFile[m.File] = append(perFile[m.File], m)
 	}
 	if len(perFile) != files {
 		t.Errorf("%d files hold messages, want %d", len(perFile), files)
@@ -210,7 +121,7 @@ func TestVectors(t *testing.T) {
 		}
 		gotElems := 0
 		for _, m := range ms {
-			gotElems += countItems(ttlv.Value(m.ttlv))
+			gotElems += countItems(ttlv.Value(m.TTLV))
 		}
 		if len(ms) != wantMsgs || gotElems != wantElems {
 			t.Errorf("%s: decoded %d messages with %d items, the file has %d with %d elements", file, len(ms), gotElems, wantMsgs, wantElems)
@@ -220,8 +131,8 @@ func TestVectors(t *testing.T) {
 
 	var xmlTrips, genericTrips, jsonTrips, requests, responses int
 	for i, m := range msgs {
-		where := m.file + ":" + strconv.Itoa(m.line) + " " + m.elem
-		switch m.elem {
+		where := m.File + ":" + strconv.Itoa(m.Line) + " " + m.Elem
+		switch m.Elem {
 		case "RequestMessage":
 			requests++
 		case "ResponseMessage":
@@ -229,12 +140,12 @@ func TestVectors(t *testing.T) {
 		default:
 			t.Errorf("%s: unexpected message element", where)
 		}
-		if err := ttlv.Check(m.ttlv, 0); err != nil {
+		if err := ttlv.Check(m.TTLV, 0); err != nil {
 			t.Errorf("%s: Check: %v", where, err)
 			continue
 		}
 		indent := i%2 == 0
-		x, err := ttlv.AppendXML(nil, m.ttlv, indent)
+		x, err := ttlv.AppendXML(nil, m.TTLV, indent)
 		if err != nil {
 			t.Errorf("%s: AppendXML: %v", where, err)
 			continue
@@ -244,8 +155,8 @@ func TestVectors(t *testing.T) {
 			t.Errorf("%s: ParseXML of our XML: %v\n%s", where, err, x)
 			continue
 		}
-		if !bytes.Equal(back, m.ttlv) {
-			t.Errorf("%s: XML round trip differs\nfirst:\n%s\nagain:\n%s", where, ttlv.Format(m.ttlv), ttlv.Format(back))
+		if !bytes.Equal(back, m.TTLV) {
+			t.Errorf("%s: XML round trip differs\nfirst:\n%s\nagain:\n%s", where, ttlv.Format(m.TTLV), ttlv.Format(back))
 			continue
 		}
 		xmlTrips++
@@ -254,12 +165,12 @@ func TestVectors(t *testing.T) {
 			t.Fatalf("%s: %v", where, err)
 		}
 		back, err = ttlv.ParseXML(g, vectorOpts)
-		if err != nil || !bytes.Equal(back, m.ttlv) {
+		if err != nil || !bytes.Equal(back, m.TTLV) {
 			t.Errorf("%s: the generic XML form does not round-trip (%v)\n%s", where, err, g)
 			continue
 		}
 		genericTrips++
-		j, err := ttlv.AppendJSON(nil, m.ttlv, !indent)
+		j, err := ttlv.AppendJSON(nil, m.TTLV, !indent)
 		if err != nil {
 			t.Errorf("%s: AppendJSON: %v", where, err)
 			continue
@@ -269,8 +180,8 @@ func TestVectors(t *testing.T) {
 			t.Errorf("%s: ParseJSON of our JSON: %v\n%s", where, err, j)
 			continue
 		}
-		if !bytes.Equal(back, m.ttlv) {
-			t.Errorf("%s: JSON round trip differs\nfirst:\n%s\nagain:\n%s", where, ttlv.Format(m.ttlv), ttlv.Format(back))
+		if !bytes.Equal(back, m.TTLV) {
+			t.Errorf("%s: JSON round trip differs\nfirst:\n%s\nagain:\n%s", where, ttlv.Format(m.TTLV), ttlv.Format(back))
 			continue
 		}
 		jsonTrips++
@@ -328,12 +239,12 @@ func TestVectorsFormat(t *testing.T) {
 		t.Skipf("%s not present", testCaseDir)
 	}
 	for _, m := range msgs {
-		s := ttlv.Format(m.ttlv)
+		s := ttlv.Format(m.TTLV)
 		if strings.Contains(s, "!!") {
-			t.Errorf("%s:%d: Format reports a problem:\n%s", m.file, m.line, s)
+			t.Errorf("%s:%d: Format reports a problem:\n%s", m.File, m.Line, s)
 		}
-		if strings.Count(s, "\n") != countItems(ttlv.Value(m.ttlv)) {
-			t.Errorf("%s:%d: Format prints %d lines for %d items", m.file, m.line, strings.Count(s, "\n"), countItems(ttlv.Value(m.ttlv)))
+		if strings.Count(s, "\n") != countItems(ttlv.Value(m.TTLV)) {
+			t.Errorf("%s:%d: Format prints %d lines for %d items", m.File, m.Line, strings.Count(s, "\n"), countItems(ttlv.Value(m.TTLV)))
 		}
 	}
 }
@@ -392,10 +303,10 @@ func TestVectorsXMLMatchesSource(t *testing.T) {
 	byFile := map[string][]vectorMsg{}
 	var files []string
 	for _, m := range msgs {
-		if byFile[m.file] == nil {
-			files = append(files, m.file)
+		if byFile[m.File] == nil {
+			files = append(files, m.File)
 		}
-		byFile[m.file] = append(byFile[m.file], m)
+		byFile[m.File] = append(byFile[m.File], m)
 	}
 	same, compared := 0, 0
 	for _, file := range files {
@@ -413,19 +324,19 @@ func TestVectorsXMLMatchesSource(t *testing.T) {
 			continue
 		}
 		for i, m := range ms {
-			x, err := ttlv.AppendXML(nil, m.ttlv, false)
+			x, err := ttlv.AppendXML(nil, m.TTLV, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := flatten(x, false)
 			if err != nil || len(got) != 1 || len(got[0]) != len(want[i]) {
-				t.Errorf("%s:%d: our XML has another shape (%v)", file, m.line, err)
+				t.Errorf("%s:%d: our XML has another shape (%v)", file, m.Line, err)
 				continue
 			}
 			for k, w := range want[i] {
 				g := got[0][k]
 				if g.name != w.name || g.typ != w.typ {
-					t.Errorf("%s:%d: element %d is <%s type=%q>, the source has <%s type=%q>", file, m.line, k, g.name, g.typ, w.name, w.typ)
+					t.Errorf("%s:%d: element %d is <%s type=%q>, the source has <%s type=%q>", file, m.Line, k, g.name, g.typ, w.name, w.typ)
 					break
 				}
 				if w.typ == "" || strings.HasPrefix(w.value, "$") {
@@ -437,7 +348,7 @@ func TestVectorsXMLMatchesSource(t *testing.T) {
 					continue
 				}
 				if !sameMeaning(w.name, w.typ, g.value, w.value) {
-					t.Errorf("%s:%d: <%s type=%q> value %q, the source has %q", file, m.line, w.name, w.typ, g.value, w.value)
+					t.Errorf("%s:%d: <%s type=%q> value %q, the source has %q", file, m.Line, w.name, w.typ, g.value, w.value)
 				}
 			}
 		}
@@ -448,7 +359,7 @@ func TestVectorsXMLMatchesSource(t *testing.T) {
 // sameMeaning reports whether two spellings of the value of an element
 // mean the same: hex in either case, mask bits in any order and by any of
 // their names, a date-time in any zone, and the PKCS#11 names that
-// substituteVector turns into hex.
+// oasis.Substitute turns into hex.
 func sameMeaning(elem, typ, a, b string) bool {
 	switch typ {
 	case "ByteString", "BigInteger":
@@ -470,7 +381,7 @@ func sameMeaning(elem, typ, a, b string) bool {
 		tb, err2 := time.Parse(time.RFC3339, b)
 		return err1 == nil && err2 == nil && ta.Equal(tb)
 	case "Enumeration":
-		for _, m := range pkcs11Names {
+		for _, m := range oasis.PKCS11Names {
 			if x, ok := m[b]; ok {
 				return a == fmt.Sprintf("0x%08x", x)
 			}

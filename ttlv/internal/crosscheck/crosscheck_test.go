@@ -5,12 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,54 +18,11 @@ import (
 	gttlv "github.com/gemalto/kmip-go/ttlv"
 
 	"github.com/kmipd/kmipd/ttlv"
+	"github.com/kmipd/kmipd/ttlv/internal/oasis"
 )
 
 // testCaseDir holds the OASIS KMIP test-case XML files.
 const testCaseDir = "../../../../shared/kmip-testcases"
-
-// epoch is the time $NOW stands for.
-var epoch = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).Unix()
-
-// substitute gives the placeholders of the test cases fixed values of the
-// item's type, and values to the PKCS#11 names the specification does not
-// tabulate (as ttlv's vectors_test.go does).
-func substitute(tag ttlv.Tag, typ ttlv.Type, v string) (string, bool) {
-	if typ == ttlv.TypeEnumeration {
-		switch {
-		case tag == ttlv.TagPKCS_11Function:
-			if x, ok := map[string]int{"C_Initialize": 1, "C_Finalize": 2, "C_GetInfo": 3}[v]; ok {
-				return fmt.Sprintf("0x%08x", x), true
-			}
-		case tag == ttlv.TagPKCS_11ReturnCode && v == "OK":
-			return "0x00000000", true
-		}
-	}
-	name, ok := strings.CutPrefix(v, "$")
-	if !ok {
-		return "", false
-	}
-	switch typ {
-	case ttlv.TypeDateTime:
-		rest, ok := strings.CutPrefix(name, "NOW")
-		if !ok {
-			return "", false
-		}
-		var d int64
-		if rest != "" {
-			n, err := strconv.ParseInt(rest, 10, 64)
-			if err != nil {
-				return "", false
-			}
-			d = n
-		}
-		return time.Unix(epoch+d, 0).UTC().Format(time.RFC3339), true
-	case ttlv.TypeByteString:
-		return hex.EncodeToString([]byte(name)), true
-	case ttlv.TypeTextString:
-		return name, true
-	}
-	return "", false
-}
 
 type message struct {
 	where string // file:line
@@ -88,35 +42,11 @@ func loadMessages(t *testing.T) []message {
 		t.Skipf("%s not present", testCaseDir)
 	}
 	cache.once.Do(func() {
-		var paths []string
-		cache.err = filepath.WalkDir(testCaseDir, func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".xml") {
-				paths = append(paths, path)
-			}
-			return err
-		})
-		sort.Strings(paths)
-		opts := &ttlv.DecodeOptions{Substitute: substitute}
-		for _, path := range paths {
-			rel, _ := filepath.Rel(testCaseDir, path)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				cache.err = err
-				return
-			}
-			d := ttlv.NewXMLDecoder(bytes.NewReader(b), opts)
-			for {
-				m, err := d.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					cache.err = fmt.Errorf("%s: %w", rel, err)
-					return
-				}
-				ver, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
-				cache.msgs = append(cache.msgs, message{where: rel + ":" + strconv.Itoa(d.Line()), ver: ver, ttlv: m})
-			}
+		msgs, _, err := oasis.Load(testCaseDir)
+		cache.err = err
+		for _, m := range msgs {
+			ver, _, _ := strings.Cut(filepath.ToSlash(m.File), "/")
+			cache.msgs = append(cache.msgs, message{where: m.File + ":" + strconv.Itoa(m.Line), ver: ver, ttlv: m.TTLV})
 		}
 	})
 	if cache.err != nil {
