@@ -17,7 +17,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,19 +30,7 @@ import (
 // kmipd does it inside the HSM, so a Sensitive key keeps working; what the
 // HSM cannot do runs in Go only while the key may leave the HSM.
 func testHSMCrypto(t *testing.T, env *softhsmtest.Env) {
-	t.Setenv(envPKCS11PIN, softhsmtest.UserPIN)
-	dir := filepath.Join(t.TempDir(), "kmipd")
-	_, err := runCLI("init", "--dir", dir, "--hsm", "pkcs11", "--pkcs11-module", env.Module,
-		"--pkcs11-token", hsmTokenF, "--pkcs11-kek-label", "crypto")
-	skipNoCgo(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = "127.0.0.1:0"
+	dir, cfg := initPKCS11(t, env, hsmTokenF, "crypto")
 	cfg.AdminAddr = freePort(t)
 	srv := serveInProcess(t, cfg)
 	c := dialKMIP(t, dir, srv.addr)

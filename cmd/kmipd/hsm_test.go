@@ -63,19 +63,7 @@ func TestHSM(t *testing.T) {
 // KEK also held by it: the HSM re-wraps it (C_WrapKey), the client unwraps
 // the result with the KEK and finds the key.
 func testHSMWrappedGet(t *testing.T, env *softhsmtest.Env) {
-	t.Setenv(envPKCS11PIN, softhsmtest.UserPIN)
-	dir := filepath.Join(t.TempDir(), "kmipd")
-	_, err := runCLI("init", "--dir", dir, "--hsm", "pkcs11", "--pkcs11-module", env.Module,
-		"--pkcs11-token", hsmTokenE, "--pkcs11-kek-label", "wrap")
-	skipNoCgo(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = "127.0.0.1:0"
+	dir, cfg := initPKCS11(t, env, hsmTokenE, "wrap")
 	srv := serveInProcess(t, cfg)
 	c := dialKMIP(t, dir, srv.addr)
 	create := func(name string, mask kmip.CryptographicUsageMask) string {
@@ -201,19 +189,7 @@ func testHSMWrappedGet(t *testing.T, env *softhsmtest.Env) {
 // never fail while it runs, and afterwards every blob is under the new
 // version and the old one is gone.
 func testHSMOnlineRotation(t *testing.T, env *softhsmtest.Env) {
-	t.Setenv(envPKCS11PIN, softhsmtest.UserPIN)
-	dir := filepath.Join(t.TempDir(), "kmipd")
-	_, err := runCLI("init", "--dir", dir, "--hsm", "pkcs11", "--pkcs11-module", env.Module,
-		"--pkcs11-token", hsmTokenD, "--pkcs11-kek-label", "online")
-	skipNoCgo(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = "127.0.0.1:0"
+	dir, cfg := initPKCS11(t, env, hsmTokenD, "online")
 	srv := serveInProcess(t, cfg)
 	c := dialKMIP(t, dir, srv.addr)
 	secrets := map[string][]byte{}
@@ -576,6 +552,27 @@ func testHSMEndToEnd(t *testing.T, env *softhsmtest.Env, pinFile string) {
 	if out, err := runCLI("hsm", "migrate", "--dir", s.dir, "--to", "pkcs11"); err == nil {
 		t.Errorf("migrating to the current backend succeeded:\n%s", out)
 	}
+}
+
+// initPKCS11 writes a set-up on token with master keys labelled label, as
+// `kmipd init --hsm pkcs11` does, and returns its directory and its config
+// listening on a free port.
+func initPKCS11(t *testing.T, env *softhsmtest.Env, token, label string) (string, *Config) {
+	t.Helper()
+	t.Setenv(envPKCS11PIN, softhsmtest.UserPIN)
+	dir := filepath.Join(t.TempDir(), "kmipd")
+	_, err := runCLI("init", "--dir", dir, "--hsm", "pkcs11", "--pkcs11-module", env.Module,
+		"--pkcs11-token", token, "--pkcs11-kek-label", label)
+	skipNoCgo(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	return dir, cfg
 }
 
 // runPyKMIP runs a PyKMIP script of testdata/pykmip (KMIP 2.0) against
