@@ -40,7 +40,7 @@ func (s *syncBuffer) take() string {
 // encodes to TTLV as written (placeholders such as $NOW in typed values do
 // not), as fuzz seeds.
 func oasisRequests(tb testing.TB) [][]byte {
-	dir := filepath.Join("..", "..", "shared", "kmip-testcases")
+	dir := conformance.CasesDir(filepath.Join("..", "..", "shared", "kmip-testcases"))
 	files, err := conformance.Files(dir)
 	if err != nil || len(files) == 0 {
 		if os.Getenv("CI") != "" {

@@ -16,10 +16,11 @@ import (
 	"testing"
 
 	"github.com/kmipd/kmipd/ttlv"
+	"github.com/kmipd/kmipd/ttlv/internal/oasis"
 )
 
 // testCaseDir holds the OASIS KMIP test-case XML files (see its README.md).
-const testCaseDir = "../../shared/kmip-testcases"
+var testCaseDir = oasis.Dir("../../shared/kmip-testcases")
 
 func TestTagNames(t *testing.T) {
 	for _, c := range []struct {

@@ -134,6 +134,15 @@ func (r *Runner) logf(format string, args ...any) {
 	}
 }
 
+// CasesDir is where tests find the OASIS test cases: $KMIP_TESTCASES when
+// set (CI sets it), else rel.
+func CasesDir(rel string) string {
+	if d := os.Getenv("KMIP_TESTCASES"); d != "" {
+		return d
+	}
+	return rel
+}
+
 // Files expands the paths: a file is taken as it is, a directory is
 // searched recursively for .xml files. The result is sorted within each
 // directory.

@@ -258,7 +258,7 @@ var oasis = []string{
 }
 
 func TestRunner_OASISFiles(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "kmip-testcases")
+	dir := conformance.CasesDir(filepath.Join("..", "..", "..", "shared", "kmip-testcases"))
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("OASIS test cases not found at %s", dir)
 	}

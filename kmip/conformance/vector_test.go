@@ -12,7 +12,7 @@ import (
 
 // oasisDir is where the OASIS test cases are kept next to the repository
 // (../shared/kmip-testcases); tests that need them skip without them.
-var oasisDir = filepath.Join("..", "..", "..", "shared", "kmip-testcases")
+var oasisDir = CasesDir(filepath.Join("..", "..", "..", "shared", "kmip-testcases"))
 
 func needOASIS(t testing.TB) string {
 	t.Helper()

@@ -22,7 +22,7 @@ import (
 )
 
 // testCaseDir holds the OASIS KMIP test-case XML files.
-const testCaseDir = "../../../../shared/kmip-testcases"
+var testCaseDir = oasis.Dir("../../../../shared/kmip-testcases")
 
 type message struct {
 	where string // file:line

@@ -20,6 +20,16 @@ import (
 	"github.com/kmipd/kmipd/ttlv"
 )
 
+// Dir is where the test cases are: $KMIP_TESTCASES when set (CI sets it),
+// else rel, the ../shared/kmip-testcases next to the repository seen from
+// the test's package directory.
+func Dir(rel string) string {
+	if d := os.Getenv("KMIP_TESTCASES"); d != "" {
+		return d
+	}
+	return rel
+}
+
 // Epoch is the time $NOW stands for.
 var Epoch = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).Unix()
 
