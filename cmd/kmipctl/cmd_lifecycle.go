@@ -151,27 +151,20 @@ func newTransitionCmd(use, short string, op kmip.Operation, extra func(b *ttlv.B
 }
 
 func transition(cmd *cobra.Command, a []string, name string, op kmip.Operation, extra func(b *ttlv.Builder)) error {
-	s, err := newSession(cmd)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	id, err := oneID(a)
-	if err != nil {
-		return err
-	}
-	if _, err := s.do(op, func(b *ttlv.Builder) {
-		b.AddText(ttlv.TagUniqueIdentifier, id)
-		if extra != nil {
-			extra(b)
+	return onObject(func(cmd *cobra.Command, s *session, id string, _ []string) error {
+		if _, err := s.do(op, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, id)
+			if extra != nil {
+				extra(b)
+			}
+		}); err != nil {
+			return failed(name, id, err)
 		}
-	}); err != nil {
-		return failed(name, id, err)
-	}
-	res := stateJSON{ID: id, Operation: op.String()}
-	return emit(cmd, s.opts.json, res, func(w io.Writer) {
-		kv(w, "id", res.ID, "operation", res.Operation)
-	})
+		res := stateJSON{ID: id, Operation: op.String()}
+		return emit(cmd, s.opts.json, res, func(w io.Writer) {
+			kv(w, "id", res.ID, "operation", res.Operation)
+		})
+	})(cmd, a)
 }
 
 func newActivateCmd() *cobra.Command {
