@@ -128,21 +128,7 @@ func (s *Service) exportMaterial(c *kmip.Call, obj *ttlv.Builder, o *objects.Obj
 		return err
 	}
 	defer clear(km)
-	if ws == nil {
-		writeObject(obj, o, material, km, format)
-		return nil
-	}
-	data, err := wrappedValue(ws, material, km)
-	if err != nil {
-		return err
-	}
-	defer clear(data)
-	wrapped, err := s.wrap(kek, ws, data)
-	if err != nil {
-		return err
-	}
-	writeWrappedObject(obj, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
-	return nil
+	return s.writeKeyObject(obj, o, material, km, format, ws, kek)
 }
 
 // writeExportHead writes Object Type, Unique Identifier and the attributes

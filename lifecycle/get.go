@@ -145,20 +145,26 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	if err := s.clearFresh(c, o); err != nil {
 		return err
 	}
-	if ws != nil {
-		data, err := wrappedValue(ws, material, km)
-		if err != nil {
-			return err
-		}
-		defer clear(data)
-		wrapped, err := s.wrap(kek, ws, data)
-		if err != nil {
-			return err
-		}
-		writeWrappedObject(w, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
+	return s.writeKeyObject(w, o, material, km, format, ws, kek)
+}
+
+// writeKeyObject writes the object structure of o holding material (km:
+// its Key Material item) in format, wrapped under kek when ws is not nil.
+func (s *Service) writeKeyObject(w *ttlv.Builder, o *objects.Object, material, km []byte, format kmip.KeyFormatType, ws *wrapSpec, kek *objects.Object) error {
+	if ws == nil {
+		writeObject(w, o, material, km, format)
 		return nil
 	}
-	writeObject(w, o, material, km, format)
+	data, err := wrappedValue(ws, material, km)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	wrapped, err := s.wrap(kek, ws, data)
+	if err != nil {
+		return err
+	}
+	writeWrappedObject(w, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
 	return nil
 }
 
