@@ -128,9 +128,14 @@ func ReasonFor(v Version, r ResultReason) ResultReason {
 	case ResultReasonObjectNotFound, ResultReasonAttributeNotFound, ResultReasonAttributeInstanceNotFound,
 		ResultReasonWrappingObjectNotFound, ResultReasonUnknownObjectGroup:
 		return ResultReasonItemNotFound
+	case ResultReasonObjectDestroyed:
+		// A destroyed object's key material no longer exists: 1.x has no
+		// nearer reason, and clients written for 1.x (PyKMIP's suite)
+		// expect Item Not Found from a Get after Destroy.
+		return ResultReasonItemNotFound
 	case ResultReasonIndexOutOfBounds, ResultReasonConstraintViolation:
 		return ResultReasonInvalidField
-	case ResultReasonWrongKeyLifecycleState, ResultReasonObjectDestroyed, ResultReasonObjectArchived,
+	case ResultReasonWrongKeyLifecycleState, ResultReasonObjectArchived,
 		ResultReasonWrappingObjectDestroyed, ResultReasonWrappingObjectArchived,
 		ResultReasonAttributeReadOnly, ResultReasonReadOnlyAttribute, ResultReasonUsageLimitExceeded,
 		ResultReasonNotAuthorised:

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
@@ -27,22 +28,25 @@ func (s *Service) getAttributes(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
-	var want func(objects.Attribute) bool
+	// One selector per named attribute, in the client's order; a name
+	// given twice is answered once.
+	sel := []func(objects.Attribute) bool{nil}
 	if len(req.Refs) > 0 {
-		want = func(a objects.Attribute) bool {
-			for _, r := range req.Refs {
-				if a.Tag != 0 && a.Tag == r.Tag {
-					return true
-				}
-				if a.Tag == 0 && r.Tag == 0 && a.VendorID == string(r.VendorID) && a.Name == string(r.Name) {
-					return true
-				}
+		sel = sel[:0]
+		for i, r := range req.Refs {
+			if slices.ContainsFunc(req.Refs[:i], func(p kmip.AttrRef) bool { return sameRef(p, r) }) {
+				continue
 			}
-			return false
+			sel = append(sel, func(a objects.Attribute) bool {
+				if a.Tag != 0 {
+					return a.Tag == r.Tag
+				}
+				return r.Tag == 0 && a.VendorID == string(r.VendorID) && a.Name == string(r.Name)
+			})
 		}
 	}
 	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
-	objects.AppendAttributes(w, o, c.Version, want)
+	objects.AppendAttributesIn(w, o, c.Version, sel...)
 	return nil
 }
 
@@ -75,6 +79,10 @@ func revocationReasonAttr(code kmip.RevocationReasonCode, msg []byte) objects.At
 	b.End()
 	raw, _ := b.Bytes()
 	return objects.Attribute{Tag: ttlv.TagRevocationReason, Raw: raw}
+}
+
+func sameRef(a, b kmip.AttrRef) bool {
+	return a.Tag == b.Tag && bytes.Equal(a.VendorID, b.VendorID) && bytes.Equal(a.Name, b.Name)
 }
 
 // sameValue compares two attribute values item by item.

@@ -151,24 +151,6 @@ func (s *Service) commitChange(tx *store.Tx, c *kmip.Call, o *objects.Object, ta
 	return nameConflict(s.save(tx, o))
 }
 
-// writeV1Attr writes a KMIP 1.x Attribute{Attribute Name, Attribute
-// Index, Attribute Value} for instance idx of a, as the 1.x Add, Modify
-// and Delete Attribute responses carry; the index is left out when 0, as
-// the 1.4 test files show.
-func writeV1Attr(w *ttlv.Builder, a objects.Attribute, idx int) {
-	it, ok := a.Item()
-	if !ok {
-		return
-	}
-	w.Begin(ttlv.TagAttribute)
-	w.AddText(ttlv.TagAttributeName, objects.V1Name(a))
-	if idx > 0 {
-		w.AddInt32(ttlv.TagAttributeIndex, int32(idx))
-	}
-	w.AddItem(ttlv.TagAttributeValue, it.Type, it.Data)
-	w.End()
-}
-
 // changeAttr loads the object the request names, lets fn change it and
 // commits the change of attribute tag, answering with the Unique
 // Identifier and, for 1.x, with the attribute fn reports (unless its Raw
@@ -198,7 +180,7 @@ func (s *Service) changeAttr(c *kmip.Call, w *ttlv.Builder, u kmip.UniqueID, tag
 	}
 	w.AddText(ttlv.TagUniqueIdentifier, id)
 	if !c.Version.V2() && echo.Raw != nil {
-		writeV1Attr(w, echo, idx)
+		objects.AppendV1Attribute(w, echo, idx)
 	}
 	return nil
 }

@@ -200,7 +200,7 @@ func keyAlgorithm(o *objects.Object) kmip.CryptographicAlgorithm {
 // HSM holds comes out only if a client could Get it anyway (mayLeaveBackend).
 func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error) error {
 	if o.Blob == nil {
-		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
+		return errNoPlaintext(o)
 	}
 	if err := s.useInGo(o); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"slices"
 
+	"golang.org/x/crypto/blowfish"
 	"golang.org/x/crypto/chacha20"
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -138,6 +139,13 @@ func newSymSetup(o *objects.Object, p *kmip.CryptoParams, iv, tag []byte, keyLen
 			return su, errBadParams("Triple DES keys are 128 or 192 bits long")
 		}
 		blockSize = des.BlockSize
+	case kmip.CryptographicAlgorithmBlowfish:
+		// Legacy, but clients still derive and decrypt with it (PyKMIP's
+		// suite derives by Blowfish-CBC encryption).
+		if keyLen < 4 || keyLen > 56 {
+			return su, errBadParams("Blowfish keys are 32 to 448 bits long")
+		}
+		blockSize = blowfish.BlockSize
 	case kmip.CryptographicAlgorithmChaCha20, kmip.CryptographicAlgorithmChaCha20Poly1305:
 		if keyLen != chacha20.KeySize {
 			return su, errBadParams("ChaCha20 keys are 256 bits long")
@@ -268,6 +276,9 @@ func newBlock(su *symSetup, key []byte) (cipher.Block, error) {
 			return b, err
 		}
 		return des.NewTripleDESCipher(key)
+	}
+	if su.alg == kmip.CryptographicAlgorithmBlowfish {
+		return blowfish.NewCipher(key)
 	}
 	return aes.NewCipher(key)
 }

@@ -104,11 +104,12 @@ func (s *Service) deriveKey(c *kmip.Call, w *ttlv.Builder) error {
 		n := int(bits / 8)
 		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && req.ObjectType == kmip.ObjectTypeSymmetricKey {
 			a := kmip.CryptographicAlgorithm(alg)
-			switch want, known := keyBytes(a, bits); {
-			case known:
-				n = want // 168-bit Triple DES keys are 24 bytes long
-			case isCipher(a):
-				return kmip.Errorf(kmip.ResultReasonInvalidField, "cannot derive a %d-bit %s key", bits, a)
+			// 168-bit Triple DES keys are 24 bytes long. A length the
+			// cipher does not define (PyKMIP derives a 160-bit AES key) is
+			// derived as asked: the key is kept, and only an operation that
+			// needs a valid key refuses it, saying why.
+			if want, known := keyBytes(a, bits); known {
+				n = want
 			}
 		}
 		var material []byte
@@ -187,6 +188,18 @@ func deriveMaterial(base *objects.Object, k []byte, req *kmip.DeriveKeyRequest, 
 		h, err := hashParam(p, crypto.SHA256)
 		if err != nil {
 			return nil, err
+		}
+		if req.Method == kmip.DerivationMethodHMAC && (d.Salt != nil || n > h.Size()) {
+			// KMIP names the method, not the construction. With a Salt, or
+			// more bytes than one HMAC gives, the client means the HMAC-based
+			// KDF of RFC 5869 (HKDF: Salt, Derivation Data as its info), as
+			// PyKMIP does; otherwise one HMAC of the Derivation Data under
+			// the key, truncated, as TC-DERIVEKEY-2 has it.
+			out, err := hkdf.Key(h.New, k, d.Salt, string(data), n)
+			if err != nil {
+				return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "HMAC (HKDF) derivation: %v", err)
+			}
+			return out, nil
 		}
 		if n > h.Size() {
 			return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "%s derivation with %s yields at most %d bits", req.Method, h, 8*h.Size())

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/kmipd/kmipd/kmip"
@@ -42,15 +43,24 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		return err
 	}
 	if o.Blob == nil {
-		// Registered without its Key Value (kept elsewhere, Key Value
-		// Location): the Key Block is all there is (TC-MDO-1).
-		if o.Type != kmip.ObjectTypeSymmetricKey || req.KeyWrappingSpecification != nil {
-			return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object has no key material")
+		if _, _, ok := registeredWrapped(o); ok {
+			// Registered wrapped under a key kmipd does not hold: served
+			// as registered, the only form kmipd has.
+			if req.KeyWrappingSpecification != nil {
+				return errNoPlaintext(o)
+			}
+			req.KeyWrapType = kmip.KeyWrapTypeAsRegistered
+		} else {
+			// Registered without its Key Value (kept elsewhere, Key Value
+			// Location): the Key Block is all there is (TC-MDO-1).
+			if o.Type != kmip.ObjectTypeSymmetricKey || req.KeyWrappingSpecification != nil {
+				return errNoPlaintext(o)
+			}
+			w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
+			w.AddText(ttlv.TagUniqueIdentifier, o.ID)
+			writeMetadataObject(w, o, o.KeyFormat)
+			return nil
 		}
-		w.AddEnum(ttlv.TagObjectType, uint32(o.Type))
-		w.AddText(ttlv.TagUniqueIdentifier, o.ID)
-		writeMetadataObject(w, o, o.KeyFormat)
-		return nil
 	}
 	// KMIP 2.0 §4.23: Extractable false forbids retrieval altogether;
 	// §4.48: Sensitive forbids it unless wrapped.
@@ -185,6 +195,25 @@ func (s *Service) clearFresh(c *kmip.Call, o *objects.Object) error {
 	})
 }
 
+// errNoPlaintext is Key Value Not Present for an object whose plaintext
+// kmipd does not have, saying why.
+func errNoPlaintext(o *objects.Object) error {
+	if _, kwd, ok := registeredWrapped(o); ok && o.Blob == nil {
+		id := "an unnamed key"
+		v := ttlv.Value(kwd)
+		if it, ok := v.Next(); ok {
+			if eki, ok := it.Children().Find(ttlv.TagEncryptionKeyInformation); ok {
+				if u, ok := eki.Children().Find(ttlv.TagUniqueIdentifier); ok {
+					id = "key " + strconv.Quote(string(u.Data))
+				}
+			}
+		}
+		return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent,
+			"object %q was registered wrapped under %s, which this server does not hold: it keeps the key only as registered (Get without a Key Wrapping Specification returns that)", o.ID, id)
+	}
+	return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object %q was registered without key material", o.ID)
+}
+
 // asymmetric reports whether o is a Private or Public Key held in kmipd's
 // canonical encodings (asym.go).
 func asymmetric(o *objects.Object) bool {
@@ -196,12 +225,19 @@ func asymmetric(o *objects.Object) bool {
 // format the object was registered in (kept as the Key Format Type
 // attribute; PKCS#1 for the RSA keys kmipd generates), else the stored one.
 func defaultFormat(o *objects.Object) kmip.KeyFormatType {
-	if asymmetric(o) {
+	if asymmetric(o) || keptAsGiven(o) {
 		if f, ok := o.Enum(ttlv.TagKeyFormatType); ok && f != 0 {
 			return kmip.KeyFormatType(f)
 		}
 	}
 	return o.KeyFormat
+}
+
+// keptAsGiven reports whether o is a Private or Public Key whose bytes kmipd
+// could not read in their registered format and keeps exactly as given
+// (keepAsGiven); its Key Format Type attribute is the registered label.
+func keptAsGiven(o *objects.Object) bool {
+	return (o.Type == kmip.ObjectTypePrivateKey || o.Type == kmip.ObjectTypePublicKey) && o.KeyFormat == kmip.KeyFormatTypeOpaque
 }
 
 // outputFormat picks the Key Format Type of a Get response: the default
@@ -221,6 +257,9 @@ func outputFormat(o *objects.Object, want kmip.KeyFormatType) (kmip.KeyFormatTyp
 		return want, nil
 	case asymmetric(o):
 		return want, nil
+	case keptAsGiven(o):
+		return 0, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported,
+			"object %q is kept as registered, as %s bytes that kmipd cannot convert: ask for %s or no Key Format Type", o.ID, kmip.SpecName(have.String()), kmip.SpecName(have.String()))
 	case o.Type == kmip.ObjectTypeCertificate && want == kmip.KeyFormatTypeX_509 &&
 		kmip.CertificateType(o.DataType) == kmip.CertificateTypeX_509:
 		return 0, nil

@@ -140,10 +140,41 @@ func keyBytes(alg kmip.CryptographicAlgorithm, bits int32) (int, bool) {
 		return 32, bits == 256
 	case kmip.CryptographicAlgorithmHMAC_SHA1, kmip.CryptographicAlgorithmHMAC_SHA224,
 		kmip.CryptographicAlgorithmHMAC_SHA256, kmip.CryptographicAlgorithmHMAC_SHA384,
-		kmip.CryptographicAlgorithmHMAC_SHA512:
+		kmip.CryptographicAlgorithmHMAC_SHA512, kmip.CryptographicAlgorithmHMAC_MD5,
+		kmip.CryptographicAlgorithmHMAC_SHA3_224, kmip.CryptographicAlgorithmHMAC_SHA3_256,
+		kmip.CryptographicAlgorithmHMAC_SHA3_384, kmip.CryptographicAlgorithmHMAC_SHA3_512:
 		return int(bits / 8), bits >= 64 && bits <= 4096 && bits%8 == 0
 	}
+	// Other symmetric ciphers: kmipd computes nothing with them, but a key
+	// of a length the cipher defines is just random bytes, which a client
+	// may want to hold here and use elsewhere (PyKMIP creates IDEA keys).
+	if r, ok := otherSymmetric[alg]; ok && bits%8 == 0 && bits >= r.min && bits <= r.max && (r.step == 0 || (bits-r.min)%r.step == 0) {
+		return int(bits / 8), true
+	}
 	return 0, false
+}
+
+// otherSymmetric are the key lengths in bits of the symmetric algorithms
+// kmipd only generates keys for: min to max in steps of step (0: any
+// multiple of 8).
+var otherSymmetric = map[kmip.CryptographicAlgorithm]struct{ min, max, step int32 }{
+	kmip.CryptographicAlgorithmDES:             {64, 64, 0},
+	kmip.CryptographicAlgorithmIDEA:            {128, 128, 0},
+	kmip.CryptographicAlgorithmBlowfish:        {32, 448, 0},
+	kmip.CryptographicAlgorithmCamellia:        {128, 256, 64},
+	kmip.CryptographicAlgorithmCAST5:           {40, 128, 0},
+	kmip.CryptographicAlgorithmMARS:            {128, 448, 32},
+	kmip.CryptographicAlgorithmRC2:             {8, 1024, 0},
+	kmip.CryptographicAlgorithmRC4:             {40, 2048, 0},
+	kmip.CryptographicAlgorithmRC5:             {8, 2040, 0},
+	kmip.CryptographicAlgorithmSKIPJACK:        {80, 80, 0},
+	kmip.CryptographicAlgorithmTwofish:         {128, 256, 64},
+	kmip.CryptographicAlgorithmPoly1305:        {256, 256, 0},
+	kmip.CryptographicAlgorithmARIA:            {128, 256, 64},
+	kmip.CryptographicAlgorithmSEED:            {128, 128, 0},
+	kmip.CryptographicAlgorithmSM4:             {128, 128, 0},
+	kmip.CryptographicAlgorithmGOSTR34_13_2015: {256, 256, 0},
+	kmip.CryptographicAlgorithmGOST28147_89:    {256, 256, 0},
 }
 
 func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {

@@ -62,6 +62,9 @@ func (f *filter) match(o *objects.Object) bool {
 	for _, g := range f.groups {
 		have := objectInstances(o, g[0])
 		if len(have) == 0 {
+			if defaultPolicy(g) {
+				continue
+			}
 			return false
 		}
 		it0, _ := g[0].Item()
@@ -93,6 +96,19 @@ func (f *filter) match(o *objects.Object) bool {
 		}
 	}
 	return true
+}
+
+// defaultPolicy reports whether g asks for Operation Policy Name
+// "default": the policy KMIP 1.x names for objects created without one
+// (KMIP 1.4 §3.18.2.1), which is how kmipd governs every object (its owner
+// and the admins may do everything). So an object without the attribute
+// matches it, as in PyKMIP's server, which gives every object that name.
+func defaultPolicy(g []objects.Attribute) bool {
+	if g[0].Tag != ttlv.TagOperationPolicyName || len(g) != 1 {
+		return false
+	}
+	it, ok := g[0].Item()
+	return ok && string(it.Data) == "default"
 }
 
 // sameCertID compares two X.509 Certificate Identifiers with their serial

@@ -20,7 +20,15 @@ type keyBlock struct {
 	// metadataOnly: the block has no Key Value, as for a key kept
 	// elsewhere (Key Value Location; KMIP 2.0 §4.30, TC-MDO).
 	metadataOnly bool
+	// wrapped: the block carries Key Wrapping Data, so its Key Value is
+	// wrapped. Register reaches parseKeyBlock with a wrapped block only
+	// when the wrapping key is not held here (unwrapObjectItem): the key is
+	// then kept as registered, wrapped.
+	wrapped bool
 }
+
+// noMaterial: the block gives kmipd no plaintext to keep.
+func (kb *keyBlock) noMaterial() bool { return kb.metadataOnly || kb.wrapped }
 
 func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 	kb := &keyBlock{}
@@ -32,7 +40,11 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 		case ttlv.TagKeyFormatType:
 			kb.format = kmip.KeyFormatType(it.Uint32())
 		case ttlv.TagKeyCompressionType:
-			return nil, kmip.Errorf(kmip.ResultReasonKeyCompressionTypeNotSupported, "compressed keys are not supported")
+			// Only EC points can be compressed (KMIP 2.0 §11.27): on other
+			// keys the field says nothing about the bytes, and libkmip sends
+			// it on AES keys. The material is kept as sent either way; an EC
+			// key kmipd cannot read is kept as given (keepAsGiven).
+			_ = it
 		case ttlv.TagKeyValue:
 			sawValue = true
 			if it.Type == ttlv.TypeByteString && kb.format == kmip.KeyFormatTypePKCS_12 {
@@ -41,8 +53,9 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 				kb.km, kb.material = it, it.Data
 				continue
 			}
-			if it.Type == ttlv.TypeByteString {
-				return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
+			if it.Type == ttlv.TypeByteString || kb.wrapped {
+				kb.km = it // the wrapped Key Value, kept as registered
+				continue
 			}
 			kv := it.Children()
 			km, ok := kv.Next()
@@ -70,10 +83,17 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 		case ttlv.TagCryptographicLength:
 			kb.length, kb.hasLen = it.Int32(), true
 		case ttlv.TagKeyWrappingData:
-			return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
+			kb.wrapped = true
 		default:
 			return nil, bad("unexpected " + it.Tag.String())
 		}
+	}
+	if kb.wrapped {
+		if kb.km.Raw == nil {
+			return nil, bad("a wrapped Key Block needs its Key Value")
+		}
+		kb.material = nil
+		return kb, nil
 	}
 	if kb.km.Raw == nil && !sawValue {
 		kb.metadataOnly = true
@@ -257,7 +277,7 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 			}
 		}
 		var blob []byte
-		if r.kb == nil || !r.kb.metadataOnly {
+		if r.kb == nil || !r.kb.noMaterial() {
 			if blob, err = s.cfg.Backend.Seal(s.ctx(), id, r.material); err != nil {
 				return err
 			}
@@ -270,7 +290,13 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 			o.SetEnum(ttlv.TagOpaqueDataType, r.dataType)
 		}
 		initServerAttrs(c, o, r.digested, r.presentKFT)
-		if blob == nil {
+		switch {
+		case r.kb != nil && r.kb.wrapped:
+			// Held as registered, wrapped under a key kmipd does not have:
+			// the value is present, kmipd just cannot read it.
+			o.SetBool(ttlv.TagKeyValuePresent, true)
+			o.SetEnum(ttlv.TagKeyFormatType, uint32(r.kb.format))
+		case blob == nil:
 			o.SetBool(ttlv.TagKeyValuePresent, false)
 		}
 		s.setStorageMask(o)
@@ -297,7 +323,7 @@ func parseRegObject(typ kmip.ObjectType, objItem ttlv.Item) (*regObject, error) 
 		if r.kb, err = readKeyBlock(&body, "Symmetric Key"); err != nil {
 			return nil, err
 		}
-		if r.kb.metadataOnly {
+		if r.kb.noMaterial() {
 			r.keyFormat = r.kb.format
 			break
 		}
@@ -320,6 +346,10 @@ func parseRegObject(typ kmip.ObjectType, objItem ttlv.Item) (*regObject, error) 
 		if r.kb, err = readKeyBlock(&body, "Secret Data"); err != nil {
 			return nil, err
 		}
+		if r.kb.wrapped {
+			r.keyFormat = r.kb.format
+			break
+		}
 		if r.kb.material == nil {
 			return nil, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "Secret Data material must be a Byte String")
 		}
@@ -333,6 +363,10 @@ func parseRegObject(typ kmip.ObjectType, objItem ttlv.Item) (*regObject, error) 
 		typ == kmip.ObjectTypePublicKey && objItem.Tag == ttlv.TagPublicKey:
 		if r.kb, err = readKeyBlock(&body, objItem.Tag.String()); err != nil {
 			return nil, err
+		}
+		if r.kb.wrapped {
+			r.keyFormat = r.kb.format
+			break
 		}
 		r.finish = func(o *objects.Object) error { return r.finishAsym(o, typ == kmip.ObjectTypePrivateKey) }
 	case typ == kmip.ObjectTypeCertificate && objItem.Tag == ttlv.TagCertificate:
@@ -421,7 +455,7 @@ func (r *regObject) finishAsym(o *objects.Object, private bool) error {
 	h.bits, _ = o.Int(ttlv.TagCryptographicLength)
 	k, err := importAsymKey(private, r.kb.format, r.kb.km, h)
 	if err != nil {
-		return err
+		return r.keepAsGiven(o, private, err)
 	}
 	if !k.encrypted {
 		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.alg) {
@@ -466,4 +500,27 @@ func sameFamily(attr, key kmip.CryptographicAlgorithm) bool {
 		return false
 	}
 	return attr == key
+}
+
+// keepAsGiven stores a registered key whose bytes kmipd cannot read as the
+// format they are labelled with (a private key in Raw format, or PKCS#1
+// bytes labelled PKCS#8, as PyKMIP registers them), rather than refusing
+// it: KMIP does not require the server to understand the material it
+// keeps. The bytes are kept exactly, with the registered Key Format Type
+// (Object.KeyFormat Opaque marks them uninterpreted); Get returns them as
+// registered, and an operation that needs the key parses what it can
+// (parsePrivateKey accepts PKCS#8, PKCS#1 and SEC 1) or says why it cannot.
+// cause is the parse error, returned when there are no bytes to keep.
+func (r *regObject) keepAsGiven(o *objects.Object, private bool, cause error) error {
+	if r.kb.km.Type != ttlv.TypeByteString || len(r.kb.km.Data) == 0 {
+		return cause
+	}
+	if _, ok := o.Enum(ttlv.TagCryptographicAlgorithm); !ok {
+		return cause // nothing would say what the key is for
+	}
+	r.material, r.wipe = append([]byte(nil), r.kb.km.Data...), private
+	r.keyFormat = kmip.KeyFormatTypeOpaque
+	r.presentKFT = r.kb.format
+	r.digested = append([]byte(nil), r.material...)
+	return nil
 }

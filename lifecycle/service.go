@@ -39,6 +39,8 @@ type Config struct {
 	// with: what the HSM cannot do with it is refused even when the key is
 	// Extractable and not Sensitive (a client's Get of such a key still works).
 	HSMStrict bool
+	// Names is where a Name must be unique (names.go).
+	Names NamePolicy
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -234,7 +236,7 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 	}
 	s.cache.invalidate(o.ID)
 	s.writes.add(tx, o.ID)
-	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data, Index: indexEntries(o)})
+	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data, Index: indexEntries(o, s.cfg.Names)})
 }
 
 // lookup returns an object for reading only: from the cache when it is
@@ -269,9 +271,9 @@ func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error)
 	return o, nil
 }
 
-// Index kinds. Names are unique per owner (Non Unique Name Attribute,
-// KMIP 2.0 §6.1.2), so two clients may both call a key "backup" without
-// learning of each other.
+// Index kinds. With NamesPerOwner a live object's names are also indexed
+// as unique per owner (idxUName), so two clients may both call a key
+// "backup" without learning of each other.
 const (
 	idxName  = "name"
 	idxUName = "uname"
@@ -292,13 +294,15 @@ func vendorKind(vendorID, name string) (string, bool) {
 	return k, len(k) <= store.MaxKindLen
 }
 
-func indexEntries(o *objects.Object) []store.IndexEntry {
+func indexEntries(o *objects.Object, names NamePolicy) []store.IndexEntry {
 	var ix []store.IndexEntry
+	claim := names == NamesPerOwner && !destroyed(o.State())
 	for _, a := range o.All(ttlv.TagName) {
 		if v, ok := nameValue(a); ok {
-			ix = append(ix,
-				store.IndexEntry{Kind: idxName, Value: []byte(v)},
-				store.IndexEntry{Kind: idxUName, Value: []byte(o.Owner + "\x00" + v), Unique: true})
+			ix = append(ix, store.IndexEntry{Kind: idxName, Value: []byte(v)})
+			if claim {
+				ix = append(ix, store.IndexEntry{Kind: idxUName, Value: []byte(o.Owner + "\x00" + v), Unique: true})
+			}
 		}
 	}
 	ix = append(ix, store.IndexEntry{Kind: idxType, Value: u32(uint32(o.Type))})
@@ -342,7 +346,8 @@ func nameValue(a objects.Attribute) (string, bool) {
 // nameConflict maps a unique-index conflict onto Non Unique Name Attribute.
 func nameConflict(err error) error {
 	if errors.Is(err, store.ErrExists) {
-		return kmip.Errorf(kmip.ResultReasonNonUniqueNameAttribute, "name already in use")
+		return kmip.Errorf(kmip.ResultReasonNonUniqueNameAttribute,
+			"name already in use by another of your live objects (this server keeps names unique per owner, names.unique: owner; Locate by Name finds it; destroying it frees the name)")
 	}
 	return err
 }

@@ -115,7 +115,43 @@ func Transition(s kmip.State, ev Event) (kmip.State, error) {
 	if ev == EventDestroy && destroyed(s) {
 		return s, kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is already destroyed")
 	}
-	return s, kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s not permitted in state %s", ev, s)
+	return s, kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s is not permitted on an object in state %s%s", eventAction(ev), kmip.SpecName(s.String()), stateHint(ev, s))
+}
+
+// eventAction names what the client asked for that causes ev, in the
+// specification's words.
+func eventAction(ev Event) string {
+	switch ev {
+	case EventActivate:
+		return "Activate"
+	case EventRevokeCompromise:
+		return "Revoke with reason Key Compromise or CA Compromise"
+	case EventRevokeOther:
+		return "Revoke with a reason other than Key Compromise or CA Compromise"
+	case EventDestroy:
+		return "Destroy"
+	case EventActivationDateReached:
+		return "Reaching the Activation Date"
+	case EventDeactivationDateReached:
+		return "Reaching the Deactivation Date"
+	}
+	return ev.String()
+}
+
+// stateHint says what the client can do instead, for the refusals clients
+// meet most (KMIP 2.0 §4.57's transitions).
+func stateHint(ev Event, s kmip.State) string {
+	switch {
+	case ev == EventRevokeOther && s == kmip.StatePreActive:
+		return ": an object that was never activated is destroyed directly, or revoked with Key Compromise"
+	case ev == EventRevokeOther && s == kmip.StateDeactivated:
+		return ": it is already deactivated"
+	case ev == EventDestroy && s == kmip.StateActive:
+		return ": Revoke it first (any reason deactivates it), then Destroy"
+	case ev == EventActivate && s != kmip.StatePreActive:
+		return ": only a Pre-Active object can be activated"
+	}
+	return ""
 }
 
 func destroyed(s kmip.State) bool {
@@ -155,9 +191,25 @@ func Effective(o *objects.Object, now time.Time) (changed bool) {
 	return true
 }
 
-// errState is the Wrong Key Lifecycle State error for op in state s.
-func errState(op kmip.Operation, s kmip.State) error {
-	return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s not permitted in state %s", op, s)
+// errState is the Wrong Key Lifecycle State error for op in state s; need
+// names the states op accepts, for the message.
+func errState(op kmip.Operation, s kmip.State, need ...kmip.State) error {
+	msg := kmip.SpecName(op.String()) + " is not permitted on an object in state " + kmip.SpecName(s.String())
+	for i, n := range need {
+		switch {
+		case i == 0:
+			msg += " (it needs "
+		case i == len(need)-1:
+			msg += " or "
+		default:
+			msg += ", "
+		}
+		msg += kmip.SpecName(n.String())
+	}
+	if len(need) > 0 {
+		msg += ")"
+	}
+	return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s", msg)
 }
 
 // Allowed reports whether operation op may act on an object in state s
@@ -180,9 +232,12 @@ func errState(op kmip.Operation, s kmip.State) error {
 //     circumstances" for trusted clients; kmipd denies it by default. The
 //     Process Start and Protect Stop Date windows and usage limits are the
 //     operation's to check.
-//   - Derive Key: the base object must be Active (its error table lists
-//     Wrong Key Lifecycle State; a key "SHALL NOT be used for any
-//     cryptographic purpose" outside its active period).
+//   - Derive Key: the base object must be Pre-Active or Active. Derivation
+//     neither protects nor processes data with the base object; it makes a
+//     new Pre-Active object, which is itself subject to the lifecycle.
+//     PyKMIP's suite and its server derive from registered, never activated
+//     Secret Data; a Deactivated, Compromised or Destroyed base is refused
+//     (Wrong Key Lifecycle State, in Derive Key's error table).
 //
 // Operations not listed carry no state restriction here. Refusals other
 // than Object Destroyed are Wrong Key Lifecycle State. State 0 means the
@@ -207,7 +262,7 @@ func Allowed(op kmip.Operation, s kmip.State) error {
 		}
 	case kmip.OperationActivate:
 		if s != kmip.StatePreActive {
-			return errState(op, s)
+			return errState(op, s, kmip.StatePreActive)
 		}
 	case kmip.OperationRevoke:
 		if s == kmip.StateCompromised || s == kmip.StateDestroyedCompromised {
@@ -218,13 +273,16 @@ func Allowed(op kmip.Operation, s kmip.State) error {
 		case destroyed(s):
 			return kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is already destroyed")
 		case s == kmip.StateActive:
-			return errState(op, s)
+			return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "Destroy is not permitted on an Active object: Revoke it first (any reason deactivates it), then Destroy")
 		}
 	case kmip.OperationEncrypt, kmip.OperationSign, kmip.OperationMAC,
-		kmip.OperationDecrypt, kmip.OperationSignatureVerify, kmip.OperationMACVerify,
-		kmip.OperationDeriveKey:
+		kmip.OperationDecrypt, kmip.OperationSignatureVerify, kmip.OperationMACVerify:
 		if s != kmip.StateActive {
-			return errState(op, s)
+			return errState(op, s, kmip.StateActive)
+		}
+	case kmip.OperationDeriveKey:
+		if s != kmip.StateActive && s != kmip.StatePreActive {
+			return errState(op, s, kmip.StatePreActive, kmip.StateActive)
 		}
 	}
 	return nil
@@ -254,5 +312,5 @@ func AllowedChange(tag ttlv.Tag, s kmip.State) error {
 		return nil
 	}
 	name, _ := ttlv.TagSpecName(tag)
-	return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s cannot change in state %s", name, s)
+	return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s cannot change on an object in state %s", name, kmip.SpecName(s.String()))
 }

@@ -332,11 +332,19 @@ func (s *Service) unwrapObjectItem(c *kmip.Call, objItem ttlv.Item) (ttlv.Item, 
 	}
 	// The key was wrapped with this key, so Wrap Key usage is enough (the
 	// 1.4 vectors give the KEK only that); Unwrap Key is the server's use.
+	kv, ok := kbIt.Children().Find(ttlv.TagKeyValue)
 	k, err := s.wrappingKey(c, ws, kmip.CryptographicUsageMaskUnwrapKey|kmip.CryptographicUsageMaskWrapKey)
+	var ke *kmip.Error
+	if errors.As(err, &ke) && ke.Reason == kmip.ResultReasonWrappingObjectNotFound && ok {
+		// Wrapped under a key this server does not hold (the client's own,
+		// or another server's): kept as registered, still wrapped, the way
+		// the client gave it. Only what needs the plaintext is refused
+		// later (errNoPlaintext).
+		return objItem, keepWrapped(kv, kwd), nil
+	}
 	if err != nil {
 		return ttlv.Item{}, nil, err
 	}
-	kv, ok := kbIt.Children().Find(ttlv.TagKeyValue)
 	var wrappedBytes []byte
 	switch {
 	case ok && kv.Type == ttlv.TypeByteString:
@@ -397,11 +405,17 @@ func (s *Service) unwrapObjectItem(c *kmip.Call, objItem ttlv.Item) (ttlv.Item, 
 	}
 	rv := ttlv.Value(raw)
 	out, _ := rv.Next()
+	return out, keepWrapped(kv, kwd), nil
+}
+
+// keepWrapped encodes the Key Value and Key Wrapping Data of a key
+// registered wrapped, as Object.Extra keeps them (registeredWrapped).
+func keepWrapped(kv, kwd ttlv.Item) []byte {
 	var keep ttlv.Builder
 	keep.AddRaw(kv.Raw)
 	keep.AddRaw(kwd.Raw)
 	extra, _ := keep.Bytes()
-	return out, extra, nil
+	return extra
 }
 
 // registeredWrapped returns the encoded Key Value item (in the form it was

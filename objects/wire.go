@@ -32,40 +32,66 @@ import (
 // attribute that 1.x cannot name (a Vendor Identification other than "x" or
 // "y"). A malformed Raw is skipped too.
 func AppendAttributes(b *ttlv.Builder, o *Object, ver kmip.Version, want func(Attribute) bool) {
+	AppendAttributesIn(b, o, ver, want)
+}
+
+// AppendAttributesIn is AppendAttributes for the attributes that each of
+// sel selects, in the order of sel (a Get Attributes answers in the order
+// the client named the attributes; clients such as PyKMIP index the answer
+// by position). A nil selector selects every attribute.
+func AppendAttributesIn(b *ttlv.Builder, o *Object, ver kmip.Version, sel ...func(Attribute) bool) {
 	if ver.V2() {
 		b.Begin(ttlv.TagAttributes)
-		o.each(func(a Attribute) bool {
-			it, ok := emittable(a, ver)
-			if ok && (want == nil || want(a)) {
-				appendV2(b, a, it)
-			}
-			return true
-		})
+		for _, want := range sel {
+			o.each(func(a Attribute) bool {
+				it, ok := emittable(a, ver)
+				if ok && (want == nil || want(a)) {
+					appendV2(b, a, it)
+				}
+				return true
+			})
+		}
 		b.End()
 		return
 	}
-	var seen []Attribute // instances so far, for Attribute Index
-	o.each(func(a Attribute) bool {
-		idx := 0
-		for _, s := range seen {
-			if s.SameAttribute(a) {
-				idx++
+	for _, want := range sel {
+		var seen []Attribute // instances so far, for Attribute Index
+		o.each(func(a Attribute) bool {
+			idx := 0
+			for _, s := range seen {
+				if s.SameAttribute(a) {
+					idx++
+				}
 			}
-		}
-		seen = append(seen, a)
-		it, ok := emittable(a, ver)
-		if !ok || want != nil && !want(a) {
+			seen = append(seen, a)
+			it, ok := emittable(a, ver)
+			if !ok || want != nil && !want(a) {
+				return true
+			}
+			appendV1(b, a, it, idx)
 			return true
-		}
-		b.Begin(ttlv.TagAttribute)
-		b.AddText(ttlv.TagAttributeName, V1Name(a))
-		if idx > 0 {
-			b.AddInt32(ttlv.TagAttributeIndex, int32(idx))
-		}
-		b.AddItem(ttlv.TagAttributeValue, it.Type, it.Data)
-		b.End()
-		return true
-	})
+		})
+	}
+}
+
+// AppendV1Attribute writes instance idx of a as a KMIP 1.x Attribute
+// {Attribute Name, Attribute Index, Attribute Value}, as 1.x Add, Modify and
+// Delete Attribute answer.
+func AppendV1Attribute(b *ttlv.Builder, a Attribute, idx int) {
+	if it, ok := a.Item(); ok {
+		appendV1(b, a, it, idx)
+	}
+}
+
+// appendV1 writes the Attribute Index even when it is 0: KMIP 1.x lets a
+// 0 be left out (KMIP 1.4 §2.1.1) but clients read it unconditionally
+// (PyKMIP), and an explicit 0 means the same.
+func appendV1(b *ttlv.Builder, a Attribute, it ttlv.Item, idx int) {
+	b.Begin(ttlv.TagAttribute)
+	b.AddText(ttlv.TagAttributeName, V1Name(a))
+	b.AddInt32(ttlv.TagAttributeIndex, int32(idx))
+	b.AddItem(ttlv.TagAttributeValue, it.Type, it.Data)
+	b.End()
 }
 
 // AppendAttributeNames writes the names of o's attributes that version ver

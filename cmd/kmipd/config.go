@@ -84,6 +84,12 @@ type Config struct {
 		// SeedMaxBytes caps the bytes taken from one seed; 0: no cap.
 		SeedMaxBytes int `yaml:"seed_max_bytes"`
 	} `yaml:"rng"`
+	// Names says where a Name must be unique: object (default: an object's
+	// names are distinct, objects may share one) or owner (one live object
+	// of an owner per name; destroying it frees the name).
+	Names struct {
+		Unique string `yaml:"unique"`
+	} `yaml:"names"`
 	// Interop enables the KMIP Interop operation (Reset wipes the store),
 	// for conformance runs only (KMIP 2.0 §6.1.25: never in production).
 	Interop bool `yaml:"interop"`
@@ -129,6 +135,7 @@ func defaultConfig() *Config {
 	c.Admins = []string{"admin"}
 	c.GroupCommit = true
 	c.RNG.Seed = "accept"
+	c.Names.Unique = "object"
 	c.Log.Level, c.Log.Format = "info", "console"
 	// Every limit is written out so an operator sees what is in force.
 	l := &c.Limits
@@ -184,6 +191,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KMIPD_LOG_LEVEL":       &c.Log.Level,
 		"KMIPD_LOG_FORMAT":      &c.Log.Format,
 		"KMIPD_RNG_SEED":        &c.RNG.Seed,
+		"KMIPD_NAMES_UNIQUE":    &c.Names.Unique,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -235,6 +243,9 @@ func (c *Config) validate() error {
 	errs = append(errs, c.validateHSM()...)
 	if _, ok := lifecycle.ParseRNGSeedPolicy(c.RNG.Seed); !ok {
 		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
+	}
+	if _, ok := lifecycle.ParseNamePolicy(c.Names.Unique); !ok {
+		errs = append(errs, fmt.Errorf("names.unique %q: want object or owner", c.Names.Unique))
 	}
 	if c.RNG.SeedMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))

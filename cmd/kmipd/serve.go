@@ -127,6 +127,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.RNGSeed, _ = lifecycle.ParseRNGSeedPolicy(cfg.RNG.Seed)
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
 	svcCfg.HSMStrict = cfg.HSM.Strict
+	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {
