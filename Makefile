@@ -7,7 +7,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-unit test-race check-generated conformance bench fuzz lint clean
+.PHONY: all build run test test-unit test-race check-generated conformance pykmip-suite bench fuzz lint clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 # test: everything CI runs. The unit tests run last so that their summary
 # closes the output; they also run under the race detector, which skips the
 # allocation guards and benchmark ratios (they measure the detector).
-test: lint check-generated conformance test-race test-unit
+test: lint check-generated conformance pykmip-suite test-race test-unit
 
 test-unit:
 	$(GO) test -count=1 ./...
@@ -40,6 +40,13 @@ check-generated:
 # conformance/REPORT.md, fail if a claimed file regressed.
 conformance: build
 	conformance/run.sh
+
+# pykmip-suite: PyKMIP's own integration suite (../shared/pykmip-suite, or
+# $PYKMIP_SUITE) at KMIP 1.2, 1.4 and 2.0 against a fresh kmipd on its
+# defaults; adds its section to conformance/REPORT.md and fails on a failure
+# conformance/pykmip-exceptions.txt does not explain.
+pykmip-suite: build
+	conformance/pykmip-suite.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/...
