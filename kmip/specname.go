@@ -37,6 +37,7 @@ func isLower(c rune) bool { return c >= 'a' && c <= 'z' }
 // spaces.
 var specNameFixes = map[string]string{
 	"Pre Active":      "Pre-Active",
+	"DES3":            "3DES",
 	"Re Key":          "Re-key",
 	"Re Key Key Pair": "Re-key Key Pair",
 	"Re Certify":      "Re-certify",

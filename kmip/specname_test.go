@@ -26,3 +26,16 @@ func TestSpecName(t *testing.T) {
 		t.Errorf("SpecName(StatePreActive) = %q", got)
 	}
 }
+
+func TestSpecName_Algorithms(t *testing.T) {
+	for in, want := range map[CryptographicAlgorithm]string{
+		CryptographicAlgorithmDES3:        "3DES",
+		CryptographicAlgorithmHMAC_SHA256: "HMAC-SHA256",
+		CryptographicAlgorithmAES:         "AES",
+		CryptographicAlgorithmIDEA:        "IDEA",
+	} {
+		if got := SpecName(in.String()); got != want {
+			t.Errorf("SpecName(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -217,8 +217,12 @@ func newSymSetup(o *objects.Object, p *kmip.CryptoParams, iv, tag []byte, keyLen
 	if ivLen < 0 {
 		return su, nil
 	}
-	if p.Has(kmip.ParamIVLength) && (p.IVLength <= 0 || p.IVLength%8 != 0 || ivLen > 0 && int(p.IVLength/8) != ivLen) {
-		return su, errBadParams("invalid IV Length %d", p.IVLength)
+	ivBits := p.IVLength
+	if p.Has(kmip.ParamIVLength) {
+		var err error
+		if ivBits, err = ivLengthBits(p.IVLength, ivLen, su); err != nil {
+			return su, err
+		}
 	}
 	if p.RandomIV && iv != nil && encrypt {
 		return su, errBadParams("Random IV is set: the server makes the IV")
@@ -230,12 +234,12 @@ func newSymSetup(o *objects.Object, p *kmip.CryptoParams, iv, tag []byte, keyLen
 		n := ivLen
 		switch {
 		case p.Has(kmip.ParamIVLength):
-			n = int(p.IVLength / 8)
+			n = int(ivBits / 8)
 		case n == 0:
 			n = 12 // GCM, ChaCha20, ChaCha20-Poly1305
 		}
 		if n > 256 {
-			return su, errBadParams("invalid IV Length %d", p.IVLength)
+			return su, errBadParams("IV Length %d bits is more than kmipd makes (2048 bits)", ivBits)
 		}
 		b, err := randomBytes(n)
 		if err != nil {
@@ -262,6 +266,27 @@ func newSymSetup(o *objects.Object, p *kmip.CryptoParams, iv, tag []byte, keyLen
 		su.ctr = uint32(p.InitialCounterValue)
 	}
 	return su, nil
+}
+
+// ivLengthBits checks the IV Length of Cryptographic Parameters, which
+// KMIP gives in bits, against the IV the mode takes (ivLen bytes; 0: any
+// length). Some clients send bytes (ovh/kmip-go: 16 for CBC, 12 for GCM);
+// where a number cannot be a bit length for the mode but is the mode's
+// length in bytes, it is read as bytes rather than refused. It returns the
+// length in bits.
+func ivLengthBits(n int32, ivLen int, su symSetup) (int32, error) {
+	switch {
+	case n > 0 && n%8 == 0 && (ivLen == 0 || int(n/8) == ivLen):
+		return n, nil
+	case ivLen > 0 && int(n) == ivLen:
+		return 8 * n, nil // 16 for AES-CBC: the block size in bytes
+	case ivLen == 0 && n > 0 && n%8 != 0 && n <= 32:
+		return 8 * n, nil // 12 for GCM: no bit length, the usual nonce in bytes
+	}
+	if ivLen > 0 {
+		return 0, errBadParams("IV Length %d does not fit %s %s: KMIP counts IV Length in bits, and its IV is %d bits (%d bytes)", n, su.alg, su.mode, 8*ivLen, ivLen)
+	}
+	return 0, errBadParams("IV Length %d is not a whole number of bytes: KMIP counts IV Length in bits (96 for a 12-byte nonce)", n)
 }
 
 // newBlock returns the block cipher of a setup.

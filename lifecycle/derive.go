@@ -135,7 +135,6 @@ func (s *Service) deriveKey(c *kmip.Call, w *ttlv.Builder) error {
 		o.Blob, o.KeyFormat = blob, kft
 		if req.ObjectType == kmip.ObjectTypeSecretData {
 			o.DataType = uint32(kmip.SecretDataTypeSeed)
-			o.SetEnum(ttlv.TagSecretDataType, o.DataType)
 		}
 		o.Add(objects.LinkAttr(kmip.LinkTypeDerivationBaseObjectLink, base.ID))
 		initServerAttrs(c, o, material, kft)

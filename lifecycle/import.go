@@ -298,15 +298,8 @@ func (s *Service) importDefaults(c *kmip.Call, o *objects.Object, r *regObject) 
 	if missing(ttlv.TagLeaseTime) {
 		o.SetInterval(ttlv.TagLeaseTime, defaultLeaseTime)
 	}
-	switch o.Type {
-	case kmip.ObjectTypeSecretData:
-		if missing(ttlv.TagSecretDataType) && o.DataType != 0 {
-			o.SetEnum(ttlv.TagSecretDataType, o.DataType)
-		}
-	case kmip.ObjectTypeOpaqueObject:
-		if missing(ttlv.TagOpaqueDataType) && o.DataType != 0 {
-			o.SetEnum(ttlv.TagOpaqueDataType, o.DataType)
-		}
+	if o.Type == kmip.ObjectTypeOpaqueObject && missing(ttlv.TagOpaqueDataType) && o.DataType != 0 {
+		o.SetEnum(ttlv.TagOpaqueDataType, o.DataType)
 	}
 	if r == nil && missing(ttlv.TagKeyValuePresent) {
 		o.SetBool(ttlv.TagKeyValuePresent, false)

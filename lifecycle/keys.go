@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"crypto/sha256"
+	"fmt"
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
@@ -154,6 +155,37 @@ func keyBytes(alg kmip.CryptographicAlgorithm, bits int32) (int, bool) {
 	return 0, false
 }
 
+// algName is the name of an algorithm as the spec and kmipctl's --help
+// write it ("3DES", "HMAC-SHA256").
+func algName(a kmip.CryptographicAlgorithm) string { return kmip.SpecName(a.String()) }
+
+// keyLengths says which lengths Create makes for alg, for its error
+// message.
+func keyLengths(alg kmip.CryptographicAlgorithm) string {
+	switch alg {
+	case kmip.CryptographicAlgorithmAES:
+		return ": AES keys are 128, 192 or 256 bits"
+	case kmip.CryptographicAlgorithmDES3:
+		return ": 3DES keys are 112 or 128 (two-key), 168 or 192 (three-key) bits"
+	case kmip.CryptographicAlgorithmChaCha20, kmip.CryptographicAlgorithmChaCha20Poly1305:
+		return ": ChaCha20 keys are 256 bits"
+	}
+	if _, ok := hmacHash(alg); ok {
+		return ": HMAC keys are 64 to 4096 bits, a multiple of 8"
+	}
+	if r, ok := otherSymmetric[alg]; ok {
+		if r.min == r.max {
+			return fmt.Sprintf(": %s keys are %d bits", algName(alg), r.min)
+		}
+		step := r.step
+		if step == 0 {
+			step = 8
+		}
+		return fmt.Sprintf(": %s keys are %d to %d bits in steps of %d", algName(alg), r.min, r.max, step)
+	}
+	return ": Create makes symmetric keys; asymmetric keys come from Create Key Pair"
+}
+
 // otherSymmetric are the key lengths in bits of the symmetric algorithms
 // kmipd only generates keys for: min to max in steps of step (0: any
 // multiple of 8).
@@ -206,12 +238,12 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		n, ok := keyBytes(kmip.CryptographicAlgorithm(alg), bits)
 		if !ok {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create a %d-bit %s key", bits, kmip.CryptographicAlgorithm(alg))
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create a %d-bit %s key%s", bits, algName(kmip.CryptographicAlgorithm(alg)), keyLengths(kmip.CryptographicAlgorithm(alg)))
 		}
 		// A client asking for a quantum-safe key must get one or nothing
 		// (KMIP 2.0 §4.43; QS-M-2-21 expects General Failure).
 		if qs, _ := o.Bool(ttlv.TagQuantumSafe); qs && !quantumSafe(kmip.CryptographicAlgorithm(alg), bits) {
-			return kmip.Errorf(kmip.ResultReasonGeneralFailure, "NOT_SAFE: a %d-bit %s key is not quantum safe", bits, kmip.CryptographicAlgorithm(alg))
+			return kmip.Errorf(kmip.ResultReasonGeneralFailure, "NOT_SAFE: a %d-bit %s key is not quantum safe", bits, algName(kmip.CryptographicAlgorithm(alg)))
 		}
 		blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), id, n)
 		if err != nil {
@@ -256,7 +288,6 @@ func (s *Service) createSecretData(c *kmip.Call, tx *store.Tx, o *objects.Object
 	}
 	defer clear(material)
 	o.Blob, o.KeyFormat, o.DataType = blob, kmip.KeyFormatTypeOpaque, uint32(kmip.SecretDataTypePassword)
-	o.SetEnum(ttlv.TagSecretDataType, o.DataType)
 	initServerAttrs(c, o, material, kmip.KeyFormatTypeOpaque)
 	o.Set(rngAttr())
 	s.setStorageMask(o)

@@ -284,8 +284,6 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		o.Blob, o.KeyFormat, o.DataType, o.Extra = blob, r.keyFormat, r.dataType, r.extra
 		switch typ {
-		case kmip.ObjectTypeSecretData:
-			o.SetEnum(ttlv.TagSecretDataType, r.dataType)
 		case kmip.ObjectTypeOpaqueObject:
 			o.SetEnum(ttlv.TagOpaqueDataType, r.dataType)
 		}

@@ -427,7 +427,6 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			if o.DataType == 0 {
 				o.DataType = uint32(kmip.SecretDataTypeSeed)
 			}
-			o.SetEnum(ttlv.TagSecretDataType, o.DataType)
 		}
 		blob, err := s.cfg.Backend.Seal(s.ctx(), id, secret)
 		if err != nil {

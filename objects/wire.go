@@ -175,7 +175,10 @@ func emittable(a Attribute, ver kmip.Version) (ttlv.Item, bool) {
 		}
 		return it, fits(it, ver, 0)
 	}
-	if it.Tag != a.Tag {
+	if it.Tag != a.Tag || a.Tag == ttlv.TagSecretDataType {
+		// Secret Data Type is a field of the Secret Data object, not an
+		// attribute in any version; objects stored by earlier kmipd releases
+		// carry it as one, and clients reject it in an attribute list.
 		return it, false
 	}
 	if info, ok := Info(a.Tag); ok {

@@ -85,45 +85,45 @@ func joinV1(items ...string) string {
 func TestAppendAttributes_Versions(t *testing.T) {
 	o := wireObject()
 	v10 := joinV1(
-		`Unique Identifier||="k1"`,
-		`Object Type||=e:2`,
-		`State||=e:2`,
-		`Cryptographic Algorithm||=e:3`,
-		`Name||{NameValue="alpha" NameType=e:1}`,
+		`Unique Identifier|0|="k1"`,
+		`Object Type|0|=e:2`,
+		`State|0|=e:2`,
+		`Cryptographic Algorithm|0|=e:3`,
+		`Name|0|{NameValue="alpha" NameType=e:1}`,
 		`Name|1|{NameValue="beta" NameType=e:1}`,
-		`Operation Policy Name||="default"`,
+		`Operation Policy Name|0|="default"`,
 		`Link|1|{LinkType=e:264 LinkedObjectIdentifier="p1"}`,
-		`x-ID||="T1"`,
+		`x-ID|0|="T1"`,
 		`x-ID|1|=i:2`,
 	)
 	v12 := joinV1(
-		`Unique Identifier||="k1"`,
-		`Object Type||=e:2`,
-		`State||=e:2`,
-		`Cryptographic Algorithm||=e:3`,
-		`Name||{NameValue="alpha" NameType=e:1}`,
-		`Fresh||=b:true`,
+		`Unique Identifier|0|="k1"`,
+		`Object Type|0|=e:2`,
+		`State|0|=e:2`,
+		`Cryptographic Algorithm|0|=e:3`,
+		`Name|0|{NameValue="alpha" NameType=e:1}`,
+		`Fresh|0|=b:true`,
 		`Name|1|{NameValue="beta" NameType=e:1}`,
-		`Operation Policy Name||="default"`,
+		`Operation Policy Name|0|="default"`,
 		`Link|1|{LinkType=e:264 LinkedObjectIdentifier="p1"}`,
-		`Alternative Name||{AlternativeNameValue="alt" AlternativeNameType=e:1}`,
-		`x-ID||="T1"`,
+		`Alternative Name|0|{AlternativeNameValue="alt" AlternativeNameType=e:1}`,
+		`x-ID|0|="T1"`,
 		`x-ID|1|=i:2`,
 	)
 	v14 := joinV1(
-		`Unique Identifier||="k1"`,
-		`Object Type||=e:2`,
-		`State||=e:2`,
-		`Cryptographic Algorithm||=e:3`,
-		`Name||{NameValue="alpha" NameType=e:1}`,
-		`Fresh||=b:true`,
+		`Unique Identifier|0|="k1"`,
+		`Object Type|0|=e:2`,
+		`State|0|=e:2`,
+		`Cryptographic Algorithm|0|=e:3`,
+		`Name|0|{NameValue="alpha" NameType=e:1}`,
+		`Fresh|0|=b:true`,
 		`Name|1|{NameValue="beta" NameType=e:1}`,
-		`Operation Policy Name||="default"`,
+		`Operation Policy Name|0|="default"`,
 		`Link|1|{LinkType=e:264 LinkedObjectIdentifier="p1"}`,
-		`Alternative Name||{AlternativeNameValue="alt" AlternativeNameType=e:1}`,
-		`Random Number Generator||{RNGAlgorithm=e:1}`,
-		`Sensitive||=b:false`,
-		`x-ID||="T1"`,
+		`Alternative Name|0|{AlternativeNameValue="alt" AlternativeNameType=e:1}`,
+		`Random Number Generator|0|{RNGAlgorithm=e:1}`,
+		`Sensitive|0|=b:false`,
+		`x-ID|0|="T1"`,
 		`x-ID|1|=i:2`,
 	)
 	v20 := `Attributes{` +
@@ -142,7 +142,7 @@ func TestAppendAttributes_Versions(t *testing.T) {
 		ver  kmip.Version
 		want string
 	}{
-		{kmip.V1_0, v10}, {kmip.V1_2, v12}, {kmip.V1_3, strings.Replace(v14, ` Attribute{AttributeName="Sensitive" AttributeValue=b:false}`, "", 1)},
+		{kmip.V1_0, v10}, {kmip.V1_2, v12}, {kmip.V1_3, strings.Replace(v14, ` Attribute{AttributeName="Sensitive" AttributeIndex=i:0 AttributeValue=b:false}`, "", 1)},
 		{kmip.V1_4, v14}, {kmip.V2_0, v20}, {kmip.V2_1, v21},
 	} {
 		if got := appendAttrs(t, o, c.ver, nil); got != c.want {
@@ -157,8 +157,9 @@ func TestAppendAttributes_Bytes(t *testing.T) {
 	o.SetState(kmip.StatePreActive)
 	got := build(t, func(b *ttlv.Builder) { objects.AppendAttributes(b, o, kmip.V1_4, nil) })
 	want := unhex(t, `
-		420008 01 00000020
+		420008 01 00000030
 		  42000a 07 00000005 5374617465 000000
+		  420009 02 00000004 00000000 00000000
 		  42000b 05 00000004 00000001 00000000`)
 	if !bytes.Equal(got, want) {
 		t.Errorf("1.4:\n got %x\nwant %x", got, want)
@@ -194,7 +195,7 @@ func TestAppendAttributes_Want(t *testing.T) {
 	state := func(a objects.Attribute) bool {
 		return a.Tag == ttlv.TagState || a.Tag == ttlv.TagShortUniqueIdentifier
 	}
-	if got, want := appendAttrs(t, o, kmip.V1_4, state), joinV1(`State||=e:2`); got != want {
+	if got, want := appendAttrs(t, o, kmip.V1_4, state), joinV1(`State|0|=e:2`); got != want {
 		t.Errorf("1.4 state:\n got %s\nwant %s", got, want)
 	}
 }

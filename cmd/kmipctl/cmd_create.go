@@ -77,8 +77,8 @@ func newCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a symmetric key (KMIP Create)",
-		Example: `  kmipctl create --alg AES --length 256 --name backup-2025 --usage encrypt,decrypt
-  kmipctl create --alg HMAC-SHA256 --length 256 --usage mac-generate,mac-verify --attr x-team=payments
+		Example: `  kmipctl create --algorithm AES --length 256 --name backup-2025 --usage encrypt,decrypt
+  kmipctl create --algorithm HMAC-SHA256 --length 256 --usage mac-generate,mac-verify --attr x-team=payments
   id=$(kmipctl create -o json | jq -r .id)`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -134,7 +134,7 @@ func newCreateCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&typ, "type", "symmetric", "object type to create")
-	f.StringVar(&alg, "alg", "AES", "Cryptographic Algorithm: AES, 3DES, ChaCha20, HMAC-SHA256, ...")
+	f.StringVar(&alg, "algorithm", "AES", "Cryptographic Algorithm: AES, 3DES, ChaCha20, HMAC-SHA256, ... (alias --alg)")
 	f.Int32Var(&length, "length", 256, "Cryptographic Length in bits")
 	af.add(f, "encrypt,decrypt")
 	return cmd
@@ -168,7 +168,7 @@ func newCreateKeyPairCmd() *cobra.Command {
 --name names the private key; the public key is named --public-name
 (default: the name with ".pub" appended). --group and --attr apply to both
 keys (Common Attributes).`,
-		Example: `  kmipctl create-key-pair --alg RSA --length 2048 --name signer
+		Example: `  kmipctl create-key-pair --algorithm RSA --length 2048 --name signer
   kmipctl create-key-pair --curve P-256 --name tls-2025`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -177,7 +177,7 @@ keys (Common Attributes).`,
 				return err
 			}
 			defer s.close()
-			if curve != "" && !cmd.Flags().Changed("alg") {
+			if curve != "" && !cmd.Flags().Changed("algorithm") {
 				alg = "EC"
 			}
 			algA, err := parseAttr("CryptographicAlgorithm", alg)
@@ -265,9 +265,9 @@ keys (Common Attributes).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&alg, "alg", "RSA", "Cryptographic Algorithm: RSA, EC, ECDSA, Ed25519, ...")
+	f.StringVar(&alg, "algorithm", "RSA", "Cryptographic Algorithm: RSA, EC, ECDSA, Ed25519, ... (alias --alg)")
 	f.Int32Var(&length, "length", 2048, "key length in bits (from the curve with --curve)")
-	f.StringVar(&curve, "curve", "", "named curve, e.g. P-256, P-384 (implies --alg EC)")
+	f.StringVar(&curve, "curve", "", "named curve, e.g. P-256, P-384 (implies --algorithm EC)")
 	f.StringVar(&pubName, "public-name", "", "Name of the public key (default: NAME.pub)")
 	f.StringVar(&privUsage, "private-usage", "sign", "Cryptographic Usage Mask of the private key")
 	f.StringVar(&pubUsage, "public-usage", "verify", "Cryptographic Usage Mask of the public key")

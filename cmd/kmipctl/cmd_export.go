@@ -39,12 +39,15 @@ func unsupported(err error) bool {
 // exportDoc returns the export document of id in TTLV, and how it was
 // obtained: KMIP Export, or Get and Get Attributes where the server (or
 // the protocol version) has no Export.
-func exportDoc(s *session, id string, kft kmip.KeyFormatType) ([]byte, string, error) {
+func exportDoc(s *session, id string, kft kmip.KeyFormatType, wrap func(b *ttlv.Builder)) ([]byte, string, error) {
 	if s.opts.version.AtLeast(kmip.V2_0) {
 		p, err := s.do(kmip.OperationExport, func(b *ttlv.Builder) {
 			b.AddText(ttlv.TagUniqueIdentifier, id)
 			if kft != 0 {
 				b.AddEnum(ttlv.TagKeyFormatType, uint32(kft))
+			}
+			if wrap != nil {
+				wrap(b)
 			}
 		})
 		if err == nil {
@@ -59,7 +62,7 @@ func exportDoc(s *session, id string, kft kmip.KeyFormatType) ([]byte, string, e
 			return nil, "", err
 		}
 	}
-	o, err := getObject(s, id, kft)
+	o, err := getObject(s, id, kft, wrap)
 	if err != nil {
 		return nil, "", err
 	}
@@ -125,7 +128,10 @@ func isHexText(b []byte) bool {
 }
 
 func newExportCmd() *cobra.Command {
-	var file, encoding, format string
+	var (
+		file, encoding, format string
+		wf                     wrapFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "export ID",
 		Short: "Save an object with its attributes to a file (KMIP Export)",
@@ -133,8 +139,14 @@ func newExportCmd() *cobra.Command {
 KMIP Export response, in the KMIP JSON encoding (default), the KMIP XML
 encoding, binary TTLV or hex. Servers (or --version 1.x) without Export are
 asked with Get and Get Attributes instead. Without --file the document goes
-to standard output. "kmipctl import" reads it back.`,
+to standard output. "kmipctl import" reads it back.
+
+--wrap-key ID exports the key wrapped under the managed key ID, with
+--wrap-method encrypt (default) or mac-sign, --wrap-encoding no-encoding
+(default) or ttlv, and --wrap-mode for a symmetric wrapping key (--encoding
+is the document's encoding).`,
 		Example: `  kmipctl export 7d0e... --file key.json
+  kmipctl export 7d0e... --wrap-key 41f2... --file key.wrapped.json
   kmipctl export 7d0e... --encoding xml > key.xml`,
 		Args: args(1, 1, "ID"),
 		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
@@ -147,7 +159,11 @@ to standard output. "kmipctl import" reads it back.`,
 			default:
 				return usageErrorf("invalid --encoding %q: want json, xml, ttlv or hex", encoding)
 			}
-			doc, method, err := exportDoc(s, id, kft)
+			wrap, err := wf.spec(cmd.Flags(), "wrap-encoding")
+			if err != nil {
+				return err
+			}
+			doc, method, err := exportDoc(s, id, kft, wrap)
 			if err != nil {
 				return failed("export", id, err)
 			}
@@ -181,6 +197,7 @@ to standard output. "kmipctl import" reads it back.`,
 	f.StringVar(&file, "file", "", "write the document to this file (mode 0600)")
 	f.StringVar(&encoding, "encoding", "json", "document encoding: json, xml, ttlv or hex")
 	f.StringVar(&format, "format", "", "Key Format Type to export the key in: raw, pkcs1, pkcs8, x509, ec")
+	wf.add(f, "wrap-encoding")
 	return cmd
 }
 

@@ -224,12 +224,16 @@ func (o *object) pemBlock() ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: label, Bytes: o.Material}), nil
 }
 
-// getObject sends Get for id asking for format (0: the server's choice).
-func getObject(s *session, id string, format kmip.KeyFormatType) (*object, error) {
+// getObject sends Get for id asking for format (0: the server's choice),
+// wrapped when wrap writes a Key Wrapping Specification.
+func getObject(s *session, id string, format kmip.KeyFormatType, wrap func(b *ttlv.Builder)) (*object, error) {
 	p, err := s.do(kmip.OperationGet, func(b *ttlv.Builder) {
 		b.AddText(ttlv.TagUniqueIdentifier, id)
 		if format != 0 {
 			b.AddEnum(ttlv.TagKeyFormatType, uint32(format))
+		}
+		if wrap != nil {
+			wrap(b)
 		}
 	})
 	if err != nil {
@@ -259,7 +263,10 @@ func objectKind(s *session, id string) (kmip.ObjectType, kmip.CryptographicAlgor
 }
 
 func newGetCmd() *cobra.Command {
-	var format, out string
+	var (
+		format, out string
+		wf          wrapFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "get ID",
 		Short: "Retrieve an object's key material (KMIP Get)",
@@ -269,8 +276,14 @@ func newGetCmd() *cobra.Command {
 Format Type (transparent: the one for the object's type; pem: PKCS#8 for
 private keys, X.509 for public keys, the certificate itself, PEM-encoded
 here). Without --format the server picks. --out FILE writes the material
-(bytes, DER or PEM) to FILE (mode 0600) instead of showing it.`,
+(bytes, DER or PEM) to FILE (mode 0600) instead of showing it.
+
+--wrap-key ID returns the key wrapped under the managed key ID (a Key
+Wrapping Specification): --wrap-method encrypt (default) or mac-sign,
+--encoding no-encoding (default: the key bytes are wrapped) or ttlv (the
+TTLV-encoded Key Value is), --wrap-mode for a symmetric wrapping key.`,
 		Example: `  kmipctl get 7d0e...
+  kmipctl get 7d0e... --wrap-key 41f2... --out aes.wrapped
   kmipctl get 7d0e... --out aes.key
   kmipctl get 7d0e... --format pem --out key.pem
   kmipctl get 7d0e... -o json | jq -r .key_hex`,
@@ -300,7 +313,11 @@ here). Without --format the server picks. --out FILE writes the material
 					return usageErrorf("a %s has no PEM form", t)
 				}
 			}
-			o, err := getObject(s, id, kft)
+			wrap, err := wf.spec(cmd.Flags(), "encoding")
+			if err != nil {
+				return err
+			}
+			o, err := getObject(s, id, kft, wrap)
 			if err != nil {
 				return failed("get", id, err)
 			}
@@ -342,6 +359,7 @@ here). Without --format the server picks. --out FILE writes the material
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Key Format Type: raw, transparent, pkcs1, pkcs8, x509, ec or pem")
 	cmd.Flags().StringVar(&out, "out", "", "write the material to this file")
+	wf.add(cmd.Flags(), "encoding")
 	return cmd
 }
 

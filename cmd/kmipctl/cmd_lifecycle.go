@@ -33,7 +33,7 @@ func newLocateCmd() *cobra.Command {
 		Long: `Find objects whose attributes match every filter (KMIP Locate), newest first
 with kmipd. Table output is one identifier a line.`,
 		Example: `  kmipctl locate --name backup-2025
-  kmipctl locate --type symmetric --state active --alg AES --length 256
+  kmipctl locate --type symmetric --state active --algorithm AES --length 256
   kmipctl locate --group payments --max 10 --offset 20
   kmipctl locate --attr x-team=payments -o json | jq -r '.ids[]'`,
 		Args: args(0, 0, ""),
@@ -121,7 +121,7 @@ with kmipd. Table output is one identifier a line.`,
 	f.StringVar(&name, "name", "", "Name")
 	f.StringVar(&typ, "type", "", "Object Type: symmetric, secret, opaque, private, public, certificate")
 	f.StringVar(&state, "state", "", "State: pre-active, active, deactivated, compromised, destroyed, destroyed-compromised")
-	f.StringVar(&alg, "alg", "", "Cryptographic Algorithm")
+	f.StringVar(&alg, "algorithm", "", "Cryptographic Algorithm (alias --alg)")
 	f.Int32Var(&length, "length", 0, "Cryptographic Length")
 	f.StringVar(&group, "group", "", "Object Group")
 	f.Int32Var(&max, "max", 0, "Maximum Items (0: no limit)")

@@ -213,7 +213,7 @@ func newRegisterCmd() *cobra.Command {
 Asymmetric keys and certificates are parsed for their Key Format Type,
 algorithm and length. --usage defaults to encrypt,decrypt (symmetric), sign
 (private), verify (public, certificate) and none otherwise.`,
-		Example: `  kmipctl register --type symmetric --file aes.key --alg AES --name imported
+		Example: `  kmipctl register --type symmetric --file aes.key --algorithm AES --name imported
   kmipctl register --type private --file key.pem --name tls-key
   kmipctl register --type certificate --file cert.pem --format pem
   kmipctl register --type secret --file password.txt --secret-type password`,
@@ -288,7 +288,7 @@ algorithm and length. --usage defaults to encrypt,decrypt (symmetric), sign
 	f.StringVar(&typ, "type", "", "object type: symmetric, secret, opaque, private, public or certificate")
 	f.StringVar(&file, "file", "", "file to read the object from")
 	f.StringVar(&format, "format", "auto", "file format: raw, pem, der or auto")
-	f.StringVar(&alg, "alg", "AES", "Cryptographic Algorithm of a symmetric key")
+	f.StringVar(&alg, "algorithm", "AES", "Cryptographic Algorithm of a symmetric key (alias --alg)")
 	f.StringVar(&secretType, "secret-type", "password", "Secret Data Type: password or seed")
 	f.StringVar(&opaqueType, "opaque-type", "0x80000000", "Opaque Data Type (an extension value)")
 	af.add(f, "")

@@ -56,8 +56,13 @@ func TestErrors_KMIPFailure(t *testing.T) {
 	if code != 4 || !strings.HasPrefix(errOut, "kmipctl: create: invalid field (KMIP InvalidField): ") || !strings.Contains(errOut, "100-bit") {
 		t.Errorf("exit %d, %s", code, errOut)
 	}
+	if !strings.Contains(errOut, "AES keys are 128, 192 or 256 bits") {
+		t.Errorf("the message does not say which lengths AES takes: %s", errOut)
+	}
+	// An object's names are distinct (objects may share one by default).
+	id := e.create("--name", "dup")
 	e.create("--name", "dup")
-	_, errOut, code = e.run("create", "--name", "dup")
+	_, errOut, code = e.run("attrs", "add", id, "Name", "dup")
 	if code != 4 || !strings.Contains(errOut, "(KMIP NonUniqueNameAttribute)") {
 		t.Errorf("duplicate name: exit %d, %s", code, errOut)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func newRootCmd() *cobra.Command {
@@ -14,7 +15,17 @@ func newRootCmd() *cobra.Command {
 	addConnFlags(root)
 	root.AddCommand(newConformanceCmd())
 	root.AddCommand(clientCommands(root)...)
+	root.SetGlobalNormalizationFunc(flagAliases)
 	return root
+}
+
+// flagAliases maps the short flag names scripts already use onto the
+// documented ones: --alg is --algorithm.
+func flagAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if name == "alg" {
+		name = "algorithm"
+	}
+	return pflag.NormalizedName(name)
 }
 
 // exitCode maps an error onto the process exit status, in this one place:
