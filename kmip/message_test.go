@@ -576,6 +576,15 @@ func TestResponseWriter_FailureReasonPerVersion(t *testing.T) {
 		{kmip.V1_4, kmip.ResultReasonPermissionDenied, kmip.ResultReasonPermissionDenied},
 		{kmip.V1_2, kmip.ResultReasonInvalidField, kmip.ResultReasonInvalidField},
 		{kmip.V1_4, kmip.ResultReasonResponseTooLarge, kmip.ResultReasonResponseTooLarge},
+		// A destroyed object is Item Not Found at 1.x (what 1.x clients
+		// expect from a Get after Destroy), Object Destroyed from 2.0 on.
+		{kmip.V1_0, kmip.ResultReasonObjectDestroyed, kmip.ResultReasonItemNotFound},
+		{kmip.V1_2, kmip.ResultReasonObjectDestroyed, kmip.ResultReasonItemNotFound},
+		{kmip.V1_4, kmip.ResultReasonObjectDestroyed, kmip.ResultReasonItemNotFound},
+		{kmip.V2_0, kmip.ResultReasonObjectDestroyed, kmip.ResultReasonObjectDestroyed},
+		{kmip.V2_1, kmip.ResultReasonObjectDestroyed, kmip.ResultReasonObjectDestroyed},
+		// A destroyed wrapping key stays Permission Denied.
+		{kmip.V1_4, kmip.ResultReasonWrappingObjectDestroyed, kmip.ResultReasonPermissionDenied},
 	}
 	for _, c := range cases {
 		t.Run(c.v.String()+" "+c.reason.String(), func(t *testing.T) {

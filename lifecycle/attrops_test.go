@@ -369,13 +369,16 @@ func TestAttrOps_AddAttribute(t *testing.T) {
 			aoOK(t, c, kmip.OperationAddAttribute, id, aoPayload(uid, aoNew(aoName("third-"+ver.String()))))
 			aoStrings(t, "names", aoNames(aoGet2(t, c, id, aoRef(ttlv.TagName))),
 				[]string{"add-" + ver.String(), "second-" + ver.String(), "third-" + ver.String()})
-			// BL-M-8-21: a name the object already has...
+			// BL-M-8-21: a name the object already has is refused.
 			aoFail(t, c, kmip.OperationAddAttribute, aoPayload(uid, aoNew(aoName("add-"+ver.String()))),
 				kmip.ResultReasonNonUniqueNameAttribute)
-			// ... or another of the owner's objects has.
-			aoFail(t, c, kmip.OperationAddAttribute, aoPayload(uid, aoNew(aoName("add-other-"+ver.String()))),
-				kmip.ResultReasonNonUniqueNameAttribute)
-			// Another owner may use it.
+			// Under the default policy (NamesPerObject) another of the
+			// owner's objects may have the same name (NamesPerOwner refusing
+			// it is TestNames_PerOwner's).
+			aoOK(t, c, kmip.OperationAddAttribute, id, aoPayload(uid, aoNew(aoName("add-other-"+ver.String()))))
+			aoStrings(t, "names", aoNames(aoGet2(t, c, id, aoRef(ttlv.TagName))),
+				[]string{"add-" + ver.String(), "second-" + ver.String(), "third-" + ver.String(), "add-other-" + ver.String()})
+			// Another owner may use a name too.
 			bobs := aoCreate(t, bob, "", nil)
 			aoOK(t, bob, kmip.OperationAddAttribute, bobs, aoPayload(byID(bobs), aoNew(aoName("second-"+ver.String()))))
 
@@ -467,7 +470,8 @@ func TestAttrOps_AddAttributeV1(t *testing.T) {
 			// SASED-M-1-14: the response echoes the attribute.
 			p := aoOK(t, c, kmip.OperationAddAttribute, id, aoPayload(uid, aoV1("x-attribute1", -1, aoText(ttlv.TagAttributeValue, "Value1"))))
 			a := aoReadV1(t, &p)
-			if a.Name != "x-attribute1" || a.Index != -1 || string(a.Value.Data) != "Value1" || !p.Empty() {
+			// The Attribute Index is sent even when it is 0 (objects.appendV1).
+			if a.Name != "x-attribute1" || a.Index != 0 || string(a.Value.Data) != "Value1" || !p.Empty() {
 				t.Fatalf("echo %+v", a)
 			}
 			// A second Name is instance 1.
@@ -478,7 +482,7 @@ func TestAttrOps_AddAttributeV1(t *testing.T) {
 			}
 			names, idx := aoV1Names(aoGet1(t, c, id, "Name"))
 			aoStrings(t, "names", names, []string{"add1-" + ver.String(), "second-" + ver.String()})
-			if idx[0] != -1 || idx[1] != 1 {
+			if idx[0] != 0 || idx[1] != 1 {
 				t.Fatalf("indexes %v", idx)
 			}
 			// 1.x has no Attribute Single Valued, Attribute Read Only or
@@ -504,7 +508,7 @@ func TestAttrOps_AddAttributeV1(t *testing.T) {
 				b.AddText(ttlv.TagLinkedObjectIdentifier, other)
 				b.End()
 			})))
-			if a = aoReadV1(t, &p); a.Name != "Link" || a.Index != -1 {
+			if a = aoReadV1(t, &p); a.Name != "Link" || a.Index != 0 {
 				t.Fatalf("echo %+v", a)
 			}
 		})
@@ -512,7 +516,9 @@ func TestAttrOps_AddAttributeV1(t *testing.T) {
 }
 
 func TestAttrOps_SetAttribute(t *testing.T) {
-	e := newEnv(t)
+	// Names unique per owner, so that Set Attribute's name conflict with
+	// another object, and the freeing of a name by renaming, are tested.
+	e := newEnvWith(t, namesPerOwner)
 	for _, ver := range v2s {
 		t.Run(ver.String(), func(t *testing.T) {
 			c := e.srv.Dial(t, "alice", ver)
@@ -689,7 +695,7 @@ func TestAttrOps_ModifyAttributeV1(t *testing.T) {
 			aoOK(t, c, kmip.OperationAddAttribute, id, aoPayload(uid, aoV1("x-attribute1", -1, aoText(ttlv.TagAttributeValue, "Value1"))))
 			// SASED-M-1-14: the response echoes the new value.
 			p := aoOK(t, c, kmip.OperationModifyAttribute, id, aoPayload(uid, aoV1("x-attribute1", -1, aoText(ttlv.TagAttributeValue, "ModifiedValue1"))))
-			if a := aoReadV1(t, &p); a.Name != "x-attribute1" || a.Index != -1 || string(a.Value.Data) != "ModifiedValue1" {
+			if a := aoReadV1(t, &p); a.Name != "x-attribute1" || a.Index != 0 || string(a.Value.Data) != "ModifiedValue1" {
 				t.Fatalf("echo %+v", a)
 			}
 			// The Attribute Index picks the instance.
@@ -726,7 +732,9 @@ func TestAttrOps_ModifyAttributeV1(t *testing.T) {
 }
 
 func TestAttrOps_DeleteAttribute(t *testing.T) {
-	e := newEnv(t)
+	// Names unique per owner, so that "the deleted name is free" means
+	// something.
+	e := newEnvWith(t, namesPerOwner)
 	for _, ver := range v2s {
 		t.Run(ver.String(), func(t *testing.T) {
 			c := e.srv.Dial(t, "alice", ver)
@@ -783,7 +791,7 @@ func TestAttrOps_DeleteAttributeV1(t *testing.T) {
 			aoOK(t, c, kmip.OperationAddAttribute, id, aoPayload(uid, aoV1("x-attribute1", -1, aoText(ttlv.TagAttributeValue, "Value1"))))
 			// SASED-M-1-14: the response carries the deleted attribute.
 			p := aoOK(t, c, kmip.OperationDeleteAttribute, id, aoPayload(uid, aoText(ttlv.TagAttributeName, "x-attribute1")))
-			if a := aoReadV1(t, &p); a.Name != "x-attribute1" || a.Index != -1 || string(a.Value.Data) != "Value1" {
+			if a := aoReadV1(t, &p); a.Name != "x-attribute1" || a.Index != 0 || string(a.Value.Data) != "Value1" {
 				t.Fatalf("echo %+v", a)
 			}
 			p = aoOK(t, c, kmip.OperationDeleteAttribute, id, aoPayload(uid, aoText(ttlv.TagAttributeName, "Name"), func(b *ttlv.Builder) {
@@ -938,8 +946,9 @@ func TestCheck(t *testing.T) {
 			notFoundR := kmip.ResultReasonObjectNotFound
 			limitR := kmip.ResultReasonUsageLimitExceeded
 			if !ver.V2() {
+				// 1.x: a destroyed object is Item Not Found (kmip.ReasonFor).
 				incompatible, wrongState, destroyedR, notFoundR, limitR = kmip.ResultReasonInvalidField,
-					kmip.ResultReasonPermissionDenied, kmip.ResultReasonPermissionDenied, kmip.ResultReasonItemNotFound,
+					kmip.ResultReasonPermissionDenied, kmip.ResultReasonItemNotFound, kmip.ResultReasonItemNotFound,
 					kmip.ResultReasonPermissionDenied
 			}
 			// A Pre-Active key passes (Check is meant to precede a Get).

@@ -230,6 +230,32 @@ func regSecret(t *testing.T, c *kmip.Client, secret []byte, mask kmip.Cryptograp
 	return string(out2text(it))
 }
 
+// regSecretPreActive registers a Secret Data object (a Seed, in Opaque
+// format) without an Activation Date: it stays Pre-Active.
+func regSecretPreActive(t *testing.T, c *kmip.Client, secret []byte, mask kmip.CryptographicUsageMask) string {
+	t.Helper()
+	ver := c.Version
+	it := must(t, c, kmip.OperationRegister,
+		fEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSecretData)),
+		attrsWrap(ver, maskAttr(ver, mask)),
+		func(b *ttlv.Builder) {
+			b.Begin(ttlv.TagSecretData)
+			b.AddEnum(ttlv.TagSecretDataType, uint32(kmip.SecretDataTypeSeed))
+			kmip.WriteKeyBlock(b, &kmip.KeyBlock{FormatType: kmip.KeyFormatTypeOpaque, Material: secret})
+			b.End()
+		})
+	return string(out2text(it))
+}
+
+// fRevocation is a Revocation Reason with the given code.
+func fRevocation(code kmip.RevocationReasonCode) fld {
+	return func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagRevocationReason)
+		b.AddEnum(ttlv.TagRevocationReasonCode, uint32(code))
+		b.End()
+	}
+}
+
 func out2text(it *kmip.ResponseItem) []byte {
 	v, ok := it.Payload.Find(ttlv.TagUniqueIdentifier)
 	if !ok {

@@ -14,8 +14,8 @@ import (
 )
 
 // Derive Key (KMIP 2.0 §6.1.11; 1.4 §4.6) makes a new Symmetric Key or
-// Secret Data object from the key material of an Active base object whose
-// Cryptographic Usage Mask allows Derive Key. The new object takes the
+// Secret Data object from the key material of a Pre-Active or Active base
+// object whose Cryptographic Usage Mask allows Derive Key. The new object takes the
 // request's attributes (its Cryptographic Length, in bits, is required)
 // and the server's, as on Create; it gets a Derivation Base Object link to
 // the base object, which gets a Derived Key link to it; its identifier
@@ -26,7 +26,8 @@ import (
 //   - PBKDF2 (RFC 8018): password K, the Salt and Iteration Count, PRF
 //     HMAC-H (H defaults to SHA-1; TC-DERIVEKEY-3/4 are RFC 6070's vectors);
 //   - HASH: H(K || D), H defaulting to SHA-256;
-//   - HMAC: HMAC-H(K, D), H defaulting to SHA-256;
+//   - HMAC: HMAC-H(K, D), H defaulting to SHA-256; with a Salt, or for more
+//     than one digest, HKDF (RFC 5869) with the Salt and info D;
 //   - ENCRYPT: D encrypted with K under the Cryptographic Parameters (ECB,
 //     CBC, CTR, ChaCha20) and the Initialization Vector, cut to length;
 //   - NIST800-108-C: the SP 800-108 KDF in counter mode, a 32-bit counter
@@ -36,7 +37,7 @@ import (
 //   - Asymmetric Key: ECDH between a Private Key and a Public Key, the two
 //     objects the request names (derive_asym.go).
 //
-// HASH and HMAC yield at most one digest. The other methods (feedback and
+// HASH yields at most one digest. The other methods (feedback and
 // double-pipeline SP 800-108, AWS Signature Version 4) are not supported.
 
 // maxIterations bounds PBKDF2's cost for one request.
@@ -151,17 +152,6 @@ func (s *Service) deriveKey(c *kmip.Call, w *ttlv.Builder) error {
 	c.Batch.IDPlaceholder = id
 	w.AddText(ttlv.TagUniqueIdentifier, id)
 	return nil
-}
-
-// isCipher reports whether keys of a have fixed sizes (keyBytes knows
-// them).
-func isCipher(a kmip.CryptographicAlgorithm) bool {
-	switch a {
-	case kmip.CryptographicAlgorithmAES, kmip.CryptographicAlgorithmDES3,
-		kmip.CryptographicAlgorithmChaCha20, kmip.CryptographicAlgorithmChaCha20Poly1305:
-		return true
-	}
-	return false
 }
 
 // deriveMaterial computes n bytes of derived material from the base

@@ -219,7 +219,7 @@ func TestDerive_Methods(t *testing.T) {
 	}
 }
 
-// The base object must be Active and allow Derive Key; the lengths must
+// The base object must be Pre-Active or Active and allow Derive Key; the lengths must
 // suit the algorithm; the new identifier is the ID Placeholder.
 func TestDerive_Checks(t *testing.T) {
 	_, c := cryptoEnv(t)
@@ -239,10 +239,30 @@ func TestDerive_Checks(t *testing.T) {
 	if n := len(material(t, c, id)); n != 24 {
 		t.Fatalf("3DES key of %d bytes", n)
 	}
-	// A Pre-Active base is refused.
-	pre := create(t, c, "")
-	_, err = do(t, c, kmip.OperationDeriveKey, deriveReq(c.Version, kmip.ObjectTypeSymmetricKey, pre, kmip.DerivationMethodHMAC, 128, kmip.CryptographicAlgorithmAES))
-	wantReason(t, err, kmip.ResultReasonWrongKeyLifecycleState)
+	// A Deactivated or Compromised base is refused (Derive Key needs a
+	// Pre-Active or Active base).
+	for _, code := range []kmip.RevocationReasonCode{kmip.RevocationReasonCodeCessationOfOperation, kmip.RevocationReasonCodeKeyCompromise} {
+		revoked := regSecret(t, c, []byte("pw"), deriveMask)
+		must(t, c, kmip.OperationRevoke, fUID(revoked), fRevocation(code))
+		_, err = do(t, c, kmip.OperationDeriveKey, deriveReq(c.Version, kmip.ObjectTypeSymmetricKey, revoked, kmip.DerivationMethodPBKDF2, 128, kmip.CryptographicAlgorithmAES, args...))
+		wantReason(t, err, kmip.ResultReasonWrongKeyLifecycleState)
+	}
+	// A Pre-Active base derives (as an Active one does): the same
+	// password, salt and count give the same key.
+	pre := regSecretPreActive(t, c, []byte("pw"), deriveMask)
+	if st := aoState(t, c, pre); st != kmip.StatePreActive {
+		t.Fatalf("base state %s, want Pre-Active", st)
+	}
+	fromPre := derive(t, c, kmip.ObjectTypeSymmetricKey, pre, kmip.DerivationMethodPBKDF2, 128, kmip.CryptographicAlgorithmAES, args...)
+	fromActive := derive(t, c, kmip.ObjectTypeSymmetricKey, base, kmip.DerivationMethodPBKDF2, 128, kmip.CryptographicAlgorithmAES, args...)
+	if a, b := material(t, c, fromPre), material(t, c, fromActive); len(a) != 16 || !bytes.Equal(a, b) {
+		t.Fatalf("derived from Pre-Active %x, from Active %x", a, b)
+	}
+	// A Pre-Active key without Derive Key in its mask is still refused for
+	// that.
+	noMask := create(t, c, "")
+	_, err = do(t, c, kmip.OperationDeriveKey, deriveReq(c.Version, kmip.ObjectTypeSymmetricKey, noMask, kmip.DerivationMethodHMAC, 128, kmip.CryptographicAlgorithmAES))
+	wantReason(t, err, kmip.ResultReasonIncompatibleCryptographicUsageMask)
 	// A batch: Derive Key, then Get through the ID Placeholder.
 	var w kmip.RequestWriter
 	w.Begin(nil, c.Version, 2, nil)

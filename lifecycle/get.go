@@ -46,8 +46,12 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		if _, _, ok := registeredWrapped(o); ok {
 			// Registered wrapped under a key kmipd does not hold: served
 			// as registered, the only form kmipd has.
-			if req.KeyWrappingSpecification != nil {
+			if req.KeyWrappingSpecification != nil || req.KeyWrapType == kmip.KeyWrapTypeNotWrapped {
 				return errNoPlaintext(o)
+			}
+			if req.KeyFormatType != 0 && req.KeyFormatType != o.KeyFormat {
+				return kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported,
+					"object %q is held wrapped as registered, in %s: it cannot be converted to %s", o.ID, kmip.SpecName(o.KeyFormat.String()), kmip.SpecName(req.KeyFormatType.String()))
 			}
 			req.KeyWrapType = kmip.KeyWrapTypeAsRegistered
 		} else {

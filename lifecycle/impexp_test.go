@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"testing"
 	"time"
 
@@ -581,9 +582,38 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 		b.AddRaw(oraw)
 	})
 	wantReason(t, err, kmip.ResultReasonAttributeSingleValued)
-	// A name the owner already uses elsewhere is refused.
-	_, err = do(t, c, kmip.OperationImport, func(b *ttlv.Builder) {
-		b.AddText(ttlv.TagUniqueIdentifier, "same-name")
+	// Under the default policy a name the owner already uses elsewhere is
+	// accepted, and Locate by it finds both objects.
+	importSameName := func(c *kmip.Client) error {
+		_, err := do(t, c, kmip.OperationImport, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, "same-name")
+			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+			b.Begin(ttlv.TagAttributes)
+			aoName("imported-key")(b)
+			b.End()
+			b.AddRaw(oraw)
+		})
+		return err
+	}
+	if err := importSameName(c); err != nil {
+		t.Fatalf("import of a second imported-key: %v", err)
+	}
+	byName := func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagAttributes)
+		aoName("imported-key")(b)
+		b.End()
+	}
+	ids, _ := arLocate(t, c, byName)
+	slices.Sort(ids)
+	aoStrings(t, "located by name", ids, []string{"as-given", "same-name"})
+	// With names unique per owner it is refused.
+	eo := newEnvWith(t, namesPerOwner)
+	co := eo.srv.Dial(t, "alice", kmip.V2_0)
+	if err := importSameName(co); err != nil {
+		t.Fatal(err)
+	}
+	_, err = do(t, co, kmip.OperationImport, func(b *ttlv.Builder) {
+		b.AddText(ttlv.TagUniqueIdentifier, "other-id")
 		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
 		b.Begin(ttlv.TagAttributes)
 		aoName("imported-key")(b)

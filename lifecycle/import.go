@@ -64,6 +64,12 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 		if r, err = parseRegObject(req.ObjectType, objItem); err != nil {
 			return err
 		}
+		if r.kb != nil && r.kb.wrapped {
+			// Register keeps such a key as registered; Import restores an
+			// object this server (or another) exported, whose material it
+			// must be able to hold in the clear.
+			return kmip.Errorf(kmip.ResultReasonWrappingObjectNotFound, "the wrapping key of the imported object is not held by this server")
+		}
 		if wrapped != nil && req.KeyWrapType != kmip.KeyWrapTypeNotWrapped {
 			if r.extra != nil {
 				return kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "a %s cannot be kept wrapped as registered", req.ObjectType)
@@ -173,8 +179,8 @@ func importAttrs(req *kmip.ImportRequest, id string) ([]objects.Attribute, error
 // accepts, an item whose tag is no attribute kmipd knows is kept as it is,
 // as long as it is well formed for the request's form (2.x: an item
 // tagged with its own tag; 1.x: an Attribute Value): Export writes such
-// items when an object carries them (Register keeps the Secret Data Type,
-// for example), and Import stores every attribute as given. Such an
+// items when an object carries them (earlier kmipd releases kept the Secret
+// Data Type as one, for example), and Import stores every attribute as given. Such an
 // attribute is returned to the versions that know its tag.
 func importAttr(a kmip.Attr) (objects.Attribute, error) {
 	if a.Tag == 0 {

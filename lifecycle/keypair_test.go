@@ -573,11 +573,24 @@ func TestCreateKeyPair_Attributes(t *testing.T) {
 	if string(gotID.Data) != string(privID.Data) || kmip.ObjectType(gotType.Uint32()) != kmip.ObjectTypePrivateKey {
 		t.Errorf("ID Placeholder: Get returned %s (%d), want private key %s", gotID.Data, gotType.Uint32(), privID.Data)
 	}
-	// Names are unique: a second pair with the same private key name fails
-	// and leaves nothing behind.
-	_, _, err := kpCreate(t, c, []kpAttr{kpEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmEd25519))},
-		[]kpAttr{kpName("attrs-private-2.0")}, nil)
+	// Under the default policy another pair's private key may have the
+	// same name.
+	ed := []kpAttr{kpEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmEd25519))}
+	if _, _, err := kpCreate(t, c, ed, []kpAttr{kpName("attrs-private-2.0")}, nil); err != nil {
+		t.Fatalf("second pair named attrs-private-2.0: %v", err)
+	}
+	// With names unique per owner a second pair with the same private key
+	// name fails and leaves nothing behind.
+	eo := newEnvWith(t, namesPerOwner)
+	co := eo.srv.Dial(t, "alice", kmip.V2_0)
+	if _, _, err := kpCreate(t, co, ed, []kpAttr{kpName("pair-name")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := kpCreate(t, co, ed, []kpAttr{kpName("pair-name")}, nil)
 	wantReason(t, err, kmip.ResultReasonNonUniqueNameAttribute)
+	if ids, _ := arLocate(t, co, nil); len(ids) != 2 {
+		t.Fatalf("%d objects after the refused pair, want the first pair's 2", len(ids))
+	}
 }
 
 type kpItem struct {

@@ -432,7 +432,8 @@ func TestReKeyKeyPair_RequestAttributes(t *testing.T) {
 }
 
 // TestReKeyKeyPair_Errors: an unknown identifier is Object Not Found
-// (1.x: Item Not Found), a destroyed key Object Destroyed, a key that is
+// (1.x: Item Not Found), a destroyed key Object Destroyed (1.x: Item Not
+// Found), a key that is
 // not a private key Illegal Object Type (1.x: Invalid Field), no
 // identifier and no ID Placeholder Invalid Field.
 func TestReKeyKeyPair_Errors(t *testing.T) {
@@ -442,7 +443,8 @@ func TestReKeyKeyPair_Errors(t *testing.T) {
 			c := e.srv.Dial(t, "alice", ver)
 			notFoundR, destroyedR, typeR := kmip.ResultReasonObjectNotFound, kmip.ResultReasonObjectDestroyed, kmip.ResultReasonIllegalObjectType
 			if !ver.V2() {
-				notFoundR, destroyedR, typeR = kmip.ResultReasonItemNotFound, kmip.ResultReasonPermissionDenied, kmip.ResultReasonInvalidField
+				// 1.x: a destroyed object is Item Not Found (kmip.ReasonFor).
+				notFoundR, destroyedR, typeR = kmip.ResultReasonItemNotFound, kmip.ResultReasonItemNotFound, kmip.ResultReasonInvalidField
 			}
 			common := []kpAttr{kpEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmEC)), kpCurve(kmip.RecommendedCurveP_256)}
 			_, _, err := rkpReKey(t, c, "AAABBBCCC")

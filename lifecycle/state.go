@@ -273,7 +273,7 @@ func Allowed(op kmip.Operation, s kmip.State) error {
 		case destroyed(s):
 			return kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is already destroyed")
 		case s == kmip.StateActive:
-			return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "Destroy is not permitted on an Active object: Revoke it first (any reason deactivates it), then Destroy")
+			return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "Destroy is not permitted on an object in state Active: Revoke it first (any reason deactivates it), then Destroy")
 		}
 	case kmip.OperationEncrypt, kmip.OperationSign, kmip.OperationMAC,
 		kmip.OperationDecrypt, kmip.OperationSignatureVerify, kmip.OperationMACVerify:

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,7 +144,8 @@ func TestAllowed(t *testing.T) {
 		{kmip.OperationDecrypt, [8]kmip.ResultReason{ok, wk, ok, wk, wk, wk, wk, wk}},
 		{kmip.OperationSignatureVerify, [8]kmip.ResultReason{ok, wk, ok, wk, wk, wk, wk, wk}},
 		{kmip.OperationMACVerify, [8]kmip.ResultReason{ok, wk, ok, wk, wk, wk, wk, wk}},
-		{kmip.OperationDeriveKey, [8]kmip.ResultReason{ok, wk, ok, wk, wk, wk, wk, wk}},
+		// Derive Key: a Pre-Active base too (it makes a new object).
+		{kmip.OperationDeriveKey, [8]kmip.ResultReason{ok, ok, ok, wk, wk, wk, wk, wk}},
 		{kmip.OperationAddAttribute, [8]kmip.ResultReason{ok, ok, ok, ok, ok, ok, ok, wk}},
 		{kmip.OperationModifyAttribute, [8]kmip.ResultReason{ok, ok, ok, ok, ok, ok, ok, wk}},
 		{kmip.OperationCheck, [8]kmip.ResultReason{ok, ok, ok, ok, ok, ok, ok, wk}},
@@ -166,6 +168,57 @@ func TestAllowed(t *testing.T) {
 		for _, s := range states[:7] {
 			if err := lifecycle.Allowed(op, s); err != nil {
 				t.Errorf("Allowed(%v, %v) = %v, want nil", op, s, err)
+			}
+		}
+	}
+}
+
+// Ensure that Wrong Key Lifecycle State messages use the specification's
+// words for operations, states and events, never the CamelCase names of
+// the Go constants.
+func TestStateMessages(t *testing.T) {
+	msg := func(err error) string {
+		t.Helper()
+		var ke *kmip.Error
+		if !errors.As(err, &ke) || ke.Reason != wk {
+			t.Fatalf("got %v, want %s", err, wk)
+		}
+		return ke.Message
+	}
+	_, revokePre := lifecycle.Transition(pre, lifecycle.EventRevokeOther)
+	_, destroyActive := lifecycle.Transition(act, lifecycle.EventDestroy)
+	_, activateDead := lifecycle.Transition(dcmp, lifecycle.EventActivate)
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{lifecycle.Allowed(kmip.OperationDeriveKey, deac),
+			"Derive Key is not permitted on an object in state Deactivated (it needs Pre-Active or Active)"},
+		{lifecycle.Allowed(kmip.OperationMACVerify, pre),
+			"MAC Verify is not permitted on an object in state Pre-Active (it needs Active)"},
+		{lifecycle.Allowed(kmip.OperationActivate, dcmp),
+			"Activate is not permitted on an object in state Destroyed Compromised (it needs Pre-Active)"},
+		{lifecycle.Allowed(kmip.OperationDestroy, act),
+			"Destroy is not permitted on an object in state Active: Revoke it first (any reason deactivates it), then Destroy"},
+		{revokePre,
+			"Revoke with a reason other than Key Compromise or CA Compromise is not permitted on an object in state Pre-Active: an object that was never activated is destroyed directly, or revoked with Key Compromise"},
+		{destroyActive,
+			"Destroy is not permitted on an object in state Active: Revoke it first (any reason deactivates it), then Destroy"},
+		{activateDead,
+			"Activate is not permitted on an object in state Destroyed Compromised: only a Pre-Active object can be activated"},
+		{lifecycle.AllowedChange(ttlv.TagActivationDate, act),
+			"Activation Date cannot change on an object in state Active"},
+	}
+	internal := []string{"PreActive", "DestroyedCompromised", "RevokeOther", "RevokeCompromise", "DeriveKey",
+		"MACVerify", "ActivationDate", "EventDestroy", "Event("}
+	for _, c := range cases {
+		got := msg(c.err)
+		if got != c.want {
+			t.Errorf("message %q\n want %q", got, c.want)
+		}
+		for _, name := range internal {
+			if strings.Contains(got, name) {
+				t.Errorf("message %q contains the internal name %q", got, name)
 			}
 		}
 	}
