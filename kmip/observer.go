@@ -58,3 +58,21 @@ func HandshakeFailureReason(err error) string {
 	}
 	return "other"
 }
+
+// RefusalObserver, when the Server's Observer also implements it, is told
+// of what the server refuses before any operation runs, so that the audit
+// trail records refused connections and messages too. Like Observer, its
+// methods must not block; rate limiting is the implementation's.
+type RefusalObserver interface {
+	// ConnectionRefused reports a connection that did not become a client
+	// session: a failed TLS handshake, an unverified certificate, an
+	// identity that cannot be accepted, or a connection limit. reason is a
+	// short fixed label (HandshakeFailureReason's, or the limit's name);
+	// detail says more for the operator. id is nil before the identity is
+	// known.
+	ConnectionRefused(remote net.Addr, id *Identity, reason, detail string)
+	// MessageRefused reports a request message answered without running an
+	// operation (malformed, unsupported protocol version, critical message
+	// extension) or a connection closed because its framing was lost.
+	MessageRefused(remote net.Addr, id *Identity, reason ResultReason, detail string)
+}
