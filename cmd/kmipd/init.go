@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +30,9 @@ func newInitCmd() *cobra.Command {
 		Long: `init writes a working development set-up into DIR:
   DIR/pki/ca.crt, ca.key          development CA
   DIR/pki/server.crt, server.key  server certificate (SANs 127.0.0.1, ::1, localhost, host name)
-  DIR/pki/client.crt, client.key  client certificate of the admin identity
+  DIR/pki/admin.crt, admin.key    client certificate of the admin identity (CN admin)
+  DIR/pki/client.crt, client.key  the same admin certificate, under the name clients default to
+  DIR/pki/<cn>.crt, <cn>.key      one plain (non-admin) identity per --client
   DIR/kmipd.yaml                  configuration
   DIR/master.key                  master key of the software key backend (0600)
                                   (with --hsm pkcs11: master keys created on the token instead;
@@ -41,7 +44,7 @@ It refuses to overwrite an existing set-up.`,
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "directory to write (created if missing)")
 	cmd.Flags().StringSliceVar(&o.hosts, "host", nil, "server certificate SANs (default 127.0.0.1, ::1, localhost and the host name)")
-	cmd.Flags().StringSliceVar(&o.clients, "client", nil, "client certificate CNs to issue (default admin)")
+	cmd.Flags().StringSliceVar(&o.clients, "client", nil, "further client certificate CNs to issue, as plain identities that see only their own objects (admin is always issued)")
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:5696", "listen address written to the config")
 	cmd.Flags().StringVar(&o.hsm, "hsm", backendSoftware, "key backend: software (master key file) or pkcs11 (HSM)")
 	o.hsmFlags.register(cmd)
@@ -56,14 +59,17 @@ func runInit(cmd *cobra.Command, o *initOptions) error {
 	if err := initBackendConfig(cfg, o.hsm, &o.hsmFlags); err != nil {
 		return err
 	}
-	// The admin is the identity whose certificate becomes client.crt:
-	// "admin" if it is among the clients, else the first one.
-	if len(o.clients) > 0 {
-		cfg.Admins = o.clients[:1]
-		for _, c := range o.clients {
-			if c == pki.DefaultClientName {
-				cfg.Admins = []string{c}
-			}
+	// The admin is always the dev admin certificate, CN "admin", and
+	// --client names only plain identities: choosing the first --client as
+	// admin silently let `--client alice,bob` give alice every object.
+	// "admin" among --client is accepted (it is issued anyway) so that
+	// `--client admin,backup` keeps working.
+	admin := pki.DefaultClientName
+	cfg.Admins = []string{admin}
+	clients := []string{admin}
+	for _, c := range o.clients {
+		if c != admin {
+			clients = append(clients, c)
 		}
 	}
 	cfgPath := filepath.Join(o.dir, ConfigFile)
@@ -75,7 +81,7 @@ func runInit(cmd *cobra.Command, o *initOptions) error {
 			return fmt.Errorf("%s exists: %w (remove the directory to start over)", p, fs.ErrExist)
 		}
 	}
-	bundle, err := pki.Generate(pki.Options{Hosts: o.hosts, ClientNames: o.clients})
+	bundle, err := pki.Generate(pki.Options{Hosts: o.hosts, ClientNames: clients})
 	if err != nil {
 		return err
 	}
@@ -112,6 +118,11 @@ func runInit(cmd *cobra.Command, o *initOptions) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "kmipd: created master keys %s-v1 on PKCS#11 token %q\n", cfg.HSM.KEKLabel, cfg.HSM.PKCS11Token)
 	}
 	ok = true
-	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: wrote a development set-up in %s (admin identity %q)\n", o.dir, cfg.Admins[0])
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "kmipd: wrote a development set-up in %s\n", o.dir)
+	fmt.Fprintf(out, "  admin identities (see every object): %s (pki/%s.crt, also pki/client.crt)\n", strings.Join(cfg.Admins, ", "), admin)
+	if plain := clients[1:]; len(plain) > 0 {
+		fmt.Fprintf(out, "  plain identities (own objects only): %s (pki/<cn>.crt)\n", strings.Join(plain, ", "))
+	}
 	return nil
 }

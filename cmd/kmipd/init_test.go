@@ -13,8 +13,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
 )
 
 // readCert parses the single PEM certificate in path.
@@ -250,8 +253,9 @@ func TestInitFlags(t *testing.T) {
 	if cfg.Listen != "0.0.0.0:15696" {
 		t.Errorf("listen %q, want 0.0.0.0:15696", cfg.Listen)
 	}
-	if !slices.Equal(cfg.Admins, []string{"alice"}) {
-		t.Errorf("admins %q, want [alice]", cfg.Admins)
+	// --client issues plain identities: the admin stays the dev admin.
+	if !slices.Equal(cfg.Admins, []string{"admin"}) {
+		t.Errorf("admins %q, want [admin]", cfg.Admins)
 	}
 	pkiDir := filepath.Join(dir, "pki")
 	srv := readCert(t, filepath.Join(pkiDir, "server.crt"))
@@ -262,17 +266,150 @@ func TestInitFlags(t *testing.T) {
 	if srv.VerifyHostname("127.0.0.1") == nil || srv.VerifyHostname("localhost") == nil {
 		t.Error("--host did not replace the default SANs")
 	}
-	for file, cn := range map[string]string{"client.crt": "alice", "alice.crt": "alice", "bob.crt": "bob"} {
+	for file, cn := range map[string]string{"client.crt": "admin", "admin.crt": "admin", "alice.crt": "alice", "bob.crt": "bob"} {
 		if c := readCert(t, filepath.Join(pkiDir, file)); c.Subject.CommonName != cn {
 			t.Errorf("%s: CN %q, want %q", file, c.Subject.CommonName, cn)
 		}
 	}
-	for _, f := range []string{"alice.key", "bob.key", "client.key"} {
+	for _, f := range []string{"admin.key", "alice.key", "bob.key", "client.key"} {
 		wantMode(t, filepath.Join(pkiDir, f), 0o600)
 	}
-	if _, err := os.Stat(filepath.Join(pkiDir, "admin.crt")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("admin.crt issued although --client did not name admin: %v", err)
+}
+
+// TestInitClientsArePlainIdentities: `init --client alice,bob` used to make
+// alice an admin, so she could read every object. Now the config's admins
+// are the dev admin only, init says so, and through the real server alice
+// cannot see bob's key while admin can.
+func TestInitClientsArePlainIdentities(t *testing.T) {
+	clearKMIPDEnv(t)
+	dir := filepath.Join(t.TempDir(), "kmipd")
+	out, err := runCLI("init", "--dir", dir, "--client", "alice,bob")
+	if err != nil {
+		t.Fatalf("kmipd init: %v\n%s", err, out)
 	}
+	if !strings.Contains(out, "admin identities (see every object): admin ") ||
+		!strings.Contains(out, "plain identities (own objects only): alice, bob ") {
+		t.Errorf("init output does not say who is admin:\n%s", out)
+	}
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(cfg.Admins, "alice") || slices.Contains(cfg.Admins, "bob") || !slices.Equal(cfg.Admins, []string{"admin"}) {
+		t.Errorf("admins %q, want [admin]", cfg.Admins)
+	}
+	yaml, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if admins := yamlAdmins(string(yaml)); strings.Contains(admins, "alice") || strings.Contains(admins, "bob") {
+		t.Errorf("%s names a --client among the admins: %s", ConfigFile, admins)
+	}
+
+	srv := startServer(t, dir, nil)
+	alice, bob := dialAs(t, dir, srv.addr, "alice"), dialAs(t, dir, srv.addr, "bob")
+	id, err := createKey(bob, "bobs-key")
+	if err != nil {
+		t.Fatalf("bob: Create: %v", err)
+	}
+	if _, err := getKey(bob, id); err != nil {
+		t.Fatalf("bob: Get of his own key: %v", err)
+	}
+	if key, err := getKey(alice, id); !errors.Is(err, kmip.ErrObjectNotFound) {
+		t.Errorf("alice: Get of bob's key %s: key %x, error %v; want Object Not Found", id, key, err)
+	}
+	if ids := locateByName(t, alice, "bobs-key"); len(ids) != 0 {
+		t.Errorf("alice: Locate by bob's key's name found %q", ids)
+	}
+	if ids := locateByName(t, bob, "bobs-key"); !slices.Equal(ids, []string{id}) {
+		t.Errorf("bob: Locate by his key's name found %q, want [%s]", ids, id)
+	}
+	// The dev admin certificate is the admin: it sees bob's key.
+	if _, err := getKey(dialAs(t, dir, srv.addr, "admin"), id); err != nil {
+		t.Errorf("admin: Get of bob's key: %v", err)
+	}
+	srv.stop(t)
+}
+
+// TestInitClientAdminNamed: README's `--client admin,backup` still works:
+// admin is issued once and stays the only admin, backup is plain.
+func TestInitClientAdminNamed(t *testing.T) {
+	clearKMIPDEnv(t)
+	dir := initDir(t, "--client", "admin,backup")
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Admins, []string{"admin"}) {
+		t.Errorf("admins %q, want [admin]", cfg.Admins)
+	}
+	pkiDir := filepath.Join(dir, "pki")
+	for file, cn := range map[string]string{"client.crt": "admin", "admin.crt": "admin", "backup.crt": "backup"} {
+		if c := readCert(t, filepath.Join(pkiDir, file)); c.Subject.CommonName != cn {
+			t.Errorf("%s: CN %q, want %q", file, c.Subject.CommonName, cn)
+		}
+	}
+}
+
+// yamlAdmins returns the admins: entry of a config file and the list lines
+// that follow it.
+func yamlAdmins(doc string) string {
+	var b strings.Builder
+	in := false
+	for _, l := range strings.Split(doc, "\n") {
+		switch {
+		case strings.HasPrefix(l, "admins:"):
+			in = true
+		case in && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "-"):
+			in = false
+		}
+		if in {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// dialAs connects a KMIP 2.0 client with DIR/pki/<cn>.crt.
+func dialAs(t *testing.T, dir, addr, cn string) *kmip.Client {
+	t.Helper()
+	cfg := clientTLS(t, dir)
+	pkiDir := filepath.Join(dir, "pki")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, cn+".crt"), filepath.Join(pkiDir, cn+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Certificates = []tls.Certificate{cert}
+	c, err := kmip.Dial(addr, cfg)
+	if err != nil {
+		t.Fatalf("dial %s as %s: %v", addr, cn, err)
+	}
+	c.Version = kmip.V2_0
+	c.Timeout = 10 * time.Second
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// locateByName runs a KMIP 2.0 Locate by Name and returns the identifiers.
+func locateByName(t *testing.T, c *kmip.Client, name string) []string {
+	t.Helper()
+	_, it, err := c.Do(kmip.OperationLocate, func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagAttributes)
+		b.Begin(ttlv.TagName)
+		b.AddText(ttlv.TagNameValue, name)
+		b.AddEnum(ttlv.TagNameType, uint32(kmip.NameTypeUninterpretedTextString))
+		b.End()
+		b.End()
+	})
+	if err != nil {
+		t.Fatalf("Locate %q: %v", name, err)
+	}
+	var ids []string
+	p := it.Payload
+	for !p.Empty() {
+		v, _ := p.Next()
+		if v.Tag == ttlv.TagUniqueIdentifier {
+			ids = append(ids, string(v.Data))
+		}
+	}
+	return ids
 }
 
 // TestInitServesWithFlags starts the server from a set-up made with --host
