@@ -11,9 +11,12 @@
 // response named (Unique, Private Key and Public Key Unique Identifier),
 // and the result status and reason. Nothing else of a request or response
 // is looked at: no key material, no attribute values, no Result Message.
-// Requests the server rejects before any handler runs (unparseable
-// messages, unsupported protocol versions or operations) are not recorded;
-// the server logs them.
+// What the server refuses before any handler runs (failed TLS handshakes,
+// unparseable messages, unsupported protocol versions) reaches the trail
+// through kmipd's kmip.RefusalObserver as "connection_refused" and
+// "message_refused" events, written by the trail's goroutine ([Trail.Post])
+// and rate-limited, with a "refusals_suppressed" event counting the rest,
+// so that a flood cannot fill the disk.
 //
 // # Chain and checkpoints
 //
@@ -34,17 +37,49 @@
 //
 // [VerifyFile] checks the chain and every signature and reports the first
 // bad line. Records after the last checkpoint are protected by the chain
-// only, and a cut-off tail leaves no trace in the chain, so the trail must
-// end with the "close" checkpoint written at shutdown unless a running
-// server holds it (an advisory lock tells); otherwise VerifyFile fails
-// with [ErrIncomplete]. After a crash, the next Open checkpoint signs what
-// was left and notes the unclean end.
+// only, so the trail must end with the "close" checkpoint written at
+// shutdown unless a running server holds it (an advisory lock tells);
+// otherwise VerifyFile fails with [ErrIncomplete]. After a crash, the next
+// Open checkpoint signs what was left and notes the unclean end.
 //
-// Limits: whoever can read the key can forge a trail, so keep the key
-// where the trail's other readers and writers cannot (Options.KeyPath);
-// and cutting the trail back to an earlier shutdown checkpoint (of an
-// earlier run) cannot be told from the file alone: export the trail
-// off-host (kmipd audit export) to guard against that.
+// # Anchor
+//
+// A cut-off tail leaves no trace in the chain: what is left is a valid
+// trail, and cut back to an earlier shutdown checkpoint it is complete. So
+// the trail's length and head are also kept outside it, in the anchor
+// file ([AnchorPath]: the trail's path + ".anchor"):
+//
+//	{"v":1,"seq":N,"hash":"<hex>","time":"…","mac":"<hex>"}
+//
+// with mac = HMAC-SHA256(key, "kmipd audit anchor v1\x00" ‖ the line
+// without its mac field, ending in "time":"…"}), so it cannot be moved
+// back without the key. It names the last record known durable (fsynced):
+// it follows every checkpoint, the durable head every Options.AnchorPeriod
+// (1s), and the close checkpoint; it is replaced atomically (write, fsync,
+// rename, fsync of the directory) by the trail's goroutine, never on an
+// operation's path. A power cut therefore cannot leave the trail shorter
+// than its anchor.
+//
+// [Open] compares the trail with the anchor and refuses, with an error
+// wrapping [ErrTruncated] that names the missing records ("records 201 to
+// 254 are missing"), a trail that ends before the anchor's seq, holds
+// another record at that seq, or whose anchor is missing or does not
+// verify. Only an operator continues such a trail: Options.AcceptTruncation
+// (kmipd audit accept-truncation) writes a "truncation" event naming the
+// loss and who accepted it, then the open checkpoint, and moves the anchor
+// to the new head. [VerifyFile] makes the same comparison. The open
+// checkpoint that creates an anchor says so (its detail starts "anchor
+// created"), so a trail that has one cannot lose it unnoticed; a trail
+// from before anchors gets one at its next Open.
+//
+// Limits: whoever can read the key can forge a trail and its anchor, so
+// keep the key where the trail's other readers and writers cannot
+// (Options.KeyPath). Records after the anchor (at most AnchorPeriod's
+// worth, after a crash) are protected by the chain only. And replacing
+// both the trail and the anchor with older copies of themselves (an
+// earlier anchor is as valid as it ever was) cannot be told from the files
+// alone: export the trail off-host (kmipd audit export) to guard against
+// that.
 //
 // # Durability and failures
 //

@@ -26,6 +26,20 @@ const (
 	EventClose    = "close"    // clean shutdown: nothing after it may be missing
 )
 
+// Events.
+const (
+	// EventTruncation: an operator accepted a trail that does not reach
+	// its anchor (kmipd audit accept-truncation); the detail names the
+	// missing records.
+	EventTruncation = "truncation"
+	// EventConnectionRefused and EventMessageRefused: what the server
+	// refused before any operation ran; EventRefusalsSuppressed counts
+	// those not recorded, to bound the trail under a flood.
+	EventConnectionRefused  = "connection_refused"
+	EventMessageRefused     = "message_refused"
+	EventRefusalsSuppressed = "refusals_suppressed"
+)
+
 // maxUIDs bounds the response identifiers one record lists (a Locate may
 // return thousands); MoreUIDs counts the rest.
 const maxUIDs = 256

@@ -40,12 +40,27 @@ const (
 	DefaultSyncInterval       = time.Second
 	DefaultCheckpointInterval = 1000
 	DefaultCheckpointPeriod   = time.Minute
+	DefaultAnchorPeriod       = time.Second
 )
 
 // Options configures Open.
 type Options struct {
 	Path    string // the trail, JSON lines; created 0600, its directory 0700
 	KeyPath string // the checkpoint key, created 0600 with a new trail
+	// AnchorPath keeps the trail's last durable seq and hash, signed with
+	// the key, so that a cut-off tail is detected (default
+	// AnchorPath(Path)).
+	AnchorPath string
+	// AnchorPeriod is how often the anchor follows the durable head
+	// between checkpoints (default 1s, negative: only at checkpoints and
+	// Close). The anchor is written by the trail's goroutine, never on an
+	// operation's path.
+	AnchorPeriod time.Duration
+	// AcceptTruncation, when set, names the operator who accepts that the
+	// trail does not reach its anchor: Open records the loss in a
+	// "truncation" event and continues. Open fails with ErrNotTruncated
+	// when there is nothing to accept.
+	AcceptTruncation string
 
 	Sync         SyncMode      // default SyncAlways
 	SyncInterval time.Duration // for SyncInterval; default 1s
@@ -98,16 +113,26 @@ type Trail struct {
 	lastErrLog      time.Time
 	closed          bool
 	line            []byte // reused line buffer
+	truncation      string // what AcceptTruncation accepted
 
 	failWrite func(f *os.File, b []byte) (int, error) // tests: replaces f.Write
 
 	written atomic.Uint64          // seq of the last line written
 	broken  atomic.Pointer[string] // sticky failure: fsync failed, or a bad write could not be undone
 
-	smu     sync.Mutex // group commit
-	scond   *sync.Cond
-	synced  uint64 // seq known durable
-	syncing bool
+	smu        sync.Mutex // group commit
+	scond      *sync.Cond
+	synced     uint64   // seq known durable
+	syncedHash [32]byte // its hash
+	syncing    bool
+
+	amu      sync.Mutex // writes the anchor
+	anchored uint64     // seq in the anchor file
+
+	pmu     sync.Mutex   // Post: queue and onClose
+	queue   chan *Record // records Posted, written by loop
+	posting bool         // Post accepts records
+	onClose []func()
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -120,7 +145,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // Open opens (or creates) the trail at o.Path, continues its hash chain and
 // writes a signed "open" checkpoint, which notes when the previous run did
 // not end with a clean shutdown. It fails with ErrLocked when a running
-// server holds the trail, and when the trail's last line is not intact.
+// server holds the trail, when the trail's last line is not intact, and
+// with ErrTruncated when the trail does not reach its anchor (unless
+// o.AcceptTruncation).
 func Open(o Options) (*Trail, error) {
 	if o.Path == "" || o.KeyPath == "" {
 		return nil, errors.New("audit: a trail needs a path and a key path")
@@ -143,6 +170,12 @@ func Open(o Options) (*Trail, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AnchorPath == "" {
+		o.AnchorPath = AnchorPath(o.Path)
+	}
+	if o.AnchorPeriod == 0 {
+		o.AnchorPeriod = DefaultAnchorPeriod
 	}
 	dir := filepath.Dir(o.Path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -193,27 +226,62 @@ func Open(o Options) (*Trail, error) {
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	t.scond = sync.NewCond(&t.smu)
+	t.queue, t.posting = make(chan *Record, postQueue), true
 	var notes []string
+	var last *lastInfo
 	if line != nil {
-		last, err := parseLast(line, key)
+		l, err := parseLast(line, key)
 		if err != nil {
 			return nil, fmt.Errorf("audit: the last record of %s is not intact (%v): check the trail with `kmipd audit verify`, and move it aside to start a new one", o.Path, err)
 		}
+		last = &l
 		t.seq, t.prev = last.seq, last.hash
-		t.synced = last.seq
-		if !last.closed {
-			notes = append(notes, "the previous run ended without a shutdown checkpoint (crash or kill): this checkpoint signs what it left unsigned")
-		}
+		t.synced, t.syncedHash = last.seq, last.hash
+	}
+	// The chain cannot show a cut-off tail: the anchor can. Only an
+	// operator may continue a trail that does not reach it.
+	anchor, create, trunc, err := checkAnchor(f, size, last, o.AnchorPath, key)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	switch {
+	case trunc != nil && o.AcceptTruncation == "":
+		return nil, fmt.Errorf("audit: %w: kmipd refuses to continue it. `kmipd audit verify` checks the trail; keep a copy of it, and run `kmipd audit accept-truncation` to record the loss in the trail and go on", trunc)
+	case trunc == nil && o.AcceptTruncation != "":
+		return nil, ErrNotTruncated
+	case create || trunc != nil:
+		// First in the detail: it marks the trail as anchored.
+		notes = append(notes, anchorCreated+": "+o.AnchorPath)
+	}
+	if anchor != nil {
+		t.anchored = anchor.Seq
+	}
+	if last != nil && !last.closed {
+		notes = append(notes, "the previous run ended without a shutdown checkpoint (crash or kill): this checkpoint signs what it left unsigned")
 	}
 	if torn > 0 {
 		notes = append(notes, fmt.Sprintf("discarded %d bytes of an incomplete last line", torn))
 	}
 	t.written.Store(t.seq)
 	t.mu.Lock()
+	if trunc != nil {
+		t.truncation = trunc.Error()
+		ev := Record{Time: t.now(), Kind: KindEvent, Event: EventTruncation, Identity: o.AcceptTruncation,
+			Detail: "truncation accepted by the operator: " + t.truncation}
+		if _, err := t.writeLocked(ev.appendBody(nil), false); err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+		// The anchor now follows this trail: older anchors say more.
+		t.anchored = 0
+	}
 	seq, err := t.checkpointLocked(EventOpen, strings.Join(notes, "; "))
 	t.mu.Unlock()
 	if err == nil {
 		err = t.syncTo(seq)
+	}
+	if err == nil {
+		err = t.anchorDurable()
 	}
 	if err != nil {
 		if o.FailClosed {
@@ -625,11 +693,11 @@ func (t *Trail) checkpointLocked(event, detail string) (uint64, error) {
 		return 0, err
 	}
 	t.sinceCheckpoint, t.lastCheckpoint = 0, now
-	if t.opts.Sync != SyncAlways {
-		select {
-		case t.kick <- struct{}{}:
-		default:
-		}
+	// The loop makes it durable (unless SyncAlways already does) and
+	// moves the anchor to it.
+	select {
+	case t.kick <- struct{}{}:
+	default:
 	}
 	return seq, nil
 }
@@ -658,7 +726,7 @@ func (t *Trail) syncTo(seq uint64) error {
 		t.syncing = true
 		t.smu.Unlock()
 		t.mu.Lock()
-		f, target := t.f, t.seq
+		f, target, hash := t.f, t.seq, t.prev
 		t.mu.Unlock()
 		err := f.Sync()
 		if err != nil {
@@ -669,18 +737,87 @@ func (t *Trail) syncTo(seq uint64) error {
 		t.smu.Lock()
 		t.syncing = false
 		if err == nil && target > t.synced {
-			t.synced = target
+			t.synced, t.syncedHash = target, hash
 		}
 		t.scond.Broadcast()
 	}
 	return nil
 }
 
-// loop syncs (SyncInterval, and after checkpoints) and writes periodic
-// checkpoints.
+// anchorDurable moves the anchor to the last durable record. Only what is
+// on disk is anchored, so a power cut cannot leave the trail shorter than
+// its anchor.
+func (t *Trail) anchorDurable() error {
+	t.smu.Lock()
+	seq, hash := t.synced, t.syncedHash
+	t.smu.Unlock()
+	t.amu.Lock()
+	defer t.amu.Unlock()
+	if seq <= t.anchored {
+		return nil
+	}
+	if err := writeAnchor(t.opts.AnchorPath, t.key, &Anchor{Seq: seq, Hash: hash, Time: t.now()}); err != nil {
+		return err
+	}
+	t.anchored = seq
+	return nil
+}
+
+func (t *Trail) anchorLogged() {
+	if err := t.anchorDurable(); err != nil {
+		t.mu.Lock()
+		t.logFailure(err)
+		t.mu.Unlock()
+	}
+}
+
+// postQueue bounds the records Posted and not yet written.
+const postQueue = 1024
+
+// Post queues r to be written by the trail's goroutine, for callers that
+// must not wait for a write (the server's connection goroutines). It
+// reports false, and writes nothing, when the queue is full or the trail
+// is closing; the caller counts what it could not record.
+func (t *Trail) Post(r *Record) bool {
+	if r.Time.IsZero() {
+		r.Time = t.now()
+	}
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	if !t.posting {
+		return false
+	}
+	select {
+	case t.queue <- r:
+		return true
+	default:
+		return false
+	}
+}
+
+// OnClose registers fn to run at the start of Close, while Post still
+// works: a caller's last summary reaches the trail before the shutdown
+// checkpoint.
+func (t *Trail) OnClose(fn func()) {
+	t.pmu.Lock()
+	t.onClose = append(t.onClose, fn)
+	t.pmu.Unlock()
+}
+
+// Truncation describes the truncation Options.AcceptTruncation accepted
+// ("" when none).
+func (t *Trail) Truncation() string { return t.truncation }
+
+// loop syncs (SyncInterval, and after checkpoints), writes periodic
+// checkpoints, Posted records and the anchor.
 func (t *Trail) loop() {
 	defer close(t.done)
-	var syncC, cpC <-chan time.Time
+	var syncC, cpC, anchorC <-chan time.Time
+	if t.opts.AnchorPeriod > 0 {
+		tk := time.NewTicker(t.opts.AnchorPeriod)
+		defer tk.Stop()
+		anchorC = tk.C
+	}
 	if t.opts.Sync == SyncInterval {
 		tk := time.NewTicker(t.opts.SyncInterval)
 		defer tk.Stop()
@@ -699,6 +836,11 @@ func (t *Trail) loop() {
 			t.syncTo(t.written.Load())
 		case <-t.kick:
 			t.syncTo(t.written.Load())
+			t.anchorLogged()
+		case <-anchorC:
+			t.anchorLogged()
+		case r := <-t.queue:
+			t.Append(r)
 		case <-cpC:
 			t.mu.Lock()
 			if t.sinceCheckpoint > 0 && !t.closed && t.readyLocked() == nil {
@@ -718,14 +860,30 @@ func (t *Trail) Close() error {
 	if t == nil {
 		return nil
 	}
+	t.pmu.Lock()
+	hooks := t.onClose
+	t.onClose = nil
+	t.pmu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
+	t.pmu.Lock()
+	t.posting = false
+	t.pmu.Unlock()
 	t.closeOnce.Do(func() { close(t.stop) })
 	<-t.done
+	var errs []error
+	for len(t.queue) > 0 {
+		if _, err := t.Append(<-t.queue); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return ErrClosed
 	}
-	var errs []error
 	err := t.readyLocked()
 	if err == nil {
 		_, err = t.checkpointLocked(EventClose, "")
@@ -735,6 +893,7 @@ func (t *Trail) Close() error {
 	files := append(t.old, t.f)
 	t.mu.Unlock()
 	errs = append(errs, t.syncTo(t.written.Load()))
+	errs = append(errs, t.anchorDurable())
 	for _, f := range files {
 		errs = append(errs, f.Close())
 	}

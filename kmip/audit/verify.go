@@ -3,11 +3,14 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -51,6 +54,13 @@ type Report struct {
 	Incomplete int
 	// InUse: a running server holds the trail (VerifyFile only).
 	InUse bool
+	// Anchored: the trail says it has an anchor (an open checkpoint
+	// created one). Anchor is the anchor it was compared with and matched
+	// (VerifyFile only; nil when there is none).
+	Anchored bool
+	Anchor   *Anchor
+	// Truncations are the details of the truncations operators accepted.
+	Truncations []string
 }
 
 // Reader reads a trail line by line, checking the hash chain and the
@@ -133,6 +143,12 @@ func (r *Reader) Next() (*Record, []byte, error) {
 		r.rep.FirstSeq, r.rep.First = rec.Seq, rec.Time
 	}
 	r.rep.LastSeq, r.rep.Last = rec.Seq, rec.Time
+	if rec.Kind == KindCheckpoint && rec.Event == EventOpen && strings.HasPrefix(rec.Detail, anchorCreated) {
+		r.rep.Anchored = true
+	}
+	if rec.Kind == KindEvent && rec.Event == EventTruncation {
+		r.rep.Truncations = append(r.rep.Truncations, rec.Detail)
+	}
 	if rec.Kind == KindCheckpoint {
 		r.rep.Checkpoints++
 		r.rep.LastCheckpointLine, r.rep.Unsigned = n, 0
@@ -165,10 +181,25 @@ func Verify(in io.Reader, key []byte) (*Report, error) {
 }
 
 // VerifyFile verifies the trail at path. Beyond the chain and the
-// signatures it requires the trail to be complete: ending with a shutdown
-// checkpoint, unless a running server holds it (Report.InUse), in which
-// case the records after the last checkpoint are simply not signed yet.
+// signatures it compares the trail with its anchor, AnchorPath(path), when
+// there is one (see VerifyAnchored), and requires the trail to be
+// complete: ending with a shutdown checkpoint, unless a running server
+// holds it (Report.InUse), in which case the records after the last
+// checkpoint are simply not signed yet.
 func VerifyFile(path string, key []byte) (*Report, error) {
+	return VerifyAnchored(path, AnchorPath(path), false, key)
+}
+
+// VerifyAnchored is VerifyFile with the anchor at anchorPath. A trail that
+// ends before its anchor's seq, or holds another record at that seq, fails
+// with an error wrapping ErrTruncated that names the missing records; so
+// does an anchor that does not verify. A missing anchor is such an error
+// when required is set and the trail says it was anchored (a trail from
+// before anchors has none until kmipd next opens it).
+func VerifyAnchored(path, anchorPath string, required bool, key []byte) (*Report, error) {
+	// The anchor first: a running server only moves it to records already
+	// in the file, so what is read next reaches it.
+	anchor, aerr := ReadAnchor(anchorPath, key)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -178,22 +209,54 @@ func VerifyFile(path string, key []byte) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := Verify(f, key)
-	if err != nil {
-		return rep, err
+	r := NewReader(f, key)
+	var atAnchor string // hash of the record at the anchor's seq
+	for {
+		rec, _, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rep := r.Report()
+			return &rep, err
+		}
+		if anchor != nil && rec.Seq == anchor.Seq {
+			atAnchor = rec.Hash
+		}
 	}
+	rep := r.Report()
 	rep.InUse = inUse
+	tr := &Truncation{Path: path, AnchorPath: anchorPath, LastSeq: rep.LastSeq, Anchor: anchor}
+	switch {
+	case aerr == nil:
+		if rep.LastSeq < anchor.Seq {
+			return &rep, tr
+		}
+		// A file recreated by a reopen may start after the anchored
+		// record: nothing to compare then.
+		if atAnchor != "" && atAnchor != hex.EncodeToString(anchor.Hash[:]) {
+			tr.Mismatch = true
+			return &rep, tr
+		}
+		rep.Anchor = anchor
+	case !errors.Is(aerr, fs.ErrNotExist):
+		tr.AnchorErr = aerr
+		return &rep, tr
+	case required && rep.Anchored:
+		tr.AnchorErr = fmt.Errorf("the anchor %s is missing although the trail was anchored", anchorPath)
+		return &rep, tr
+	}
 	if rep.Lines == 0 {
-		return rep, fmt.Errorf("%w: %s is empty", ErrIncomplete, path)
+		return &rep, fmt.Errorf("%w: %s is empty", ErrIncomplete, path)
 	}
 	if !inUse && (!rep.Closed || rep.Incomplete > 0) {
 		msg := fmt.Sprintf("the trail does not end with a shutdown checkpoint: %d records after the last checkpoint (line %d) are unsigned", rep.Unsigned, rep.LastCheckpointLine)
 		if rep.Incomplete > 0 {
 			msg += fmt.Sprintf(", and %d bytes of an incomplete line follow", rep.Incomplete)
 		}
-		return rep, fmt.Errorf("%w: %s; its tail may have been cut off (or kmipd was killed or crashed: its next start signs what is there)", ErrIncomplete, msg)
+		return &rep, fmt.Errorf("%w: %s; its tail may have been cut off (or kmipd was killed or crashed: its next start signs what is there)", ErrIncomplete, msg)
 	}
-	return rep, nil
+	return &rep, nil
 }
 
 // InUse reports whether a running server holds the trail at path.
