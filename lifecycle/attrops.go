@@ -198,6 +198,9 @@ func (s *Service) addAttribute(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkAttrSize(c, na); err != nil {
+		return err
+	}
 	return s.changeAttr(c, w, req.UniqueID, na.Tag, func(o *objects.Object) (objects.Attribute, int, error) {
 		if err := checkChange(o, na, c.Version, now(c), false); err != nil {
 			return na, 0, err
@@ -207,6 +210,9 @@ func (s *Service) addAttribute(c *kmip.Call, w *ttlv.Builder) error {
 			return na, 0, kmip.Errorf(kmip.ResultReasonAttributeSingleValued, "%s already has a value", attrName(na))
 		}
 		if err := checkName(o, na, -1); err != nil {
+			return na, 0, err
+		}
+		if err := s.checkAttrCount(c, o, 1); err != nil {
 			return na, 0, err
 		}
 		o.Add(na)
@@ -223,6 +229,9 @@ func (s *Service) setAttribute(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkAttrSize(c, na); err != nil {
+		return err
+	}
 	return s.changeAttr(c, w, req.UniqueID, na.Tag, func(o *objects.Object) (objects.Attribute, int, error) {
 		if err := checkChange(o, na, c.Version, now(c), false); err != nil {
 			return na, 0, err
@@ -231,6 +240,9 @@ func (s *Service) setAttribute(c *kmip.Call, w *ttlv.Builder) error {
 		switch pos := positions(o, na); len(pos) {
 		case 0:
 			if err := checkName(o, na, -1); err != nil {
+				return na, 0, err
+			}
+			if err := s.checkAttrCount(c, o, 1); err != nil {
 				return na, 0, err
 			}
 			o.Add(na)
@@ -253,6 +265,9 @@ func (s *Service) modifyAttribute(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	na, err := objects.FromAttr(req.New)
 	if err != nil {
+		return err
+	}
+	if err := s.checkAttrSize(c, na); err != nil {
 		return err
 	}
 	var cur objects.Attribute
@@ -428,9 +443,15 @@ func (s *Service) adjustAttribute(c *kmip.Call, w *ttlv.Builder) error {
 			return proto, 0, err
 		}
 		na := objects.Attribute{Tag: proto.Tag, VendorID: proto.VendorID, Name: proto.Name, Raw: raw}
+		if err := s.checkAttrSize(c, na); err != nil {
+			return proto, 0, err
+		}
 		if has {
 			o.Attrs[pos[0]] = na
 		} else {
+			if err := s.checkAttrCount(c, o, 1); err != nil {
+				return proto, 0, err
+			}
 			o.Add(na)
 		}
 		return na, 0, nil

@@ -144,7 +144,7 @@ func (s *Service) deriveKey(c *kmip.Call, w *ttlv.Builder) error {
 		if err := s.save(tx, base); err != nil {
 			return err
 		}
-		return nameConflict(s.save(tx, o))
+		return s.saveNew(tx, c, o)
 	})
 	if err != nil {
 		return err

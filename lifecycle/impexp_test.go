@@ -309,14 +309,14 @@ func TestExport_Destroyed(t *testing.T) {
 		t.Fatalf("destroyed key block: %s", ttlv.Format(ttlv.Value(x.obj.Raw)))
 	}
 	// Imported elsewhere it stays a destroyed, material-less object.
-	if _, err := ieImport(t, c, "restored-"+id, kmip.ObjectTypeSymmetricKey, nil, 0, ieRenameUID(t, x.attrsRaw, id, "restored-"+id), x.obj.Raw); err != nil {
+	if _, err := ieImport(t, c, uuidFor("restored-"+id), kmip.ObjectTypeSymmetricKey, nil, 0, ieRenameUID(t, x.attrsRaw, id, uuidFor("restored-"+id)), x.obj.Raw); err != nil {
 		t.Fatalf("import of a destroyed key: %v", err)
 	}
-	a := attrsOf(t, c, "restored-"+id)
+	a := attrsOf(t, c, uuidFor("restored-"+id))
 	if kmip.State(a[ttlv.TagState].Uint32()) != kmip.StateDestroyed || a[ttlv.TagKeyValuePresent].Bool() {
 		t.Fatalf("imported destroyed key: state %d, key value present %v", a[ttlv.TagState].Uint32(), a[ttlv.TagKeyValuePresent].Bool())
 	}
-	_, err = ieGetObject(t, c, byID("restored-"+id))
+	_, err = ieGetObject(t, c, byID(uuidFor("restored-"+id)))
 	wantReason(t, err, kmip.ResultReasonObjectDestroyed)
 }
 
@@ -459,7 +459,7 @@ func TestImport_NewIdentifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newID := "imported-" + id
+	newID := uuidFor("imported-" + id)
 	if _, err := ieImport(t, c, newID, kmip.ObjectTypeSymmetricKey, &ieFalse, 0, ieRenameUID(t, x.attrsRaw, id, newID), x.obj.Raw); err != nil {
 		t.Fatal(err)
 	}
@@ -474,9 +474,9 @@ func TestImport_NewIdentifier(t *testing.T) {
 	}
 	// The Unique Identifier attribute must agree with the request, and so
 	// must the Object Type.
-	_, err = ieImport(t, c, "other", kmip.ObjectTypeSymmetricKey, nil, 0, x.attrsRaw, x.obj.Raw)
+	_, err = ieImport(t, c, uuidFor("other"), kmip.ObjectTypeSymmetricKey, nil, 0, x.attrsRaw, x.obj.Raw)
 	wantReason(t, err, kmip.ResultReasonInvalidField)
-	_, err = ieImport(t, c, newID+"-2", kmip.ObjectTypeSecretData, nil, 0, ieRenameUID(t, x.attrsRaw, id, newID+"-2"), x.obj.Raw)
+	_, err = ieImport(t, c, uuidFor(newID+"-2"), kmip.ObjectTypeSecretData, nil, 0, ieRenameUID(t, x.attrsRaw, id, uuidFor(newID+"-2")), x.obj.Raw)
 	wantReason(t, err, kmip.ResultReasonInvalidField)
 }
 
@@ -489,7 +489,7 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 	activation := time.Date(2000, 2, 2, 0, 0, 0, 0, time.UTC).Unix()
 	attrs := func(b *ttlv.Builder) {
 		b.Begin(ttlv.TagAttributes)
-		b.AddText(ttlv.TagUniqueIdentifier, "as-given")
+		b.AddText(ttlv.TagUniqueIdentifier, uuidFor("as-given"))
 		b.AddEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmAES))
 		b.AddInt32(ttlv.TagCryptographicLength, 128)
 		b.AddDateTime(ttlv.TagInitialDate, initial)
@@ -512,7 +512,7 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 	oraw, _ := ob.Bytes()
 	items := aoBatch(t, c, nil,
 		aoItem{kmip.OperationImport, func(b *ttlv.Builder) {
-			b.AddText(ttlv.TagUniqueIdentifier, "as-given")
+			b.AddText(ttlv.TagUniqueIdentifier, uuidFor("as-given"))
 			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
 			b.AddRaw(araw)
 			b.AddRaw(oraw)
@@ -523,10 +523,10 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 			t.Fatalf("item %d: %s %s", i, it.Reason, it.Message)
 		}
 	}
-	if u, _ := items[1].Payload.Find(ttlv.TagUniqueIdentifier); string(u.Data) != "as-given" {
+	if u, _ := items[1].Payload.Find(ttlv.TagUniqueIdentifier); string(u.Data) != uuidFor("as-given") {
 		t.Fatalf("Get Attributes by placeholder answered for %q", u.Data)
 	}
-	got := aoGet2(t, c, "as-given")
+	got := aoGet2(t, c, uuidFor("as-given"))
 	want := map[ttlv.Tag]func(ttlv.Item) bool{
 		ttlv.TagInitialDate:     func(it ttlv.Item) bool { return it.Int64() == initial },
 		ttlv.TagLastChangeDate:  func(it ttlv.Item) bool { return it.Int64() == initial },
@@ -564,16 +564,16 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := it.Payload.Find(ttlv.TagUniqueIdentifier); string(u.Data) != "as-given" {
+	if u, _ := it.Payload.Find(ttlv.TagUniqueIdentifier); string(u.Data) != uuidFor("as-given") {
 		t.Fatalf("Locate by the imported name: %s", ttlv.Format(it.Payload))
 	}
 	// Fresh was given false, so the key reads as it did before the Get.
-	if !bytes.Equal(getKey(t, c, "as-given"), key) {
+	if !bytes.Equal(getKey(t, c, uuidFor("as-given")), key) {
 		t.Fatal("material")
 	}
 	// Two instances of a single-valued attribute are refused.
 	_, err = do(t, c, kmip.OperationImport, func(b *ttlv.Builder) {
-		b.AddText(ttlv.TagUniqueIdentifier, "twice")
+		b.AddText(ttlv.TagUniqueIdentifier, uuidFor("twice"))
 		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
 		b.Begin(ttlv.TagAttributes)
 		b.AddInt32(ttlv.TagCryptographicLength, 128)
@@ -586,7 +586,7 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 	// accepted, and Locate by it finds both objects.
 	importSameName := func(c *kmip.Client) error {
 		_, err := do(t, c, kmip.OperationImport, func(b *ttlv.Builder) {
-			b.AddText(ttlv.TagUniqueIdentifier, "same-name")
+			b.AddText(ttlv.TagUniqueIdentifier, uuidFor("same-name"))
 			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
 			b.Begin(ttlv.TagAttributes)
 			aoName("imported-key")(b)
@@ -605,7 +605,9 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 	}
 	ids, _ := arLocate(t, c, byName)
 	slices.Sort(ids)
-	aoStrings(t, "located by name", ids, []string{"as-given", "same-name"})
+	wantIDs := []string{uuidFor("as-given"), uuidFor("same-name")}
+	slices.Sort(wantIDs)
+	aoStrings(t, "located by name", ids, wantIDs)
 	// With names unique per owner it is refused.
 	eo := newEnvWith(t, namesPerOwner)
 	co := eo.srv.Dial(t, "alice", kmip.V2_0)
@@ -613,7 +615,7 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = do(t, co, kmip.OperationImport, func(b *ttlv.Builder) {
-		b.AddText(ttlv.TagUniqueIdentifier, "other-id")
+		b.AddText(ttlv.TagUniqueIdentifier, uuidFor("other-id"))
 		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
 		b.Begin(ttlv.TagAttributes)
 		aoName("imported-key")(b)
@@ -624,8 +626,9 @@ func TestImport_AttributesAsGiven(t *testing.T) {
 }
 
 // TestImport_Ownership: an identifier held by another client's object is
-// taken (Object Already Exists), even with Replace Existing; a replacement
-// keeps the object's owner.
+// refused (Permission Denied, as any identifier the caller may not use),
+// even with Replace Existing; an admin's replacement keeps the object's
+// owner.
 func TestImport_Ownership(t *testing.T) {
 	e := newEnv(t)
 	alice := e.srv.Dial(t, "alice", kmip.V2_0)
@@ -637,7 +640,7 @@ func TestImport_Ownership(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ieImport(t, bob, id, kmip.ObjectTypeSymmetricKey, &ieTrue, 0, x.attrsRaw, x.obj.Raw)
-	wantReason(t, err, kmip.ResultReasonObjectAlreadyExists)
+	wantReason(t, err, kmip.ResultReasonPermissionDenied)
 	// An admin may replace it; Alice still owns it.
 	if _, err := ieImport(t, admin, id, kmip.ObjectTypeSymmetricKey, &ieTrue, 0, x.attrsRaw, x.obj.Raw); err != nil {
 		t.Fatal(err)
@@ -699,28 +702,28 @@ func TestImport_Wrapped(t *testing.T) {
 		raw, _ := b.Bytes()
 		return raw
 	}
-	if _, err := ieImport(t, c, "w-plain", kmip.ObjectTypeSymmetricKey, nil, kmip.KeyWrapTypeNotWrapped, attrs("w-plain"),
+	if _, err := ieImport(t, c, uuidFor("w-plain"), kmip.ObjectTypeSymmetricKey, nil, kmip.KeyWrapTypeNotWrapped, attrs(uuidFor("w-plain")),
 		obj(kek, kmip.BlockCipherModeNISTKeyWrap, wrapped)); err != nil {
 		t.Fatalf("import wrapped, Not Wrapped: %v", err)
 	}
-	if !bytes.Equal(getKey(t, c, "w-plain"), plain) {
+	if !bytes.Equal(getKey(t, c, uuidFor("w-plain")), plain) {
 		t.Fatal("unwrapped key differs from RFC 3394 §4.1")
 	}
 	asRegistered := func(b *ttlv.Builder) {
 		b.AddEnum(ttlv.TagKeyWrapType, uint32(kmip.KeyWrapTypeAsRegistered))
 	}
-	_, err := ieGetObject(t, c, aoPayload(byID("w-plain"), asRegistered))
+	_, err := ieGetObject(t, c, aoPayload(byID(uuidFor("w-plain")), asRegistered))
 	wantReason(t, err, kmip.ResultReasonKeyWrapTypeNotSupported)
 	// Without Key Wrap Type (the mode from the key's defaults: NIST Key
 	// Wrap), the wrapped form is kept, and Export returns it as registered
 	// too.
-	if _, err := ieImport(t, c, "w-kept", kmip.ObjectTypeSymmetricKey, nil, 0, attrs("w-kept"), obj(kek, 0, wrapped)); err != nil {
+	if _, err := ieImport(t, c, uuidFor("w-kept"), kmip.ObjectTypeSymmetricKey, nil, 0, attrs(uuidFor("w-kept")), obj(kek, 0, wrapped)); err != nil {
 		t.Fatalf("import wrapped: %v", err)
 	}
-	if !bytes.Equal(getKey(t, c, "w-kept"), plain) {
+	if !bytes.Equal(getKey(t, c, uuidFor("w-kept")), plain) {
 		t.Fatal("unwrapped key differs")
 	}
-	x, err := ieExport(t, c, aoPayload(byID("w-kept"), asRegistered))
+	x, err := ieExport(t, c, aoPayload(byID(uuidFor("w-kept")), asRegistered))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -750,10 +753,10 @@ func TestImport_Wrapped(t *testing.T) {
 	sd.End()
 	sd.End()
 	sdRaw, _ := sd.Bytes()
-	if _, err := ieImport(t, c, "w-pad", kmip.ObjectTypeSecretData, nil, kmip.KeyWrapTypeNotWrapped, attrs("w-pad"), sdRaw); err != nil {
+	if _, err := ieImport(t, c, uuidFor("w-pad"), kmip.ObjectTypeSecretData, nil, kmip.KeyWrapTypeNotWrapped, attrs(uuidFor("w-pad")), sdRaw); err != nil {
 		t.Fatalf("import KWP: %v", err)
 	}
-	so, err := ieGetObject(t, c, byID("w-pad"))
+	so, err := ieGetObject(t, c, byID(uuidFor("w-pad")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -762,16 +765,16 @@ func TestImport_Wrapped(t *testing.T) {
 	}
 	// Failures: unknown wrapping key; wrong wrapping key (integrity); a
 	// wrapping key that is not AES.
-	_, err = ieImport(t, c, "w-x", kmip.ObjectTypeSymmetricKey, nil, 0, attrs("w-x"), obj("no-such-kek", 0, wrapped))
+	_, err = ieImport(t, c, uuidFor("w-x"), kmip.ObjectTypeSymmetricKey, nil, 0, attrs(uuidFor("w-x")), obj("no-such-kek", 0, wrapped))
 	wantReason(t, err, kmip.ResultReasonWrappingObjectNotFound)
 	other := ieRegisterAES(t, c, bytes.Repeat([]byte{0xee}, 16), kmip.CryptographicUsageMaskUnwrapKey, func(b *ttlv.Builder) {
 		b.AddDateTime(ttlv.TagActivationDate, time.Now().Add(-time.Hour).Unix())
 	})
-	_, err = ieImport(t, c, "w-y", kmip.ObjectTypeSymmetricKey, nil, 0, attrs("w-y"), obj(other, 0, wrapped))
+	_, err = ieImport(t, c, uuidFor("w-y"), kmip.ObjectTypeSymmetricKey, nil, 0, attrs(uuidFor("w-y")), obj(other, 0, wrapped))
 	wantReason(t, err, kmip.ResultReasonCryptographicFailure)
-	_, err = ieImport(t, c, "w-z", kmip.ObjectTypeSymmetricKey, nil, 0, attrs("w-z"), obj(kek, kmip.BlockCipherModeCBC, wrapped))
+	_, err = ieImport(t, c, uuidFor("w-z"), kmip.ObjectTypeSymmetricKey, nil, 0, attrs(uuidFor("w-z")), obj(kek, kmip.BlockCipherModeCBC, wrapped))
 	wantReason(t, err, kmip.ResultReasonKeyWrapTypeNotSupported)
-	for _, id := range []string{"w-x", "w-y", "w-z"} {
+	for _, id := range []string{uuidFor("w-x"), uuidFor("w-y"), uuidFor("w-z")} {
 		_, err := do(t, c, kmip.OperationGetAttributes, byID(id))
 		wantReason(t, err, kmip.ResultReasonObjectNotFound)
 	}

@@ -21,11 +21,17 @@ import (
 //     attributes must agree with the request. Attributes the request lacks
 //     and that kmipd keeps on every object (Initial Date, State, Digest,
 //     Short Unique Identifier, ...) get the values Register would give.
+//   - Identifiers are limited to those the caller may own. Admins
+//     (Config.Admins) may import under any identifier. Other clients may
+//     choose only identifiers of the form the server gives (a random UUID,
+//     store.IsNewIDForm), so that they cannot take a name another client's
+//     configuration expects; an identifier held by an object of another
+//     owner gets the same Permission Denied as a malformed one, so the
+//     answer does not tell whether it exists (Get answers Object Not
+//     Found).
 //   - An existing object under that identifier is replaced when Replace
 //     Existing is true, keeping its owner; otherwise the Import fails with
-//     Object Already Exists (TC-IMPEXP-3-20). An object the caller cannot
-//     see is never replaced (Object Already Exists: the identifier is
-//     taken).
+//     Object Already Exists (TC-IMPEXP-3-20).
 //   - Key material is sealed by the key backend as on Register. Material
 //     wrapped by a key kmipd manages (Key Wrapping Data, Wrapping Method
 //     Encrypt: AES Key Wrap, RFC 3394 or 5649, under a managed AES key, or
@@ -46,6 +52,9 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 	id := string(req.UniqueID)
 	if len(id) > store.MaxIDLen {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Unique Identifier longer than %d bytes", store.MaxIDLen)
+	}
+	if !s.admins[c.Identity.Name] && !store.IsNewIDForm(id) {
+		return errImportID(id)
 	}
 	attrs, err := importAttrs(&req, id)
 	if err != nil {
@@ -83,7 +92,10 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 		old, err := tx.Get(id)
 		switch {
 		case err == nil:
-			if !req.ReplaceExisting || !s.canSee(c, old.Owner) {
+			if !s.canSee(c, old.Owner) {
+				return errImportID(id)
+			}
+			if !req.ReplaceExisting {
 				return kmip.Errorf(kmip.ResultReasonObjectAlreadyExists, "an object %q already exists", id)
 			}
 			owner = old.Owner
@@ -115,7 +127,7 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 				return err
 			}
 		}
-		return nameConflict(s.save(tx, o))
+		return s.saveNew(tx, c, o)
 	})
 	if err != nil {
 		return err
@@ -123,6 +135,13 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 	c.Batch.IDPlaceholder = id
 	w.AddText(ttlv.TagUniqueIdentifier, id)
 	return nil
+}
+
+// errImportID refuses an identifier the caller may not import under, in
+// the same words whether or not an object has it.
+func errImportID(id string) error {
+	return kmip.Errorf(kmip.ResultReasonPermissionDenied,
+		"identifier %q cannot be imported by this client: choose a new UUID (lowercase, version 4) or leave it to the server", id)
 }
 
 func boolInt(b bool) int {

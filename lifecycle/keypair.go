@@ -367,7 +367,7 @@ func (s *Service) storeKeyPair(c *kmip.Call, tx *store.Tx, priv, pub *objects.Ob
 		clear(digested)
 		x.o.Set(rngAttr())
 		s.setStorageMask(x.o)
-		if err := nameConflict(s.save(tx, x.o)); err != nil {
+		if err := s.saveNew(tx, c, x.o); err != nil {
 			return err
 		}
 	}

@@ -258,7 +258,7 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		o.Set(rngAttr())
 		s.setStorageMask(o)
 		clear(material)
-		return nameConflict(s.save(tx, o))
+		return s.saveNew(tx, c, o)
 	})
 	if err != nil {
 		return err
@@ -291,7 +291,7 @@ func (s *Service) createSecretData(c *kmip.Call, tx *store.Tx, o *objects.Object
 	initServerAttrs(c, o, material, kmip.KeyFormatTypeOpaque)
 	o.Set(rngAttr())
 	s.setStorageMask(o)
-	return nameConflict(s.save(tx, o))
+	return s.saveNew(tx, c, o)
 }
 
 func (s *Service) activate(c *kmip.Call, w *ttlv.Builder) error {

@@ -570,7 +570,7 @@ func TestSecretData_TypeIsNoAttribute(t *testing.T) {
 			// Import stores every attribute as given: one carrying Secret
 			// Data Type as an attribute, as earlier kmipd releases stored
 			// it, keeps it to itself.
-			imported := "sd-imported-" + ver.String()
+			imported := uuidFor("sd-imported-" + ver.String())
 			must(t, c, kmip.OperationImport, fUID(imported), fEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSecretData)),
 				func(b *ttlv.Builder) {
 					if ver.V2() {

@@ -245,7 +245,7 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 		o.Blob, o.KeyFormat = blob, kmip.KeyFormatTypePKCS_8
 		initServerAttrs(c, o, k.der, kmip.KeyFormatTypePKCS_8)
 		s.setStorageMask(o)
-		if err := nameConflict(s.save(tx, o)); err != nil {
+		if err := s.saveNew(tx, c, o); err != nil {
 			return err
 		}
 		for i, cert := range certs {
@@ -259,7 +259,7 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 			if i+1 < len(certIDs) {
 				co.Add(objects.LinkAttr(kmip.LinkTypePKCS_12CertificateLink, certIDs[i+1]))
 			}
-			if err := s.save(tx, co); err != nil {
+			if err := s.saveNew(tx, c, co); err != nil {
 				return err
 			}
 		}

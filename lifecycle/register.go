@@ -301,7 +301,7 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 		for _, d := range r.digests {
 			o.Add(d)
 		}
-		return nameConflict(s.save(tx, o))
+		return s.saveNew(tx, c, o)
 	})
 	if err != nil {
 		return err

@@ -139,7 +139,7 @@ func (s *Service) reKey(c *kmip.Call, w *ttlv.Builder) error {
 		if err := s.save(tx, old); err != nil {
 			return err
 		}
-		return nameConflict(s.save(tx, nk))
+		return s.saveNew(tx, c, nk)
 	})
 	if err != nil {
 		return err

@@ -41,6 +41,12 @@ type Config struct {
 	HSMStrict bool
 	// Names is where a Name must be unique (names.go).
 	Names NamePolicy
+	// MaxAttributeSize bounds one attribute instance's encoded value (its
+	// TTLV item), in bytes, and MaxAttributes the attribute instances of one
+	// object, on every path that stores client attributes (limits.go).
+	// Zero means DefaultMaxAttributeSize and DefaultMaxAttributes.
+	MaxAttributeSize int
+	MaxAttributes    int
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -53,6 +59,10 @@ type Service struct {
 	writes txWrites
 	// hsmInGo counts uses of an HSM-held key's plaintext in kmipd (useInGo).
 	hsmInGo atomic.Uint64
+	// lostWrites counts best-effort writes that could not be persisted
+	// (bestEffort); lostLogged is when one was last logged (unix seconds).
+	lostWrites atomic.Uint64
+	lostLogged atomic.Int64
 }
 
 // HSMKeysUsedInGo returns how many operations used the plaintext of a key

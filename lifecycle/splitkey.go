@@ -251,7 +251,7 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			initServerAttrs(c, o, shares[i], kmip.KeyFormatTypeRaw)
 			o.Set(rngAttr())
 			s.setStorageMask(o)
-			if err := nameConflict(s.save(tx, o)); err != nil {
+			if err := s.saveNew(tx, c, o); err != nil {
 				return err
 			}
 		}
@@ -435,7 +435,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 		o.Blob, o.KeyFormat = blob, kft
 		initServerAttrs(c, o, secret, kft)
 		s.setStorageMask(o)
-		return nameConflict(s.save(tx, o))
+		return s.saveNew(tx, c, o)
 	})
 	if err != nil {
 		return err

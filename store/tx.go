@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -87,6 +88,29 @@ func (tx *Tx) NewID() (string, error) {
 		}
 	}
 	return "", errors.New("store: new id: random source keeps repeating")
+}
+
+// IsNewIDForm reports whether id has the form NewID gives: a lowercase
+// RFC 4122 version 4 UUID. Identifiers of this form are drawn at random, so
+// a client choosing one (Import) cannot aim at another owner's object.
+func IsNewIDForm(id string) bool {
+	if len(id) != 36 || id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Get returns the record stored under id, or ErrNotFound. The record and
