@@ -2,17 +2,21 @@ package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/audit"
 )
 
@@ -102,9 +106,21 @@ func auditEvent(cfg *Config, stderr io.Writer, event, detail string) {
 }
 
 type auditFileOptions struct {
-	dir  string
-	file string
-	key  string
+	dir    string
+	file   string
+	key    string
+	anchor string
+}
+
+// anchorPath is the anchor to compare the trail at path with, and whether
+// it must exist: the config's trail must keep its anchor; a copy named by
+// --file is compared with one when there is one (--anchor makes it
+// required).
+func (o *auditFileOptions) anchorPath(path string) (string, bool) {
+	if o.anchor != "" {
+		return o.anchor, true
+	}
+	return audit.AnchorPath(path), o.file == ""
 }
 
 // resolve finds the trail and its key: from the flags, else from DIR's
@@ -134,6 +150,7 @@ func (o *auditFileOptions) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory: the trail and key named by its config")
 	cmd.Flags().StringVar(&o.file, "file", "", "the trail file (overrides the config; for a copy kept elsewhere)")
 	cmd.Flags().StringVar(&o.key, "key", "", "the checkpoint key file (overrides the config)")
+	cmd.Flags().StringVar(&o.anchor, "anchor", "", "the anchor file to compare the trail with (default: the trail's path + .anchor)")
 }
 
 func newAuditCmd() *cobra.Command {
@@ -145,9 +162,12 @@ func newAuditCmd() *cobra.Command {
 certificate fingerprint, address, protocol version, operation, object
 identifiers, result. Never key material. Each line carries the SHA-256 hash
 of the one before; checkpoints signed with the key in audit.key (HMAC-SHA256)
-follow every audit.checkpoint_interval records, and at start and shutdown.`,
+follow every audit.checkpoint_interval records, and at start and shutdown.
+The trail's length and head are also kept, signed, in an anchor file next to
+it (audit.log.anchor), so that a cut-off tail is detected: kmipd refuses to
+start on such a trail until an operator accepts the loss.`,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditAcceptTruncationCmd())
 	return cmd
 }
 
@@ -157,9 +177,12 @@ func newAuditVerifyCmd() *cobra.Command {
 		Use:   "verify --dir DIR",
 		Short: "Check the audit trail for edited, deleted, reordered or cut-off records",
 		Long: `verify checks every line of the trail against the hash chain and every
-checkpoint signature, and exits non-zero naming the first bad line. The trail
-must end with the checkpoint kmipd writes at shutdown; while kmipd runs, the
-records after the last checkpoint are reported as not yet signed.`,
+checkpoint signature, and exits non-zero naming the first bad line. It
+compares the trail with its anchor and exits non-zero naming the missing
+records when the trail ends before the anchored record (its tail was cut
+off) or holds another one there. The trail must end with the checkpoint
+kmipd writes at shutdown; while kmipd runs, the records after the last
+checkpoint are reported as not yet signed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, key, err := o.resolve()
@@ -167,7 +190,8 @@ records after the last checkpoint are reported as not yet signed.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			rep, err := audit.VerifyFile(path, key)
+			anchorPath, required := o.anchorPath(path)
+			rep, err := audit.VerifyAnchored(path, anchorPath, required, key)
 			var le *audit.LineError
 			if errors.As(err, &le) {
 				if line, ok := lineAt(path, le.Line); ok {
@@ -175,7 +199,7 @@ records after the last checkpoint are reported as not yet signed.`,
 				}
 				return fmt.Errorf("audit trail %s is NOT intact: %w", path, err)
 			}
-			if err != nil && !errors.Is(err, audit.ErrIncomplete) {
+			if err != nil && !errors.Is(err, audit.ErrIncomplete) && !errors.Is(err, audit.ErrTruncated) {
 				return err
 			}
 			if rep != nil && rep.Lines > 0 {
@@ -183,8 +207,24 @@ records after the last checkpoint are reported as not yet signed.`,
 					path, rep.Records, rep.Checkpoints, rep.FirstSeq, rep.LastSeq,
 					rep.First.Format(time.RFC3339), rep.Last.Format(time.RFC3339))
 			}
+			if rep != nil {
+				for _, d := range rep.Truncations {
+					fmt.Fprintf(out, "an operator accepted a cut-off tail: %s\n", d)
+				}
+			}
+			if errors.Is(err, audit.ErrTruncated) {
+				return fmt.Errorf("audit trail %s is NOT complete: %w (kmipd audit accept-truncation records the loss and lets kmipd start)", path, err)
+			}
 			if err != nil {
 				return fmt.Errorf("audit trail %s: %w", path, err)
+			}
+			switch {
+			case rep.Anchor != nil:
+				fmt.Fprintf(out, "matches its anchor %s: seq %d, anchored %s\n", anchorPath, rep.Anchor.Seq, rep.Anchor.Time.Format(time.RFC3339))
+			case required:
+				fmt.Fprintf(out, "no anchor yet (a trail from before anchors): kmipd creates %s at its next start\n", anchorPath)
+			default:
+				fmt.Fprintf(out, "WARNING: no anchor %s: a cut-off tail cannot be detected (give --anchor)\n", anchorPath)
 			}
 			if rep.InUse {
 				fmt.Fprintf(out, "kmipd is running: the last %d records (after line %d) are not signed yet\n", rep.Unsigned, rep.LastCheckpointLine)
@@ -219,6 +259,59 @@ func lineAt(path string, n int) (string, bool) {
 			return "", false
 		}
 	}
+}
+
+func newAuditAcceptTruncationCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "accept-truncation --dir DIR",
+		Short: "Let kmipd continue an audit trail whose tail was cut off, recording the loss",
+		Long: `kmipd refuses to start when its audit trail ends before the record its
+anchor names (or holds another record there, or the anchor is missing or
+does not verify): records were removed. Once the trail has been examined
+(kmipd audit verify; keep a copy), accept-truncation appends a "truncation"
+event naming the missing records and you as the operator, signs it, and moves
+the anchor to the trail's new end, so that kmipd starts again. The event stays
+in the trail: verify lists it. Run it with kmipd stopped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(dir)
+			if err != nil {
+				return err
+			}
+			if !cfg.Audit.Enabled {
+				return errors.New("the audit trail is off (audit.enabled: false)")
+			}
+			o, err := auditOptions(cfg, zerolog.Nop())
+			if err != nil {
+				return err
+			}
+			return acceptTruncation(cmd.OutOrStdout(), o, localActor())
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "kmipd directory: the trail and key named by its config")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func acceptTruncation(out io.Writer, o audit.Options, actor string) error {
+	o.AcceptTruncation = actor
+	t, err := audit.Open(o)
+	switch {
+	case errors.Is(err, audit.ErrNotTruncated):
+		fmt.Fprintf(out, "%s reaches its anchor: nothing to accept, nothing written\n", o.Path)
+		return nil
+	case errors.Is(err, audit.ErrLocked):
+		return fmt.Errorf("%w: stop kmipd first", err)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(out, "accepted and recorded in the trail: %s\n", t.Truncation())
+	if err := t.Close(); err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
+	fmt.Fprintln(out, "the anchor now names the trail's new end: kmipd can start")
+	return nil
 }
 
 func newAuditExportCmd() *cobra.Command {
@@ -304,4 +397,177 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time, a date (2006-01-02) or a duration (24h)", s)
+}
+
+// refusalLimit bounds the audit records of refused connections and
+// messages, so that a flood of bad handshakes or malformed messages cannot
+// fill the disk: a token bucket refilled at Rate a second and holding at
+// most Burst. What it suppresses is counted in a "refusals_suppressed"
+// record written Summary after the first suppressed refusal (and at
+// shutdown).
+type refusalLimit struct {
+	Rate    float64
+	Burst   int
+	Summary time.Duration
+}
+
+var defaultRefusalLimit = refusalLimit{Rate: 10, Burst: 100, Summary: time.Second}
+
+// maxRefusalDetail bounds the detail of one record: it may quote what a
+// client sent.
+const maxRefusalDetail = 256
+
+// auditObserver is the server's Observer with a trail: it forwards every
+// event to next (metrics) and records refused connections and messages in
+// the trail. A nil trail returns next.
+func auditObserver(trail *audit.Trail, next kmip.Observer) kmip.Observer {
+	if trail == nil {
+		return next
+	}
+	return newRefusalAuditor(trail, next, defaultRefusalLimit)
+}
+
+// refusalAuditor implements kmip.RefusalObserver. Its methods run on the
+// server's connection goroutines and never wait for the disk: records are
+// handed to the trail's own goroutine (audit.Trail.Post).
+type refusalAuditor struct {
+	next  kmip.Observer
+	trail *audit.Trail
+	limit refusalLimit
+
+	mu          sync.Mutex
+	tokens      float64
+	last        time.Time
+	conns, msgs int       // suppressed since from
+	from        time.Time // first suppressed refusal not yet summarized
+	timer       *time.Timer
+}
+
+func newRefusalAuditor(trail *audit.Trail, next kmip.Observer, limit refusalLimit) *refusalAuditor {
+	if limit.Summary <= 0 {
+		limit.Summary = time.Second
+	}
+	a := &refusalAuditor{next: next, trail: trail, limit: limit, tokens: float64(limit.Burst), last: time.Now()}
+	// The count of the last suppressed refusals is written before the
+	// shutdown checkpoint.
+	trail.OnClose(a.flush)
+	return a
+}
+
+func (a *refusalAuditor) ConnOpened() {
+	if a.next != nil {
+		a.next.ConnOpened()
+	}
+}
+
+func (a *refusalAuditor) ConnClosed() {
+	if a.next != nil {
+		a.next.ConnClosed()
+	}
+}
+
+func (a *refusalAuditor) HandshakeFailed(reason string) {
+	if a.next != nil {
+		a.next.HandshakeFailed(reason)
+	}
+}
+
+func (a *refusalAuditor) ItemServed(op kmip.Operation, status kmip.ResultStatus, reason kmip.ResultReason, d time.Duration) {
+	if a.next != nil {
+		a.next.ItemServed(op, status, reason, d)
+	}
+}
+
+func (a *refusalAuditor) ConnectionRefused(remote net.Addr, id *kmip.Identity, reason, detail string) {
+	if ro, ok := a.next.(kmip.RefusalObserver); ok {
+		ro.ConnectionRefused(remote, id, reason, detail)
+	}
+	a.record(true, remote, id, audit.EventConnectionRefused, reason, detail)
+}
+
+func (a *refusalAuditor) MessageRefused(remote net.Addr, id *kmip.Identity, reason kmip.ResultReason, detail string) {
+	if ro, ok := a.next.(kmip.RefusalObserver); ok {
+		ro.MessageRefused(remote, id, reason, detail)
+	}
+	a.record(false, remote, id, audit.EventMessageRefused, reason.String(), detail)
+}
+
+func (a *refusalAuditor) record(conn bool, remote net.Addr, id *kmip.Identity, event, reason, detail string) {
+	now := time.Now()
+	if a.allow(now) {
+		if len(detail) > maxRefusalDetail {
+			detail = detail[:maxRefusalDetail] + "…"
+		}
+		rec := &audit.Record{Time: now, Kind: audit.KindEvent, Event: event, Reason: reason, Detail: detail}
+		if remote != nil {
+			rec.Remote = remote.String()
+		}
+		if id != nil {
+			rec.Identity, rec.Fingerprint = id.Name, hex.EncodeToString(id.Fingerprint[:])
+		}
+		if a.trail.Post(rec) {
+			return
+		}
+	}
+	a.suppressed(now, conn)
+}
+
+// allow takes a token from the bucket.
+func (a *refusalAuditor) allow(now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d := now.Sub(a.last); d > 0 {
+		a.tokens = min(float64(a.limit.Burst), a.tokens+d.Seconds()*a.limit.Rate)
+		a.last = now
+	}
+	if a.tokens < 1 {
+		return false
+	}
+	a.tokens--
+	return true
+}
+
+func (a *refusalAuditor) suppressed(now time.Time, conn bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if conn {
+		a.conns++
+	} else {
+		a.msgs++
+	}
+	if a.from.IsZero() {
+		a.from = now
+	}
+	if a.timer == nil {
+		a.timer = time.AfterFunc(a.limit.Summary, a.flush)
+	}
+}
+
+// flush writes the count of suppressed refusals, if any.
+func (a *refusalAuditor) flush() {
+	a.mu.Lock()
+	conns, msgs, from := a.conns, a.msgs, a.from
+	a.conns, a.msgs, a.from = 0, 0, time.Time{}
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	a.mu.Unlock()
+	if conns+msgs == 0 {
+		return
+	}
+	now := time.Now()
+	rec := &audit.Record{Time: now, Kind: audit.KindEvent, Event: audit.EventRefusalsSuppressed,
+		Detail: fmt.Sprintf("%d refused connections and %d refused messages were not recorded (at most %g a second, bursts of %d) from %s to %s",
+			conns, msgs, a.limit.Rate, a.limit.Burst, from.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))}
+	if a.trail.Post(rec) {
+		return
+	}
+	// Counted again: the next suppressed refusal schedules another try.
+	a.mu.Lock()
+	a.conns, a.msgs = a.conns+conns, a.msgs+msgs
+	if a.from.IsZero() || from.Before(a.from) {
+		a.from = from
+	}
+	a.mu.Unlock()
 }
