@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
@@ -121,9 +122,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 			return err
 		}
 		if handled {
-			if err := s.clearFresh(c, o); err != nil {
-				return err
-			}
+			s.clearFresh(c, o)
 			writeWrappedObject(w, o, format, wrappedKeyValue(o, wrapped), ws.writeWrappingData)
 			return nil
 		}
@@ -143,9 +142,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		if err != nil {
 			return err
 		}
-		if err := s.clearFresh(c, o); err != nil {
-			return err
-		}
+		s.clearFresh(c, o)
 		writePKCS12(c, w, o, pfx)
 		return nil
 	}
@@ -156,9 +153,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		return err
 	}
 	defer clear(km)
-	if err := s.clearFresh(c, o); err != nil {
-		return err
-	}
+	s.clearFresh(c, o)
 	return s.writeKeyObject(w, o, material, km, format, ws, kek)
 }
 
@@ -184,12 +179,16 @@ func (s *Service) writeKeyObject(w *ttlv.Builder, o *objects.Object, material, k
 
 // clearFresh records that o has been served: KMIP 2.0 §4.24, Fresh becomes
 // false once the object is served by Get. Only this first Get writes (and
-// waits for the disk).
-func (s *Service) clearFresh(c *kmip.Call, o *objects.Object) error {
+// waits for the disk). The write is best effort: the object and its
+// material are fine, so a store that cannot commit (a full disk) must not
+// fail the Get. Fresh then stays true in the store and the next Get tries
+// again; the state change the dates made, which the write would also have
+// persisted (load), is what the Get already went by, computed in memory.
+func (s *Service) clearFresh(c *kmip.Call, o *objects.Object) {
 	if fresh, _ := o.Bool(ttlv.TagFresh); !fresh {
-		return nil
+		return
 	}
-	return s.update(c, func(tx *store.Tx) error {
+	err := s.update(c, func(tx *store.Tx) error {
 		cur, err := s.load(tx, c, o.ID, true)
 		if err != nil {
 			return err
@@ -197,7 +196,27 @@ func (s *Service) clearFresh(c *kmip.Call, o *objects.Object) error {
 		cur.SetBool(ttlv.TagFresh, false)
 		return s.save(tx, cur)
 	})
+	if err != nil {
+		s.lostWrite(o.ID, "Fresh", err)
+	}
 }
+
+// lostWrite counts a best-effort write that could not be persisted and
+// logs it, at most once a second: a full disk would otherwise flood the
+// log, which is often on the same disk.
+func (s *Service) lostWrite(id, what string, err error) {
+	n := s.lostWrites.Add(1)
+	t := time.Now().Unix()
+	if last := s.lostLogged.Load(); t > last && s.lostLogged.CompareAndSwap(last, t) {
+		s.cfg.Logger.Warn().Err(err).Str("id", id).Str("change", what).Uint64("lost_writes", n).
+			Msg("could not persist a best-effort change; the request was served")
+	}
+}
+
+// LostWrites returns how many best-effort writes (Fresh becoming false on
+// a first Get, with any state change the dates made) could not be
+// persisted because the store failed.
+func (s *Service) LostWrites() uint64 { return s.lostWrites.Load() }
 
 // errNoPlaintext is Key Value Not Present for an object whose plaintext
 // kmipd does not have, saying why.

@@ -89,6 +89,7 @@ func (e *errGroupMember) Error() string { return fmt.Sprintf("store: group membe
 func (db *DB) commitGroup(batch []*groupCall) {
 	for len(batch) > 0 {
 		txs := make([]*Tx, len(batch))
+		ran := false
 		err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
 			for i, c := range batch {
 				txs[i] = &Tx{btx: btx}
@@ -96,8 +97,12 @@ func (db *DB) commitGroup(batch []*groupCall) {
 					return &errGroupMember{i}
 				}
 			}
+			ran = true
 			return nil
 		}))
+		if ran {
+			db.noteCommit(err)
+		}
 		for _, tx := range txs {
 			if tx != nil {
 				tx.btx = nil
@@ -118,10 +123,16 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		// Run the failing function alone: its result is final.
 		bad := batch[member.i]
 		var tx *Tx
+		ran = false
 		bad.err = closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
 			tx = &Tx{btx: btx}
-			return runGuarded(bad.fn, tx)
+			err := runGuarded(bad.fn, tx)
+			ran = err == nil
+			return err
 		}))
+		if ran {
+			db.noteCommit(bad.err)
+		}
 		if bad.err == nil && tx != nil {
 			bad.forgotten = tx.forgotten
 		}

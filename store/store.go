@@ -105,6 +105,8 @@ type DB struct {
 	smu       sync.Mutex // guards scrubQ and scrubbing (scrub.go)
 	scrubQ    []*scrubCall
 	scrubbing bool
+
+	health healthState // health.go
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its
@@ -194,13 +196,18 @@ func (db *DB) Path() string { return db.path }
 // back and fn's error is returned unchanged. Writers are serialized.
 func (db *DB) Update(fn func(*Tx) error) error {
 	var forgotten [][]byte
+	ran := false
 	err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
 		tx := &Tx{btx: btx}
 		defer func() { tx.btx = nil }()
 		err := fn(tx)
 		forgotten = tx.forgotten
+		ran = err == nil
 		return err
 	}))
+	if ran {
+		db.noteCommit(err)
+	}
 	if err == nil && len(forgotten) > 0 {
 		err = db.scrub(forgotten)
 	}

@@ -59,6 +59,11 @@ func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_errors_total", Help: "Failed HSM (PKCS#11) calls."},
 				func() float64 { return float64(sr.Stats().Errors) }))
 	}
+	if svc != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_lost_writes_total",
+			Help: "Best-effort writes (Fresh cleared by a first Get, with a state change the dates made) that the store could not persist; the requests were served."},
+			func() float64 { return float64(svc.LostWrites()) }))
+	}
 	if trail != nil {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_unsynced_records", Help: "Audit records written but not yet on disk (audit lag)."},
@@ -93,7 +98,16 @@ func newMetrics(db *store.DB) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_store_objects", Help: "Managed objects in the store."},
 				func() float64 { return float64(db.Stats().Objects) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_store_file_bytes", Help: "Size of the store file."},
-				func() float64 { return float64(db.Stats().FileSize) }))
+				func() float64 { return float64(db.Stats().FileSize) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_store_commit_failures_total", Help: "Store commits that failed (full disk, I/O errors)."},
+				func() float64 { return float64(db.CommitFailures()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_store_ready", Help: "1 while the store can commit (last commit succeeded, room on its filesystem), else 0."},
+				func() float64 {
+					if db.Ready() != nil {
+						return 0
+					}
+					return 1
+				}))
 	}
 	return m
 }
@@ -125,36 +139,73 @@ func (m *metrics) ItemServed(op kmip.Operation, status kmip.ResultStatus, reason
 }
 
 // health answers /healthz (the process serves) and /readyz (the key
-// backend answers and the store takes a write).
+// backend answers and the store can commit). /readyz reports what the
+// background check last found: it does no I/O itself, so probing it costs
+// nothing and cannot make the server write.
 type health struct {
-	db      *store.DB
-	backend hsm.Backend
+	db       *store.DB
+	backend  hsm.Backend
+	interval time.Duration // between checks; zero: healthInterval
 
-	mu      sync.Mutex
-	checked time.Time
-	err     error
+	mu         sync.Mutex
+	backendErr error
 }
 
-// ready checks at most once a second: a store write is an fsync.
-func (h *health) ready(ctx context.Context) error {
+// healthInterval is how often the backend and the store are checked: a
+// full disk shows on /readyz within about a second.
+const healthInterval = time.Second
+
+// check asks the key backend for a random byte (or its own health check)
+// and lets the store probe itself (store.DB.Probe: free space, and a small
+// commit when nothing else committed lately).
+func (h *health) check() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if hc, ok := h.backend.(hsm.HealthChecker); ok {
+		err = hc.Health(ctx)
+	} else {
+		var b [1]byte
+		err = h.backend.Random(ctx, b[:])
+	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if time.Since(h.checked) < time.Second {
-		return h.err
+	h.backendErr = err
+	h.mu.Unlock()
+	_ = h.db.Probe()
+}
+
+// run checks every interval until stop is closed.
+func (h *health) run(stop <-chan struct{}) {
+	d := h.interval
+	if d <= 0 {
+		d = healthInterval
 	}
-	h.checked = time.Now()
-	var b [1]byte
-	if err := h.backend.Random(ctx, b[:]); err != nil {
-		h.err = errors.New("key backend: " + err.Error())
-		return h.err
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			h.check()
+		}
 	}
-	h.err = h.db.Update(func(tx *store.Tx) error {
-		return tx.SetMeta("health", []byte(time.Now().UTC().Format(time.RFC3339)))
-	})
-	if h.err != nil {
-		h.err = errors.New("store: " + h.err.Error())
+}
+
+// ready returns why the server is not ready, from the last check and the
+// store's last commit (a failed one turns it red at once; the next
+// successful commit, a client's or the check's, turns it green).
+func (h *health) ready() error {
+	h.mu.Lock()
+	err := h.backendErr
+	h.mu.Unlock()
+	if err != nil {
+		return errors.New("key backend: " + err.Error())
 	}
-	return h.err
+	if err := h.db.Ready(); err != nil {
+		return errors.New("store cannot commit: " + err.Error())
+	}
+	return nil
 }
 
 // adminServer serves /metrics, /healthz and /readyz on addr (plain HTTP:
@@ -163,8 +214,8 @@ func adminServer(addr string, m *metrics, h *health, log zerolog.Logger) (*http.
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := h.ready(r.Context()); err != nil {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := h.ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -175,7 +226,11 @@ func adminServer(addr string, m *metrics, h *health, log zerolog.Logger) (*http.
 		return nil, nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	h.check() // /readyz is right from the first request
+	stop := make(chan struct{})
+	go h.run(stop)
 	go func() {
+		defer close(stop)
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("admin listener failed")
 		}
