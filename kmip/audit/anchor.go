@@ -137,6 +137,9 @@ type Truncation struct {
 	// AnchorErr: the anchor is missing although the trail says it was
 	// anchored, or it does not verify.
 	AnchorErr error
+	// Replaced: the records from the anchored one to the end do not form
+	// a chain (the file was replaced or edited after it).
+	Replaced string
 }
 
 // Missing names the records known to be missing ("records 201 to 254").
@@ -144,6 +147,8 @@ func (tr *Truncation) Missing() string {
 	switch {
 	case tr.AnchorErr != nil:
 		return "records after the last anchored one may be missing"
+	case tr.Replaced != "":
+		return fmt.Sprintf("the records after the anchored seq %d were replaced: %s", tr.Anchor.Seq, tr.Replaced)
 	case tr.Mismatch:
 		return fmt.Sprintf("the record at seq %d is not the one anchored: records up to seq %d were cut off and rewritten", tr.Anchor.Seq, tr.Anchor.Seq)
 	case tr.LastSeq+1 == tr.Anchor.Seq:
@@ -201,7 +206,12 @@ func checkAnchor(f *os.File, size int64, last *lastInfo, anchorPath string, key 
 		}
 		return a, false, nil, nil
 	}
-	h, found, err := hashAtSeq(f, size, a.Seq)
+	h, found, err := hashAtSeq(f, size, a.Seq, key)
+	var te tailError
+	if errors.As(err, &te) {
+		tr.Replaced = string(te)
+		return a, false, tr, nil
+	}
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
@@ -236,11 +246,21 @@ func hasMarker(f *os.File) (bool, error) {
 	}
 }
 
+// tailError: the lines after the anchored record are not the chain kmipd
+// wrote.
+type tailError string
+
+func (e tailError) Error() string { return string(e) }
+
+func tailErrorf(format string, a ...any) error { return tailError(fmt.Sprintf(format, a...)) }
+
 // hashAtSeq walks back from the end of the trail to the line with seq and
 // returns its hash, checking that the lines after it form a chain (they
 // are what the next open checkpoint will sign). found is false when the
-// file starts after seq (it was recreated by a reopen).
-func hashAtSeq(f *os.File, size int64, seq uint64) (h [32]byte, found bool, err error) {
+// file starts after seq with a signed "reopen" checkpoint (kmipd recreated
+// it after the anchor was written); any other start after seq is an error,
+// or a forged file could start past the anchor.
+func hashAtSeq(f *os.File, size int64, seq uint64, key []byte) (h [32]byte, found bool, err error) {
 	const chunk = 64 << 10
 	var (
 		buf      []byte // file bytes [pos, end)
@@ -267,25 +287,27 @@ func hashAtSeq(f *os.File, size int64, seq uint64) (h [32]byte, found bool, err 
 		line := buf[i+1 : len(buf)-1]
 		p, err := splitLine(line)
 		if err != nil {
-			return h, false, fmt.Errorf("the record before seq %d: %w", later.seq, err)
+			return h, false, tailErrorf("the record before seq %d: %v", later.seq, err)
 		}
 		var r struct {
 			Seq      uint64 `json:"seq"`
+			Kind     string `json:"kind"`
+			Event    string `json:"event"`
 			PrevHash string `json:"prev_hash"`
 		}
 		var prev [32]byte
 		if err := json.Unmarshal(p.canonical, &r); err != nil || !decodeHex(prev[:], []byte(r.PrevHash)) {
-			return h, false, fmt.Errorf("the record before seq %d is malformed", later.seq)
+			return h, false, tailErrorf("the record before seq %d is malformed", later.seq)
 		}
 		if chainHash(&prev, p.canonical) != p.hash {
-			return h, false, fmt.Errorf("seq %d does not match its hash: it was modified", r.Seq)
+			return h, false, tailErrorf("seq %d does not match its hash: it was modified", r.Seq)
 		}
 		if later.seq != 0 && (r.Seq+1 != later.seq || p.hash != later.prev) {
-			return h, false, fmt.Errorf("seq %d does not chain to seq %d: the records after the anchored one were altered", r.Seq, later.seq)
+			return h, false, tailErrorf("seq %d does not chain to seq %d: the records after the anchored one were altered", r.Seq, later.seq)
 		}
 		if r.Seq <= seq {
 			if r.Seq < seq {
-				return h, false, fmt.Errorf("no record with seq %d", seq)
+				return h, false, tailErrorf("no record with seq %d", seq)
 			}
 			return p.hash, true, nil
 		}
@@ -294,9 +316,11 @@ func hashAtSeq(f *os.File, size int64, seq uint64) (h [32]byte, found bool, err 
 		buf = buf[:end-pos]
 		if end == 0 {
 			if later.seq == seq+1 {
-				// The first line of a recreated file chains to the anchored
-				// record of the file before.
+				// The first line chains to the anchored record.
 				return later.prev, true, nil
+			}
+			if r.Kind != KindCheckpoint || r.Event != EventReopen || !p.hasMAC || checkpointMAC(key, &p.hash) != p.mac {
+				return h, false, tailErrorf("the trail starts at seq %d, after the anchored seq %d, without a signed reopen checkpoint", r.Seq, seq)
 			}
 			return h, false, nil
 		}

@@ -296,9 +296,22 @@ func TestAnchorAfterReopen(t *testing.T) {
 	os.Rename(o.Path, o.Path+".1")
 	tr.Append(opRecord(1))
 	tr.Close()
-	// The anchor follows the recreated file, which starts at seq 3.
+	// An anchor left behind in the old file (a crash before it moved on)
+	// is passed by the recreated file's signed reopen checkpoint.
+	key := mustKey(t, o.KeyPath)
+	p, err := splitLine(bytes.TrimSuffix(readLines(t, o.Path+".1")[0], []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAnchor(AnchorPath(o.Path), key, &Anchor{Seq: 1, Hash: p.hash, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	tr = openTrail(t, o)
 	tr.Close()
+	// The anchor follows the recreated file, which starts at seq 3.
+	if a, err := ReadAnchor(AnchorPath(o.Path), key); err != nil || a.Seq != 7 {
+		t.Fatalf("anchor %+v %v", a, err)
+	}
 	os.Remove(o.Path)
 	if _, err := Open(o); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("Open after removing the recreated file: %v", err)
@@ -351,4 +364,34 @@ func TestAcceptTruncationOfARemovedTrail(t *testing.T) {
 	if _, err := Open(o); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("Open without the anchor: %v", err)
 	}
+}
+
+// A trail replaced by a forged one that starts after the anchored seq (so
+// there is no record to compare) is refused too: only kmipd's own signed
+// reopen checkpoint may start a file there.
+func TestForgedTrailStartingAfterTheAnchor(t *testing.T) {
+	lines, _, o := fillTrail(t, 3, 100) // open, 3 records, close: anchor at seq 5
+	var forged [][]byte
+	for seq := 9; seq <= 12; seq++ {
+		forged = append(forged, bytes.Replace(lines[1], []byte(`{"seq":2,`), fmt.Appendf(nil, `{"seq":%d,`, seq), 1))
+	}
+	rechain(t, forged, 0)
+	if err := os.WriteFile(o.Path, bytes.Join(forged, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSum(t, o.Path)
+	_, err := Open(o)
+	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "without a signed reopen checkpoint") {
+		t.Fatalf("Open of a forged trail: %v", err)
+	}
+	if fileSum(t, o.Path) != before {
+		t.Fatal("the refused Open changed the trail")
+	}
+	accept := o
+	accept.AcceptTruncation = "local operator"
+	tr, err := Open(accept)
+	if err != nil || !strings.Contains(tr.Truncation(), "were replaced") {
+		t.Fatalf("accepting it: %v", err)
+	}
+	tr.Close()
 }

@@ -63,8 +63,9 @@
 // [Open] compares the trail with the anchor and refuses, with an error
 // wrapping [ErrTruncated] that names the missing records ("records 201 to
 // 254 are missing"), a trail that ends before the anchor's seq, holds
-// another record at that seq, or whose anchor is missing or does not
-// verify. Only an operator continues such a trail: Options.AcceptTruncation
+// another record at that seq, whose records after it do not chain to it
+// (a file may start after it only with kmipd's signed "reopen"
+// checkpoint), or whose anchor is missing or does not verify. Only an operator continues such a trail: Options.AcceptTruncation
 // (kmipd audit accept-truncation) writes a "truncation" event naming the
 // loss and who accepted it, then the open checkpoint, and moves the anchor
 // to the new head. [VerifyFile] makes the same comparison. The open
