@@ -3,15 +3,24 @@ package kmip
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kmipd/kmipd/ttlv"
 )
 
 // Identity is the client as proven by its verified TLS certificate.
 type Identity struct {
-	Name        string   // subject Common Name: the owner of the objects it creates
+	// Name owns the objects the client creates. It comes from the
+	// certificate field the server's IdentitySource names and always
+	// satisfies ValidIdentityName.
+	Name        string
 	OUs         []string // subject Organizational Units, kept for policy
 	DNSNames    []string // SANs, kept for policy
 	Emails      []string
@@ -19,10 +28,49 @@ type Identity struct {
 	Fingerprint [32]byte // SHA-256 of the certificate, for the audit trail
 }
 
-// IdentityFromCert derives an Identity from a verified client certificate.
-func IdentityFromCert(c *x509.Certificate) Identity {
+// IdentitySource names the client certificate field an identity comes from.
+type IdentitySource string
+
+// Identity sources. Each must name exactly one value: a certificate with
+// several (subject CN=bob, CN=admin; two SAN URIs) is refused rather than
+// resolved, since any choice lets a CA-issued name impersonate another.
+const (
+	IdentityCN          IdentitySource = "cn"          // the subject Common Name (default)
+	IdentitySANURI      IdentitySource = "san-uri"     // the URI subject alternative name
+	IdentitySANEmail    IdentitySource = "san-email"   // the e-mail subject alternative name
+	IdentityFingerprint IdentitySource = "fingerprint" // hex SHA-256 of the certificate (DER)
+)
+
+// ParseIdentitySource accepts "" (meaning cn) and the four source names.
+func ParseIdentitySource(s string) (IdentitySource, bool) {
+	switch src := IdentitySource(s); src {
+	case "", IdentityCN:
+		return IdentityCN, true
+	case IdentitySANURI, IdentitySANEmail, IdentityFingerprint:
+		return src, true
+	}
+	return "", false
+}
+
+// MaxIdentityLen is the longest identity name, in bytes.
+const MaxIdentityLen = 256
+
+// IdentityError is why a certificate yields no identity. Reason is a short
+// fixed label for metrics and the audit trail.
+type IdentityError struct {
+	Reason string // no_identity, ambiguous_identity, invalid_identity
+	Msg    string
+}
+
+func (e *IdentityError) Error() string { return "kmip: client identity: " + e.Msg }
+
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// IdentityFromCertificate derives the Identity of a verified client
+// certificate, its Name from src. It fails when the field is missing,
+// appears more than once, or is not a valid identity (ValidIdentityName).
+func IdentityFromCertificate(c *x509.Certificate, src IdentitySource) (Identity, error) {
 	id := Identity{
-		Name:        c.Subject.CommonName,
 		OUs:         c.Subject.OrganizationalUnit,
 		DNSNames:    c.DNSNames,
 		Emails:      c.EmailAddresses,
@@ -31,7 +79,85 @@ func IdentityFromCert(c *x509.Certificate) Identity {
 	for _, u := range c.URIs {
 		id.URIs = append(id.URIs, u.String())
 	}
+	var (
+		values []string
+		what   string
+	)
+	switch src {
+	case "", IdentityCN:
+		what = "subject common name (CN)"
+		// Subject.CommonName keeps only the last CN: count them all.
+		for _, a := range c.Subject.Names {
+			if a.Type.Equal(oidCommonName) {
+				v, ok := a.Value.(string)
+				if !ok {
+					return id, &IdentityError{"invalid_identity", "subject common name is not a string"}
+				}
+				values = append(values, v)
+			}
+		}
+	case IdentitySANURI:
+		what, values = "URI subject alternative name", id.URIs
+	case IdentitySANEmail:
+		what, values = "e-mail subject alternative name", c.EmailAddresses
+	case IdentityFingerprint:
+		what, values = "fingerprint", []string{hex.EncodeToString(id.Fingerprint[:])}
+	default:
+		return id, &IdentityError{"no_identity", fmt.Sprintf("unknown identity source %q", src)}
+	}
+	switch len(values) {
+	case 0:
+		return id, &IdentityError{"no_identity", "the certificate has no " + what}
+	case 1:
+	default:
+		return id, &IdentityError{"ambiguous_identity", fmt.Sprintf("the certificate has %d values of its %s: it must have one", len(values), what)}
+	}
+	if err := ValidIdentityName(values[0]); err != nil {
+		shown := values[0]
+		if len(shown) > 64 {
+			shown = shown[:64] + "..."
+		}
+		return id, &IdentityError{"invalid_identity", fmt.Sprintf("%s %q: %v", what, shown, err)}
+	}
+	id.Name = values[0]
+	return id, nil
+}
+
+// IdentityFromCert derives an Identity from the subject Common Name of a
+// verified client certificate; Name is empty when IdentityFromCertificate
+// refuses it.
+func IdentityFromCert(c *x509.Certificate) Identity {
+	id, err := IdentityFromCertificate(c, IdentityCN)
+	if err != nil {
+		id.Name = ""
+	}
 	return id
+}
+
+// ValidIdentityName checks the rule for identity names, which own objects
+// and appear in logs and the audit trail, so that two identities never look
+// alike: valid UTF-8, 1 to MaxIdentityLen bytes, no control character
+// (U+0000–U+001F, U+007F–U+009F) and no white space at either end.
+func ValidIdentityName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty")
+	case len(s) > MaxIdentityLen:
+		return fmt.Errorf("longer than %d bytes", MaxIdentityLen)
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	}
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return errors.New("white space at the start or end")
+	}
+	return nil
 }
 
 // Call is one batch item being served. The server reuses one Call per

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,28 @@ const (
 	// DefaultIdleTimeout is long because clients such as PyKMIP keep one
 	// connection for a whole session and never reconnect.
 	DefaultIdleTimeout = 10 * time.Minute
+	// Handshakes in progress have their own budget, so that sockets that
+	// never finish one cannot take the established connections' slots.
+	DefaultMaxHandshakes           = 256
+	DefaultMaxHandshakesPerAddress = 32
+	// Per-identity and per-address caps keep one client from holding
+	// every established connection.
+	DefaultMaxConnsPerIdentity = 128
+	DefaultMaxConnsPerAddress  = 256
+	// KMIP over HTTPS: the request line and headers, and the time to read
+	// them.
+	DefaultMaxHeaderBytes    = 16 << 10
+	DefaultHeaderReadTimeout = 10 * time.Second
+)
+
+// Reasons a connection is refused for a limit (see RefusalObserver and
+// Observer.HandshakeFailed).
+const (
+	RefusedHandshakeLimit           = "handshake_limit"
+	RefusedHandshakeLimitPerAddress = "handshake_limit_per_address"
+	RefusedConnLimit                = "connection_limit"
+	RefusedConnLimitPerIdentity     = "connection_limit_per_identity"
+	RefusedConnLimitPerAddress      = "connection_limit_per_address"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -54,12 +77,31 @@ type Server struct {
 	MaxMessageSize   int           // request size limit, bytes
 	MaxBatchItems    int
 	MaxDepth         int
-	MaxConns         int
+	// MaxConns caps established connections (handshake and identity
+	// check done); MaxConnsPerIdentity and MaxConnsPerAddress cap those of
+	// one identity and of one source IP address. A connection over a cap is
+	// closed right after its handshake.
+	MaxConns            int
+	MaxConnsPerIdentity int
+	MaxConnsPerAddress  int
+	// MaxHandshakes caps TLS handshakes in progress, MaxHandshakesPerAddress
+	// those from one source IP address; a connection over either is closed
+	// when accepted.
+	MaxHandshakes           int
+	MaxHandshakesPerAddress int
+	// MaxHeaderBytes caps an HTTPS request's line and headers, and
+	// HeaderReadTimeout the time to read them (431 and 408 beyond).
+	MaxHeaderBytes    int
+	HeaderReadTimeout time.Duration
+	// IdentitySource is the client certificate field identities come from
+	// (default IdentityCN).
+	IdentitySource IdentitySource
 	// DisableHTTP turns off KMIP over HTTPS (POST /kmip) on the same port.
 	DisableHTTP bool
 
 	// Observer, if set, is told of connections, handshake failures and
-	// every batch item served (metrics).
+	// every batch item served (metrics). If it also implements
+	// RefusalObserver, it is told of every refused connection and message.
 	Observer Observer
 
 	// Now returns the current time; tests may replace it.
@@ -70,8 +112,12 @@ type Server struct {
 	conns      map[*conn]struct{}
 	inShutdown atomic.Bool
 	wg         sync.WaitGroup
-	sem        chan struct{}
 	once       sync.Once
+	tlsConfig  *tls.Config // TLSConfig checking client certificates in the handshake
+	postCheck  bool        // TLSConfig.GetConfigForClient bypasses that: check after it
+	lim        connLimits
+	connLog    rateLimit // refused connections
+	msgLog     rateLimit // refused messages
 }
 
 func (s *Server) handshakeTimeout() time.Duration {
@@ -80,11 +126,21 @@ func (s *Server) handshakeTimeout() time.Duration {
 func (s *Server) readTimeout() time.Duration  { return orDefault(s.ReadTimeout, DefaultReadTimeout) }
 func (s *Server) writeTimeout() time.Duration { return orDefault(s.WriteTimeout, DefaultWriteTimeout) }
 func (s *Server) idleTimeout() time.Duration  { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
-func (s *Server) maxMessageSize() int {
-	if s.MaxMessageSize > 0 {
-		return s.MaxMessageSize
-	}
-	return DefaultMaxMessageSize
+func (s *Server) headerReadTimeout() time.Duration {
+	return orDefault(s.HeaderReadTimeout, DefaultHeaderReadTimeout)
+}
+func (s *Server) maxMessageSize() int { return orDefaultInt(s.MaxMessageSize, DefaultMaxMessageSize) }
+func (s *Server) maxHeaderBytes() int { return orDefaultInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes) }
+func (s *Server) maxConns() int       { return orDefaultInt(s.MaxConns, DefaultMaxConns) }
+func (s *Server) maxHandshakes() int  { return orDefaultInt(s.MaxHandshakes, DefaultMaxHandshakes) }
+func (s *Server) maxConnsPerIdentity() int {
+	return orDefaultInt(s.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity)
+}
+func (s *Server) maxConnsPerAddress() int {
+	return orDefaultInt(s.MaxConnsPerAddress, DefaultMaxConnsPerAddress)
+}
+func (s *Server) maxHandshakesPerAddress() int {
+	return orDefaultInt(s.MaxHandshakesPerAddress, DefaultMaxHandshakesPerAddress)
 }
 func (s *Server) now() time.Time {
 	if s.Now != nil {
@@ -96,6 +152,13 @@ func (s *Server) now() time.Time {
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d
+	}
+	return def
+}
+
+func orDefaultInt(n, def int) int {
+	if n > 0 {
+		return n
 	}
 	return def
 }
@@ -119,13 +182,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.TLSConfig == nil || s.Handler == nil {
 		return errors.New("kmip: Server needs TLSConfig and Handler")
 	}
-	s.once.Do(func() {
-		n := s.MaxConns
-		if n <= 0 {
-			n = DefaultMaxConns
-		}
-		s.sem = make(chan struct{}, n)
-	})
+	s.once.Do(s.setup)
 	s.mu.Lock()
 	if s.inShutdown.Load() {
 		s.mu.Unlock()
@@ -160,25 +217,222 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.Logger.Warn().Str("remote", nc.RemoteAddr().String()).Msg("connection limit reached, closing connection")
+		ip := addrOf(nc.RemoteAddr())
+		if reason := s.lim.beginHandshake(ip, s.maxHandshakes(), s.maxHandshakesPerAddress()); reason != "" {
 			nc.Close()
+			s.refuseConn(nc.RemoteAddr(), nil, reason, "too many TLS handshakes in progress", zerolog.WarnLevel)
 			continue
 		}
-		c := &conn{srv: s, raw: nc, nc: nc}
+		c := &conn{srv: s, raw: nc, nc: nc, ip: ip, handshaking: true}
 		s.track(c, true)
 		s.wg.Add(1)
 		go func() {
 			defer func() {
 				s.track(c, false)
-				<-s.sem
+				c.release()
 				s.wg.Done()
 			}()
 			c.serve()
 		}()
 	}
+}
+
+// setup makes the TLS configuration the server handshakes with: TLSConfig,
+// also checking the client's certificate and identity, so that a refused
+// client gets a TLS alert (bad certificate) rather than a closed connection.
+func (s *Server) setup() {
+	cfg := s.TLSConfig.Clone()
+	verify := cfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		_, err := s.checkPeer(cs)
+		return err
+	}
+	s.tlsConfig = cfg
+	s.postCheck = cfg.GetConfigForClient != nil
+}
+
+// checkPeer verifies the client's certificate and derives its identity.
+func (s *Server) checkPeer(cs tls.ConnectionState) (Identity, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return Identity{}, errNoClientCert
+	}
+	if s.ClientCAs != nil {
+		if _, err := VerifyClientCertificate(cs.PeerCertificates, s.ClientCAs); err != nil {
+			return Identity{}, err
+		}
+	} else if len(cs.VerifiedChains) == 0 {
+		return Identity{}, errNoClientCert
+	} else if leaf := cs.PeerCertificates[0]; leaf.BasicConstraintsValid && leaf.IsCA {
+		return Identity{}, errCALeaf
+	}
+	return IdentityFromCertificate(cs.PeerCertificates[0], s.IdentitySource)
+}
+
+// ConnCounts reports the TLS handshakes in progress and the established
+// connections.
+func (s *Server) ConnCounts() (handshakes, established int) {
+	s.lim.mu.Lock()
+	defer s.lim.mu.Unlock()
+	return s.lim.handshakes, s.lim.conns
+}
+
+// connLimits counts handshakes in progress and established connections, in
+// all and per source address and identity (entries at zero are deleted).
+type connLimits struct {
+	mu         sync.Mutex
+	handshakes int
+	hsByAddr   map[netip.Addr]int
+	conns      int
+	byAddr     map[netip.Addr]int
+	byID       map[string]int
+}
+
+func (l *connLimits) beginHandshake(ip netip.Addr, max, perAddr int) (refused string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.handshakes >= max:
+		return RefusedHandshakeLimit
+	case l.hsByAddr[ip] >= perAddr:
+		return RefusedHandshakeLimitPerAddress
+	}
+	if l.hsByAddr == nil {
+		l.hsByAddr = make(map[netip.Addr]int)
+	}
+	l.handshakes++
+	l.hsByAddr[ip]++
+	return ""
+}
+
+func (l *connLimits) endHandshake(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.handshakes--
+	decrement(l.hsByAddr, ip)
+}
+
+func (l *connLimits) open(ip netip.Addr, id string, max, perID, perAddr int) (refused string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.conns >= max:
+		return RefusedConnLimit
+	case l.byID[id] >= perID:
+		return RefusedConnLimitPerIdentity
+	case l.byAddr[ip] >= perAddr:
+		return RefusedConnLimitPerAddress
+	}
+	if l.byID == nil {
+		l.byID, l.byAddr = make(map[string]int), make(map[netip.Addr]int)
+	}
+	l.conns++
+	l.byID[id]++
+	l.byAddr[ip]++
+	return ""
+}
+
+func (l *connLimits) close(ip netip.Addr, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conns--
+	decrement(l.byID, id)
+	decrement(l.byAddr, ip)
+}
+
+func decrement[K comparable](m map[K]int, k K) {
+	if m[k] <= 1 {
+		delete(m, k)
+	} else {
+		m[k]--
+	}
+}
+
+// addrOf is the IP address the per-address limits count a connection
+// under (IPv4-mapped IPv6 addresses as IPv4).
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// refusalLogBurst is how many refusals of a kind are logged per second; the
+// others are counted in the next line logged, so that a flood cannot fill
+// the log.
+const refusalLogBurst = 10
+
+type rateLimit struct {
+	mu         sync.Mutex
+	window     time.Time
+	n          int
+	suppressed int
+}
+
+// allow reports whether to log now, and how many lines were suppressed
+// since the last one logged.
+func (r *rateLimit) allow(now time.Time) (ok bool, suppressed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.window) >= time.Second {
+		r.window, r.n = now, 0
+	}
+	if r.n >= refusalLogBurst {
+		r.suppressed++
+		return false, 0
+	}
+	r.n++
+	suppressed, r.suppressed = r.suppressed, 0
+	return true, suppressed
+}
+
+// refuseConn logs (rate-limited) and reports a refused connection.
+func (s *Server) refuseConn(remote net.Addr, id *Identity, reason, detail string, lvl zerolog.Level) {
+	if ok, suppressed := s.connLog.allow(time.Now()); ok {
+		ev := s.Logger.WithLevel(lvl).Str("remote", addrString(remote)).Str("reason", reason).Str("detail", detail)
+		if id != nil {
+			ev = ev.Str("identity", id.Name)
+		}
+		if suppressed > 0 {
+			ev = ev.Int("suppressed", suppressed)
+		}
+		ev.Msg("connection refused")
+	}
+	if s.Observer != nil {
+		s.Observer.HandshakeFailed(reason)
+		if ro, ok := s.Observer.(RefusalObserver); ok {
+			ro.ConnectionRefused(remote, id, reason, detail)
+		}
+	}
+}
+
+// refuseMessage logs (rate-limited) and reports a message answered, or a
+// connection closed, without running an operation.
+func (s *Server) refuseMessage(remote net.Addr, id *Identity, reason ResultReason, detail string) {
+	if ok, suppressed := s.msgLog.allow(time.Now()); ok {
+		ev := s.Logger.Info().Str("remote", addrString(remote)).Str("identity", id.Name).Stringer("reason", reason).Str("detail", detail)
+		if suppressed > 0 {
+			ev = ev.Int("suppressed", suppressed)
+		}
+		ev.Msg("request refused")
+	}
+	if ro, ok := s.Observer.(RefusalObserver); ok {
+		ro.MessageRefused(remote, id, reason, detail)
+	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 func (s *Server) track(c *conn, add bool) {
@@ -241,6 +495,13 @@ type conn struct {
 	nc   net.Conn // the TLS connection over raw, used only by serve
 	idle atomic.Bool
 
+	// What the connection holds of the server's limits (serve's goroutine
+	// only).
+	ip          netip.Addr
+	handshaking bool
+	established bool
+	identity    string
+
 	in   []byte
 	sess *Session
 	br   *bufio.Reader  // buffers nc, so the first byte can be peeked
@@ -280,55 +541,72 @@ func (s *Server) Handle(sess *Session, msg []byte) []byte {
 	return out
 }
 
+// release gives back what the connection holds of the server's limits.
+func (c *conn) release() {
+	if c.handshaking {
+		c.srv.lim.endHandshake(c.ip)
+		c.handshaking = false
+	}
+	if c.established {
+		c.srv.lim.close(c.ip, c.identity)
+		c.established = false
+	}
+}
+
 func (c *conn) serve() {
 	s := c.srv
-	remote := c.raw.RemoteAddr().String()
+	remoteAddr := c.raw.RemoteAddr()
+	remote := remoteAddr.String()
 	defer func() {
 		if p := recover(); p != nil {
 			s.Logger.Error().Str("remote", remote).Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("connection panic recovered")
 		}
 		c.nc.Close()
 	}()
-	tc := tls.Server(c.raw, s.TLSConfig)
+	// Nothing is in flight during the handshake: Shutdown may close it.
+	c.idle.Store(true)
+	tc := tls.Server(c.raw, s.tlsConfig)
 	c.nc = tc
 	ctx, cancel := context.WithTimeout(context.Background(), s.handshakeTimeout())
 	err := tc.HandshakeContext(ctx)
 	cancel()
+	c.release() // the handshake slot
+	var id Identity
+	if err == nil {
+		st := tc.ConnectionState()
+		if s.postCheck {
+			id, err = s.checkPeer(st)
+		} else if len(st.PeerCertificates) == 0 {
+			err = errNoClientCert
+		} else {
+			// checkPeer passed in the handshake: only the identity is needed.
+			id, err = IdentityFromCertificate(st.PeerCertificates[0], s.IdentitySource)
+		}
+	}
 	if err != nil {
-		s.Logger.Info().Str("remote", remote).Err(err).Msg("TLS handshake failed")
-		if s.Observer != nil {
-			s.Observer.HandshakeFailed(HandshakeFailureReason(err))
+		if s.inShutdown.Load() {
+			return // closed by Shutdown
 		}
+		reason := RefusalReason(err)
+		lvl := zerolog.WarnLevel
+		switch reason {
+		case "not_tls", "timeout", "eof", "alert", "other":
+			lvl = zerolog.InfoLevel // not a certificate the server refused
+		}
+		s.refuseConn(remoteAddr, nil, reason, err.Error(), lvl)
 		return
 	}
-	st := tc.ConnectionState()
-	verified := len(st.PeerCertificates) > 0 && len(st.VerifiedChains) > 0
-	if s.ClientCAs != nil {
-		_, err := VerifyClientCertificate(st.PeerCertificates, s.ClientCAs)
-		verified = err == nil
-	}
-	if !verified {
-		s.Logger.Warn().Str("remote", remote).Msg("client presented no verified certificate")
-		if s.Observer != nil {
-			s.Observer.HandshakeFailed(HandshakeFailureReason(errNoClientCert))
-		}
+	if reason := s.lim.open(c.ip, id.Name, s.maxConns(), s.maxConnsPerIdentity(), s.maxConnsPerAddress()); reason != "" {
+		s.refuseConn(remoteAddr, &id, reason, "too many connections", zerolog.WarnLevel)
 		return
 	}
+	c.established, c.identity = true, id.Name
 	if s.Observer != nil {
 		s.Observer.ConnOpened()
 		defer s.Observer.ConnClosed()
 	}
-	id := IdentityFromCert(st.PeerCertificates[0])
-	if id.Name == "" {
-		// Objects belong to the certificate's subject CN: certificates
-		// without one would all be the same client.
-		s.Logger.Warn().Str("remote", remote).Msg("client certificate has no subject common name: refused")
-		if s.Observer != nil {
-			s.Observer.HandshakeFailed("no_common_name")
-		}
-		return
-	}
-	c.sess = s.NewSession(id, c.raw.RemoteAddr())
+	st := tc.ConnectionState()
+	c.sess = s.NewSession(id, remoteAddr)
 	s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Str("tls", tls.VersionName(st.Version)).Msg("connection established")
 
 	c.in = make([]byte, 0, 4096)
@@ -351,8 +629,12 @@ func (c *conn) serve() {
 		msg, err := c.readMessage()
 		c.idle.Store(false)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.Logger.Info().Str("remote", remote).Str("identity", c.sess.Identity.Name).Err(err).Msg("closing connection")
+			// Framing is lost once a message has begun; before, the client
+			// left or stayed idle too long.
+			if c.dr.started && !errors.Is(err, net.ErrClosed) {
+				s.refuseMessage(remoteAddr, &c.sess.Identity, ResultReasonInvalidMessage, "connection closed: "+err.Error())
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Err(err).Msg("closing connection")
 			}
 			return
 		}
@@ -414,18 +696,22 @@ func (c *Session) handle(msg []byte) []byte {
 		if errors.As(err, &pe) && pe.Version.Supported() {
 			ver = pe.Version
 		}
-		s.Logger.Info().Str("identity", c.Identity.Name).Err(err).Msg("invalid request")
+		s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonInvalidMessage, err.Error())
 		return c.failAll(ver, now, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, err.Error())
 	}
 	h := &req.Header
 	if !h.Version.Supported() {
+		msg := "protocol version " + h.Version.String() + " is not supported"
+		s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonUnsupportedProtocolVersion, msg)
 		return c.failAll(nearestVersion(h.Version), now, req.Items, ResultStatusOperationFailed,
-			ResultReasonUnsupportedProtocolVersion, "protocol version "+h.Version.String()+" is not supported")
+			ResultReasonUnsupportedProtocolVersion, msg)
 	}
 	for i := range req.Items {
 		if critical, ok := hasCriticalExtension(req.Items[i].Extensions); !ok || critical {
+			const msg = "unsupported critical message extension"
+			s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonUnknownMessageExtension, msg)
 			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed,
-				ResultReasonUnknownMessageExtension, "unsupported critical message extension")
+				ResultReasonUnknownMessageExtension, msg)
 		}
 	}
 
@@ -471,7 +757,7 @@ func (c *Session) handle(msg []byte) []byte {
 
 var errBatchFailed = errors.New("kmip: batch item failed")
 
-var errNoClientCert = errors.New("kmip: no verified client certificate")
+var errNoClientCert = errors.New("kmip: no client certificate")
 
 // serveItems serves the batch items in order and reports whether one failed.
 // With undo, the items served before the failure are marked Operation Undone
