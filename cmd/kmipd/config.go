@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,18 +58,31 @@ type Config struct {
 		// not Sensitive) is used in kmipd instead.
 		Strict bool `yaml:"strict,omitempty"`
 	} `yaml:"hsm"`
-	// Admins are client identities (certificate subject CN) that see every
-	// object.
+	// Admins are client identities (see Identity) that see every object.
 	Admins []string `yaml:"admins"`
+	// Identity says which client certificate field names the client.
+	Identity struct {
+		// Source is cn (default), san-uri, san-email or fingerprint.
+		Source string `yaml:"source"`
+	} `yaml:"identity"`
 	Limits struct {
-		MaxMessageSize   int      `yaml:"max_message_size"`
-		MaxBatchItems    int      `yaml:"max_batch_items"`
-		MaxDepth         int      `yaml:"max_depth"`
-		MaxConnections   int      `yaml:"max_connections"`
-		HandshakeTimeout Duration `yaml:"handshake_timeout"`
-		ReadTimeout      Duration `yaml:"read_timeout"`
-		WriteTimeout     Duration `yaml:"write_timeout"`
-		IdleTimeout      Duration `yaml:"idle_timeout"`
+		MaxMessageSize int `yaml:"max_message_size"`
+		MaxBatchItems  int `yaml:"max_batch_items"`
+		MaxDepth       int `yaml:"max_depth"`
+		// Established connections: in all, per identity, per address.
+		MaxConnections            int `yaml:"max_connections"`
+		MaxConnectionsPerIdentity int `yaml:"max_connections_per_identity"`
+		MaxConnectionsPerAddress  int `yaml:"max_connections_per_address"`
+		// TLS handshakes in progress: in all, per address.
+		MaxHandshakes           int      `yaml:"max_handshakes"`
+		MaxHandshakesPerAddress int      `yaml:"max_handshakes_per_address"`
+		HandshakeTimeout        Duration `yaml:"handshake_timeout"`
+		ReadTimeout             Duration `yaml:"read_timeout"`
+		WriteTimeout            Duration `yaml:"write_timeout"`
+		IdleTimeout             Duration `yaml:"idle_timeout"`
+		// KMIP over HTTPS: request line and headers.
+		MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+		HeaderReadTimeout Duration `yaml:"header_read_timeout"`
 	} `yaml:"limits"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error
@@ -133,6 +148,7 @@ func defaultConfig() *Config {
 	c.TLS.MinVersion = "1.2"
 	c.HSM.Backend, c.HSM.MasterKey = "software", "master.key"
 	c.Admins = []string{"admin"}
+	c.Identity.Source = string(kmip.IdentityCN)
 	c.GroupCommit = true
 	c.RNG.Seed = "accept"
 	c.Names.Unique = "object"
@@ -143,10 +159,16 @@ func defaultConfig() *Config {
 	l.MaxBatchItems = kmip.DefaultMaxBatchItems
 	l.MaxDepth = ttlv.DefaultMaxDepth
 	l.MaxConnections = kmip.DefaultMaxConns
+	l.MaxConnectionsPerIdentity = kmip.DefaultMaxConnsPerIdentity
+	l.MaxConnectionsPerAddress = kmip.DefaultMaxConnsPerAddress
+	l.MaxHandshakes = kmip.DefaultMaxHandshakes
+	l.MaxHandshakesPerAddress = kmip.DefaultMaxHandshakesPerAddress
 	l.HandshakeTimeout = Duration(kmip.DefaultHandshakeTimeout)
 	l.ReadTimeout = Duration(kmip.DefaultReadTimeout)
 	l.WriteTimeout = Duration(kmip.DefaultWriteTimeout)
 	l.IdleTimeout = Duration(kmip.DefaultIdleTimeout)
+	l.MaxHeaderBytes = kmip.DefaultMaxHeaderBytes
+	l.HeaderReadTimeout = Duration(kmip.DefaultHeaderReadTimeout)
 	a := &c.Audit
 	a.Enabled, a.Path, a.Key = true, "audit/audit.log", "audit/audit.key"
 	// Records reach the OS before the client is answered and the disk
@@ -192,6 +214,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KMIPD_LOG_FORMAT":      &c.Log.Format,
 		"KMIPD_RNG_SEED":        &c.RNG.Seed,
 		"KMIPD_NAMES_UNIQUE":    &c.Names.Unique,
+		"KMIPD_IDENTITY_SOURCE": &c.Identity.Source,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -215,6 +238,24 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.RNG.SeedMaxBytes = n
 	}
+	for k, p := range c.limitInts() {
+		if v := getenv("KMIPD_LIMITS_" + strings.ToUpper(k)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("KMIPD_LIMITS_%s: %w", strings.ToUpper(k), err)
+			}
+			*p = n
+		}
+	}
+	for k, p := range c.limitDurations() {
+		if v := getenv("KMIPD_LIMITS_" + strings.ToUpper(k)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("KMIPD_LIMITS_%s: %w", strings.ToUpper(k), err)
+			}
+			*p = Duration(d)
+		}
+	}
 	if v := getenv("KMIPD_HSM_STRICT"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -232,8 +273,58 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	return nil
 }
 
+// limitInts and limitDurations name the limits by their YAML key (the
+// environment variable is KMIPD_LIMITS_ and the key in capitals).
+func (c *Config) limitInts() map[string]*int {
+	l := &c.Limits
+	return map[string]*int{
+		"max_message_size":             &l.MaxMessageSize,
+		"max_batch_items":              &l.MaxBatchItems,
+		"max_depth":                    &l.MaxDepth,
+		"max_connections":              &l.MaxConnections,
+		"max_connections_per_identity": &l.MaxConnectionsPerIdentity,
+		"max_connections_per_address":  &l.MaxConnectionsPerAddress,
+		"max_handshakes":               &l.MaxHandshakes,
+		"max_handshakes_per_address":   &l.MaxHandshakesPerAddress,
+		"max_header_bytes":             &l.MaxHeaderBytes,
+	}
+}
+
+func (c *Config) limitDurations() map[string]*Duration {
+	l := &c.Limits
+	return map[string]*Duration{
+		"handshake_timeout":   &l.HandshakeTimeout,
+		"read_timeout":        &l.ReadTimeout,
+		"write_timeout":       &l.WriteTimeout,
+		"idle_timeout":        &l.IdleTimeout,
+		"header_read_timeout": &l.HeaderReadTimeout,
+	}
+}
+
+// validateLimits: every limit is finite and in force, so 0 (which the
+// server would read as its default) and negative values are refused.
+func (c *Config) validateLimits() []error {
+	var errs []error
+	ints, durs := c.limitInts(), c.limitDurations()
+	for _, k := range slices.Sorted(maps.Keys(ints)) {
+		if n := *ints[k]; n <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s %d: want a positive number", k, n))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(durs)) {
+		if d := time.Duration(*durs[k]); d <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s %v: want a positive duration", k, d))
+		}
+	}
+	return errs
+}
+
 func (c *Config) validate() error {
 	var errs []error
+	errs = append(errs, c.validateLimits()...)
+	if _, ok := kmip.ParseIdentitySource(c.Identity.Source); !ok {
+		errs = append(errs, fmt.Errorf("identity.source %q: want cn, san-uri, san-email or fingerprint", c.Identity.Source))
+	}
 	if _, err := c.tlsMinVersion(); err != nil {
 		errs = append(errs, err)
 	}

@@ -356,3 +356,183 @@ func TestConfigTLSTakesEffect(t *testing.T) {
 		}
 	})
 }
+
+// Ensure that the connection limits and the identity source load from the
+// file and the environment, are validated, and are written out by default.
+func TestConfigConnectionLimitsAndIdentity(t *testing.T) {
+	clearKMIPDEnv(t)
+	d := defaultConfig()
+	out, err := d.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"max_handshakes: 256", "max_handshakes_per_address: 32", "max_connections_per_identity: 128",
+		"max_connections_per_address: 256", "max_header_bytes: 16384", "header_read_timeout: 10s",
+		"identity:\n    source: cn",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("default config does not write out %q:\n%s", want, out)
+		}
+	}
+
+	dir := configDir(t, `
+identity: {source: san-uri}
+limits:
+  max_handshakes: 100
+  max_handshakes_per_address: 10
+  max_connections_per_identity: 20
+  max_connections_per_address: 30
+  max_header_bytes: 8192
+  header_read_timeout: 5s
+`)
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Limits
+	if l.MaxHandshakes != 100 || l.MaxHandshakesPerAddress != 10 || l.MaxConnectionsPerIdentity != 20 ||
+		l.MaxConnectionsPerAddress != 30 || l.MaxHeaderBytes != 8192 || time.Duration(l.HeaderReadTimeout) != 5*time.Second ||
+		cfg.Identity.Source != "san-uri" {
+		t.Errorf("file settings not applied: %+v, identity %q", l, cfg.Identity.Source)
+	}
+	// Unset limits keep their defaults.
+	if l.MaxConnections != kmip.DefaultMaxConns || time.Duration(l.HandshakeTimeout) != kmip.DefaultHandshakeTimeout {
+		t.Errorf("defaults lost: %+v", l)
+	}
+
+	env := map[string]string{
+		"KMIPD_LIMITS_MAX_HANDSHAKES":               "7",
+		"KMIPD_LIMITS_MAX_HANDSHAKES_PER_ADDRESS":   "3",
+		"KMIPD_LIMITS_MAX_CONNECTIONS_PER_IDENTITY": "64",
+		"KMIPD_LIMITS_MAX_CONNECTIONS_PER_ADDRESS":  "65",
+		"KMIPD_LIMITS_MAX_HEADER_BYTES":             "4096",
+		"KMIPD_LIMITS_HEADER_READ_TIMEOUT":          "2s",
+		"KMIPD_LIMITS_READ_TIMEOUT":                 "3s",
+		"KMIPD_LIMITS_MAX_CONNECTIONS":              "99",
+		"KMIPD_IDENTITY_SOURCE":                     "fingerprint",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err = loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = cfg.Limits
+	if l.MaxHandshakes != 7 || l.MaxHandshakesPerAddress != 3 || l.MaxConnectionsPerIdentity != 64 ||
+		l.MaxConnectionsPerAddress != 65 || l.MaxHeaderBytes != 4096 || time.Duration(l.HeaderReadTimeout) != 2*time.Second ||
+		time.Duration(l.ReadTimeout) != 3*time.Second || l.MaxConnections != 99 || cfg.Identity.Source != "fingerprint" {
+		t.Errorf("environment not applied: %+v, identity %q", l, cfg.Identity.Source)
+	}
+	for k, bad := range map[string]string{"KMIPD_LIMITS_MAX_HANDSHAKES": "many", "KMIPD_LIMITS_HEADER_READ_TIMEOUT": "10 seconds"} {
+		t.Setenv(k, bad)
+		if _, err := loadConfig(dir); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v, want an error naming it", k, bad, err)
+		}
+		t.Setenv(k, env[k])
+	}
+	clearKMIPDEnv(t)
+
+	for _, tc := range []struct{ yaml, wantErr string }{
+		{`identity: {source: cn}`, ""},
+		{`identity: {source: san-email}`, ""},
+		{`identity: {source: subject}`, "identity.source"},
+		{`identity: {source: CN}`, "identity.source"},
+		{`limits: {max_handshakes: 0}`, "limits.max_handshakes 0"},
+		{`limits: {max_handshakes_per_address: -1}`, "limits.max_handshakes_per_address"},
+		{`limits: {max_connections_per_identity: 0}`, "limits.max_connections_per_identity"},
+		{`limits: {max_connections_per_address: 0}`, "limits.max_connections_per_address"},
+		{`limits: {max_header_bytes: 0}`, "limits.max_header_bytes"},
+		{`limits: {header_read_timeout: 0s}`, "limits.header_read_timeout"},
+		{`limits: {max_connections: 0}`, "limits.max_connections"},
+		{`limits: {idle_timeout: -1m}`, "limits.idle_timeout"},
+		{`identity: {sourse: cn}`, "sourse"},
+	} {
+		_, err := loadConfig(configDir(t, tc.yaml+"\n"))
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tc.yaml, err)
+		case tc.wantErr != "" && err == nil:
+			t.Errorf("%s accepted", tc.yaml)
+		case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+			t.Errorf("%s: error %q does not mention %q", tc.yaml, err, tc.wantErr)
+		}
+	}
+}
+
+// Ensure that the limits and the identity source reach the listener of
+// kmipd serve: the per-identity cap refuses a third connection, and with
+// identity.source fingerprint objects belong to the certificate's hash.
+func TestConfigConnectionLimitsTakeEffect(t *testing.T) {
+	clearKMIPDEnv(t)
+	dir := initDir(t)
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.Log.Level = "127.0.0.1:0", "error"
+	cfg.Limits.MaxConnectionsPerIdentity = 2
+	srv := serveInProcess(t, cfg)
+	for i := range 2 {
+		c := dialKMIP(t, dir, srv.addr)
+		if _, err := createKey(c, fmt.Sprintf("cap-%d", i)); err != nil {
+			t.Fatalf("connection %d under the cap: %v", i+1, err)
+		}
+	}
+	c, err := kmip.Dial(srv.addr, clientTLS(t, dir))
+	if err == nil {
+		c.Timeout = 5 * time.Second
+		_, err = createKey(c, "over-cap")
+		c.Close()
+	}
+	if err == nil {
+		t.Error("third connection of one identity served with max_connections_per_identity 2")
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Objects created under identity.source fingerprint belong to the
+	// certificate's hash, not to its CN: the same client under cn, not an
+	// admin, does not find them.
+	cfg.Limits.MaxConnectionsPerIdentity = kmip.DefaultMaxConnsPerIdentity
+	cfg.Identity.Source, cfg.Admins = "fingerprint", nil
+	srv = serveInProcess(t, cfg)
+	id, err := createKey(dialKMIP(t, dir, srv.addr), "by-fingerprint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Identity.Source = "cn"
+	srv = serveInProcess(t, cfg)
+	if _, err := getKey(dialKMIP(t, dir, srv.addr), id); !isKMIPError(err) {
+		t.Errorf("Get by CN of an object created by fingerprint: %v, want a KMIP error (Object Not Found)", err)
+	}
+}
+
+// Ensure that kmipd config check shows the connection limits and warns
+// about admins no client can have as its identity.
+func TestConfigCheckIdentityAndLimits(t *testing.T) {
+	clearKMIPDEnv(t)
+	dir := initDir(t, "--host", "127.0.0.1")
+	out, err := runCLI("config", "check", "--dir", dir)
+	if err != nil || strings.Contains(out, "WARN  admins") || !strings.Contains(out, "ok    identity.source cn") ||
+		!strings.Contains(out, "256 TLS handshakes in progress (32 per address), 1024 connections (128 per identity, 256 per address)") {
+		t.Fatalf("a fresh set-up: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(data), "source: cn", "source: fingerprint", 1)
+	cfg = strings.Replace(cfg, "max_handshakes_per_address: 32", "max_handshakes_per_address: 300", 1)
+	writeConfig(t, dir, cfg)
+	out, err = runCLI("config", "check", "--dir", dir)
+	if err != nil || !strings.Contains(out, `WARN  admins "admin": no client can have this identity (identity.source fingerprint)`) ||
+		!strings.Contains(out, "WARN  limits.max_handshakes_per_address 300") {
+		t.Errorf("fingerprint identities with a CN admin: %v\n%s", err, out)
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/audit"
 )
 
@@ -102,6 +105,47 @@ func (c *checker) run(dir string) {
 	if len(cfg.Admins) == 0 {
 		c.warn("admins is empty: no identity can see every object")
 	}
+	c.checkIdentity(cfg)
+	c.checkConnLimits(cfg)
+}
+
+// checkIdentity warns about admins no client can have as its identity.
+func (c *checker) checkIdentity(cfg *Config) {
+	src, ok := kmip.ParseIdentitySource(cfg.Identity.Source)
+	if !ok {
+		return // reported with the config
+	}
+	bad := 0
+	for _, a := range cfg.Admins {
+		err := kmip.ValidIdentityName(a)
+		if err == nil && src == kmip.IdentityFingerprint {
+			if b, herr := hex.DecodeString(a); herr != nil || len(b) != sha256.Size || a != strings.ToLower(a) {
+				err = errors.New("not a certificate fingerprint (64 lower-case hex digits)")
+			}
+		}
+		if err != nil {
+			bad++
+			c.warn("admins %q: no client can have this identity (identity.source %s): %v", a, src, err)
+		}
+	}
+	if bad == 0 {
+		c.ok("identity.source %s", src)
+	}
+}
+
+// checkConnLimits reports the connection limits in force and warns about
+// ones that have no effect.
+func (c *checker) checkConnLimits(cfg *Config) {
+	l := cfg.Limits
+	if l.MaxHandshakesPerAddress > l.MaxHandshakes {
+		c.warn("limits.max_handshakes_per_address %d is over limits.max_handshakes %d: the total applies first", l.MaxHandshakesPerAddress, l.MaxHandshakes)
+	}
+	if l.MaxConnectionsPerIdentity > l.MaxConnections || l.MaxConnectionsPerAddress > l.MaxConnections {
+		c.warn("limits.max_connections_per_identity %d / max_connections_per_address %d: over limits.max_connections %d, which applies first",
+			l.MaxConnectionsPerIdentity, l.MaxConnectionsPerAddress, l.MaxConnections)
+	}
+	c.ok("limits: %d TLS handshakes in progress (%d per address), %d connections (%d per identity, %d per address)",
+		l.MaxHandshakes, l.MaxHandshakesPerAddress, l.MaxConnections, l.MaxConnectionsPerIdentity, l.MaxConnectionsPerAddress)
 }
 
 // readPEMCerts reads every CERTIFICATE block of a file.

@@ -137,20 +137,28 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer startControl(cfg, db, trail, log, &rotator{dir: cfg.dir, backend: backend, forget: svc.ForgetCached})()
 	met := newMetrics(db)
 	met.watch(backend, trail, svc)
+	idSource, _ := kmip.ParseIdentitySource(cfg.Identity.Source)
 	srv := &kmip.Server{
-		TLSConfig:        tlsCfg,
-		ClientCAs:        pool,
-		Handler:          audit.Wrap(svc, trail),
-		Logger:           log,
-		HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
-		ReadTimeout:      time.Duration(cfg.Limits.ReadTimeout),
-		WriteTimeout:     time.Duration(cfg.Limits.WriteTimeout),
-		IdleTimeout:      time.Duration(cfg.Limits.IdleTimeout),
-		MaxMessageSize:   cfg.Limits.MaxMessageSize,
-		MaxBatchItems:    cfg.Limits.MaxBatchItems,
-		MaxDepth:         cfg.Limits.MaxDepth,
-		MaxConns:         cfg.Limits.MaxConnections,
-		Observer:         met,
+		TLSConfig:               tlsCfg,
+		ClientCAs:               pool,
+		Handler:                 audit.Wrap(svc, trail),
+		Logger:                  log,
+		HandshakeTimeout:        time.Duration(cfg.Limits.HandshakeTimeout),
+		ReadTimeout:             time.Duration(cfg.Limits.ReadTimeout),
+		WriteTimeout:            time.Duration(cfg.Limits.WriteTimeout),
+		IdleTimeout:             time.Duration(cfg.Limits.IdleTimeout),
+		MaxMessageSize:          cfg.Limits.MaxMessageSize,
+		MaxBatchItems:           cfg.Limits.MaxBatchItems,
+		MaxDepth:                cfg.Limits.MaxDepth,
+		MaxConns:                cfg.Limits.MaxConnections,
+		MaxConnsPerIdentity:     cfg.Limits.MaxConnectionsPerIdentity,
+		MaxConnsPerAddress:      cfg.Limits.MaxConnectionsPerAddress,
+		MaxHandshakes:           cfg.Limits.MaxHandshakes,
+		MaxHandshakesPerAddress: cfg.Limits.MaxHandshakesPerAddress,
+		MaxHeaderBytes:          cfg.Limits.MaxHeaderBytes,
+		HeaderReadTimeout:       time.Duration(cfg.Limits.HeaderReadTimeout),
+		IdentitySource:          idSource,
+		Observer:                met,
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
