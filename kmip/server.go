@@ -61,7 +61,9 @@ var ErrServerClosed = errors.New("kmip: server closed")
 // Server serves KMIP over mutual TLS. The zero value of each limit means its
 // default; defaults are never written into the struct.
 type Server struct {
-	Addr      string // default ":5696"
+	Addr string // default ":5696"
+	// TLSConfig is cloned by the first Serve, which adds the client
+	// certificate and identity checks to it; later changes are not seen.
 	TLSConfig *tls.Config
 	// ClientCAs, when set, are the roots the server verifies client
 	// certificates against after the handshake (see NewTLSConfig). When nil,
