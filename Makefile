@@ -1,13 +1,15 @@
 # kmipd — see README.md. Every target works from a clean clone.
+SHELL     := /bin/bash
 GO        ?= go
 DATA      ?= data
 BENCHTIME ?= 1s
 FUZZTIME  ?= 30s
 STATICCHECK_VERSION ?= v0.8.2
+CHAOS_TESTS ?= ^(TestChaos|TestDurability|TestServe_FullDisk|TestServe_MegabyteNameRefused|TestAuditCutTail|TestAuditRefusalFlood|TestFsyncBeforeEveryAck)
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-unit test-race check-generated conformance pykmip-suite bench fuzz lint clean
+.PHONY: all build run test test-unit test-race check-generated conformance pykmip-suite chaos bench fuzz lint clean
 
 all: build
 
@@ -48,6 +50,14 @@ conformance: build
 pykmip-suite: build
 	conformance/pykmip-suite.sh
 
+# chaos: the robustness suite at a large scale (make test runs it small):
+# handshake flood, slowloris, connection hoarding, HTTP header flood,
+# malformed frames, kill -9 during concurrent Creates, a full disk and audit
+# truncation, each against a real kmipd, printing its figures ("chaos:").
+chaos: build
+	@set -o pipefail; KMIPD_CHAOS_SCALE=large $(GO) test -count=1 -v -timeout 30m \
+	  -run '$(CHAOS_TESTS)' ./cmd/kmipd/ 2>&1 | tee chaos.log | grep -E 'chaos: |^(--- |ok|FAIL|PASS)'
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/...
 
@@ -62,4 +72,4 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin chaos.log

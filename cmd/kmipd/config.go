@@ -83,6 +83,9 @@ type Config struct {
 		// KMIP over HTTPS: request line and headers.
 		MaxHeaderBytes    int      `yaml:"max_header_bytes"`
 		HeaderReadTimeout Duration `yaml:"header_read_timeout"`
+		// One attribute's encoded value, and attribute instances per object.
+		MaxAttributeSize int `yaml:"max_attribute_size"`
+		MaxAttributes    int `yaml:"max_attributes"`
 	} `yaml:"limits"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error
@@ -169,6 +172,8 @@ func defaultConfig() *Config {
 	l.IdleTimeout = Duration(kmip.DefaultIdleTimeout)
 	l.MaxHeaderBytes = kmip.DefaultMaxHeaderBytes
 	l.HeaderReadTimeout = Duration(kmip.DefaultHeaderReadTimeout)
+	l.MaxAttributeSize = lifecycle.DefaultMaxAttributeSize
+	l.MaxAttributes = lifecycle.DefaultMaxAttributes
 	a := &c.Audit
 	a.Enabled, a.Path, a.Key = true, "audit/audit.log", "audit/audit.key"
 	// Records reach the OS before the client is answered and the disk
@@ -287,6 +292,8 @@ func (c *Config) limitInts() map[string]*int {
 		"max_handshakes":               &l.MaxHandshakes,
 		"max_handshakes_per_address":   &l.MaxHandshakesPerAddress,
 		"max_header_bytes":             &l.MaxHeaderBytes,
+		"max_attribute_size":           &l.MaxAttributeSize,
+		"max_attributes":               &l.MaxAttributes,
 	}
 }
 

@@ -128,6 +128,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
 	svcCfg.HSMStrict = cfg.HSM.Strict
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
+	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
 	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {
@@ -158,7 +159,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		MaxHeaderBytes:          cfg.Limits.MaxHeaderBytes,
 		HeaderReadTimeout:       time.Duration(cfg.Limits.HeaderReadTimeout),
 		IdentitySource:          idSource,
-		Observer:                met,
+		Observer:                auditObserver(trail, met),
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
