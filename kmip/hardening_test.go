@@ -228,7 +228,15 @@ func issueCert(t *testing.T, p *kmiptest.PKI, tmpl *x509.Certificate) pki.KeyPai
 	if tmpl.ExtKeyUsage == nil {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	cert, keyPEM := signPEM(t, tmpl, ca, key, caKey)
+	return pki.KeyPair{Cert: cert, Key: keyPEM}
+}
+
+// signPEM signs tmpl for key's public key with parent and its private key
+// signer, and returns the certificate and key (PKCS #8) in PEM.
+func signPEM(t *testing.T, tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer any) (cert, keyPEM []byte) {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,10 +244,8 @@ func issueCert(t *testing.T, p *kmiptest.PKI, tmpl *x509.Certificate) pki.KeyPai
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pki.KeyPair{
-		Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		Key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
 var oidCN = asn1.ObjectIdentifier{2, 5, 4, 3}
@@ -257,18 +263,8 @@ func foreignClient(t *testing.T, cn string) pki.KeyPair {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &kmiptest.PKI{Bundle: &pki.Bundle{
-		CACert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		CAKey:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-	}}
+	caCert, caKeyPEM := signPEM(t, caTmpl, caTmpl, caKey, caKey)
+	ca := &kmiptest.PKI{Bundle: &pki.Bundle{CACert: caCert, CAKey: caKeyPEM}}
 	return issueCert(t, ca, &x509.Certificate{Subject: pkix.Name{CommonName: cn}})
 }
 
@@ -509,18 +505,9 @@ func startCounting(t *testing.T, p *kmiptest.PKI, opts ...func(*kmip.Server)) (*
 	return srv, cl
 }
 
-// Attack 2: 1 MB of HTTP request headers. The server stops reading at the
-// header limit and answers 431 (or the client's write fails).
-func TestHardening_HTTPHeaderFlood(t *testing.T) {
-	p := kmiptest.MustPKI(t)
-	obs := &fakeObserver{}
-	_, cl := startCounting(t, p, func(s *kmip.Server) { s.Observer = obs })
-	addr := cl.Addr().String()
-	nc, err := tls.Dial("tcp", addr, p.ClientTLS(t, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+// readStatus reads the server's HTTP response on nc in the background and
+// sends its status code, or 0 when no response could be read.
+func readStatus(nc net.Conn) <-chan int {
 	status := make(chan int, 1)
 	go func() {
 		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
@@ -531,6 +518,18 @@ func TestHardening_HTTPHeaderFlood(t *testing.T) {
 		resp.Body.Close()
 		status <- resp.StatusCode
 	}()
+	return status
+}
+
+// Attack 2: 1 MB of HTTP request headers. The server stops reading at the
+// header limit and answers 431 (or the client's write fails).
+func TestHardening_HTTPHeaderFlood(t *testing.T) {
+	p := kmiptest.MustPKI(t)
+	obs := &fakeObserver{}
+	_, cl := startCounting(t, p, func(s *kmip.Server) { s.Observer = obs })
+	nc := dialTLS(t, cl.Addr().String(), p.ClientTLS(t, "admin"))
+	defer nc.Close()
+	status := readStatus(nc)
 	nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	const flood = 1 << 20
 	line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
@@ -574,10 +573,7 @@ func TestHardening_HTTPHeaderLimitIsExact(t *testing.T) {
 	_, cl := startCounting(t, p, func(s *kmip.Server) { s.MaxHeaderBytes = 2048 })
 	post := func(filler int) int {
 		t.Helper()
-		nc, err := tls.Dial("tcp", cl.Addr().String(), p.ClientTLS(t, "admin"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := dialTLS(t, cl.Addr().String(), p.ClientTLS(t, "admin"))
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(5 * time.Second))
 		body := request(t, kmip.V2_0, nil, kmip.OperationQuery)
@@ -605,21 +601,9 @@ func TestHardening_HTTPHeaderReadTimeout(t *testing.T) {
 	obs := &fakeObserver{}
 	const timeout = 300 * time.Millisecond
 	_, cl := startCounting(t, p, func(s *kmip.Server) { s.HeaderReadTimeout = timeout; s.Observer = obs })
-	nc, err := tls.Dial("tcp", cl.Addr().String(), p.ClientTLS(t, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := dialTLS(t, cl.Addr().String(), p.ClientTLS(t, "admin"))
 	defer nc.Close()
-	status := make(chan int, 1)
-	go func() {
-		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-		if err != nil {
-			status <- 0
-			return
-		}
-		resp.Body.Close()
-		status <- resp.StatusCode
-	}()
+	status := readStatus(nc)
 	start := time.Now()
 	io.WriteString(nc, "POST /kmip HTTP/1.1\r\n")
 	var code int
@@ -781,46 +765,18 @@ func TestHardening_RefusalObserver(t *testing.T) {
 
 	c := s.Dial(t, "admin", kmip.V2_0)
 	// Malformed: bad padding.
-	msg := request(t, kmip.V2_0, nil, kmip.OperationQuery)
-	bad := append([]byte(nil), msg...)
-	bad[8+8+8+16+8+4] = 1
-	roundTrip(t, c, bad)
+	roundTrip(t, c, withBadPadding(request(t, kmip.V2_0, nil, kmip.OperationQuery)))
 	if r := obs.waitMsgRefused(t, kmip.ResultReasonInvalidMessage, 1); r.identity != "admin" || r.detail == "" {
 		t.Errorf("malformed message reported as %+v", r)
 	}
 	roundTrip(t, c, request(t, kmip.Version{Major: 3}, nil, kmip.OperationQuery))
 	obs.waitMsgRefused(t, kmip.ResultReasonUnsupportedProtocolVersion, 1)
-	var b ttlv.Builder
-	b.Begin(ttlv.TagRequestMessage)
-	b.Begin(ttlv.TagRequestHeader)
-	b.Begin(ttlv.TagProtocolVersion)
-	b.AddInt32(ttlv.TagProtocolVersionMajor, 2)
-	b.AddInt32(ttlv.TagProtocolVersionMinor, 0)
-	b.End()
-	b.AddInt32(ttlv.TagBatchCount, 1)
-	b.End()
-	b.Begin(ttlv.TagBatchItem)
-	b.AddEnum(ttlv.TagOperation, uint32(kmip.OperationQuery))
-	b.Begin(ttlv.TagRequestPayload)
-	b.End()
-	b.Begin(ttlv.TagMessageExtension)
-	b.AddText(ttlv.TagVendorIdentification, "acme")
-	b.AddBool(ttlv.TagCriticalityIndicator, true)
-	b.Begin(ttlv.TagVendorExtension)
-	b.End()
-	b.End()
-	b.End()
-	b.End()
-	ext, _ := b.Bytes()
-	roundTrip(t, c, ext)
+	roundTrip(t, c, criticalExtensionRequest())
 	obs.waitMsgRefused(t, kmip.ResultReasonUnknownMessageExtension, 1)
 	c.Close()
 
 	// Framing lost: the connection is closed and reported.
-	nc, err := tls.Dial("tcp", s.Addr, p.ClientTLS(t, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := dialTLS(t, s.Addr, p.ClientTLS(t, "admin"))
 	io.WriteString(nc, "\x00\x01garbage that is neither TTLV nor HTTP")
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	io.Copy(io.Discard, nc)

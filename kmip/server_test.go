@@ -1,14 +1,10 @@
 package kmip_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"math/big"
 	"net"
@@ -105,6 +101,54 @@ func roundTrip(t *testing.T, c *kmip.Client, msg []byte) *kmip.Response {
 		t.Fatalf("response: %v", err)
 	}
 	return &r
+}
+
+// dialTLS opens a raw TLS connection to addr with cfg; the caller closes it.
+func dialTLS(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
+	t.Helper()
+	nc, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// withBadPadding returns a copy of the request msg with a non-zero byte in
+// the padding of its Protocol Version Minor: a malformed message whose
+// framing is intact.
+func withBadPadding(msg []byte) []byte {
+	bad := append([]byte(nil), msg...)
+	// ProtocolVersionMinor value sits at 8 (msg) + 8 (header) + 8 (version) + 16 (major) + 8: its padding follows.
+	bad[8+8+8+16+8+4] = 1
+	return bad
+}
+
+// criticalExtensionRequest is a KMIP 2.0 Query request carrying a Message
+// Extension, marked critical, that the server does not know.
+func criticalExtensionRequest() []byte {
+	var b ttlv.Builder
+	b.Begin(ttlv.TagRequestMessage)
+	b.Begin(ttlv.TagRequestHeader)
+	b.Begin(ttlv.TagProtocolVersion)
+	b.AddInt32(ttlv.TagProtocolVersionMajor, 2)
+	b.AddInt32(ttlv.TagProtocolVersionMinor, 0)
+	b.End()
+	b.AddInt32(ttlv.TagBatchCount, 1)
+	b.End()
+	b.Begin(ttlv.TagBatchItem)
+	b.AddEnum(ttlv.TagOperation, uint32(kmip.OperationQuery))
+	b.Begin(ttlv.TagRequestPayload)
+	b.End()
+	b.Begin(ttlv.TagMessageExtension)
+	b.AddText(ttlv.TagVendorIdentification, "acme")
+	b.AddBool(ttlv.TagCriticalityIndicator, true)
+	b.Begin(ttlv.TagVendorExtension)
+	b.End()
+	b.End()
+	b.End()
+	b.End()
+	msg, _ := b.Bytes()
+	return msg
 }
 
 func TestServer_AnswersInRequestVersionWithIdentity(t *testing.T) {
@@ -248,29 +292,7 @@ func TestServer_CriticalExtensionRejectsMessage(t *testing.T) {
 	p := kmiptest.MustPKI(t)
 	s := kmiptest.Start(t, p, &echoHandler{})
 	c := s.Dial(t, "admin", kmip.V2_0)
-	var b ttlv.Builder
-	b.Begin(ttlv.TagRequestMessage)
-	b.Begin(ttlv.TagRequestHeader)
-	b.Begin(ttlv.TagProtocolVersion)
-	b.AddInt32(ttlv.TagProtocolVersionMajor, 2)
-	b.AddInt32(ttlv.TagProtocolVersionMinor, 0)
-	b.End()
-	b.AddInt32(ttlv.TagBatchCount, 1)
-	b.End()
-	b.Begin(ttlv.TagBatchItem)
-	b.AddEnum(ttlv.TagOperation, uint32(kmip.OperationQuery))
-	b.Begin(ttlv.TagRequestPayload)
-	b.End()
-	b.Begin(ttlv.TagMessageExtension)
-	b.AddText(ttlv.TagVendorIdentification, "acme")
-	b.AddBool(ttlv.TagCriticalityIndicator, true)
-	b.Begin(ttlv.TagVendorExtension)
-	b.End()
-	b.End()
-	b.End()
-	b.End()
-	msg, _ := b.Bytes()
-	r := roundTrip(t, c, msg)
+	r := roundTrip(t, c, criticalExtensionRequest())
 	if it := r.Items[0]; it.Reason != kmip.ResultReasonUnknownMessageExtension {
 		t.Fatalf("got %s/%s", it.Status, it.Reason)
 	}
@@ -287,10 +309,7 @@ func TestServer_MalformedInput(t *testing.T) {
 	t.Run("bad padding answered with Invalid Message", func(t *testing.T) {
 		c := s.Dial(t, "admin", kmip.V2_0)
 		msg := request(t, kmip.V2_0, nil, kmip.OperationQuery)
-		bad := append([]byte(nil), msg...)
-		// ProtocolVersionMinor value sits at 8 (msg) + 8 (header) + 8 (version) + 16 (major) + 8: its padding follows.
-		bad[8+8+8+16+8+4] = 1
-		r := roundTrip(t, c, bad)
+		r := roundTrip(t, c, withBadPadding(msg))
 		if it := r.Items[0]; it.Status != kmip.ResultStatusOperationFailed || it.Reason != kmip.ResultReasonInvalidMessage {
 			t.Fatalf("got %s/%s", it.Status, it.Reason)
 		}
@@ -308,10 +327,7 @@ func TestServer_MalformedInput(t *testing.T) {
 		{"garbage", []byte("\x00\x01garbage that is neither TTLV nor HTTP")},
 	} {
 		t.Run(tc.name+" closes the connection", func(t *testing.T) {
-			conn, err := tls.Dial("tcp", s.Addr, p.ClientTLS(t, "admin"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			conn := dialTLS(t, s.Addr, p.ClientTLS(t, "admin"))
 			defer conn.Close()
 			conn.Write(tc.msg)
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -437,10 +453,7 @@ func TestServer_ShutdownFinishesRequestsInFlight(t *testing.T) {
 func TestServer_FragmentedRequest(t *testing.T) {
 	p := kmiptest.MustPKI(t)
 	s := kmiptest.Start(t, p, &echoHandler{})
-	conn, err := tls.Dial("tcp", s.Addr, p.ClientTLS(t, "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialTLS(t, s.Addr, p.ClientTLS(t, "admin"))
 	defer conn.Close()
 	msg := request(t, kmip.V2_0, nil, kmip.OperationQuery)
 	for i := 0; i < len(msg); i += 5 {
@@ -462,38 +475,12 @@ func TestServer_FragmentedRequest(t *testing.T) {
 // no Common Name (only an Organization).
 func issueNoCN(t *testing.T, p *kmiptest.PKI) pki.KeyPair {
 	t.Helper()
-	cb, _ := pem.Decode(p.Bundle.CACert)
-	kb, _ := pem.Decode(p.Bundle.CAKey)
-	ca, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caKey, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
+	return issueCert(t, p, &x509.Certificate{
 		SerialNumber: big.NewInt(99),
 		Subject:      pkix.Name{Organization: []string{"no common name"}},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pki.KeyPair{
-		Cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		Key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-	}
+	})
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
 	"github.com/kmipd/kmipd/lifecycle"
@@ -287,15 +286,7 @@ func TestArchive_Import(t *testing.T) {
 func arLogEnv(t *testing.T) (*kmiptest.Server, *arLog) {
 	t.Helper()
 	dir := t.TempDir()
-	mk := filepath.Join(dir, "master.key")
-	if err := soft.CreateMasterKey(mk); err != nil {
-		t.Fatal(err)
-	}
-	be, err := soft.Open(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be := softBackend(t, dir)
 	db, err := store.Open(filepath.Join(dir, "kmipd.db"), &store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,22 @@ import (
 	"github.com/kmipd/kmipd/store"
 )
 
+// storedObject reads the object id as the store holds it.
+func storedObject(t *testing.T, db *store.DB, id string) *objects.Object {
+	t.Helper()
+	var o objects.Object
+	if err := db.View(func(tx *store.Tx) error {
+		r, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		return o.UnmarshalBinary(r.Data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return &o
+}
+
 // Destroy erases the sealed key material from the store file itself: no
 // copy of the blob survives, not even in the pages freed by the earlier
 // versions of the record (KMIP 2.0 §6.1.15; issue: archive-safe Destroy).
@@ -21,17 +37,7 @@ func TestService_DestroyErasesMaterialFromTheFile(t *testing.T) {
 	keep := create(t, c, "to-keep")
 	blobOf := func(id string) []byte {
 		t.Helper()
-		var o objects.Object
-		if err := e.db.View(func(tx *store.Tx) error {
-			r, err := tx.Get(id)
-			if err != nil {
-				return err
-			}
-			return o.UnmarshalBinary(r.Data)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return o.Blob
+		return storedObject(t, e.db, id).Blob
 	}
 	blob, keptBlob := blobOf(id), blobOf(keep)
 	file := func() []byte {

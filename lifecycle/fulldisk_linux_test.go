@@ -5,8 +5,6 @@ package lifecycle_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -15,56 +13,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/lifecycle"
-	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/store/storetest"
 	"github.com/kmipd/kmipd/ttlv"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes for the test: a real filesystem
-// that fills up. It needs root (CI runs as root) and skips otherwise.
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs that fills up")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillFS writes a file in dir until the filesystem is full and returns a
-// function that removes it.
-func fillFS(t *testing.T, dir string) func() {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{1 << 16, 512} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	f.Close()
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestGet_FullDisk: Get writes on the first Get of an object (Fresh becomes
 // false, and a state change its dates made is persisted with it). On a full
@@ -73,16 +27,8 @@ func fillFS(t *testing.T, dir string) func() {
 // memory, and the lost write counted; once the disk has room, the next Get
 // persists it.
 func TestGet_FullDisk(t *testing.T) {
-	fs := mountTmpfs(t, 4<<20)
-	mk := filepath.Join(t.TempDir(), "master.key")
-	if err := soft.CreateMasterKey(mk); err != nil {
-		t.Fatal(err)
-	}
-	be, err := soft.Open(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	fs := storetest.MountTmpfs(t, 4<<20)
+	be := softBackend(t, t.TempDir())
 	db, err := store.Open(filepath.Join(fs, "kmipd.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,20 +79,6 @@ func TestGet_FullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := string(out2text(it))
-	stored := func() *objects.Object {
-		t.Helper()
-		var o objects.Object
-		if err := db.View(func(tx *store.Tx) error {
-			r, err := tx.Get(id)
-			if err != nil {
-				return err
-			}
-			return o.UnmarshalBinary(r.Data)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return &o
-	}
 	get := func() error {
 		t.Helper()
 		it, err := do(kmip.OperationGet, fUID(id))
@@ -171,7 +103,7 @@ func TestGet_FullDisk(t *testing.T) {
 		return kmip.State(st.Uint32())
 	}
 
-	free := fillFS(t, fs)
+	free := storetest.Fill(t, fs)
 	clock.Store(t0 + 7200) // past the Deactivation Date
 	failures := db.CommitFailures()
 	if err := get(); err != nil {
@@ -190,7 +122,7 @@ func TestGet_FullDisk(t *testing.T) {
 	if st := state(); st != kmip.StateDeactivated {
 		t.Errorf("State %s, want Deactivated (its Deactivation Date has passed)", st)
 	}
-	if o := stored(); o.State() != kmip.StateActive {
+	if o := storedObject(t, db, id); o.State() != kmip.StateActive {
 		t.Fatalf("stored state %s: the failed write was persisted?", o.State())
 	}
 	if err := get(); err != nil {
@@ -211,7 +143,7 @@ func TestGet_FullDisk(t *testing.T) {
 	if err := db.Ready(); err != nil {
 		t.Errorf("store Ready after a successful commit: %v", err)
 	}
-	o := stored()
+	o := storedObject(t, db, id)
 	if fresh, _ := o.Bool(ttlv.TagFresh); fresh || o.State() != kmip.StateDeactivated {
 		t.Errorf("stored: Fresh %v, State %s; want false, Deactivated", fresh, o.State())
 	}

@@ -715,15 +715,7 @@ func (h *kpHSM) GenerateKeyPair(ctx context.Context, privateID string, spec hsm.
 // for the others.
 func TestCreateKeyPair_BackendGenerator(t *testing.T) {
 	dir := t.TempDir()
-	mk := filepath.Join(dir, "master.key")
-	if err := soft.CreateMasterKey(mk); err != nil {
-		t.Fatal(err)
-	}
-	be, err := soft.Open(mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be := softBackend(t, dir)
 	db, err := store.Open(filepath.Join(dir, "kmipd.db"), &store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,11 @@ package lifecycle_test
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
 	"github.com/kmipd/kmipd/lifecycle"
@@ -34,6 +36,22 @@ func newEnvWith(t *testing.T, o *lifecycletest.Options, clients ...string) *env 
 	}
 	p := kmiptest.MustPKI(t, clients...)
 	return &env{srv: kmiptest.Start(t, p, le.Service), db: le.Store, dir: le.Dir}
+}
+
+// softBackend opens a software key backend on a new master key file in
+// dir; it is closed when the test ends.
+func softBackend(t *testing.T, dir string) *soft.Backend {
+	t.Helper()
+	mk := filepath.Join(dir, "master.key")
+	if err := soft.CreateMasterKey(mk); err != nil {
+		t.Fatal(err)
+	}
+	be, err := soft.Open(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return be
 }
 
 // namesPerOwner configures the Names policy that keeps a name to one live

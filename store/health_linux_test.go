@@ -6,62 +6,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/store/storetest"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes for the test (root only; CI runs
-// as root).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs that fills up")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillFS fills dir's filesystem and returns a function that frees it.
-func fillFS(t *testing.T, dir string) func() {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{1 << 16, 512} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	f.Close()
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestReady_FullDisk: Ready reports a failed commit until one succeeds, and
 // Probe reports a full filesystem even though its own small commit, which
 // reuses freed pages, still succeeds there (the old /readyz check).
 func TestReady_FullDisk(t *testing.T) {
-	fs := mountTmpfs(t, 4<<20)
+	fs := storetest.MountTmpfs(t, 4<<20)
 	db, err := store.Open(filepath.Join(fs, "kmipd.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +36,7 @@ func TestReady_FullDisk(t *testing.T) {
 	if err := db.Probe(); err != nil {
 		t.Fatalf("Probe with room: %v", err)
 	}
-	free := fillFS(t, fs)
+	free := storetest.Fill(t, fs)
 	// A refused transaction is no store failure.
 	refused := errors.New("refused")
 	if err := db.Update(func(*store.Tx) error { return refused }); err != refused || db.Ready() != nil || db.CommitFailures() != 0 {

@@ -25,34 +25,38 @@ func metricValue(t *testing.T, body, re string) float64 {
 	return v
 }
 
+// adminGet fetches path from the admin listener at addr and returns the
+// status code and body, retrying for up to a second while the listener is
+// not up yet (it starts with the server).
+func adminGet(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	var resp *http.Response
+	var err error
+	for range 50 {
+		if resp, err = http.Get("http://" + addr + path); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func TestAdmin_MetricsMoveAndHealth(t *testing.T) {
 	dir := initDir(t)
 	admin := freePort(t)
 	p := startServer(t, dir, nil, "--addr", "127.0.0.1:0", "--admin-addr", admin)
-	get := func(path string) (int, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		for i := 0; i < 50; i++ { // the admin listener starts with the server
-			if resp, err = http.Get("http://" + admin + path); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, _ := get("/healthz"); code != 200 {
+	if code, _ := adminGet(t, admin, "/healthz"); code != 200 {
 		t.Fatalf("/healthz %d", code)
 	}
-	if code, body := get("/readyz"); code != 200 {
+	if code, body := adminGet(t, admin, "/readyz"); code != 200 {
 		t.Fatalf("/readyz %d: %s", code, body)
 	}
-	_, before := get("/metrics")
+	_, before := adminGet(t, admin, "/metrics")
 	created := `kmipd_requests_total\{operation="Create",reason="",status="Success"\}`
 	notFound := `kmipd_requests_total\{operation="Get",reason="ObjectNotFound",status="OperationFailed"\}`
 	c := dialKMIP(t, dir, p.addr)
@@ -71,7 +75,7 @@ func TestAdmin_MetricsMoveAndHealth(t *testing.T) {
 		conn.Close()
 	}
 	time.Sleep(50 * time.Millisecond)
-	_, after := get("/metrics")
+	_, after := adminGet(t, admin, "/metrics")
 	if d := metricValue(t, after, created) - metricValue(t, before, created); d != 3 {
 		t.Errorf("Create successes moved by %v, want 3\n%s", d, after)
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -77,78 +75,10 @@ func startTraced(t *testing.T, strace, dir, traceFile string, env []string) *ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	argJSON, _ := json.Marshal([]string{"--addr", "127.0.0.1:0"})
 	cmd := exec.Command(strace, "-D", "-f", "--seccomp-bpf", "-qq", "-yy", "-x", "-s", "262144",
 		"-e", "trace=read,write,pwrite64,fsync,fdatasync", "-e", "signal=none", "-o", traceFile,
 		exe, "-test.run=^TestHelperServeProcess$")
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KMIPD_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		envServeDir+"="+dir,
-		envServeArgs+"="+string(argJSON),
-		envParentPID+"="+strconv.Itoa(os.Getpid()),
-		"KMIPD_LOG_FORMAT=json",
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
-	)
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &serverProcess{cmd: cmd, stderr: new(lockedBuffer), done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrc := make(chan string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.stderr.Write(append(append([]byte(nil), line...), '\n'))
-			var rec struct {
-				Message string `json:"message"`
-				Addr    string `json:"addr"`
-			}
-			if json.Unmarshal(line, &rec) == nil && strings.HasPrefix(rec.Message, servingMsg) {
-				select {
-				case addrc <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(p.stderr, stderr)
-	}()
-	go func() {
-		<-scanned // EOF: the server and strace have both exited
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("stderr of kmipd serve under strace (pid %d):\n%s", cmd.Process.Pid, p.stderr)
-		}
-	})
-	select {
-	case p.addr = <-addrc:
-	case <-p.done:
-		t.Fatalf("kmipd serve under strace exited before listening: %v\nstderr:\n%s", p.err, p.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("kmipd serve under strace did not listen within 60s\nstderr:\n%s", p.stderr)
-	}
-	return p
+	return runServerProcess(t, cmd, "kmipd serve under strace", 60*time.Second, dir, env, []string{"--addr", "127.0.0.1:0"})
 }
 
 // sysEvent is one traced system call on a file or socket of interest.

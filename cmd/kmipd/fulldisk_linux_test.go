@@ -4,89 +4,16 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/ttlv"
+	"github.com/kmipd/kmipd/store/storetest"
 )
-
-// fdMountTmpfs mounts a tmpfs of size bytes for the test (root only; CI
-// runs as root): a real filesystem that fills up.
-func fdMountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs that fills up")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fdFill fills dir's filesystem and returns a function that frees it.
-func fdFill(t *testing.T, dir string) func() {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{1 << 16, 512} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	f.Close()
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// fdRegisterSecret registers Secret Data (a Seed) holding secret.
-func fdRegisterSecret(c *kmip.Client, secret []byte) (string, error) {
-	_, it, err := c.Do(kmip.OperationRegister, func(b *ttlv.Builder) {
-		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSecretData))
-		b.Begin(ttlv.TagAttributes)
-		b.AddInt32(ttlv.TagCryptographicUsageMask, int32(kmip.CryptographicUsageMaskDeriveKey))
-		b.End()
-		b.Begin(ttlv.TagSecretData)
-		b.AddEnum(ttlv.TagSecretDataType, uint32(kmip.SecretDataTypeSeed))
-		b.Begin(ttlv.TagKeyBlock)
-		b.AddEnum(ttlv.TagKeyFormatType, uint32(kmip.KeyFormatTypeOpaque))
-		b.Begin(ttlv.TagKeyValue)
-		b.AddBytes(ttlv.TagKeyMaterial, secret)
-		b.End()
-		b.End()
-		b.End()
-	})
-	if err != nil {
-		return "", err
-	}
-	u, ok := it.Payload.Find(ttlv.TagUniqueIdentifier)
-	if !ok {
-		return "", fmt.Errorf("Register response: %s", ttlv.Format(it.Payload))
-	}
-	return string(u.Data), nil
-}
 
 // TestServe_FullDisk runs kmipd with its store on a small tmpfs and fills
 // it. Before: Get failed (its first-Get write could not commit) and
@@ -96,32 +23,15 @@ func fdRegisterSecret(c *kmip.Client, secret []byte) (string, error) {
 // connection; the metrics count the failures; once space is freed, /readyz
 // is green again and Creates succeed.
 func TestServe_FullDisk(t *testing.T) {
-	fs := fdMountTmpfs(t, 8<<20)
+	fs := storetest.MountTmpfs(t, 8<<20)
 	dir := initDir(t)
 	admin := freePort(t)
 	p := startServer(t, dir, []string{"KMIPD_STORE=" + filepath.Join(fs, "kmipd.db")}, "--addr", "127.0.0.1:0", "--admin-addr", admin)
-	get := func(path string) (int, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		for range 50 { // the admin listener starts with the server
-			if resp, err = http.Get("http://" + admin + path); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	waitReady := func(want int) (string, time.Duration) {
 		t.Helper()
 		start := time.Now()
 		for {
-			code, body := get("/readyz")
+			code, body := adminGet(t, admin, "/readyz")
 			if code == want {
 				return body, time.Since(start)
 			}
@@ -139,12 +49,12 @@ func TestServe_FullDisk(t *testing.T) {
 	}
 	// Its first Get rewrites the whole 40 KiB record: new pages.
 	secret := bytes.Repeat([]byte("full disk secret"), 40<<10/16)
-	sid, err := fdRegisterSecret(c, secret)
+	sid, err := registerSecretDataOf(c, kmip.SecretDataTypeSeed, secret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	free := fdFill(t, fs)
+	free := storetest.Fill(t, fs)
 	body, took := waitReady(http.StatusServiceUnavailable)
 	if !strings.Contains(body, "store cannot commit") {
 		t.Errorf("/readyz body %q should name the store", body)
@@ -170,7 +80,7 @@ func TestServe_FullDisk(t *testing.T) {
 	}
 	t.Logf("full disk: Create %d failed cleanly", creates)
 	waitReady(http.StatusServiceUnavailable)
-	_, metrics := get("/metrics")
+	_, metrics := adminGet(t, admin, "/metrics")
 	if v := metricValue(t, metrics, `kmipd_store_commit_failures_total`); v < 2 {
 		t.Errorf("kmipd_store_commit_failures_total %v, want at least 2 (the Get's and the Create's)", v)
 	}
@@ -190,7 +100,7 @@ func TestServe_FullDisk(t *testing.T) {
 	if _, _, m, err := getMaterial(c, sid); err != nil || !bytes.Equal(m, secret) {
 		t.Fatalf("Get after recovery: %v", err)
 	}
-	_, metrics = get("/metrics")
+	_, metrics = adminGet(t, admin, "/metrics")
 	if !strings.Contains(metrics, "\nkmipd_store_ready 1\n") {
 		t.Error("kmipd_store_ready is not 1 after recovery")
 	}

@@ -106,12 +106,23 @@ func startServer(t *testing.T, dir string, env []string, args ...string) *server
 	if len(args) == 0 {
 		args = []string{"--addr", "127.0.0.1:0"}
 	}
-	argJSON, _ := json.Marshal(args)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^TestHelperServeProcess$")
+	return runServerProcess(t, cmd, "kmipd serve", 20*time.Second, dir, env, args)
+}
+
+// runServerProcess starts cmd, which runs this test binary's
+// TestHelperServeProcess (directly or through a wrapper such as strace),
+// as `kmipd serve --dir dir args...` with the given extra environment, in
+// another working directory, and waits up to timeout until it listens.
+// what names the process in failure messages. p.done is closed once cmd
+// has exited and its stderr pipe is closed.
+func runServerProcess(t *testing.T, cmd *exec.Cmd, what string, timeout time.Duration, dir string, env, args []string) *serverProcess {
+	t.Helper()
+	argJSON, _ := json.Marshal(args)
 	cmd.Dir = t.TempDir()
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KMIPD_") { // keep the parent's settings out
@@ -158,7 +169,9 @@ func startServer(t *testing.T, dir string, env []string, args ...string) *server
 		_, _ = io.Copy(p.stderr, stderr)
 	}()
 	go func() {
-		<-scanned // Wait closes the pipe: read it all first
+		// Wait closes the pipe: read it all first. EOF comes once every
+		// process holding the pipe (the server, and a wrapper) has exited.
+		<-scanned
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
@@ -170,15 +183,15 @@ func startServer(t *testing.T, dir string, env []string, args ...string) *server
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("stderr of kmipd serve (pid %d):\n%s", cmd.Process.Pid, p.stderr)
+			t.Logf("stderr of %s (pid %d):\n%s", what, cmd.Process.Pid, p.stderr)
 		}
 	})
 	select {
 	case p.addr = <-addrc:
 	case <-p.done:
-		t.Fatalf("kmipd serve exited before listening: %v\nstderr:\n%s", p.err, p.stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("kmipd serve did not listen within 20s\nstderr:\n%s", p.stderr)
+		t.Fatalf("%s exited before listening: %v\nstderr:\n%s", what, p.err, p.stderr)
+	case <-time.After(timeout):
+		t.Fatalf("%s did not listen within %ds\nstderr:\n%s", what, int(timeout/time.Second), p.stderr)
 	}
 	return p
 }

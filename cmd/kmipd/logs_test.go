@@ -104,7 +104,12 @@ func TestLogLeakDetector(t *testing.T) {
 // registerSecretData registers a password as Secret Data and returns its
 // Unique Identifier, or the error.
 func registerSecretData(c *kmip.Client, secret []byte, extra func(b *ttlv.Builder)) (string, error) {
-	_, it, err := c.Do(kmip.OperationRegister, secretDataPayload(secret, extra))
+	return registerSecretDataOf(c, kmip.SecretDataTypePassword, secret, extra)
+}
+
+// registerSecretDataOf is registerSecretData for Secret Data of type typ.
+func registerSecretDataOf(c *kmip.Client, typ kmip.SecretDataType, secret []byte, extra func(b *ttlv.Builder)) (string, error) {
+	_, it, err := c.Do(kmip.OperationRegister, secretDataPayload(typ, secret, extra))
 	if err != nil {
 		return "", err
 	}
@@ -116,16 +121,16 @@ func registerSecretData(c *kmip.Client, secret []byte, extra func(b *ttlv.Builde
 	return string(id), nil
 }
 
-// secretDataPayload is a KMIP 2.0 Register of a Secret Data password; extra,
-// if set, adds items after the Key Block.
-func secretDataPayload(secret []byte, extra func(b *ttlv.Builder)) func(b *ttlv.Builder) {
+// secretDataPayload is a KMIP 2.0 Register of Secret Data of type typ;
+// extra, if set, adds items after the Key Block.
+func secretDataPayload(typ kmip.SecretDataType, secret []byte, extra func(b *ttlv.Builder)) func(b *ttlv.Builder) {
 	return func(b *ttlv.Builder) {
 		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSecretData))
 		b.Begin(ttlv.TagAttributes)
 		b.AddInt32(ttlv.TagCryptographicUsageMask, int32(kmip.CryptographicUsageMaskDeriveKey))
 		b.End()
 		b.Begin(ttlv.TagSecretData)
-		b.AddEnum(ttlv.TagSecretDataType, uint32(kmip.SecretDataTypePassword))
+		b.AddEnum(ttlv.TagSecretDataType, uint32(typ))
 		b.Begin(ttlv.TagKeyBlock)
 		b.AddEnum(ttlv.TagKeyFormatType, uint32(kmip.KeyFormatTypeOpaque))
 		b.Begin(ttlv.TagKeyValue)
@@ -189,7 +194,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 	// connection of its own.
 	malformed := []byte("kmipd-log-test malformed-message-secret-5b7e9a01c3d2")
 	secrets["secret in a malformed message"] = malformed
-	req := rawRequest(t, kmip.OperationRegister, secretDataPayload(malformed, nil))
+	req := rawRequest(t, kmip.OperationRegister, secretDataPayload(kmip.SecretDataTypePassword, malformed, nil))
 	i := bytes.Index(req, malformed)
 	if i < 8 {
 		t.Fatal("secret not found in the request")
