@@ -144,23 +144,35 @@ func (s *Service) RunBatch(c *kmip.Call, fn func() error) error {
 	})
 }
 
-// commit runs fn in a read-write transaction and then invalidates the cache
-// entries of the objects it saved, whether it committed or not.
+// commit runs fn in a read-write transaction and invalidates the cache
+// entries of the objects it saved: right after the commit, before the store
+// scrubs what Destroy forgot (a reader that loaded the old version before
+// the commit must not be able to cache it once the new one is visible), or
+// after a rollback.
 func (s *Service) commit(fn func(tx *store.Tx) error) error {
 	var tx0 *store.Tx
 	err := s.cfg.Store.Update(func(tx *store.Tx) error {
 		tx0 = tx
-		return fn(tx)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { s.invalidateWrites(tx) })
+		return nil
 	})
 	if tx0 != nil {
-		ids := s.writes.take(tx0)
-		if slices.Contains(ids, resetAll) {
-			s.cache.clear()
-		} else {
-			s.cache.invalidate(ids...)
-		}
+		s.invalidateWrites(tx0) // after a rollback; nothing left after a commit
 	}
 	return err
+}
+
+// invalidateWrites drops the cache entries of the objects tx saved.
+func (s *Service) invalidateWrites(tx *store.Tx) {
+	ids := s.writes.take(tx)
+	if slices.Contains(ids, resetAll) {
+		s.cache.clear()
+	} else {
+		s.cache.invalidate(ids...)
+	}
 }
 
 // resetAll marks a transaction that wiped the store (Interop Reset).

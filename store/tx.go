@@ -61,6 +61,17 @@ func (tx *Tx) writable() error {
 	return nil
 }
 
+// OnCommit runs f once the transaction has committed, before Update
+// returns and before the extra commits that scrub forgotten values: what
+// others may read from then on is the committed state, so a cache of it
+// must be invalidated here rather than when Update returns. It does nothing
+// in a read-only transaction.
+func (tx *Tx) OnCommit(f func()) {
+	if tx.writable() == nil {
+		tx.btx.OnCommit(f)
+	}
+}
+
 // NewID returns a fresh random identifier in UUID version 4 format
 // (crypto/rand) that no object in the store has. It reserves nothing: two
 // concurrent transactions could in theory draw the same value, but the
