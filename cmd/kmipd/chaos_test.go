@@ -38,6 +38,16 @@ func scaled(small, large int) int {
 	return small
 }
 
+// legitLimit is how long a legitimate client's whole exchange may take
+// during an attack: a second, as issue 12 asks; under the race detector,
+// which slows both processes several times over, success is what counts.
+func legitLimit() time.Duration {
+	if raceEnabled {
+		return 10 * time.Second
+	}
+	return time.Second
+}
+
 // chaosf reports a figure of the suite.
 func chaosf(t *testing.T, format string, args ...any) {
 	t.Helper()
@@ -188,7 +198,7 @@ func TestChaos_HandshakeFlood(t *testing.T) {
 	var ps probeStats
 	cfg := clientTLS(t, dir)
 	for time.Now().Before(deadline) {
-		ps.run(t, srv.addr, cfg, time.Second)
+		ps.run(t, srv.addr, cfg, legitLimit())
 		time.Sleep(20 * time.Millisecond)
 	}
 	close(stop)
@@ -233,7 +243,7 @@ func TestChaos_Slowloris(t *testing.T) {
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
-	probes(t, srv.addr, identityTLS(t, dir, "alice"), scaled(10, 50), time.Second)
+	probes(t, srv.addr, identityTLS(t, dir, "alice"), scaled(10, 50), legitLimit())
 	wg.Wait()
 	alive(t, srv)
 	if closed.Load() == 0 {
@@ -281,7 +291,7 @@ func TestChaos_IdleHoarding(t *testing.T) {
 	if len(held) > 64 {
 		t.Errorf("mallory holds %d connections, over the cap of 64", len(held))
 	}
-	probes(t, srv.addr, identityTLS(t, dir, "alice"), scaled(5, 20), time.Second)
+	probes(t, srv.addr, identityTLS(t, dir, "alice"), scaled(5, 20), legitLimit())
 	alive(t, srv)
 	chaosf(t, "mallory tried %d connections: %d held, %d refused (cap 64)", want, len(held), refused)
 }
@@ -331,7 +341,7 @@ func TestChaos_HTTPHeaderFlood(t *testing.T) {
 	if growth > 16<<20 {
 		t.Errorf("server memory grew by %d MiB while clients sent %d MiB of headers", growth>>20, sent.Load()>>20)
 	}
-	probes(t, srv.addr, clientTLS(t, dir), 3, time.Second)
+	probes(t, srv.addr, clientTLS(t, dir), 3, legitLimit())
 	alive(t, srv)
 	chaosf(t, "%d clients sent %d MiB of headers (of %d MiB tried); server RSS %d → %d MiB", clients, sent.Load()>>20,
 		int64(clients*perClient)>>20, before>>20, after>>20)
@@ -376,7 +386,7 @@ func TestChaos_MalformedFrames(t *testing.T) {
 		}
 		nc.Close()
 	}
-	probes(t, srv.addr, cfg, 3, time.Second)
+	probes(t, srv.addr, cfg, 3, legitLimit())
 	alive(t, srv)
 	chaosf(t, "%d malformed frames: %d answered with a KMIP response, %d connections closed, %d other", n, answered, closedConn, other)
 }
