@@ -13,22 +13,6 @@ var supportedObjectTypes = []kmip.ObjectType{
 	kmip.ObjectTypeSplitKey, kmip.ObjectTypePGPKey,
 }
 
-// operationOrder lists operations in the order Query reports them.
-var operationOrder = []kmip.Operation{
-	kmip.OperationCreate, kmip.OperationCreateKeyPair, kmip.OperationRegister, kmip.OperationLocate, kmip.OperationGet,
-	kmip.OperationGetAttributes, kmip.OperationGetAttributeList, kmip.OperationActivate,
-	kmip.OperationRevoke, kmip.OperationDestroy, kmip.OperationQuery,
-	kmip.OperationDiscoverVersions, kmip.OperationInterop,
-	kmip.OperationAddAttribute, kmip.OperationModifyAttribute, kmip.OperationDeleteAttribute,
-	kmip.OperationSetAttribute, kmip.OperationAdjustAttribute, kmip.OperationCheck,
-	kmip.OperationReKey, kmip.OperationReKeyKeyPair,
-	kmip.OperationEncrypt, kmip.OperationDecrypt, kmip.OperationSign, kmip.OperationSignatureVerify,
-	kmip.OperationMAC, kmip.OperationMACVerify, kmip.OperationHash, kmip.OperationRNGRetrieve,
-	kmip.OperationRNGSeed, kmip.OperationDeriveKey, kmip.OperationCreateSplitKey, kmip.OperationJoinSplitKey,
-	kmip.OperationExport, kmip.OperationImport, kmip.OperationArchive, kmip.OperationRecover,
-	kmip.OperationObtainLease, kmip.OperationGetUsageAllocation, kmip.OperationLog, kmip.OperationSetEndpointRole,
-}
-
 func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 	v := c.Item.Payload
 	var fns []kmip.QueryFunction
@@ -53,9 +37,9 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 	v13 := ver.AtLeast(kmip.V1_3)
 	// Response fields in the order of KMIP 2.0 §6.1.37.
 	if has(kmip.QueryFunctionQueryOperations) {
-		for _, op := range operationOrder {
-			if s.Supports(op) && ver.HasEnum(ttlv.TagOperation, uint32(op)) {
-				w.AddEnum(ttlv.TagOperation, uint32(op))
+		for _, o := range operations {
+			if !o.unlisted && s.Supports(o.op) && ver.HasEnum(ttlv.TagOperation, uint32(o.op)) {
+				w.AddEnum(ttlv.TagOperation, uint32(o.op))
 			}
 		}
 	}

@@ -74,55 +74,23 @@ func (s *Service) HSMKeysUsedInGo() uint64 { return s.hsmInGo.Load() }
 // cacheSize bounds the decoded objects kept in memory.
 const cacheSize = 100_000
 
-// NewService returns a Service with every supported operation registered.
+// NewService returns a Service with the operations of the operation table
+// (operations.go) registered.
 func NewService(cfg Config) *Service {
 	s := &Service{cfg: cfg, admins: make(map[string]bool), cache: newObjectCache(cacheSize)}
 	for _, a := range cfg.Admins {
 		s.admins[a] = true
 	}
 	m := kmip.NewServeMux()
-	m.HandleFunc(kmip.OperationDiscoverVersions, s.discoverVersions)
-	m.HandleFunc(kmip.OperationQuery, s.query)
-	m.HandleFunc(kmip.OperationCreate, s.create)
-	m.HandleFunc(kmip.OperationCreateKeyPair, s.createKeyPair)
-	m.HandleFunc(kmip.OperationRegister, s.register)
-	m.HandleFunc(kmip.OperationGet, s.online(s.get))
-	m.HandleFunc(kmip.OperationGetAttributes, s.getAttributes)
-	m.HandleFunc(kmip.OperationGetAttributeList, s.getAttributeList)
-	m.HandleFunc(kmip.OperationLocate, s.locateStored)
-	m.HandleFunc(kmip.OperationActivate, s.online(s.activate))
-	m.HandleFunc(kmip.OperationRevoke, s.online(s.revoke))
-	m.HandleFunc(kmip.OperationDestroy, s.online(s.destroy))
-	m.HandleFunc(kmip.OperationAddAttribute, s.online(s.addAttribute))
-	m.HandleFunc(kmip.OperationSetAttribute, s.online(s.setAttribute))
-	m.HandleFunc(kmip.OperationModifyAttribute, s.online(s.modifyAttribute))
-	m.HandleFunc(kmip.OperationDeleteAttribute, s.online(s.deleteAttribute))
-	m.HandleFunc(kmip.OperationAdjustAttribute, s.online(s.adjustAttribute))
-	m.HandleFunc(kmip.OperationCheck, s.online(s.check))
-	m.HandleFunc(kmip.OperationReKey, s.online(s.reKey))
-	m.HandleFunc(kmip.OperationReKeyKeyPair, s.online(s.reKeyKeyPair))
-	m.HandleFunc(kmip.OperationEncrypt, s.online(s.encrypt))
-	m.HandleFunc(kmip.OperationDecrypt, s.online(s.decrypt))
-	m.HandleFunc(kmip.OperationSign, s.online(s.sign))
-	m.HandleFunc(kmip.OperationSignatureVerify, s.online(s.signatureVerify))
-	m.HandleFunc(kmip.OperationMAC, s.online(s.mac))
-	m.HandleFunc(kmip.OperationMACVerify, s.online(s.macVerify))
-	m.HandleFunc(kmip.OperationHash, s.hashOp)
-	m.HandleFunc(kmip.OperationRNGRetrieve, s.rngRetrieve)
-	m.HandleFunc(kmip.OperationRNGSeed, s.rngSeed)
-	m.HandleFunc(kmip.OperationDeriveKey, s.online(s.deriveKey))
-	m.HandleFunc(kmip.OperationCreateSplitKey, s.online(s.createSplitKey))
-	m.HandleFunc(kmip.OperationJoinSplitKey, s.online(s.joinSplitKey))
-	m.HandleFunc(kmip.OperationExport, s.export)
-	m.HandleFunc(kmip.OperationImport, s.importObject)
-	m.HandleFunc(kmip.OperationArchive, s.archive)
-	m.HandleFunc(kmip.OperationRecover, s.recoverObject)
-	m.HandleFunc(kmip.OperationLog, s.logOp)
-	m.HandleFunc(kmip.OperationSetEndpointRole, s.setEndpointRole)
-	m.HandleFunc(kmip.OperationObtainLease, s.obtainLease)
-	m.HandleFunc(kmip.OperationGetUsageAllocation, s.getUsageAllocation)
-	if cfg.Interop {
-		m.HandleFunc(kmip.OperationInterop, s.interop)
+	for _, o := range operations {
+		if o.interop && !cfg.Interop {
+			continue
+		}
+		h := func(c *kmip.Call, w *ttlv.Builder) error { return o.serve(s, c, w) }
+		if o.online {
+			h = s.online(h)
+		}
+		m.HandleFunc(o.op, h)
 	}
 	s.mux = m
 	return s

@@ -212,41 +212,66 @@ func errState(op kmip.Operation, s kmip.State, need ...kmip.State) error {
 	return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s", msg)
 }
 
-// Allowed reports whether operation op may act on an object in state s
-// (the guide's §3.3 table, from KMIP 2.0 §4.50 and the §6.1 error tables):
+// stateRule names the lifecycle states an operation may act on: the
+// states column of the operation table (operations.go), applied by Allowed.
+type stateRule uint8
+
+// The state rules (the guide's §3.3 table, from KMIP 2.0 §4.50 and the
+// §6.1 error tables).
+const (
+	// anyKnownState: no restriction in a known state (the zero rule, of
+	// every operation not given another).
+	anyKnownState stateRule = iota
+	// anyState: every state, unknown ones too (Get Attributes, Get
+	// Attribute List, Locate).
+	anyState
+	// notDestroyed: every state but Destroyed and Destroyed Compromised,
+	// which fail with Object Destroyed (BL-M-8-21) (Get, Export).
+	notDestroyed
+	// preActiveOnly: Pre-Active only (Activate).
+	preActiveOnly
+	// revocable: Pre-Active, Active, Deactivated and Destroyed, the states
+	// some Revoke may leave; whether the particular reason may is decided by
+	// Transition with RevokeEvent(reason) (Revoke).
+	revocable
+	// destroyable: Pre-Active, Deactivated and Compromised (transition #9;
+	// the AKLC-M-2 test destroys a compromised key although §6.1.15 names
+	// only Pre-Active and Deactivated); Active fails with Wrong Key
+	// Lifecycle State; Destroyed and Destroyed Compromised with Object
+	// Destroyed (Destroy).
+	destroyable
+	// activeOnly: Active only (Encrypt, Sign, MAC, which apply protection,
+	// and Decrypt, Signature Verify, MAC Verify, which process protected
+	// data). KMIP allows processing with a Deactivated or Compromised key
+	// "under extraordinary circumstances" for trusted clients; kmipd denies
+	// it by default. The Process Start and Protect Stop Date windows and
+	// usage limits are the operation's to check.
+	activeOnly
+	// preActiveOrActive: the base object must be Pre-Active or Active
+	// (Derive Key). Derivation neither protects nor processes data with the
+	// base object; it makes a new Pre-Active object, which is itself subject
+	// to the lifecycle. PyKMIP's suite and its server derive from
+	// registered, never activated Secret Data; a Deactivated, Compromised or
+	// Destroyed base is refused (Wrong Key Lifecycle State, in Derive Key's
+	// error table).
+	preActiveOrActive
+)
+
+// Allowed reports whether operation op may act on an object in state s,
+// by the state rule of op's row in the operation table (see stateRule).
 //
-//   - Get, Export: every state but Destroyed and Destroyed Compromised,
-//     which fail with Object Destroyed (BL-M-8-21).
-//   - Get Attributes, Get Attribute List, Locate: every state.
-//   - Activate: Pre-Active only.
-//   - Revoke: Pre-Active, Active, Deactivated and Destroyed, the states
-//     some Revoke may leave; whether the particular reason may is decided by
-//     Transition with RevokeEvent(reason).
-//   - Destroy: Pre-Active, Deactivated and Compromised (transition #9; the
-//     AKLC-M-2 test destroys a compromised key although §6.1.15 names only
-//     Pre-Active and Deactivated); Active fails with Wrong Key Lifecycle
-//     State; Destroyed and Destroyed Compromised with Object Destroyed.
-//   - Encrypt, Sign, MAC (apply protection) and Decrypt, Signature Verify,
-//     MAC Verify (process protected data): Active only. KMIP allows
-//     processing with a Deactivated or Compromised key "under extraordinary
-//     circumstances" for trusted clients; kmipd denies it by default. The
-//     Process Start and Protect Stop Date windows and usage limits are the
-//     operation's to check.
-//   - Derive Key: the base object must be Pre-Active or Active. Derivation
-//     neither protects nor processes data with the base object; it makes a
-//     new Pre-Active object, which is itself subject to the lifecycle.
-//     PyKMIP's suite and its server derive from registered, never activated
-//     Secret Data; a Deactivated, Compromised or Destroyed base is refused
-//     (Wrong Key Lifecycle State, in Derive Key's error table).
-//
-// Operations not listed carry no state restriction here. Refusals other
-// than Object Destroyed are Wrong Key Lifecycle State. State 0 means the
-// object has no State attribute; no lifecycle applies to it and Allowed
-// returns nil. An unknown state is refused for everything but Get
-// Attributes, Get Attribute List and Locate.
+// Operations without a rule, and operations kmipd does not serve, carry no
+// state restriction here. Refusals other than Object Destroyed are Wrong
+// Key Lifecycle State. State 0 means the object has no State attribute; no
+// lifecycle applies to it and Allowed returns nil. An unknown state is
+// refused for everything but the anyState operations (Get Attributes, Get
+// Attribute List and Locate).
 func Allowed(op kmip.Operation, s kmip.State) error {
-	switch op {
-	case kmip.OperationGetAttributes, kmip.OperationGetAttributeList, kmip.OperationLocate:
+	rule := anyKnownState
+	if o := byOp[op]; o != nil {
+		rule = o.states
+	}
+	if rule == anyState {
 		return nil
 	}
 	if s == 0 {
@@ -255,32 +280,31 @@ func Allowed(op kmip.Operation, s kmip.State) error {
 	if s > kmip.StateDestroyedCompromised {
 		return errState(op, s)
 	}
-	switch op {
-	case kmip.OperationGet, kmip.OperationExport:
+	switch rule {
+	case notDestroyed:
 		if destroyed(s) {
 			return kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is destroyed")
 		}
-	case kmip.OperationActivate:
+	case preActiveOnly:
 		if s != kmip.StatePreActive {
 			return errState(op, s, kmip.StatePreActive)
 		}
-	case kmip.OperationRevoke:
+	case revocable:
 		if s == kmip.StateCompromised || s == kmip.StateDestroyedCompromised {
 			return errState(op, s)
 		}
-	case kmip.OperationDestroy:
+	case destroyable:
 		switch {
 		case destroyed(s):
 			return kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is already destroyed")
 		case s == kmip.StateActive:
 			return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "Destroy is not permitted on an object in state Active: Revoke it first (any reason deactivates it), then Destroy")
 		}
-	case kmip.OperationEncrypt, kmip.OperationSign, kmip.OperationMAC,
-		kmip.OperationDecrypt, kmip.OperationSignatureVerify, kmip.OperationMACVerify:
+	case activeOnly:
 		if s != kmip.StateActive {
 			return errState(op, s, kmip.StateActive)
 		}
-	case kmip.OperationDeriveKey:
+	case preActiveOrActive:
 		if s != kmip.StateActive && s != kmip.StatePreActive {
 			return errState(op, s, kmip.StatePreActive, kmip.StateActive)
 		}
