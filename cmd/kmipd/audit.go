@@ -18,6 +18,7 @@ import (
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/audit"
+	"github.com/kmipd/kmipd/lifecycle"
 )
 
 // auditOptions turns the audit section of the config into trail options.
@@ -46,6 +47,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 		CheckpointInterval: a.CheckpointInterval,
 		CheckpointPeriod:   time.Duration(a.CheckpointPeriod),
 		FailClosed:         a.FailClosed,
+		ReadOnly:           lifecycle.ReadOnly,
 		Logger:             log,
 	}, errors.Join(errs...)
 }

@@ -56,8 +56,9 @@ type batchHandler struct {
 // is only touched by the goroutine serving the batch.
 type pending struct{ recs []*Record }
 
-// readOnly lists operations that change no object. Everything else runs in
-// a transaction when the trail is fail-closed.
+// readOnly lists operations that change no object, when Options.ReadOnly
+// does not say. Everything else runs in a transaction when the trail is
+// fail-closed.
 var readOnly = map[kmip.Operation]bool{
 	kmip.OperationDiscoverVersions: true,
 	kmip.OperationQuery:            true,
@@ -65,6 +66,14 @@ var readOnly = map[kmip.Operation]bool{
 	kmip.OperationGetAttributes:    true,
 	kmip.OperationGetAttributeList: true,
 	kmip.OperationLocate:           true,
+}
+
+// readOnly reports whether op changes no object (Options.ReadOnly).
+func (m *handler) readOnly(op kmip.Operation) bool {
+	if f := m.t.opts.ReadOnly; f != nil {
+		return f(op)
+	}
+	return readOnly[op]
 }
 
 // unavailable is the failure of an operation refused for want of a trail.
@@ -86,7 +95,7 @@ func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
 		if err := m.t.Check(); err != nil {
 			return unavailable(err)
 		}
-		if b != nil && !readOnly[c.Item.Operation] {
+		if b != nil && !m.readOnly(c.Item.Operation) {
 			return m.serveTx(c, w, b, rec)
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kmipd/kmipd/kmip"
 )
 
 // SyncMode says when records reach stable storage.
@@ -76,6 +78,11 @@ type Options struct {
 	// failure is logged and operations go on unrecorded; the next record
 	// written says how many were lost.
 	FailClosed bool
+	// ReadOnly reports the operations that change no object, which the
+	// fail-closed middleware serves outside a transaction (kmipd passes
+	// lifecycle.ReadOnly, its operation table's). Nil means Discover
+	// Versions, Query, Get, Get Attributes, Get Attribute List and Locate.
+	ReadOnly func(kmip.Operation) bool
 
 	Logger zerolog.Logger
 	Now    func() time.Time // default time.Now
