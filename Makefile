@@ -56,7 +56,7 @@ pykmip-suite: build
 # truncation, each against a real kmipd, printing its figures ("chaos:").
 chaos: build
 	@set -o pipefail; KMIPD_CHAOS_SCALE=large $(GO) test -count=1 -v -timeout 30m \
-	  -run '$(CHAOS_TESTS)' ./cmd/kmipd/ 2>&1 | tee chaos.log | grep -E 'chaos: |^(--- |ok|FAIL|PASS)'
+	  -run '$(CHAOS_TESTS)' ./cmd/kmipd/ 2>&1 | tee chaos.log | grep -E '_test\.go:[0-9]+: |^(--- |ok|FAIL|PASS)' | grep -v 'stderr of kmipd'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/...
