@@ -6,6 +6,7 @@ import (
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -337,4 +338,46 @@ func AllowedChange(tag ttlv.Tag, s kmip.State) error {
 	}
 	name, _ := ttlv.TagSpecName(tag)
 	return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "%s cannot change on an object in state %s", name, kmip.SpecName(s.String()))
+}
+
+// transition loads the object named by the payload's Unique Identifier,
+// applies fn and saves it, answering with the Unique Identifier.
+func (s *Service) transition(c *kmip.Call, w *ttlv.Builder, fn func(o *objects.Object) error) error {
+	var u kmip.UniqueID
+	v := c.Item.Payload
+	if err := kmip.ReadUniqueID(&v, &u); err != nil {
+		return err
+	}
+	return s.transitionID(c, w, u, fn)
+}
+
+func (s *Service) transitionID(c *kmip.Call, w *ttlv.Builder, u kmip.UniqueID, fn func(o *objects.Object) error) error {
+	_, err := s.updateObject(c, w, u, func(_ *store.Tx, o *objects.Object) (bool, error) { return true, fn(o) })
+	return err
+}
+
+// updateObject changes the object u names in one transaction and answers
+// with its identifier: fn changes o and says whether it did, and a changed
+// object gets a new Last Change Date and is saved.
+func (s *Service) updateObject(c *kmip.Call, w *ttlv.Builder, u kmip.UniqueID, fn func(tx *store.Tx, o *objects.Object) (bool, error)) (string, error) {
+	id, err := resolveID(c, u)
+	if err != nil {
+		return "", err
+	}
+	err = s.update(c, func(tx *store.Tx) error {
+		o, err := s.load(tx, c, id, true)
+		if err != nil {
+			return err
+		}
+		if changed, err := fn(tx, o); err != nil || !changed {
+			return err
+		}
+		o.SetDate(ttlv.TagLastChangeDate, now(c))
+		return s.save(tx, o)
+	})
+	if err != nil {
+		return "", err
+	}
+	w.AddText(ttlv.TagUniqueIdentifier, id)
+	return id, nil
 }

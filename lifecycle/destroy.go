@@ -1,0 +1,41 @@
+package lifecycle
+
+import (
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
+	var u kmip.UniqueID
+	v := c.Item.Payload
+	if err := kmip.ReadUniqueID(&v, &u); err != nil {
+		return err
+	}
+	_, err := s.updateObject(c, w, u, func(tx *store.Tx, o *objects.Object) (bool, error) {
+		st, err := Transition(o.State(), EventDestroy)
+		if err != nil {
+			return false, err
+		}
+		o.SetState(st)
+		o.SetDate(ttlv.TagDestroyDate, now(c))
+		// The sealed material goes; the metadata stays (KMIP 2.0 §6.1.15).
+		// Forget has the store zero every copy of it in the file once this
+		// commits, including those earlier versions of the record left in
+		// freed pages: destroyed material is gone from the disk, not only
+		// from the API.
+		if o.Blob != nil {
+			if err := tx.Forget(o.Blob); err != nil {
+				return false, err
+			}
+			clear(o.Blob)
+			o.Blob = nil
+		}
+		if o.Count(ttlv.TagKeyValuePresent) > 0 {
+			o.SetBool(ttlv.TagKeyValuePresent, false)
+		}
+		return true, nil
+	})
+	return err
+}

@@ -1,0 +1,41 @@
+package lifecycle
+
+import (
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
+	var req kmip.RevokeRequest
+	if err := req.Decode(c.Item.Payload); err != nil {
+		return err
+	}
+	compromise := req.Code == kmip.RevocationReasonCodeKeyCompromise || req.Code == kmip.RevocationReasonCodeCACompromise
+	if !compromise && req.CompromiseOccurrenceDate != 0 {
+		return kmip.Errorf(kmip.ResultReasonInvalidField, "Compromise Occurrence Date given with a non-compromise reason")
+	}
+	return s.transitionID(c, w, req.UniqueID, func(o *objects.Object) error {
+		ev := EventRevokeOther
+		if compromise {
+			ev = EventRevokeCompromise
+		}
+		st, err := Transition(o.State(), ev)
+		if err != nil {
+			return err
+		}
+		o.SetState(st)
+		if compromise {
+			o.SetDate(ttlv.TagCompromiseDate, now(c))
+			occ := req.CompromiseOccurrenceDate
+			if occ == 0 {
+				occ, _ = o.Date(ttlv.TagInitialDate)
+			}
+			o.SetDate(ttlv.TagCompromiseOccurrenceDate, occ)
+		} else {
+			o.SetDate(ttlv.TagDeactivationDate, now(c))
+		}
+		o.Set(revocationReasonAttr(req.Code, req.Message))
+		return nil
+	})
+}
