@@ -18,10 +18,14 @@ build:
 	$(GO) build -o bin/kmipctl ./cmd/kmipctl
 
 # run: a development server on embedded defaults (bbolt file, software key
-# backend, generated dev PKI) in ./$(DATA), listening on 127.0.0.1:5696.
+# backend, generated dev PKI) in ./$(DATA), listening on 127.0.0.1:5696, with
+# /metrics, /healthz and /readyz on $(ADMIN_ADDR) (loopback only; if the port
+# is taken, make run ADMIN_ADDR=127.0.0.1:9697). It prints a kmipctl command
+# line for the dev PKI.
+ADMIN_ADDR ?= 127.0.0.1:9696
 run: build
 	@test -f $(DATA)/kmipd.yaml || bin/kmipd init --dir $(DATA)
-	bin/kmipd serve --dir $(DATA)
+	bin/kmipd serve --dir $(DATA) --admin-addr $(ADMIN_ADDR)
 
 # test: everything CI runs. The unit tests run last so that their summary
 # closes the output; they also run under the race detector, which skips the

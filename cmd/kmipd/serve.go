@@ -163,7 +163,17 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return err
+		return portHint(err, "--addr or listen")
+	}
+	adminAt := ""
+	if cfg.AdminAddr != "" {
+		admin, al, err := adminServer(cfg.AdminAddr, met, &health{db: db, backend: backend}, log)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("admin listener: %w", portHint(err, "--admin-addr or admin_addr"))
+		}
+		defer admin.Close()
+		adminAt = al.Addr().String()
 	}
 	log.Info().Str("addr", l.Addr().String()).Str("store", cfg.path(cfg.Store)).Str("key_backend", backend.Name()).Msg("kmipd serving KMIP over mutual TLS")
 	if cfg.Interop {
@@ -171,17 +181,10 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	}
 	if cfg.Log.Format == "console" {
 		// Plain text would break a JSON log stream.
-		printConnectHelp(logOut, cfg, l.Addr().String())
+		printConnectHelp(logOut, cfg, l.Addr().String(), adminAt)
 	}
 	if ready != nil {
 		ready <- l.Addr()
-	}
-	if cfg.AdminAddr != "" {
-		admin, _, err := adminServer(cfg.AdminAddr, met, &health{db: db, backend: backend}, log)
-		if err != nil {
-			return fmt.Errorf("admin listener: %w", err)
-		}
-		defer admin.Close()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -202,14 +205,44 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	return nil
 }
 
-func printConnectHelp(w io.Writer, cfg *Config, addr string) {
+// portHint says what to do when a listen address is taken: which setting
+// chooses another.
+func portHint(err error, setting string) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: another process (another kmipd?) holds the port; stop it or choose another address with %s", err, setting)
+	}
+	return err
+}
+
+// kmipctlPath is the kmipctl next to this kmipd (bin/ after make build),
+// else "kmipctl" from PATH.
+func kmipctlPath() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "kmipctl")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return "kmipctl"
+}
+
+func printConnectHelp(w io.Writer, cfg *Config, addr, adminAddr string) {
 	pkiDir, _ := filepath.Abs(filepath.Dir(cfg.path(cfg.TLS.CA)))
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
+	if adminAddr != "" {
+		fmt.Fprintf(w, "\nMetrics and health checks (plain HTTP, no client certificate): http://%[1]s/metrics, http://%[1]s/healthz, http://%[1]s/readyz\n", adminAddr)
+	}
 	fmt.Fprintf(w, `
-Connect with mutual TLS to %[1]s:%[2]s using the dev PKI in %[3]s:
+Connect with mutual TLS to %[1]s:%[2]s using the dev PKI in %[3]s
+(client.crt is the admin identity, CN admin, which sees every object):
+
+  %[4]s --server %[5]s --ca %[3]s/ca.crt --cert %[3]s/client.crt --key %[3]s/client.key query
+
+  (or export KMIPCTL_SERVER=%[5]s KMIPCTL_CA=%[3]s/ca.crt KMIPCTL_CERT=%[3]s/client.crt KMIPCTL_KEY=%[3]s/client.key
+   and run %[4]s query, %[4]s create ...)
 
   openssl s_client -connect %[1]s:%[2]s -CAfile %[3]s/ca.crt -cert %[3]s/client.crt -key %[3]s/client.key
 
@@ -223,5 +256,5 @@ Connect with mutual TLS to %[1]s:%[2]s using the dev PKI in %[3]s:
       print("created", uid, c.get(uid))
   PY
 
-`, host, port, pkiDir)
+`, host, port, pkiDir, kmipctlPath(), net.JoinHostPort(host, port))
 }
