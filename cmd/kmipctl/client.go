@@ -222,13 +222,18 @@ func kv(w io.Writer, rows ...string) {
 	}
 }
 
-// jsonErrors makes cmd and its subcommands print a JSON error document on
+// jsonErrors makes cmd and its subcommands add to a connection failure
+// what to check (connOptions.explain), and print a JSON error document on
 // standard output when they fail under --output json; the message still
 // goes to standard error and the exit status is that of exitCode.
 func jsonErrors(cmd *cobra.Command) {
 	if run := cmd.RunE; run != nil {
 		cmd.RunE = func(c *cobra.Command, args []string) error {
 			err := run(c, args)
+			// A connection failure says which flag or file to check.
+			if o, cerr := connFromFlags(c); cerr == nil {
+				err = o.explain(err)
+			}
 			if err != nil && jsonOutput(c) {
 				doc := jsonError{Error: err.Error(), ExitCode: exitCode(err)}
 				var ke *kmip.Error

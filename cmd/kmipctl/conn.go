@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -113,4 +116,93 @@ func (o connOptions) dial() (*kmip.Client, error) {
 		return nil, fmt.Errorf("connect to %s: %w", o.Server, err)
 	}
 	return c, nil
+}
+
+// hintedError is a connection failure with what to check: the flag (and
+// file) that most likely needs changing.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e hintedError) Error() string { return e.err.Error() + "\n  " + e.hint }
+func (e hintedError) Unwrap() error { return e.err }
+
+// explain adds to a connection or TLS failure which flag or file to check;
+// other errors are returned as they are.
+func (o connOptions) explain(err error) error {
+	if err == nil || isUsage(err) || !isConnFailure(err) {
+		return err
+	}
+	if h := o.hint(err); h != "" {
+		return hintedError{err: err, hint: h}
+	}
+	return err
+}
+
+// hint words what to check for a connection failure, "" when there is
+// nothing specific to say.
+func (o connOptions) hint(err error) string {
+	var (
+		uae x509.UnknownAuthorityError
+		he  x509.HostnameError
+		cie x509.CertificateInvalidError
+		rhe tls.RecordHeaderError
+		ope *net.OpError
+		dne *net.DNSError
+	)
+	const devPKI = " (for a kmipd init set-up: DIR/pki/ca.crt)"
+	switch {
+	case errors.As(err, &uae):
+		if o.CA == "" {
+			return "check --ca (KMIPCTL_CA, ca: in the config file): none is given, so the system roots were used; pass the CA that issued the server's certificate" + devPKI
+		}
+		return fmt.Sprintf("check --ca (KMIPCTL_CA, ca: in the config file): %s does not hold the CA that issued the server's certificate%s", o.CA, devPKI)
+	case errors.As(err, &he):
+		host, _, _ := net.SplitHostPort(o.Server)
+		return fmt.Sprintf("check --server (KMIPCTL_SERVER): the server's certificate is not valid for %q; it names %s. Connect by one of those names, or reissue the server certificate for %q (kmipd init --host)",
+			host, certNames(he.Certificate), host)
+	case errors.As(err, &cie):
+		return "check the server's certificate (its validity dates, or this machine's clock) and --ca (KMIPCTL_CA): the server's certificate does not verify: " + cie.Error()
+	case errors.As(err, &rhe):
+		return fmt.Sprintf("check --server (KMIPCTL_SERVER): %s does not speak TLS (is it the plain-HTTP admin port? KMIP is on 5696 by default)", o.Server)
+	case errors.As(err, &ope) && ope.Op == "remote error":
+		// The server sent an alert: it refused our certificate.
+		switch msg := ope.Err.Error(); {
+		case strings.Contains(msg, "certificate") && o.Cert == "":
+			return "check --cert and --key (KMIPCTL_CERT, KMIPCTL_KEY): the server wants a client certificate and none is given (for a kmipd init set-up: DIR/pki/client.crt and client.key, the admin identity)"
+		case strings.Contains(msg, "certificate"), strings.Contains(msg, "access denied"):
+			return fmt.Sprintf("check --cert and --key (KMIPCTL_CERT, KMIPCTL_KEY): the server refused the client certificate %s (%s); it must be issued by the server's client CA (tls.ca in kmipd.yaml), be valid now, and name one identity", o.Cert, msg)
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("check --server (KMIPCTL_SERVER): nothing listens on %s; is kmipd running, and is that its listen address?", o.Server)
+	case errors.As(err, &dne):
+		return fmt.Sprintf("check --server (KMIPCTL_SERVER): the host of %s does not resolve", o.Server)
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		// A server that refuses the certificate after the handshake (an
+		// identity it does not accept) may just close the connection.
+		if o.Cert == "" {
+			return "the server closed the connection: check --cert and --key (KMIPCTL_CERT, KMIPCTL_KEY): no client certificate is given"
+		}
+		return fmt.Sprintf("the server closed the connection: if it refused the client certificate, check --cert and --key (KMIPCTL_CERT, KMIPCTL_KEY): %s must be issued by the server's client CA and name one identity the server accepts", o.Cert)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT):
+		return fmt.Sprintf("check --server (KMIPCTL_SERVER): %s does not answer (firewall, wrong host or port, or a busy server; --timeout sets the wait)", o.Server)
+	}
+	return ""
+}
+
+// certNames lists the names a certificate is valid for.
+func certNames(c *x509.Certificate) string {
+	if c == nil {
+		return "no names"
+	}
+	var names []string
+	names = append(names, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return "no subject alternative names"
+	}
+	return strings.Join(names, ", ")
 }
