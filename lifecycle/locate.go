@@ -273,7 +273,7 @@ func lookupState(tx *store.Tx, st kmip.State, visit func(id string, seq uint64) 
 }
 
 // locateStored is Locate with the archival storage class (KMIP 2.0
-// §6.1.27 Storage Status Mask): the Locate of locate.go knows on-line and
+// §6.1.27 Storage Status Mask): Service.locate above knows on-line and
 // destroyed objects, and would count an archived one as on line. While no
 // object is archived it is called as it is (an Archival-only mask then
 // matches nothing). Otherwise it is asked for every match in the on-line

@@ -64,7 +64,7 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		// Retrieve and generated keys is the key backend's CSPRNG (the
 		// operating system's, or the HSM's), which KMIP has no closer name
 		// for than Unspecified, as the Random Number Generator attribute of
-		// generated keys says (keys.go). The other TC-Q-RNGS vectors
+		// generated keys says (create.go). The other TC-Q-RNGS vectors
 		// describe other servers' generators (ANSI X9.31, FIPS 186-2,
 		// HMAC/Hash/Dual_EC/CTR DRBGs).
 		w.Begin(ttlv.TagRNGParameters)

@@ -26,7 +26,7 @@ import (
 //     (BIP 62), DER encoded as for the other curves; Signature Verify
 //     accepts any S in range, as ECDSA does;
 //   - Derive Key with the Asymmetric Key method agrees a secret by ECDH
-//     (derive_asym.go).
+//     (derive_key_ecdh.go).
 //
 // k1Private and k1Public fit such keys into the crypto.Signer and
 // crypto.PublicKey shapes the signature code works with.

@@ -35,7 +35,7 @@ import (
 //     select as MAC does (HMAC-SHA-256 by default, CMAC for AES keys);
 //   - HKDF (RFC 5869): input K, the Salt, info D, hash H (default SHA-256);
 //   - Asymmetric Key: ECDH between a Private Key and a Public Key, the two
-//     objects the request names (derive_asym.go).
+//     objects the request names (derive_key_ecdh.go).
 //
 // HASH yields at most one digest. The other methods (feedback and
 // double-pipeline SP 800-108, AWS Signature Version 4) are not supported.
