@@ -355,3 +355,6 @@ func boolMask(b bool, m kmip.StorageStatusMask) kmip.StorageStatusMask {
 // destroyedState is state.go's destroyed, named apart from the Storage
 // Status Mask bit in locateStored.
 func destroyedState(s kmip.State) bool { return destroyed(s) }
+
+// sameValue compares two attribute values item by item.
+func sameValue(a, b objects.Attribute) bool { return bytes.Equal(a.Raw, b.Raw) }

@@ -39,3 +39,16 @@ func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
 		return nil
 	})
 }
+
+// revocationReasonAttr builds the Revocation Reason attribute.
+func revocationReasonAttr(code kmip.RevocationReasonCode, msg []byte) objects.Attribute {
+	var b ttlv.Builder
+	b.Begin(ttlv.TagRevocationReason)
+	b.AddEnum(ttlv.TagRevocationReasonCode, uint32(code))
+	if msg != nil {
+		b.AddTextBytes(ttlv.TagRevocationMessage, msg)
+	}
+	b.End()
+	raw, _ := b.Bytes()
+	return objects.Attribute{Tag: ttlv.TagRevocationReason, Raw: raw}
+}

@@ -343,3 +343,12 @@ func nameConflict(err error) error {
 }
 
 func now(c *kmip.Call) int64 { return c.Now.Unix() }
+
+// read runs fn in the batch's transaction if there is one, else in a
+// read-only one.
+func (s *Service) read(c *kmip.Call, fn func(tx *store.Tx) error) error {
+	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
+		return fn(tx)
+	}
+	return s.cfg.Store.View(fn)
+}
