@@ -15,8 +15,8 @@ import (
 	"github.com/kmipd/kmipd/ttlv"
 )
 
-// The asymmetric operations: RSA Encrypt and Decrypt (OAEP, PKCS#1 v1.5),
-// Sign and Signature Verify (RSA-PSS, RSA PKCS#1 v1.5, ECDSA on the NIST
+// The asymmetric operations: RSA Encrypt and Decrypt (OAEP, PKCS#1 v1.5;
+// encrypt_decrypt_rsa.go), Sign and Signature Verify (RSA-PSS, RSA PKCS#1 v1.5, ECDSA on the NIST
 // curves and secp256k1, Ed25519), each on Data or on Digested Data.
 //
 // Key material: a Private Key holds PKCS#8 DER and a Public Key X.509
