@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/store"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -112,63 +111,4 @@ func profilesFor(v kmip.Version) []kmip.ProfileName {
 		return []kmip.ProfileName{kmip.ProfileNameSymmetricKeyLifecycleServerKMIPV1_4}
 	}
 	return nil
-}
-
-func (s *Service) discoverVersions(c *kmip.Call, w *ttlv.Builder) error {
-	v := c.Item.Payload
-	var asked []kmip.Version
-	for !v.Empty() {
-		var pv ttlv.Value
-		var ver kmip.Version
-		if !v.ReadStructure(ttlv.TagProtocolVersion, &pv) ||
-			!pv.ReadInt32(ttlv.TagProtocolVersionMajor, &ver.Major) ||
-			!pv.ReadInt32(ttlv.TagProtocolVersionMinor, &ver.Minor) {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "Discover Versions takes Protocol Version items only")
-		}
-		asked = append(asked, ver)
-	}
-	list := kmip.SupportedVersions
-	if len(asked) > 0 {
-		// The intersection, in the client's order of preference
-		// (KMIP 2.0 §6.1.16); empty when there is none.
-		list = nil
-		for _, a := range asked {
-			if a.Supported() {
-				list = append(list, a)
-			}
-		}
-	}
-	for _, ver := range list {
-		w.Begin(ttlv.TagProtocolVersion)
-		w.AddInt32(ttlv.TagProtocolVersionMajor, ver.Major)
-		w.AddInt32(ttlv.TagProtocolVersionMinor, ver.Minor)
-		w.End()
-	}
-	return nil
-}
-
-// interop implements the Interop operation (KMIP 2.0 §6.1.25) for
-// conformance runs: Begin and End are accepted, Reset wipes the store. Only
-// admins may call it, and only when the server enables it.
-func (s *Service) interop(c *kmip.Call, w *ttlv.Builder) error {
-	v := c.Item.Payload
-	var fn uint32
-	if !v.ReadEnum(ttlv.TagInteropFunction, &fn) {
-		return kmip.Errorf(kmip.ResultReasonInvalidField, "Interop needs an Interop Function")
-	}
-	if !s.admins[c.Identity.Name] {
-		return kmip.Errorf(kmip.ResultReasonPermissionDenied, "Interop is for admins")
-	}
-	switch kmip.InteropFunction(fn) {
-	case kmip.InteropFunctionBegin, kmip.InteropFunctionEnd:
-		return nil
-	case kmip.InteropFunctionReset:
-		err := s.update(c, func(tx *store.Tx) error {
-			s.writes.add(tx, resetAll)
-			return tx.Reset()
-		})
-		s.cache.clear()
-		return err
-	}
-	return kmip.Errorf(kmip.ResultReasonInvalidField, "unknown Interop Function")
 }
