@@ -7,8 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 
+	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -159,4 +161,80 @@ func implicitRejection(secret, ct []byte, k int) ([]byte, error) {
 	}
 	n := int(binary.BigEndian.Uint16(stream)) % (k - 10) // 0 .. k-11
 	return stream[2 : 2+n], nil
+}
+
+// rsaDecryptHSM decrypts ct with o, an RSA private key held by the HSM,
+// inside it: OAEP with SHA-1, MGF1-SHA-1 and no label, or PKCS#1 v1.5.
+// PKCS#1 v1.5 is raw RSA in the HSM and the padding is checked here in
+// constant time, with implicit rejection as pkcs1v15Decrypt: a bad padding
+// yields a synthetic message, keyed by a secret only the private key can
+// make (the raw decryption of a fixed value), rather than an error that
+// would make kmipd a padding oracle.
+func (s *Service) rsaDecryptHSM(o *objects.Object, pkcs1 bool, oaep *rsa.OAEPOptions, ct []byte) ([]byte, error) {
+	ci, ok := s.hsmCipher()
+	if !ok {
+		return nil, errNotInHSM(o, "RSA decryption")
+	}
+	if !pkcs1 {
+		if oaep.Hash != crypto.SHA1 || oaep.MGFHash != crypto.SHA1 || len(oaep.Label) != 0 {
+			return nil, errNotInHSM(o, "RSA-OAEP other than with SHA-1, MGF1-SHA-1 and no label")
+		}
+		out, err := ci.Decrypt(s.ctx(), o.ID, o.Blob, hsm.DecryptRSAOAEPSHA1, nil, ct)
+		if err != nil {
+			return nil, hsmCryptErr(o, err, "RSA-OAEP", "RSA decryption failed")
+		}
+		return out, nil
+	}
+	em, err := ci.Decrypt(s.ctx(), o.ID, o.Blob, hsm.DecryptRSARaw, nil, ct)
+	if err != nil {
+		return nil, hsmCryptErr(o, err, "RSA PKCS#1 v1.5", "RSA decryption failed")
+	}
+	defer clear(em)
+	k := len(em)
+	if k != len(ct) || k < 11 {
+		return nil, errCrypto("the ciphertext is not %d bytes long", k)
+	}
+	// The secret: the raw decryption of a fixed value below the modulus
+	// (its first byte is zero), hashed.
+	fixed := make([]byte, k)
+	for i, ctr := 1, uint32(0); i < k; ctr++ {
+		var c [4]byte
+		binary.BigEndian.PutUint32(c[:], ctr)
+		h := sha256.Sum256(append([]byte("kmipd PKCS#1 v1.5 implicit rejection secret"), c[:]...))
+		i += copy(fixed[i:], h[:])
+	}
+	sec, err := ci.Decrypt(s.ctx(), o.ID, o.Blob, hsm.DecryptRSARaw, nil, fixed)
+	if err != nil {
+		return nil, hsmCryptErr(o, err, "RSA PKCS#1 v1.5", "RSA decryption failed")
+	}
+	synthetic, err := implicitRejection(sec, ct, k)
+	clear(sec)
+	if err != nil {
+		return nil, err
+	}
+	valid, index := pkcs1v15Unpad(em)
+	if valid != 1 {
+		return synthetic, nil
+	}
+	clear(synthetic)
+	return append([]byte(nil), em[index:]...), nil
+}
+
+// pkcs1v15Unpad checks the PKCS#1 v1.5 encryption padding of em in
+// constant time (as crypto/rsa does): valid is 1 when it is right, and
+// the message starts at index.
+func pkcs1v15Unpad(em []byte) (valid, index int) {
+	first := subtle.ConstantTimeByteEq(em[0], 0)
+	second := subtle.ConstantTimeByteEq(em[1], 2)
+	looking := 1
+	for i := 2; i < len(em); i++ {
+		zero := subtle.ConstantTimeByteEq(em[i], 0)
+		index = subtle.ConstantTimeSelect(looking&zero, i, index)
+		looking = subtle.ConstantTimeSelect(zero, 0, looking)
+	}
+	// At least 8 bytes of non-zero padding.
+	validPS := subtle.ConstantTimeLessOrEq(2+8, index)
+	valid = first & second & (^looking & 1) & validPS
+	index = subtle.ConstantTimeSelect(valid, index+1, 0)
+	return valid, index
 }
