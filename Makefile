@@ -63,7 +63,7 @@ chaos: build
 	  -run '$(CHAOS_TESTS)' ./cmd/kmipd/ 2>&1 | tee chaos.log | grep -E '_test\.go:[0-9]+: |^(--- |ok|FAIL|PASS)' | grep -v 'stderr of kmipd'
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./ttlv/ ./kmip/... ./internal/audit/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./ttlv/

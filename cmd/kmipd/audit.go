@@ -16,8 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/lifecycle"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/ttlv"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/audit"
 )
 
 // countingObserver is the next Observer: it counts what is forwarded.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/store"
 	"github.com/kmipd/kmipd/ttlv"
 )

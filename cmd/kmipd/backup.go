@@ -23,7 +23,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/kmipd/kmipd/hsm"
-	"github.com/kmipd/kmipd/kmip/audit"
+	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/store"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/audit"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/ttlv"
 	"go.yaml.in/yaml/v3"
@@ -112,7 +112,7 @@ type Config struct {
 	// for conformance runs only (KMIP 2.0 §6.1.25: never in production).
 	Interop bool `yaml:"interop"`
 	// Audit is the tamper-evident audit trail of every operation (see
-	// cmd/kmipd/audit.go and package kmip/audit).
+	// cmd/kmipd/audit.go and package internal/audit).
 	Audit struct {
 		Enabled bool   `yaml:"enabled"`
 		Path    string `yaml:"path"` // JSON lines, hash-chained
