@@ -31,9 +31,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kmipd/kmipd/internal/pki"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
-	"github.com/kmipd/kmipd/kmip/pki"
 	"github.com/kmipd/kmipd/ttlv"
 )
 

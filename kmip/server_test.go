@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/pki"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
-	"github.com/kmipd/kmipd/kmip/pki"
 	"github.com/kmipd/kmipd/ttlv"
 )
 

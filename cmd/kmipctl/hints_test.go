@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kmipd/kmipd/internal/pki"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
-	"github.com/kmipd/kmipd/kmip/pki"
 	"github.com/kmipd/kmipd/lifecycle/lifecycletest"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmipd/kmipd/kmip/pki"
+	"github.com/kmipd/kmipd/internal/pki"
 )
 
 func TestConfigCheck(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/hsm/soft"
-	"github.com/kmipd/kmipd/kmip/pki"
+	"github.com/kmipd/kmipd/internal/pki"
 )
 
 type initOptions struct {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kmipd/kmipd/internal/pki"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/pki"
 )
 
 // PKI is a test CA with issued certificates.

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmipd/kmipd/kmip/pki"
+	"github.com/kmipd/kmipd/internal/pki"
 )
 
 // fixedNow is a second-aligned instant (certificates store whole seconds).
