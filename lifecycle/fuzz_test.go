@@ -10,8 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kmipd/kmipd/internal/conformance"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/conformance"
 	"github.com/kmipd/kmipd/lifecycle/lifecycletest"
 	"github.com/kmipd/kmipd/ttlv"
 )

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kmipd/kmipd/internal/conformance"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/conformance"
 )
 
 func newConformanceCmd() *cobra.Command {
@@ -44,7 +44,7 @@ Each PATH is a test-case file or a directory searched recursively for them.
 Every file runs over its own mutual-TLS connection, after an Interop Reset
 (KMIP 2.0 §6.1.25; kmipd answers it when served with --interop and the client
 is an admin). Responses are compared with the expected ones under the
-variations KMIP Profiles 2.1 §4.1 permits (see the kmip/conformance package
+variations KMIP Profiles 2.1 §4.1 permits (see the internal/conformance package
 documentation). A line per file says PASS or FAIL; a failure shows the first
 differing step and path with the expected and actual structures side by side.
 The last line is "N passed, M failed"; the exit status is 0 only if every

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kmipd/kmipd/kmip/conformance"
+	"github.com/kmipd/kmipd/internal/conformance"
 )
 
 type reportOptions struct {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kmipd/kmipd/kmip/conformance"
+	"github.com/kmipd/kmipd/internal/conformance"
 )
 
 // writeResults writes a `conformance run --json` file with the given results.

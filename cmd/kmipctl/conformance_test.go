@@ -17,7 +17,7 @@ import (
 	"github.com/kmipd/kmipd/store"
 )
 
-const fixtures = "../../kmip/conformance/testdata"
+const fixtures = "../../internal/conformance/testdata"
 
 // kmipdService is kmipd's service with Interop enabled for "admin".
 func kmipdService(t *testing.T) kmip.Handler {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kmipd/kmipd/internal/conformance"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/conformance"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/lifecycle/lifecycletest"

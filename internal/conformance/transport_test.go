@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kmipd/kmipd/internal/conformance"
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/kmip/conformance"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
 	"github.com/kmipd/kmipd/ttlv"
 )
