@@ -22,11 +22,6 @@ func SpecName(camel string) string {
 	if fixed, ok := specNameFixes[s]; ok {
 		return fixed
 	}
-	for from, to := range specNamePrefixes {
-		if rest, ok := strings.CutPrefix(s, from); ok {
-			return to + rest
-		}
-	}
 	return s
 }
 
@@ -47,5 +42,3 @@ var specNameFixes = map[string]string{
 	"PKCS-12":         "PKCS#12",
 	"X-509":           "X.509",
 }
-
-var specNamePrefixes = map[string]string{"Re Key ": "Re-key "}

@@ -44,7 +44,6 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 			// keys the field says nothing about the bytes, and libkmip sends
 			// it on AES keys. The material is kept as sent either way; an EC
 			// key kmipd cannot read is kept as given (keepAsGiven).
-			_ = it
 		case ttlv.TagKeyValue:
 			sawValue = true
 			if it.Type == ttlv.TypeByteString && kb.format == kmip.KeyFormatTypePKCS_12 {

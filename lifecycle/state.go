@@ -299,7 +299,8 @@ func Allowed(op kmip.Operation, s kmip.State) error {
 		case destroyed(s):
 			return kmip.Errorf(kmip.ResultReasonObjectDestroyed, "object is already destroyed")
 		case s == kmip.StateActive:
-			return kmip.Errorf(kmip.ResultReasonWrongKeyLifecycleState, "Destroy is not permitted on an object in state Active: Revoke it first (any reason deactivates it), then Destroy")
+			_, err := Transition(s, EventDestroy) // one wording, with its hint
+			return err
 		}
 	case activeOnly:
 		if s != kmip.StateActive {
