@@ -226,11 +226,14 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		c := &conn{srv: s, raw: nc, nc: nc, ip: ip, handshaking: true}
-		s.track(c, true)
-		s.wg.Add(1)
+		if !s.adopt(c) {
+			nc.Close()
+			c.release()
+			return ErrServerClosed
+		}
 		go func() {
 			defer func() {
-				s.track(c, false)
+				s.forget(c)
 				c.release()
 				s.wg.Done()
 			}()
@@ -437,24 +440,35 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-func (s *Server) track(c *conn, add bool) {
+// forget unregisters a connection that has ended.
+func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// adopt registers a new connection and counts it in s.wg, unless the server
+// is shutting down. Both happen under s.mu, which Shutdown holds when it sets
+// inShutdown, so no wg.Add can race the wg.Wait that follows.
+func (s *Server) adopt(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
 	if s.conns == nil {
 		s.conns = make(map[*conn]struct{})
 	}
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
-	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
 }
 
 // Shutdown stops accepting, lets requests in flight finish and closes idle
 // connections; it returns when all connections are closed or ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.inShutdown.Store(true)
 	s.mu.Lock()
+	s.inShutdown.Store(true)
 	for l := range s.listeners {
 		l.Close()
 	}
