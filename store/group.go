@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -23,6 +24,7 @@ import (
 // that a second run would repeat harmfully.
 
 type groupCall struct {
+	ctx       context.Context
 	fn        func(*Tx) error
 	err       error
 	forgotten [][]byte
@@ -38,7 +40,18 @@ type groupState struct {
 // UpdateGrouped is Update with group commit; see above for what fn may do.
 // When it returns nil, fn's writes are committed and synced.
 func (db *DB) UpdateGrouped(fn func(*Tx) error) error {
-	c := &groupCall{fn: fn, done: make(chan struct{}), lead: make(chan struct{})}
+	return db.UpdateGroupedContext(context.Background(), fn)
+}
+
+// UpdateGroupedContext is UpdateGrouped with a context: a writer still
+// queued when ctx is done leaves the queue and returns ctx's error, having
+// written nothing; one whose group has begun waits for its outcome, so an
+// error never hides a commit. fn finds ctx in Tx.Context.
+func (db *DB) UpdateGroupedContext(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := &groupCall{ctx: ctx, fn: fn, done: make(chan struct{}), lead: make(chan struct{})}
 	db.gmu.Lock()
 	db.group.queue = append(db.group.queue, c)
 	lead := !db.group.leading
@@ -51,6 +64,16 @@ func (db *DB) UpdateGrouped(fn func(*Tx) error) error {
 		case <-c.done:
 			return db.finishGrouped(c)
 		case <-c.lead:
+		case <-ctx.Done():
+			if db.withdraw(c) {
+				return ctx.Err()
+			}
+			// A leader took it (or is handing over to it): wait for it.
+			select {
+			case <-c.done:
+				return db.finishGrouped(c)
+			case <-c.lead:
+			}
 		}
 	}
 	// Lead: commit everything queued so far (this call included, unless an
@@ -70,6 +93,26 @@ func (db *DB) UpdateGrouped(fn func(*Tx) error) error {
 	db.gmu.Unlock()
 	<-c.done
 	return db.finishGrouped(c)
+}
+
+// withdraw removes c from the queue if no leader has taken it yet.
+func (db *DB) withdraw(c *groupCall) bool {
+	db.gmu.Lock()
+	defer db.gmu.Unlock()
+	for i, q := range db.group.queue {
+		if q == c {
+			if i == 0 {
+				select {
+				case <-c.lead:
+					return false // handed the lead: it must lead
+				default:
+				}
+			}
+			db.group.queue = append(db.group.queue[:i], db.group.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func (db *DB) finishGrouped(c *groupCall) error {
@@ -92,7 +135,7 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		ran := false
 		err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
 			for i, c := range batch {
-				txs[i] = &Tx{btx: btx}
+				txs[i] = &Tx{btx: btx, ctx: c.ctx}
 				if c.err = runGuarded(c.fn, txs[i]); c.err != nil {
 					return &errGroupMember{i}
 				}
@@ -125,7 +168,7 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		var tx *Tx
 		ran = false
 		bad.err = closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-			tx = &Tx{btx: btx}
+			tx = &Tx{btx: btx, ctx: bad.ctx}
 			err := runGuarded(bad.fn, tx)
 			ran = err == nil
 			return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -194,11 +195,20 @@ func (db *DB) Path() string { return db.path }
 // transaction commits and, unless Options.NoSync, is on stable storage when
 // Update returns; otherwise (error or panic) everything fn did is rolled
 // back and fn's error is returned unchanged. Writers are serialized.
-func (db *DB) Update(fn func(*Tx) error) error {
+func (db *DB) Update(fn func(*Tx) error) error { return db.UpdateContext(context.Background(), fn) }
+
+// UpdateContext is Update with a context: a transaction is not started once
+// ctx is done (ctx's error is returned), and fn finds ctx in Tx.Context. A
+// transaction that has started runs to its end: bbolt cannot abandon a
+// writer halfway.
+func (db *DB) UpdateContext(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var forgotten [][]byte
 	ran := false
 	err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-		tx := &Tx{btx: btx}
+		tx := &Tx{btx: btx, ctx: ctx}
 		defer func() { tx.btx = nil }()
 		err := fn(tx)
 		forgotten = tx.forgotten
@@ -216,14 +226,20 @@ func (db *DB) Update(fn func(*Tx) error) error {
 
 // View runs fn in a read-only transaction: a consistent snapshot that
 // concurrent writers do not disturb.
-func (db *DB) View(fn func(*Tx) error) error {
+func (db *DB) View(fn func(*Tx) error) error { return db.ViewContext(context.Background(), fn) }
+
+// ViewContext is View with a context, as UpdateContext.
+func (db *DB) ViewContext(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	db.readers.RLock()
 	defer db.readers.RUnlock()
-	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(btx, fn) }))
+	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(ctx, btx, fn) }))
 }
 
-func run(btx *bolt.Tx, fn func(*Tx) error) error {
-	tx := &Tx{btx: btx}
+func run(ctx context.Context, btx *bolt.Tx, fn func(*Tx) error) error {
+	tx := &Tx{btx: btx, ctx: ctx}
 	defer func() { tx.btx = nil }()
 	return fn(tx)
 }
@@ -274,7 +290,7 @@ func (db *DB) Check() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", ErrCorrupt, errors.Join(errs...))
 		}
-		return run(btx, checkTx)
+		return run(context.Background(), btx, checkTx)
 	}))
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,8 +18,19 @@ import (
 // goroutines.
 type Tx struct {
 	btx       *bolt.Tx
+	ctx       context.Context
 	bk        [nBuckets]*bolt.Bucket // opened on first use
 	forgotten [][]byte               // see Forget
+}
+
+// Context returns the context the transaction was started with, for the
+// work done inside it (key backend calls) to honour the same deadline and
+// cancellation.
+func (tx *Tx) Context() context.Context {
+	if tx.ctx == nil {
+		return context.Background()
+	}
+	return tx.ctx
 }
 
 // bucket returns top-level bucket i. Open created them all and the file
