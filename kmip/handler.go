@@ -1,6 +1,7 @@
 package kmip
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -163,6 +164,10 @@ func ValidIdentityName(s string) error {
 // Call is one batch item being served. The server reuses one Call per
 // connection, so handlers must not keep it after they return.
 type Call struct {
+	// Ctx is the request's context: the server cancels it when Shutdown's
+	// grace period ends, so store and key-backend waits give up. A Batcher
+	// may replace it for the items of its batch (and must restore it).
+	Ctx        context.Context
 	Identity   *Identity
 	RemoteAddr net.Addr
 	Request    *Request
@@ -172,14 +177,20 @@ type Call struct {
 	Batch      *Batch
 }
 
+// Context returns c.Ctx, or context.Background() when it is nil (a Call
+// built by hand).
+func (c *Call) Context() context.Context {
+	if c.Ctx == nil {
+		return context.Background()
+	}
+	return c.Ctx
+}
+
 // Batch is state shared by the items of one request.
 type Batch struct {
 	// IDPlaceholder is the Unique Identifier left by the last operation that
 	// sets it (KMIP 2.0 §6.1), for later items that omit theirs.
 	IDPlaceholder string
-	// Tx is the handler's transaction when the whole batch runs in one
-	// (Batch Error Continuation Undo); nil otherwise.
-	Tx any
 }
 
 // Handler serves batch items. ServeKMIP writes the children of the Response

@@ -120,6 +120,17 @@ type Server struct {
 	lim        connLimits
 	connLog    rateLimit // refused connections
 	msgLog     rateLimit // refused messages
+	// base is every request's context; stop cancels it when Shutdown gives
+	// up waiting.
+	baseOnce sync.Once
+	base     context.Context
+	stop     context.CancelFunc
+}
+
+// baseContext returns the context of every request.
+func (s *Server) baseContext() context.Context {
+	s.baseOnce.Do(func() { s.base, s.stop = context.WithCancel(context.Background()) })
+	return s.base
 }
 
 func (s *Server) handshakeTimeout() time.Duration {
@@ -483,6 +494,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-done:
 			return nil
 		case <-ctx.Done():
+			s.baseContext()
+			s.stop() // requests still waiting on the store or the HSM give up
 			s.mu.Lock()
 			for c := range s.conns {
 				c.raw.Close()
@@ -744,7 +757,7 @@ func (c *Session) handle(msg []byte) []byte {
 		BatchCount:             int32(len(req.Items)),
 	})
 	c.batch = Batch{}
-	c.call = Call{Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
 
 	undo := h.BatchErrorContinuation == BatchErrorContinuationOptionUndo && len(req.Items) > 1
 	if b, ok := s.Handler.(Batcher); ok && undo {

@@ -63,7 +63,6 @@ type txHandler struct {
 }
 
 func (h *txHandler) RunBatch(c *kmip.Call, fn func() error) error {
-	c.Batch.Tx = "tx"
 	if err := fn(); err != nil {
 		h.rolledBack.Add(1)
 		return err

@@ -12,14 +12,14 @@ import (
 // the transaction but the cache bookkeeping and work that may be redone
 // (generating key material). Concurrent creates then share their fsync.
 func (s *Service) updateGrouped(c *kmip.Call, fn func(tx *store.Tx) error) error {
-	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
+	if tx, ok := batchTx(c); ok {
 		return fn(tx)
 	}
 	if s.cfg.NoGroupCommit {
 		return s.update(c, fn)
 	}
 	var txs []*store.Tx
-	err := s.cfg.Store.UpdateGrouped(func(tx *store.Tx) error {
+	err := s.cfg.Store.UpdateGroupedContext(c.Context(), func(tx *store.Tx) error {
 		txs = append(txs, tx)
 		return fn(tx)
 	})

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,7 +139,7 @@ func (bs *benchStore) fill(s *Service) error {
 	material := make([]byte, 32)
 	bs.ids = make([]string, bs.n)
 	for base := 0; base < bs.n; base += perTx {
-		err := s.commit(func(tx *store.Tx) error {
+		err := s.commit(context.Background(), func(tx *store.Tx) error {
 			for i := base; i < min(base+perTx, bs.n); i++ {
 				id, err := tx.NewID()
 				if err != nil {

@@ -105,11 +105,26 @@ func (s *Service) Supports(op kmip.Operation) bool { return s.mux.Supports(op) }
 // RunBatch runs a whole batch in one store transaction, so that Batch Error
 // Continuation Undo rolls back every item's effects (KMIP 2.0 §9.6).
 func (s *Service) RunBatch(c *kmip.Call, fn func() error) error {
-	return s.commit(func(tx *store.Tx) error {
-		c.Batch.Tx = tx
-		defer func() { c.Batch.Tx = nil }()
+	parent := c.Ctx
+	return s.commit(c.Context(), func(tx *store.Tx) error {
+		c.Ctx = context.WithValue(tx.Context(), batchTxKey{}, tx)
+		defer func() { c.Ctx = parent }()
 		return fn()
 	})
+}
+
+// batchTxKey keys the transaction of an undo batch (RunBatch) in the
+// context of its items: the protocol layer carries no storage type.
+type batchTxKey struct{}
+
+// batchTx returns the transaction of the batch c belongs to, if the whole
+// batch runs in one.
+func batchTx(c *kmip.Call) (*store.Tx, bool) {
+	if c.Ctx == nil {
+		return nil, false
+	}
+	tx, ok := c.Ctx.Value(batchTxKey{}).(*store.Tx)
+	return tx, ok
 }
 
 // commit runs fn in a read-write transaction and invalidates the cache
@@ -117,9 +132,9 @@ func (s *Service) RunBatch(c *kmip.Call, fn func() error) error {
 // scrubs what Destroy forgot (a reader that loaded the old version before
 // the commit must not be able to cache it once the new one is visible), or
 // after a rollback.
-func (s *Service) commit(fn func(tx *store.Tx) error) error {
+func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error {
 	var tx0 *store.Tx
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+	err := s.cfg.Store.UpdateContext(ctx, func(tx *store.Tx) error {
 		tx0 = tx
 		if err := fn(tx); err != nil {
 			return err
@@ -150,10 +165,10 @@ const resetAll = "\x00reset"
 // own: all mutations of one operation commit (and fsync) together before
 // the client is answered.
 func (s *Service) update(c *kmip.Call, fn func(tx *store.Tx) error) error {
-	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
+	if tx, ok := batchTx(c); ok {
 		return fn(tx)
 	}
-	return s.commit(fn)
+	return s.commit(c.Context(), fn)
 }
 
 func (s *Service) ctx() context.Context { return context.Background() }
@@ -234,7 +249,7 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 // it reads the transaction, which may hold the batch's own writes. The
 // object is shared: callers must not modify it.
 func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error) {
-	if _, inBatch := c.Batch.Tx.(*store.Tx); !inBatch && u.Kind == kmip.UniqueIDText {
+	if _, inBatch := batchTx(c); !inBatch && u.Kind == kmip.UniqueIDText {
 		if o, ok := s.cache.get(u.Text, now(c)); ok {
 			if !s.canSee(c, o.Owner) {
 				return nil, notFound(string(u.Text))
@@ -255,7 +270,7 @@ func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, inBatch := c.Batch.Tx.(*store.Tx); !inBatch {
+	if _, inBatch := batchTx(c); !inBatch {
 		s.cache.put(o, gen, now(c))
 	}
 	return o, nil
@@ -347,8 +362,8 @@ func now(c *kmip.Call) int64 { return c.Now.Unix() }
 // read runs fn in the batch's transaction if there is one, else in a
 // read-only one.
 func (s *Service) read(c *kmip.Call, fn func(tx *store.Tx) error) error {
-	if tx, ok := c.Batch.Tx.(*store.Tx); ok {
+	if tx, ok := batchTx(c); ok {
 		return fn(tx)
 	}
-	return s.cfg.Store.View(fn)
+	return s.cfg.Store.ViewContext(c.Context(), fn)
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -32,12 +33,15 @@ type fakeService struct {
 
 type fakeTx struct{ objs map[string][]byte }
 
+type fakeTxKey struct{}
+
 func (s *fakeService) RunBatch(c *kmip.Call, fn func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx := &fakeTx{objs: maps.Clone(s.objs)}
-	c.Batch.Tx = tx
-	defer func() { c.Batch.Tx = nil }()
+	parent := c.Ctx
+	c.Ctx = context.WithValue(c.Context(), fakeTxKey{}, tx)
+	defer func() { c.Ctx = parent }()
 	if err := fn(); err != nil {
 		return err
 	}
@@ -49,7 +53,7 @@ func (s *fakeService) RunBatch(c *kmip.Call, fn func() error) error {
 }
 
 func (s *fakeService) update(c *kmip.Call, fn func(m map[string][]byte) error) error {
-	if tx, ok := c.Batch.Tx.(*fakeTx); ok {
+	if tx, ok := c.Context().Value(fakeTxKey{}).(*fakeTx); ok {
 		return fn(tx.objs)
 	}
 	s.mu.Lock()
