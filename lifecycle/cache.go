@@ -103,24 +103,44 @@ func expiry(o *objects.Object, now int64) int64 {
 // are invalidated once more after the commit.
 type txWrites struct {
 	mu sync.Mutex
-	m  map[*store.Tx][]string
+	m  map[*store.Tx]written
+}
+
+// written is what one transaction changed: some objects, or everything.
+type written struct {
+	ids   []string
+	wiped bool // the store was reset (Interop Reset)
 }
 
 func (w *txWrites) add(tx *store.Tx, id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
-		w.m = make(map[*store.Tx][]string)
+		w.m = make(map[*store.Tx]written)
 	}
-	w.m[tx] = append(w.m[tx], id)
+	e := w.m[tx]
+	e.ids = append(e.ids, id)
+	w.m[tx] = e
 }
 
-func (w *txWrites) take(tx *store.Tx) []string {
+// wipe records that tx reset the whole store.
+func (w *txWrites) wipe(tx *store.Tx) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ids := w.m[tx]
+	if w.m == nil {
+		w.m = make(map[*store.Tx]written)
+	}
+	e := w.m[tx]
+	e.wiped = true
+	w.m[tx] = e
+}
+
+func (w *txWrites) take(tx *store.Tx) written {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.m[tx]
 	delete(w.m, tx)
-	return ids
+	return e
 }
 
 // ForgetCached drops every cached object, for maintenance that rewrites

@@ -1,8 +1,6 @@
 package lifecycle
 
 import (
-	"slices"
-
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/store"
 )
@@ -24,12 +22,7 @@ func (s *Service) updateGrouped(c *kmip.Call, fn func(tx *store.Tx) error) error
 		return fn(tx)
 	})
 	for _, tx := range txs {
-		ids := s.writes.take(tx)
-		if slices.Contains(ids, resetAll) {
-			s.cache.clear()
-		} else {
-			s.cache.invalidate(ids...)
-		}
+		s.invalidateWrites(tx)
 	}
 	return err
 }

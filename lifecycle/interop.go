@@ -23,7 +23,7 @@ func (s *Service) interop(c *kmip.Call, w *ttlv.Builder) error {
 		return nil
 	case kmip.InteropFunctionReset:
 		err := s.update(c, func(tx *store.Tx) error {
-			s.writes.add(tx, resetAll)
+			s.writes.wipe(tx)
 			return tx.Reset()
 		})
 		s.cache.clear()

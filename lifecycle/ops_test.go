@@ -446,6 +446,9 @@ func TestService_InteropReset(t *testing.T) {
 	alice := e.srv.Dial(t, "alice", kmip.V2_0)
 	admin := e.srv.Dial(t, "admin", kmip.V2_0)
 	id := create(t, alice, "to-be-reset")
+	if _, err := do(t, alice, kmip.OperationGet, byID(id)); err != nil { // now cached
+		t.Fatal(err)
+	}
 	reset := func(b *ttlv.Builder) { b.AddEnum(ttlv.TagInteropFunction, uint32(kmip.InteropFunctionReset)) }
 	_, err := do(t, alice, kmip.OperationInterop, reset)
 	wantReason(t, err, kmip.ResultReasonPermissionDenied)

@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -150,16 +149,12 @@ func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error
 
 // invalidateWrites drops the cache entries of the objects tx saved.
 func (s *Service) invalidateWrites(tx *store.Tx) {
-	ids := s.writes.take(tx)
-	if slices.Contains(ids, resetAll) {
+	if e := s.writes.take(tx); e.wiped {
 		s.cache.clear()
 	} else {
-		s.cache.invalidate(ids...)
+		s.cache.invalidate(e.ids...)
 	}
 }
-
-// resetAll marks a transaction that wiped the store (Interop Reset).
-const resetAll = "\x00reset"
 
 // update runs fn in the batch's transaction if there is one, else in its
 // own: all mutations of one operation commit (and fsync) together before
