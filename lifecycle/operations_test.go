@@ -79,13 +79,14 @@ func TestOperationTable_QueryMatchesMux(t *testing.T) {
 	}
 }
 
-// Ensure that the read-only operations are the table's reads: those the
-// audit middleware serves outside a transaction (cmd/kmipd checks that the
-// middleware is given lifecycle.ReadOnly).
+// Ensure that the read-only operations of KMIP are the table's reads: those
+// the audit middleware serves outside a transaction (cmd/kmipd checks that
+// the middleware is given lifecycle.ReadOnly). A vendor operation's test
+// checks its own row.
 func TestOperationTable_ReadOnly(t *testing.T) {
 	var got []kmip.Operation
 	for _, op := range lifecycle.TableOperations() {
-		if lifecycle.ReadOnly(op) {
+		if op&0x8000_0000 == 0 && lifecycle.ReadOnly(op) {
 			got = append(got, op)
 		}
 	}
@@ -96,7 +97,7 @@ func TestOperationTable_ReadOnly(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("read-only operations %v, want %v", got, want)
 	}
-	for _, op := range []kmip.Operation{kmip.OperationCertify, kmip.OperationPing, 0x80000001} {
+	for _, op := range []kmip.Operation{kmip.OperationCertify, kmip.OperationPing, 0x8000_FFFF} {
 		if lifecycle.ReadOnly(op) {
 			t.Errorf("ReadOnly(%v) for an operation kmipd does not serve", op)
 		}
