@@ -252,3 +252,7 @@ func (mux *ServeMux) ServeKMIP(c *Call, w *ttlv.Builder) error {
 	}
 	return h.ServeKMIP(c, w)
 }
+
+// IsExtension reports whether op is a vendor (extension) operation: its
+// value has the high bit set (KMIP 2.0 §10.1.1.3).
+func (op Operation) IsExtension() bool { return op&0x8000_0000 != 0 }

@@ -20,8 +20,6 @@ type operation struct {
 	online bool
 	// interop: served only with Config.Interop (conformance runs).
 	interop bool
-	// unlisted: served but not advertised by Query Operations.
-	unlisted bool
 	// states is the rule for the lifecycle states of the object it acts
 	// on (Allowed).
 	states stateRule
