@@ -1,6 +1,7 @@
 // Command genenums generates the typed KMIP enumerations and bit masks of
-// package kmip (zenums.go) from the tables that internal/gentables reads;
-// their names and values come from package ttlv's tables of the same source.
+// package kmip (zenums.go) from the tables that the module's
+// internal/gentables reads; their String methods look the names up in
+// package ttlv's tables, generated from the same source.
 //
 // It runs from the kmip directory (go generate ./kmip); -out redirects the
 // output, e.g. to check that the checked-in file is current.

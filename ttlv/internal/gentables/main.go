@@ -1,5 +1,6 @@
 // Command gentables generates the KMIP tag and enumeration tables of package
-// ttlv: ztags.go and zenums.go, from the tables that internal/gentables reads.
+// ttlv, ztags.go and zenums.go, from the tables that the module's
+// internal/gentables reads.
 //
 // It runs from the ttlv directory (go generate ./ttlv); -out redirects the
 // output, e.g. to check that the checked-in files are current.
