@@ -1,27 +1,36 @@
 // Package hsm defines how kmipd protects key material at rest.
 //
 // A [Backend] seals plaintext key material into an opaque blob that the store
-// keeps, and opens such blobs again. Two backends are planned: hsm/soft, a
-// pure-Go backend with a master key in a local file, and a PKCS#11 backend
-// whose master key never leaves the HSM.
+// keeps, and opens such blobs again. Two backends implement it: hsm/soft, a
+// pure-Go backend with a master key in a local file, and hsm/pkcs11, whose
+// master keys never leave the HSM. A backend may also implement optional
+// interfaces ([HealthChecker], [KeySealer], [KeyPairGenerator],
+// [KeyExporter], [KeyRotator], [StatsReporter]) and [Cipher], which uses
+// keys without bringing them out of the backend; hsm/pkcs11 implements all
+// of them, hsm/soft none.
 //
 // # Blob format, version 1
 //
 // Every blob is self-describing, so that a store can hold blobs of several
-// backends and master-key versions at once:
+// backends and master-key versions at once. It starts with a 6-byte header;
+// kinds 0x01 and 0x02 continue in the AES-GCM layout that [ParseBlob] splits:
 //
 //	offset  size  field
 //	0       1     format byte: 0xA1 (FormatV1; magic and version in one)
-//	1       1     backend kind (Kind): 0x01 software, 0x02 PKCS#11
+//	1       1     backend kind (Kind): 0x01 software, 0x02 PKCS#11, 0x03 PKCS#11 wrapped key
 //	2       4     master-key version, big-endian uint32 (never 0)
 //	6       12    AES-GCM nonce, random per blob
 //	18      n+16  AES-256-GCM ciphertext of the n plaintext bytes, then the tag
 //
-// The additional authenticated data is "kmipd/v1/" followed by the object
-// identifier (see [AppendAAD]), so a blob copied to another object fails to
-// open. The header itself is not part of the AAD, but it only selects the
-// master key: a changed kind or version selects a different (or no) key, and
-// authentication then fails.
+// Kind 0x03 ([KindPKCS11Wrap]) holds a key wrapped inside the HSM and has
+// its own layout after the header, described in the hsm/pkcs11 package
+// documentation.
+//
+// In the AES-GCM layout, the additional authenticated data is "kmipd/v1/"
+// followed by the object identifier (see [AppendAAD]), so a blob copied to
+// another object fails to open. The header itself is not part of the AAD,
+// but it only selects the master key: a changed kind or version selects a
+// different (or no) key, and authentication then fails.
 //
 // Random 96-bit nonces limit one master-key version to about 2^32 seals
 // before the nonce-collision risk exceeds 2^-32; rotate the master key (a new

@@ -1,6 +1,10 @@
 package kmip_test
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/kmipd/kmipd/kmip"
@@ -58,5 +62,33 @@ func TestEnumStrings(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("String() = %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestEnumsGeneratedFileIsCurrent regenerates zenums.go into a temporary
+// directory and compares it with the checked-in file.
+func TestEnumsGeneratedFileIsCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(gobin, "run", "./internal/genenums", "-out", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("generator: %v\n%s", err, out)
+	}
+	a, err := os.ReadFile(filepath.Join(dir, "zenums.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("zenums.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("zenums.go is stale: run go generate ./kmip")
 	}
 }

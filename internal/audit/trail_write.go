@@ -1,0 +1,267 @@
+package audit
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Append writes r as the next record and, with SyncAlways, waits until it
+// is on stable storage. It returns the record's seq. Seq, PrevHash, Hash
+// and MAC of r are ignored; a zero Time means now.
+func (t *Trail) Append(r *Record) (uint64, error) {
+	if r.Time.IsZero() {
+		r.Time = t.now()
+	}
+	bp := bufPool.Get().(*[]byte)
+	body := r.appendBody((*bp)[:0])
+	t.mu.Lock()
+	seq, err := t.appendLocked(body)
+	t.mu.Unlock()
+	*bp = body[:0]
+	bufPool.Put(bp)
+	if err != nil {
+		return 0, err
+	}
+	return seq, t.durable(seq)
+}
+
+// appendAll writes records in order and makes them durable together. It
+// stops at the first failure.
+func (t *Trail) appendAll(rs []*Record) ([]uint64, error) {
+	seqs := make([]uint64, 0, len(rs))
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	var err error
+	for _, r := range rs {
+		if r.Time.IsZero() {
+			r.Time = t.now()
+		}
+		body := r.appendBody((*bp)[:0])
+		*bp = body[:0]
+		t.mu.Lock()
+		var seq uint64
+		seq, err = t.appendLocked(body)
+		if err != nil {
+			// The records after it are lost too.
+			t.lost += len(rs) - len(seqs) - 1
+			t.mu.Unlock()
+			break
+		}
+		t.mu.Unlock()
+		seqs = append(seqs, seq)
+	}
+	if len(seqs) > 0 {
+		if serr := t.durable(seqs[len(seqs)-1]); serr != nil {
+			return nil, serr
+		}
+	}
+	return seqs, err
+}
+
+// Event writes a KindEvent record (an operator action such as a backup).
+func (t *Trail) Event(event, actor, detail string) error {
+	_, err := t.Append(&Record{Kind: KindEvent, Event: event, Identity: actor, Detail: detail})
+	return err
+}
+
+// Check reports whether a record could be written now: the trail is open,
+// not broken, and its file is still in place (it is recreated if it was
+// removed). Fail-closed handlers call it before serving.
+func (t *Trail) Check() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	err := t.readyLocked()
+	if err != nil {
+		t.failedLocked(err)
+	}
+	return err
+}
+
+func (t *Trail) appendLocked(body []byte) (uint64, error) {
+	if err := t.readyLocked(); err != nil {
+		t.failedLocked(err)
+		return 0, err
+	}
+	seq, err := t.writeLocked(body, false)
+	if err != nil {
+		t.failedLocked(err)
+		return 0, err
+	}
+	if t.sinceCheckpoint >= t.opts.CheckpointInterval {
+		// The record is written: a failed checkpoint is retried with the
+		// next record.
+		if _, err := t.checkpointLocked(EventPeriodic, ""); err != nil {
+			t.logFailure(err)
+		}
+	}
+	return seq, nil
+}
+
+// readyLocked checks that a line can be written, and first writes the gap
+// record owed for records lost to an earlier failure.
+func (t *Trail) readyLocked() error {
+	if t.closed {
+		return ErrClosed
+	}
+	if b := t.broken.Load(); b != nil {
+		return errors.New(*b)
+	}
+	if err := t.checkFileLocked(); err != nil {
+		return err
+	}
+	if t.lost > 0 {
+		what := "operations were not recorded"
+		if t.opts.FailClosed {
+			what = "operations were refused or rolled back"
+		}
+		gap := Record{Time: t.now(), Kind: KindEvent, Event: "gap",
+			Detail: fmt.Sprintf("%d %s because the trail could not be written: %s", t.lost, what, t.lostErr)}
+		if _, err := t.writeLocked(gap.appendBody(nil), false); err != nil {
+			return err
+		}
+		t.log.Warn().Int("lost", t.lost).Str("path", t.opts.Path).Msg("audit trail writable again")
+		t.lost, t.lostErr = 0, ""
+	}
+	return nil
+}
+
+// failedLocked counts a record that could not be written.
+func (t *Trail) failedLocked(err error) {
+	if t.closed && errors.Is(err, ErrClosed) {
+		return
+	}
+	if t.lost == 0 {
+		t.lostErr = err.Error()
+	}
+	t.lost++
+	t.logFailure(err)
+}
+
+// logFailure logs at most once a second.
+func (t *Trail) logFailure(err error) {
+	if now := time.Now(); now.Sub(t.lastErrLog) >= time.Second {
+		t.lastErrLog = now
+		ev := t.log.Error().Err(err).Str("path", t.opts.Path).Int("lost", t.lost)
+		if t.opts.FailClosed {
+			ev.Msg("audit trail cannot be written: refusing operations (audit.fail_closed)")
+		} else {
+			ev.Msg("audit trail cannot be written: operations continue unrecorded")
+		}
+	}
+}
+
+func (t *Trail) setBroken(err error) {
+	s := err.Error()
+	t.broken.CompareAndSwap(nil, &s)
+}
+
+// checkFileLocked makes sure the path still names the open file. A file
+// that was removed or renamed away is recreated, its first line a "reopen"
+// checkpoint continuing the chain (verify of the new file then reports the
+// records before it as missing, which they are from that file). A file
+// replaced by another is never written to.
+func (t *Trail) checkFileLocked() error {
+	fi, err := os.Stat(t.opts.Path)
+	if err == nil {
+		if os.SameFile(fi, t.id) {
+			return nil
+		}
+		return fmt.Errorf("audit: %s has been replaced by another file: remove it to let kmipd start a new one", t.opts.Path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("audit: %w", err)
+	}
+	f, err := os.OpenFile(t.opts.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: %s was removed and cannot be recreated: %w", t.opts.Path, err)
+	}
+	fi, err = f.Stat()
+	if err == nil {
+		err = lockFile(f, true)
+	}
+	if err == nil {
+		err = t.f.Sync()
+		if err != nil {
+			t.setBroken(fmt.Errorf("audit: fsync %s: %w", t.opts.Path, err))
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(t.opts.Path)
+		return fmt.Errorf("audit: recreate %s: %w", t.opts.Path, err)
+	}
+	t.old = append(t.old, t.f)
+	t.f, t.id, t.size = f, fi, 0
+	syncDir(filepath.Dir(t.opts.Path))
+	_, err = t.checkpointLocked(EventReopen, fmt.Sprintf("%s was removed or renamed: records up to seq %d are in the old file", filepath.Base(t.opts.Path), t.seq))
+	return err
+}
+
+// writeLocked appends one line: seq, the body, prev_hash, hash and, when
+// sign is set, the MAC.
+func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
+	seq := t.seq + 1
+	b := append(t.line[:0], `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, body...)
+	b = append(b, `,"prev_hash":"`...)
+	b = hex.AppendEncode(b, t.prev[:])
+	b = append(b, '"', '}')
+	h := chainHash(&t.prev, b)
+	b = append(b[:len(b)-1], hashKey...)
+	b = hex.AppendEncode(b, h[:])
+	b = append(b, '"')
+	if sign {
+		m := checkpointMAC(t.key, &h)
+		b = append(b, macKey...)
+		b = hex.AppendEncode(b, m[:])
+		b = append(b, '"')
+	}
+	b = append(b, '}', '\n')
+	t.line = b
+	var n int
+	var err error
+	if t.failWrite != nil {
+		n, err = t.failWrite(t.f, b)
+	} else {
+		n, err = t.f.Write(b)
+	}
+	if err != nil {
+		if n > 0 {
+			// Take the partial line back so the chain stays intact.
+			if terr := t.f.Truncate(t.size); terr != nil {
+				t.setBroken(fmt.Errorf("audit: a partial record could not be removed from %s: %w", t.opts.Path, terr))
+			}
+		}
+		return 0, fmt.Errorf("audit: write %s: %w", t.opts.Path, err)
+	}
+	t.size += int64(n)
+	t.seq, t.prev = seq, h
+	t.sinceCheckpoint++
+	t.written.Store(seq)
+	return seq, nil
+}
+
+// checkpointLocked writes a signed checkpoint.
+func (t *Trail) checkpointLocked(event, detail string) (uint64, error) {
+	now := t.now()
+	cp := Record{Time: now, Kind: KindCheckpoint, Event: event, Detail: detail}
+	seq, err := t.writeLocked(cp.appendBody(nil), true)
+	if err != nil {
+		return 0, err
+	}
+	t.sinceCheckpoint, t.lastCheckpoint = 0, now
+	// The loop makes it durable (unless SyncAlways already does) and
+	// moves the anchor to it.
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+	return seq, nil
+}

@@ -1,0 +1,237 @@
+package kmip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// Session is the protocol engine's state for one client connection: its
+// identity and the buffers it reuses from one request to the next, so that
+// serving a request allocates nothing in the engine itself.
+type Session struct {
+	Identity   Identity
+	RemoteAddr net.Addr
+
+	srv   *Server
+	out   []byte
+	req   Request
+	w     ResponseWriter
+	call  Call
+	batch Batch
+	undo  []int
+}
+
+// NewSession returns a Session for a client with the given identity. The
+// server makes one per connection; tests and benchmarks use it to run the
+// engine without a network.
+func (s *Server) NewSession(id Identity, remote net.Addr) *Session {
+	return &Session{Identity: id, RemoteAddr: remote, srv: s, out: make([]byte, 0, 4096)}
+}
+
+// Handle turns one request message into one response message. The result
+// is valid until the next call with the same Session.
+func (s *Server) Handle(sess *Session, msg []byte) []byte {
+	out := sess.handle(msg)
+	if cap(out) > cap(sess.out) && cap(out) <= 4*s.maxMessageSize() {
+		sess.out = out[:0]
+	}
+	return out
+}
+
+// handle turns one request message into one response message.
+func (c *Session) handle(msg []byte) []byte {
+	s := c.srv
+	now := s.now()
+	req := &c.req
+	err := req.Parse(msg, Limits{MaxDepth: s.MaxDepth, MaxBatchItems: s.MaxBatchItems})
+	if err != nil {
+		var pe *ParseError
+		ver := V1_0
+		if errors.As(err, &pe) && pe.Version.Supported() {
+			ver = pe.Version
+		}
+		s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonInvalidMessage, err.Error())
+		return c.failAll(ver, now, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, err.Error())
+	}
+	h := &req.Header
+	if !h.Version.Supported() {
+		msg := "protocol version " + h.Version.String() + " is not supported"
+		s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonUnsupportedProtocolVersion, msg)
+		return c.failAll(nearestVersion(h.Version), now, req.Items, ResultStatusOperationFailed,
+			ResultReasonUnsupportedProtocolVersion, msg)
+	}
+	for i := range req.Items {
+		if critical, ok := hasCriticalExtension(req.Items[i].Extensions); !ok || critical {
+			const msg = "unsupported critical message extension"
+			s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonUnknownMessageExtension, msg)
+			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed,
+				ResultReasonUnknownMessageExtension, msg)
+		}
+	}
+
+	maxOut := 0
+	if h.MaxResponseSize > 0 {
+		maxOut = int(h.MaxResponseSize)
+	}
+	w := &c.w
+	w.Begin(c.out, maxOut, &ResponseHeader{
+		Version:                h.Version,
+		TimeStamp:              now.Unix(),
+		ClientCorrelationValue: h.ClientCorrelationValue,
+		ServerCorrelationValue: h.ServerCorrelationValue,
+		BatchCount:             int32(len(req.Items)),
+	})
+	c.batch = Batch{}
+	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+
+	undo := h.BatchErrorContinuation == BatchErrorContinuationOptionUndo && len(req.Items) > 1
+	if b, ok := s.Handler.(Batcher); ok && undo {
+		err := b.RunBatch(&c.call, func() error {
+			if c.serveItems(true) {
+				return errBatchFailed
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errBatchFailed) {
+			// Every item succeeded but the batch could not be committed:
+			// nothing happened, so no item may be reported as done.
+			s.Logger.Error().Str("identity", c.Identity.Name).Err(err).Msg("batch commit failed")
+			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed, ResultReasonGeneralFailure, "batch could not be committed")
+		}
+	} else {
+		c.serveItems(false)
+	}
+	out, err := w.Finish()
+	if err != nil {
+		// Even the failure items did not fit: answer with one short failure.
+		return c.failAll(h.Version, now, nil, ResultStatusOperationFailed, ResultReasonResponseTooLarge, "response too large")
+	}
+	return out
+}
+
+var errBatchFailed = errors.New("kmip: batch item failed")
+
+// serveItems serves the batch items in order and reports whether one failed.
+// With undo, the items served before the failure are marked Operation Undone
+// (the caller's transaction rolls their effects back).
+func (c *Session) serveItems(undo bool) (failed bool) {
+	req, w := &c.req, &c.w
+	c.undo = c.undo[:0]
+	stop := req.Header.BatchErrorContinuation != BatchErrorContinuationOptionContinue || undo
+	for i := range req.Items {
+		it := &req.Items[i]
+		c.call.Item = it
+		mark := w.B.Mark()
+		w.BeginSuccess(it.Operation, it.ID)
+		status := w.StatusOffset()
+		var start time.Time
+		obs := c.srv.Observer
+		if obs != nil {
+			start = time.Now()
+		}
+		err := c.serveItem(it)
+		if err == nil && w.B.Err() == nil {
+			w.EndItem()
+			c.undo = append(c.undo, status)
+			if obs != nil {
+				obs.ItemServed(it.Operation, ResultStatusSuccess, 0, time.Since(start))
+			}
+			continue
+		}
+		w.B.Rollback(mark)
+		if err == nil {
+			err = ErrResponseTooLarge
+		}
+		reason, msg := ResultOf(err)
+		if reason == ResultReasonGeneralFailure {
+			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
+		}
+		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, msg)
+		if obs != nil {
+			obs.ItemServed(it.Operation, ResultStatusOperationFailed, reason, time.Since(start))
+		}
+		failed = true
+		if stop {
+			if undo {
+				for _, off := range c.undo {
+					w.MarkUndone(off)
+				}
+			}
+			w.SetBatchCount(int32(i + 1))
+			return true
+		}
+	}
+	return failed
+}
+
+// serveItem runs one item, turning a panic into General Failure.
+func (c *Session) serveItem(it *BatchItem) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).
+				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("batch item panic recovered")
+			err = &Error{Reason: ResultReasonGeneralFailure, Message: "internal error"}
+		}
+	}()
+	if !c.call.Version.HasEnum(ttlv.TagOperation, uint32(it.Operation)) {
+		return Errorf(ResultReasonOperationNotSupported, "operation %s does not exist in KMIP %s", it.Operation, c.call.Version)
+	}
+	return c.srv.Handler.ServeKMIP(&c.call, &c.w.B)
+}
+
+// failAll answers every item (or, when items is nil, one item without an
+// Operation) with the same failure.
+func (c *Session) failAll(ver Version, now time.Time, items []BatchItem, status ResultStatus, reason ResultReason, msg string) []byte {
+	w := &c.w
+	n := max(len(items), 1)
+	w.Begin(c.out, 0, &ResponseHeader{Version: ver, TimeStamp: now.Unix(), BatchCount: int32(n)})
+	if len(items) == 0 {
+		w.Failure(0, nil, status, reason, msg)
+	}
+	for i := range items {
+		w.Failure(items[i].Operation, items[i].ID, status, reason, msg)
+	}
+	out, err := w.Finish()
+	if err != nil {
+		c.srv.Logger.Error().Err(err).Msg("cannot encode failure response")
+		return nil
+	}
+	return out
+}
+
+// nearestVersion picks the version to answer an unsupported one in: the
+// newest supported version not newer than it, else the oldest.
+func nearestVersion(v Version) Version {
+	for _, s := range SupportedVersions {
+		if !v.Less(s) {
+			return s
+		}
+	}
+	return V1_0
+}
+
+// hasCriticalExtension reports whether any Message Extension in ext is
+// marked critical. kmipd defines no extensions, so a critical one means the
+// message must be rejected (KMIP 2.0 §9.13). ok is false for a malformed one.
+func hasCriticalExtension(ext ttlv.Value) (critical, ok bool) {
+	for !ext.Empty() {
+		var x ttlv.Value
+		if !ext.ReadStructure(ttlv.TagMessageExtension, &x) {
+			return false, false
+		}
+		if it, found := x.Find(ttlv.TagCriticalityIndicator); found {
+			if it.Type != ttlv.TypeBoolean {
+				return false, false
+			}
+			if it.Bool() {
+				return true, true
+			}
+		}
+	}
+	return false, true
+}
