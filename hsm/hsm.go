@@ -87,6 +87,10 @@ var (
 	// it was damaged, truncated, or sealed for a different object id.
 	ErrBlobCorrupt = errors.New("hsm: blob corrupt or bound to another object")
 
+	// ErrBusy means the backend had no capacity for the operation within
+	// its configured wait (every HSM session busy). Nothing was done.
+	ErrBusy = errors.New("hsm: backend busy")
+
 	// ErrKeyVersion means the blob names a master key this backend does not
 	// have: an unknown master-key version, or a blob of another backend kind.
 	ErrKeyVersion = errors.New("hsm: blob needs a master key this backend does not have")

@@ -32,6 +32,7 @@ type Backend struct {
 	token    string
 	pin      string
 	kekLabel string
+	poolWait time.Duration // Options.PoolWait
 
 	// waits and errs count pool waits and failed PKCS#11 calls (Stats).
 	waits, errs atomic.Uint64
@@ -77,6 +78,7 @@ func Open(opts Options) (*Backend, error) {
 		token:    opts.Token,
 		pin:      opts.PIN,
 		kekLabel: opts.KEKLabel,
+		poolWait: opts.PoolWait,
 		current:  opts.KEKVersion,
 		sem:      make(chan struct{}, opts.PoolSize),
 		idle:     make(chan pkcs11.SessionHandle, opts.PoolSize),

@@ -117,12 +117,17 @@ func (b *Backend) try(ctx context.Context, fn func(o *op) error) (gen uint64, er
 	select {
 	case b.sem <- struct{}{}:
 	default:
-		// Every session is busy: count the wait (metrics), then wait.
+		// Every session is busy: count the wait (metrics), then wait,
+		// for at most PoolWait.
 		b.waits.Add(1)
+		t := time.NewTimer(b.poolWait)
+		defer t.Stop()
 		select {
 		case b.sem <- struct{}{}:
 		case <-ctx.Done():
 			return gen, ctx.Err()
+		case <-t.C:
+			return gen, fmt.Errorf("%w: no PKCS#11 session free within %v (pool of %d)", hsm.ErrBusy, b.poolWait, cap(b.sem))
 		}
 	}
 	defer func() { <-b.sem }()

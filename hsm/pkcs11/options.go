@@ -46,6 +46,10 @@ type Options struct {
 	// PoolSize bounds the sessions used concurrently (default
 	// 2×GOMAXPROCS, at most 64).
 	PoolSize int
+	// PoolWait bounds how long an operation waits for a session when all
+	// are busy (DefaultPoolWait if 0); it then fails with hsm.ErrBusy. The
+	// request's context may end the wait sooner.
+	PoolWait time.Duration
 	// HealthInterval is the period of the background health check
 	// (DefaultHealthInterval if 0; negative disables it). Operations use
 	// session copies of the master keys, which keep working from memory
@@ -53,6 +57,9 @@ type Options struct {
 	// the backend then fails closed.
 	HealthInterval time.Duration
 }
+
+// DefaultPoolWait is the default of Options.PoolWait.
+const DefaultPoolWait = 10 * time.Second
 
 // DefaultHealthInterval is the default period of the background health
 // check.
@@ -79,6 +86,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.HealthInterval == 0 {
 		o.HealthInterval = DefaultHealthInterval
+	}
+	if o.PoolWait <= 0 {
+		o.PoolWait = DefaultPoolWait
 	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = min(2*runtime.GOMAXPROCS(0), 64)
