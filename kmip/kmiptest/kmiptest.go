@@ -17,9 +17,17 @@ import (
 	"github.com/kmipd/kmipd/kmip"
 )
 
+// Bundle and KeyPair are the development PKI's certificate bundle and one
+// issued certificate with its key, named here so that this package's API
+// does not name an internal package's types.
+type (
+	Bundle  = pki.Bundle
+	KeyPair = pki.KeyPair
+)
+
 // PKI is a test CA with issued certificates.
 type PKI struct {
-	Bundle *pki.Bundle
+	Bundle *Bundle
 	Pool   *x509.CertPool
 }
 
@@ -65,7 +73,7 @@ func (p *PKI) ClientTLS(t testing.TB, name string) *tls.Config {
 }
 
 // ClientTLSFor builds a client configuration from a key pair.
-func ClientTLSFor(t testing.TB, roots *x509.CertPool, kp pki.KeyPair) *tls.Config {
+func ClientTLSFor(t testing.TB, roots *x509.CertPool, kp KeyPair) *tls.Config {
 	t.Helper()
 	cert, err := tls.X509KeyPair(kp.Cert, kp.Key)
 	if err != nil {
