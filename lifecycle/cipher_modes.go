@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/chacha20"
 
+	"github.com/kmipd/kmipd/internal/ciphermode"
 	"github.com/kmipd/kmipd/kmip"
 )
 
@@ -38,7 +39,13 @@ func newCipherPart(su *symSetup, key []byte, encrypt bool) (cipherPart, error) {
 	case kmip.BlockCipherModeCTR:
 		return &streamPart{s: cipher.NewCTR(b, su.iv), left: ^uint64(0)}, nil
 	case kmip.BlockCipherModeECB:
-		return &blockPart{bm: ecb{b: b, decrypt: !encrypt}, bs: b.BlockSize(), pad: su.pad, decrypt: !encrypt}, nil
+		var bm cipher.BlockMode
+		if encrypt {
+			bm = ciphermode.NewECBEncrypter(b)
+		} else {
+			bm = ciphermode.NewECBDecrypter(b)
+		}
+		return &blockPart{bm: bm, bs: b.BlockSize(), pad: su.pad, decrypt: !encrypt}, nil
 	case kmip.BlockCipherModeCBC:
 		var bm cipher.BlockMode
 		if encrypt {
@@ -68,25 +75,6 @@ func newStreamPart(su *symSetup, key []byte, encrypt bool, aad []byte) (cipherPa
 		return nil, err
 	}
 	return &aeadPart{a: a, iv: slices.Clone(su.iv), aad: slices.Clone(aad), tagLen: su.tagLen, encrypt: encrypt}, nil
-}
-
-// ecb is the Electronic Codebook mode as a cipher.BlockMode.
-type ecb struct {
-	b       cipher.Block
-	decrypt bool
-}
-
-func (e ecb) BlockSize() int { return e.b.BlockSize() }
-
-func (e ecb) CryptBlocks(dst, src []byte) {
-	bs := e.b.BlockSize()
-	for i := 0; i+bs <= len(src); i += bs {
-		if e.decrypt {
-			e.b.Decrypt(dst[i:i+bs], src[i:i+bs])
-		} else {
-			e.b.Encrypt(dst[i:i+bs], src[i:i+bs])
-		}
-	}
 }
 
 // blockPart runs ECB or CBC over input arriving in pieces.
@@ -133,11 +121,7 @@ func (b *blockPart) update(dst, src []byte) ([]byte, error) {
 func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
 	switch {
 	case !b.decrypt && b.pad:
-		// PKCS#5/#7: n bytes of value n, 1 <= n <= block size.
-		n := b.bs - len(b.buf)
-		for range n {
-			b.buf = append(b.buf, byte(n))
-		}
+		b.buf = ciphermode.PadPKCS5(b.buf, b.bs)
 		start := len(dst)
 		dst = slices.Grow(dst, b.bs)[:start+b.bs]
 		b.bm.CryptBlocks(dst[start:], b.buf)
@@ -153,7 +137,7 @@ func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
 		dst = slices.Grow(dst, b.bs)[:start+b.bs]
 		last := dst[start:]
 		b.bm.CryptBlocks(last, b.buf)
-		n, ok := pkcs5Unpad(last)
+		n, ok := ciphermode.UnpadPKCS5(last)
 		if !ok {
 			clear(last)
 			return dst[:start], nil, errCrypto("invalid padding")
@@ -168,19 +152,6 @@ func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
 	clear(b.buf)
 	b.buf = b.buf[:0]
 	return dst, nil, nil
-}
-
-// pkcs5Unpad returns the padding length of a decrypted last block, checking
-// every padding byte without branching on secret data.
-func pkcs5Unpad(block []byte) (int, bool) {
-	n := int(block[len(block)-1])
-	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, len(block))
-	for i := range block {
-		inPad := subtle.ConstantTimeLessOrEq(len(block)-n, i)
-		same := subtle.ConstantTimeByteEq(block[i], byte(n))
-		good &= same | (inPad ^ 1)
-	}
-	return n, good == 1
 }
 
 func (b *blockPart) wipe() { clear(b.buf) }
