@@ -41,7 +41,7 @@ import (
 //
 // Multi-part: block modes hold back partial blocks (and, decrypting with
 // padding, the last block until the end); stream modes answer at once; GCM
-// encryption streams too (gcmStream); authenticated decryption, and
+// encryption streams too (internal/streamgcm); authenticated decryption, and
 // ChaCha20-Poly1305 encryption, buffer until the Final request so that no
 // unauthenticated plaintext is ever returned.
 
