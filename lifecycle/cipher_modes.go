@@ -3,12 +3,13 @@ package lifecycle
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/subtle"
 	"encoding/binary"
 	"slices"
 
 	"golang.org/x/crypto/chacha20"
 
+	"github.com/kmipd/kmipd/internal/ciphermode"
+	"github.com/kmipd/kmipd/internal/streamgcm"
 	"github.com/kmipd/kmipd/kmip"
 )
 
@@ -38,7 +39,13 @@ func newCipherPart(su *symSetup, key []byte, encrypt bool) (cipherPart, error) {
 	case kmip.BlockCipherModeCTR:
 		return &streamPart{s: cipher.NewCTR(b, su.iv), left: ^uint64(0)}, nil
 	case kmip.BlockCipherModeECB:
-		return &blockPart{bm: ecb{b: b, decrypt: !encrypt}, bs: b.BlockSize(), pad: su.pad, decrypt: !encrypt}, nil
+		var bm cipher.BlockMode
+		if encrypt {
+			bm = ciphermode.NewECBEncrypter(b)
+		} else {
+			bm = ciphermode.NewECBDecrypter(b)
+		}
+		return &blockPart{bm: bm, bs: b.BlockSize(), pad: su.pad, decrypt: !encrypt}, nil
 	case kmip.BlockCipherModeCBC:
 		var bm cipher.BlockMode
 		if encrypt {
@@ -61,32 +68,15 @@ func newStreamPart(su *symSetup, key []byte, encrypt bool, aad []byte) (cipherPa
 		if err != nil {
 			return nil, err
 		}
-		return newGCMStream(b, su.iv, aad, su.tagLen), nil
+		p := new(gcmPart)
+		p.Init(b, su.iv, aad, su.tagLen)
+		return p, nil
 	}
 	a, err := newAEAD(su, key)
 	if err != nil {
 		return nil, err
 	}
 	return &aeadPart{a: a, iv: slices.Clone(su.iv), aad: slices.Clone(aad), tagLen: su.tagLen, encrypt: encrypt}, nil
-}
-
-// ecb is the Electronic Codebook mode as a cipher.BlockMode.
-type ecb struct {
-	b       cipher.Block
-	decrypt bool
-}
-
-func (e ecb) BlockSize() int { return e.b.BlockSize() }
-
-func (e ecb) CryptBlocks(dst, src []byte) {
-	bs := e.b.BlockSize()
-	for i := 0; i+bs <= len(src); i += bs {
-		if e.decrypt {
-			e.b.Decrypt(dst[i:i+bs], src[i:i+bs])
-		} else {
-			e.b.Encrypt(dst[i:i+bs], src[i:i+bs])
-		}
-	}
 }
 
 // blockPart runs ECB or CBC over input arriving in pieces.
@@ -133,11 +123,7 @@ func (b *blockPart) update(dst, src []byte) ([]byte, error) {
 func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
 	switch {
 	case !b.decrypt && b.pad:
-		// PKCS#5/#7: n bytes of value n, 1 <= n <= block size.
-		n := b.bs - len(b.buf)
-		for range n {
-			b.buf = append(b.buf, byte(n))
-		}
+		b.buf = ciphermode.PadPKCS5(b.buf, b.bs)
 		start := len(dst)
 		dst = slices.Grow(dst, b.bs)[:start+b.bs]
 		b.bm.CryptBlocks(dst[start:], b.buf)
@@ -153,7 +139,7 @@ func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
 		dst = slices.Grow(dst, b.bs)[:start+b.bs]
 		last := dst[start:]
 		b.bm.CryptBlocks(last, b.buf)
-		n, ok := pkcs5Unpad(last)
+		n, ok := ciphermode.UnpadPKCS5(last)
 		if !ok {
 			clear(last)
 			return dst[:start], nil, errCrypto("invalid padding")
@@ -168,19 +154,6 @@ func (b *blockPart) final(dst, _ []byte) ([]byte, []byte, error) {
 	clear(b.buf)
 	b.buf = b.buf[:0]
 	return dst, nil, nil
-}
-
-// pkcs5Unpad returns the padding length of a decrypted last block, checking
-// every padding byte without branching on secret data.
-func pkcs5Unpad(block []byte) (int, bool) {
-	n := int(block[len(block)-1])
-	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, len(block))
-	for i := range block {
-		inPad := subtle.ConstantTimeLessOrEq(len(block)-n, i)
-		same := subtle.ConstantTimeByteEq(block[i], byte(n))
-		good &= same | (inPad ^ 1)
-	}
-	return n, good == 1
 }
 
 func (b *blockPart) wipe() { clear(b.buf) }
@@ -263,155 +236,20 @@ func (p *aeadPart) final(dst, tag []byte) ([]byte, []byte, error) {
 
 func (p *aeadPart) wipe() { clear(p.in) }
 
-// gcmStream is AES-GCM encryption (NIST SP 800-38D) over input arriving in
-// pieces, for multi-part Encrypt: the standard library only seals whole
-// messages. Single-part operations use the standard library's GCM; the
-// tests check this one against it.
-type gcmStream struct {
-	b       cipher.Block
-	h       gf128    // hash subkey E(0)
-	ej0     [16]byte // E(J0), masks the tag
-	ctr     [16]byte // next counter block
-	ks      [16]byte // keystream block in use
-	ksUsed  int      // bytes of ks consumed (16: none left)
-	y       gf128    // GHASH accumulator
-	part    [16]byte // ciphertext not yet hashed
-	partLen int
-	aadLen  uint64
-	ctLen   uint64
-	tagLen  int
-}
+// gcmPart is multi-part AES-GCM encryption; it streams, where the
+// standard library only seals whole messages.
+type gcmPart struct{ streamgcm.Sealer }
 
-// gf128 is an element of GF(2^128) in GCM's bit order: hi holds the first
-// eight bytes of the block, big-endian.
-type gf128 struct{ hi, lo uint64 }
+func (p *gcmPart) buffers() bool { return false }
 
-func gfLoad(b []byte) gf128 {
-	return gf128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])}
-}
-
-// mul returns x·y (SP 800-38D algorithm 1).
-func (x gf128) mul(y gf128) gf128 {
-	var z gf128
-	v := y
-	for i := 0; i < 128; i++ {
-		var bit uint64
-		if i < 64 {
-			bit = x.hi >> (63 - i) & 1
-		} else {
-			bit = x.lo >> (127 - i) & 1
-		}
-		mask := -bit
-		z.hi ^= v.hi & mask
-		z.lo ^= v.lo & mask
-		lsb := v.lo & 1
-		v.lo = v.lo>>1 | v.hi<<63
-		v.hi = v.hi>>1 ^ 0xe100000000000000&-lsb
-	}
-	return z
-}
-
-// ghashBlock folds one 16-byte block into the accumulator.
-func (g *gcmStream) ghashBlock(b []byte) {
-	x := gfLoad(b)
-	g.y = gf128{g.y.hi ^ x.hi, g.y.lo ^ x.lo}.mul(g.h)
-}
-
-// ghashPadded folds data, zero-padded to whole blocks.
-func (g *gcmStream) ghashPadded(data []byte) {
-	for len(data) >= 16 {
-		g.ghashBlock(data[:16])
-		data = data[16:]
-	}
-	if len(data) > 0 {
-		var last [16]byte
-		copy(last[:], data)
-		g.ghashBlock(last[:])
-	}
-}
-
-func newGCMStream(b cipher.Block, iv, aad []byte, tagLen int) *gcmStream {
-	g := &gcmStream{b: b, ksUsed: 16, tagLen: tagLen}
-	var zero [16]byte
-	var hk [16]byte
-	b.Encrypt(hk[:], zero[:])
-	g.h = gfLoad(hk[:])
-	var j0 [16]byte
-	if len(iv) == 12 {
-		copy(j0[:], iv)
-		j0[15] = 1
-	} else {
-		// J0 = GHASH(IV || 0-pad || [0]64 || [len(IV) in bits]64).
-		g.ghashPadded(iv)
-		var lens [16]byte
-		binary.BigEndian.PutUint64(lens[8:], uint64(len(iv))*8)
-		g.ghashBlock(lens[:])
-		binary.BigEndian.PutUint64(j0[:8], g.y.hi)
-		binary.BigEndian.PutUint64(j0[8:], g.y.lo)
-		g.y = gf128{}
-	}
-	b.Encrypt(g.ej0[:], j0[:])
-	g.ctr = j0
-	gcmInc32(&g.ctr)
-	g.ghashPadded(aad)
-	g.aadLen = uint64(len(aad))
-	return g
-}
-
-// gcmInc32 increments the low 32 bits of a counter block, modulo 2^32.
-func gcmInc32(ctr *[16]byte) {
-	binary.BigEndian.PutUint32(ctr[12:], binary.BigEndian.Uint32(ctr[12:])+1)
-}
-
-func (g *gcmStream) buffers() bool { return false }
-
-func (g *gcmStream) update(dst, src []byte) ([]byte, error) {
-	// SP 800-38D: at most 2^39 - 256 bits of plaintext.
-	if g.ctLen+uint64(len(src)) > 1<<36-32 {
+func (p *gcmPart) update(dst, src []byte) ([]byte, error) {
+	out, err := p.Update(dst, src)
+	if err != nil {
 		return dst, errCrypto("the message is too long for GCM")
 	}
-	start := len(dst)
-	dst = slices.Grow(dst, len(src))[:start+len(src)]
-	out := dst[start:]
-	for i := range src {
-		if g.ksUsed == 16 {
-			g.b.Encrypt(g.ks[:], g.ctr[:])
-			gcmInc32(&g.ctr)
-			g.ksUsed = 0
-		}
-		out[i] = src[i] ^ g.ks[g.ksUsed]
-		g.ksUsed++
-		g.part[g.partLen] = out[i]
-		g.partLen++
-		if g.partLen == 16 {
-			g.ghashBlock(g.part[:])
-			g.partLen = 0
-		}
-	}
-	g.ctLen += uint64(len(src))
-	return dst, nil
+	return out, nil
 }
 
-func (g *gcmStream) final(dst, _ []byte) ([]byte, []byte, error) {
-	if g.partLen > 0 {
-		clear(g.part[g.partLen:])
-		g.ghashBlock(g.part[:])
-		g.partLen = 0
-	}
-	var lens [16]byte
-	binary.BigEndian.PutUint64(lens[:8], g.aadLen*8)
-	binary.BigEndian.PutUint64(lens[8:], g.ctLen*8)
-	g.ghashBlock(lens[:])
-	var tag [16]byte
-	binary.BigEndian.PutUint64(tag[:8], g.y.hi)
-	binary.BigEndian.PutUint64(tag[8:], g.y.lo)
-	subtle.XORBytes(tag[:], tag[:], g.ej0[:])
-	return dst, tag[:g.tagLen:g.tagLen], nil
-}
+func (p *gcmPart) final(dst, _ []byte) ([]byte, []byte, error) { return dst, p.Tag(), nil }
 
-func (g *gcmStream) wipe() {
-	g.h, g.y = gf128{}, gf128{}
-	clear(g.ej0[:])
-	clear(g.ks[:])
-	clear(g.part[:])
-}
+func (p *gcmPart) wipe() { p.Wipe() }

@@ -4,9 +4,9 @@ import (
 	"crypto"
 	"crypto/hkdf"
 	"crypto/hmac"
-	"encoding/binary"
 	"hash"
 
+	"github.com/kmipd/kmipd/internal/kdf"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -172,7 +172,7 @@ func deriveMaterial(base *objects.Object, k []byte, req *kmip.DeriveKeyRequest, 
 		if d.IterationCount < 1 || d.IterationCount > maxIterations {
 			return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "Iteration Count must be between 1 and %d", maxIterations)
 		}
-		return pbkdf2Key(h, k, d.Salt, int(d.IterationCount), n), nil
+		return kdf.PBKDF2(h, k, d.Salt, int(d.IterationCount), n), nil
 	case kmip.DerivationMethodHASH, kmip.DerivationMethodHMAC:
 		h, err := hashParam(p, crypto.SHA256)
 		if err != nil {
@@ -217,7 +217,7 @@ func deriveMaterial(base *objects.Object, k []byte, req *kmip.DeriveKeyRequest, 
 		if err != nil {
 			return nil, err
 		}
-		return kdfCounter(prf, data, n), nil
+		return kdf.Counter(prf, data, n), nil
 	case kmip.DerivationMethodHKDF:
 		h, err := hashParam(p, crypto.SHA256)
 		if err != nil {
@@ -240,54 +240,6 @@ func isBlockCipher(a kmip.CryptographicAlgorithm) bool {
 func truncate(b []byte, n int) []byte {
 	clear(b[n:])
 	return b[:n:n]
-}
-
-// pbkdf2Key is PBKDF2 (RFC 8018 §5.2) with PRF HMAC-h. It is written here,
-// rather than taken from crypto/pbkdf2, because that one wants the password
-// as an immutable string, which could not be wiped.
-func pbkdf2Key(h crypto.Hash, password, salt []byte, iter, n int) []byte {
-	prf := hmac.New(h.New, password)
-	hLen := prf.Size()
-	out := make([]byte, 0, (n+hLen-1)/hLen*hLen)
-	u := make([]byte, 0, hLen)
-	t := make([]byte, hLen)
-	var ctr [4]byte
-	for block := uint32(1); len(out) < n; block++ {
-		prf.Reset()
-		prf.Write(salt)
-		binary.BigEndian.PutUint32(ctr[:], block)
-		prf.Write(ctr[:])
-		u = prf.Sum(u[:0])
-		copy(t, u)
-		for i := 1; i < iter; i++ {
-			prf.Reset()
-			prf.Write(u)
-			u = prf.Sum(u[:0])
-			for j := range t {
-				t[j] ^= u[j]
-			}
-		}
-		out = append(out, t...)
-	}
-	clear(u)
-	clear(t)
-	return truncate(out, n)
-}
-
-// kdfCounter is the NIST SP 800-108 KDF in counter mode: K(i) =
-// PRF(KI, [i]32 || fixed), i = 1, 2, ..., concatenated and cut to n bytes.
-// The fixed input (Label, 0x00, Context, [L]) is the client's to build.
-func kdfCounter(prf hash.Hash, fixed []byte, n int) []byte {
-	out := make([]byte, 0, n+prf.Size())
-	var ctr [4]byte
-	for i := uint32(1); len(out) < n; i++ {
-		prf.Reset()
-		binary.BigEndian.PutUint32(ctr[:], i)
-		prf.Write(ctr[:])
-		prf.Write(fixed)
-		out = prf.Sum(out)
-	}
-	return truncate(out, n)
 }
 
 // deriveEncrypt encrypts the Derivation Data with the base key.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/internal/ciphermode"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -40,7 +41,7 @@ import (
 //
 // Multi-part: block modes hold back partial blocks (and, decrypting with
 // padding, the last block until the end); stream modes answer at once; GCM
-// encryption streams too (gcmStream); authenticated decryption, and
+// encryption streams too (internal/streamgcm); authenticated decryption, and
 // ChaCha20-Poly1305 encryption, buffer until the Final request so that no
 // unauthenticated plaintext is ever returned.
 
@@ -503,7 +504,7 @@ func (s *Service) symOneShotHSM(c *kmip.Call, w *ttlv.Builder, o *objects.Object
 		}
 	}
 	if ecbPad && !encrypt {
-		n, ok := pkcs5Unpad(out[len(out)-aes.BlockSize:])
+		n, ok := ciphermode.UnpadPKCS5(out[len(out)-aes.BlockSize:])
 		if !ok {
 			return errCrypto("invalid padding")
 		}

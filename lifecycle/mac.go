@@ -5,10 +5,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/subtle"
 	"hash"
 
 	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/internal/cmac"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -68,7 +68,7 @@ func macHash(o *objects.Object, p *kmip.CryptoParams, key []byte) (hash.Hash, er
 	if err != nil {
 		return nil, errBadParams("invalid CMAC key: %v", err)
 	}
-	return newCMAC(b), nil
+	return cmac.New(b), nil
 }
 
 // hmacHash returns the hash of an HMAC algorithm.
@@ -269,81 +269,3 @@ func (s *Service) macStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 	step.finish(w, req.Final, err)
 	return err
 }
-
-// cmac is CMAC (NIST SP 800-38B) as a hash.Hash, for AES (Rb = 0x87) and
-// Triple DES (Rb = 0x1B).
-type cmac struct {
-	b      cipher.Block
-	bs     int
-	k1, k2 [16]byte
-	x      [16]byte // chaining value
-	buf    [16]byte // the last block seen, kept until Sum
-	n      int      // bytes in buf
-}
-
-func newCMAC(b cipher.Block) *cmac {
-	m := &cmac{b: b, bs: b.BlockSize()}
-	var l [16]byte
-	b.Encrypt(l[:m.bs], l[:m.bs])
-	m.dbl(m.k1[:m.bs], l[:m.bs])
-	m.dbl(m.k2[:m.bs], m.k1[:m.bs])
-	clear(l[:])
-	return m
-}
-
-// dbl sets dst to src·x in GF(2^(8·bs)) (SP 800-38B §6.1).
-func (m *cmac) dbl(dst, src []byte) {
-	var carry byte
-	for i := len(src) - 1; i >= 0; i-- {
-		b := src[i]
-		dst[i] = b<<1 | carry
-		carry = b >> 7
-	}
-	rb := byte(0x87)
-	if m.bs == 8 {
-		rb = 0x1b
-	}
-	dst[len(dst)-1] ^= rb & -carry
-}
-
-func (m *cmac) Write(p []byte) (int, error) {
-	n := len(p)
-	bs := m.bs
-	for len(p) > 0 {
-		if m.n == bs {
-			subtle.XORBytes(m.x[:bs], m.x[:bs], m.buf[:bs])
-			m.b.Encrypt(m.x[:bs], m.x[:bs])
-			m.n = 0
-		}
-		k := copy(m.buf[m.n:bs], p)
-		m.n += k
-		p = p[k:]
-	}
-	return n, nil
-}
-
-func (m *cmac) Sum(in []byte) []byte {
-	bs := m.bs
-	var last, x [16]byte
-	copy(last[:], m.buf[:m.n])
-	if m.n == bs {
-		subtle.XORBytes(last[:bs], last[:bs], m.k1[:bs])
-	} else {
-		last[m.n] = 0x80
-		subtle.XORBytes(last[:bs], last[:bs], m.k2[:bs])
-	}
-	subtle.XORBytes(x[:bs], m.x[:bs], last[:bs])
-	m.b.Encrypt(x[:bs], x[:bs])
-	return append(in, x[:bs]...)
-}
-
-func (m *cmac) Reset() {
-	clear(m.x[:])
-	clear(m.buf[:])
-	m.n = 0
-}
-
-func (m *cmac) Size() int      { return m.bs }
-func (m *cmac) BlockSize() int { return m.bs }
-
-var _ hash.Hash = (*cmac)(nil)

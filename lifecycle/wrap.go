@@ -10,7 +10,7 @@ import (
 	"hash"
 
 	"github.com/kmipd/kmipd/hsm"
-	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/keywrap"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -210,9 +210,9 @@ func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, er
 		if len(data)%8 != 0 || len(data) < 16 {
 			return nil, kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "NIST Key Wrap needs a multiple of 8 bytes, at least 16; use AES Key Wrap Padding")
 		}
-		out, err = soft.WrapKey(kek, data)
+		out, err = keywrap.WrapKey(kek, data)
 	case hsm.WrapAESKeyWrapPad:
-		out, err = soft.WrapKeyPad(kek, data)
+		out, err = keywrap.WrapKeyPad(kek, data)
 	case hsm.WrapRSAOAEPSHA1:
 		pub, perr := rsaPublic(k, kek)
 		if perr != nil {
@@ -240,9 +240,9 @@ func (s *Service) unwrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, 
 	var out []byte
 	switch mech {
 	case hsm.WrapAESKeyWrap:
-		out, err = soft.UnwrapKey(kek, data)
+		out, err = keywrap.UnwrapKey(kek, data)
 	case hsm.WrapAESKeyWrapPad:
-		out, err = soft.UnwrapKeyPad(kek, data)
+		out, err = keywrap.UnwrapKeyPad(kek, data)
 	case hsm.WrapRSAOAEPSHA1:
 		if k.Type != kmip.ObjectTypePrivateKey {
 			return nil, kmip.Errorf(kmip.ResultReasonKeyWrapTypeNotSupported, "unwrapping with RSA needs the private key")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/keywrap"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/ttlv"
 )
@@ -96,7 +96,7 @@ func TestService_GetWrapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := soft.UnwrapKey(kek, w); err != nil || !bytes.Equal(got, key) {
+	if got, err := keywrap.UnwrapKey(kek, w); err != nil || !bytes.Equal(got, key) {
 		t.Fatalf("KW unwrap: %x, %v", got, err)
 	}
 	// RFC 5649, default TTLV encoding: a Key Value structure.
@@ -104,7 +104,7 @@ func TestService_GetWrapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := soft.UnwrapKeyPad(kek, w)
+	got, err := keywrap.UnwrapKeyPad(kek, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestService_RegisterWrapped(t *testing.T) {
 	kek := bytes.Repeat([]byte{0x33}, 16)
 	key := bytes.Repeat([]byte{0x44}, 24)
 	kekID := wrapKEK(t, c, kek, kmip.CryptographicUsageMaskWrapKey|kmip.CryptographicUsageMaskUnwrapKey, false)
-	wrapped, err := soft.WrapKey(kek, key)
+	wrapped, err := keywrap.WrapKey(kek, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package soft_test
+package keywrap_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/keywrap"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -90,7 +90,7 @@ func tamperEach(t *testing.T, name string, kek, c []byte, unwrap func(kek, c []b
 		for _, mask := range []byte{0x01, 0x80} {
 			bad := bytes.Clone(c)
 			bad[i] ^= mask
-			if p, err := unwrap(kek, bad); !errors.Is(err, soft.ErrUnwrap) || p != nil {
+			if p, err := unwrap(kek, bad); !errors.Is(err, keywrap.ErrUnwrap) || p != nil {
 				t.Errorf("%s: byte %d ^ %#x: got %x, %v; want ErrUnwrap", name, i, mask, p, err)
 			}
 		}
@@ -107,7 +107,7 @@ func tamperEach(t *testing.T, name string, kek, c []byte, unwrap func(kek, c []b
 	}
 	wrongKEK := bytes.Clone(kek)
 	wrongKEK[0] ^= 1
-	if _, err := unwrap(wrongKEK, c); !errors.Is(err, soft.ErrUnwrap) {
+	if _, err := unwrap(wrongKEK, c); !errors.Is(err, keywrap.ErrUnwrap) {
 		t.Errorf("%s: wrong KEK: %v, want ErrUnwrap", name, err)
 	}
 }
@@ -115,23 +115,23 @@ func tamperEach(t *testing.T, name string, kek, c []byte, unwrap func(kek, c []b
 func TestKeyWrapRFC3394Vectors(t *testing.T) {
 	for _, v := range rfc3394Vectors {
 		kek, key, want := unhex(t, v.kek), unhex(t, v.key), unhex(t, v.wrapped)
-		got, err := soft.WrapKey(kek, key)
+		got, err := keywrap.WrapKey(kek, key)
 		if err != nil {
 			t.Fatalf("%s: WrapKey: %v", v.name, err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: WrapKey = %X, want %X", v.name, got, want)
 		}
-		back, err := soft.UnwrapKey(kek, want)
+		back, err := keywrap.UnwrapKey(kek, want)
 		if err != nil {
 			t.Fatalf("%s: UnwrapKey: %v", v.name, err)
 		}
 		if !bytes.Equal(back, key) {
 			t.Errorf("%s: UnwrapKey = %X, want %X", v.name, back, key)
 		}
-		tamperEach(t, v.name, kek, want, soft.UnwrapKey)
+		tamperEach(t, v.name, kek, want, keywrap.UnwrapKey)
 		// A KW blob is not a valid KWP blob (different initial value).
-		if _, err := soft.UnwrapKeyPad(kek, want); !errors.Is(err, soft.ErrUnwrap) {
+		if _, err := keywrap.UnwrapKeyPad(kek, want); !errors.Is(err, keywrap.ErrUnwrap) {
 			t.Errorf("%s: UnwrapKeyPad accepted a KW blob: %v", v.name, err)
 		}
 	}
@@ -140,23 +140,23 @@ func TestKeyWrapRFC3394Vectors(t *testing.T) {
 func TestKeyWrapRFC5649Vectors(t *testing.T) {
 	for _, v := range rfc5649Vectors {
 		kek, key, want := unhex(t, v.kek), unhex(t, v.key), unhex(t, v.wrapped)
-		got, err := soft.WrapKeyPad(kek, key)
+		got, err := keywrap.WrapKeyPad(kek, key)
 		if err != nil {
 			t.Fatalf("%s: WrapKeyPad: %v", v.name, err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: WrapKeyPad = %x, want %x", v.name, got, want)
 		}
-		back, err := soft.UnwrapKeyPad(kek, want)
+		back, err := keywrap.UnwrapKeyPad(kek, want)
 		if err != nil {
 			t.Fatalf("%s: UnwrapKeyPad: %v", v.name, err)
 		}
 		if !bytes.Equal(back, key) {
 			t.Errorf("%s: UnwrapKeyPad = %x, want %x", v.name, back, key)
 		}
-		tamperEach(t, v.name, kek, want, soft.UnwrapKeyPad)
+		tamperEach(t, v.name, kek, want, keywrap.UnwrapKeyPad)
 		if len(want) >= 24 {
-			if _, err := soft.UnwrapKey(kek, want); !errors.Is(err, soft.ErrUnwrap) {
+			if _, err := keywrap.UnwrapKey(kek, want); !errors.Is(err, keywrap.ErrUnwrap) {
 				t.Errorf("%s: UnwrapKey accepted a KWP blob: %v", v.name, err)
 			}
 		}
@@ -170,23 +170,23 @@ func TestKeyWrapPadRoundTripAllLengths(t *testing.T) {
 		for n := 1; n <= 80; n++ {
 			p := make([]byte, n)
 			rand.Read(p)
-			c, err := soft.WrapKeyPad(kek, p)
+			c, err := keywrap.WrapKeyPad(kek, p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := (n+7)/8*8 + 8; len(c) != want {
 				t.Fatalf("len %d: wrapped length %d, want %d", n, len(c), want)
 			}
-			back, err := soft.UnwrapKeyPad(kek, c)
+			back, err := keywrap.UnwrapKeyPad(kek, c)
 			if err != nil || !bytes.Equal(back, p) {
 				t.Fatalf("KEK %d, len %d: round trip %x, %v", kekLen, n, back, err)
 			}
 			if n%8 == 0 && n >= 16 {
-				c, err := soft.WrapKey(kek, p)
+				c, err := keywrap.WrapKey(kek, p)
 				if err != nil {
 					t.Fatal(err)
 				}
-				back, err := soft.UnwrapKey(kek, c)
+				back, err := keywrap.UnwrapKey(kek, c)
 				if err != nil || !bytes.Equal(back, p) {
 					t.Fatalf("KW KEK %d, len %d: round trip %x, %v", kekLen, n, back, err)
 				}
@@ -217,7 +217,7 @@ func TestKeyWrapPadRejectsBadMLIAndPadding(t *testing.T) {
 	rand.Read(kek)
 
 	good := kwpSingleBlock(t, kek, 5, [8]byte{1, 2, 3, 4, 5})
-	if p, err := soft.UnwrapKeyPad(kek, good); err != nil || !bytes.Equal(p, []byte{1, 2, 3, 4, 5}) {
+	if p, err := keywrap.UnwrapKeyPad(kek, good); err != nil || !bytes.Equal(p, []byte{1, 2, 3, 4, 5}) {
 		t.Fatalf("crafted good block: %x, %v", p, err)
 	}
 	for name, c := range map[string][]byte{
@@ -227,7 +227,7 @@ func TestKeyWrapPadRejectsBadMLIAndPadding(t *testing.T) {
 		"nonzero padding": kwpSingleBlock(t, kek, 5, [8]byte{1, 2, 3, 4, 5, 0, 7, 0}),
 		"last pad byte":   kwpSingleBlock(t, kek, 7, [8]byte{1, 2, 3, 4, 5, 6, 7, 8}),
 	} {
-		if p, err := soft.UnwrapKeyPad(kek, c); !errors.Is(err, soft.ErrUnwrap) || p != nil {
+		if p, err := keywrap.UnwrapKeyPad(kek, c); !errors.Is(err, keywrap.ErrUnwrap) || p != nil {
 			t.Errorf("%s: got %x, %v; want ErrUnwrap", name, p, err)
 		}
 	}
@@ -236,28 +236,28 @@ func TestKeyWrapPadRejectsBadMLIAndPadding(t *testing.T) {
 func TestKeyWrapRejectsBadInput(t *testing.T) {
 	kek := make([]byte, 32)
 	for _, n := range []int{0, 8, 15, 17, 23} {
-		if _, err := soft.WrapKey(kek, make([]byte, n)); err == nil {
+		if _, err := keywrap.WrapKey(kek, make([]byte, n)); err == nil {
 			t.Errorf("WrapKey accepted %d bytes", n)
 		}
 	}
-	if _, err := soft.WrapKeyPad(kek, nil); err == nil {
+	if _, err := keywrap.WrapKeyPad(kek, nil); err == nil {
 		t.Error("WrapKeyPad accepted empty plaintext")
 	}
 	for _, n := range []int{0, 8, 15, 16, 20} {
-		if _, err := soft.UnwrapKey(kek, make([]byte, n)); err == nil {
+		if _, err := keywrap.UnwrapKey(kek, make([]byte, n)); err == nil {
 			t.Errorf("UnwrapKey accepted %d bytes", n)
 		}
 	}
 	for _, n := range []int{0, 8, 15, 17} {
-		if _, err := soft.UnwrapKeyPad(kek, make([]byte, n)); err == nil {
+		if _, err := keywrap.UnwrapKeyPad(kek, make([]byte, n)); err == nil {
 			t.Errorf("UnwrapKeyPad accepted %d bytes", n)
 		}
 	}
 	for _, k := range []int{0, 15, 20, 33} {
-		if _, err := soft.WrapKey(make([]byte, k), make([]byte, 16)); err == nil {
+		if _, err := keywrap.WrapKey(make([]byte, k), make([]byte, 16)); err == nil {
 			t.Errorf("WrapKey accepted a %d-byte KEK", k)
 		}
-		if _, err := soft.WrapKeyPad(make([]byte, k), make([]byte, 16)); err == nil {
+		if _, err := keywrap.WrapKeyPad(make([]byte, k), make([]byte, 16)); err == nil {
 			t.Errorf("WrapKeyPad accepted a %d-byte KEK", k)
 		}
 	}
@@ -267,7 +267,7 @@ func BenchmarkWrapKeyPad32(b *testing.B) {
 	kek, key := make([]byte, 32), make([]byte, 32)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := soft.WrapKeyPad(kek, key); err != nil {
+		if _, err := keywrap.WrapKeyPad(kek, key); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -275,10 +275,10 @@ func BenchmarkWrapKeyPad32(b *testing.B) {
 
 func BenchmarkUnwrapKeyPad32(b *testing.B) {
 	kek, key := make([]byte, 32), make([]byte, 32)
-	c, _ := soft.WrapKeyPad(kek, key)
+	c, _ := keywrap.WrapKeyPad(kek, key)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := soft.UnwrapKeyPad(kek, c); err != nil {
+		if _, err := keywrap.UnwrapKeyPad(kek, c); err != nil {
 			b.Fatal(err)
 		}
 	}
