@@ -72,7 +72,8 @@ type opStats struct {
 }
 
 type benchWorker struct {
-	rc    *rawClient
+	c     *kmip.Client
+	buf   []byte // the request encode builds
 	stats map[string]*opStats
 	n     int // iterations done
 }
@@ -86,11 +87,21 @@ func (w *benchWorker) stat(op string) *opStats {
 	return st
 }
 
+// encode builds a single-item request; the result is valid until the
+// next call.
+func (w *benchWorker) encode(op kmip.Operation, payload func(b *ttlv.Builder)) ([]byte, error) {
+	req, err := w.c.EncodeRequest(w.buf, op, payload)
+	if err == nil {
+		w.buf = req
+	}
+	return req, err
+}
+
 // exchange times one request; the payload is valid until the next call.
 func (w *benchWorker) exchange(op string, req []byte) (ttlv.Value, error) {
 	st := w.stat(op)
 	t0 := time.Now()
-	p, err := w.rc.exchange(req)
+	p, respBytes, err := exchange(w.c, req)
 	d := time.Since(t0)
 	if err != nil {
 		st.errors++
@@ -104,7 +115,7 @@ func (w *benchWorker) exchange(op string, req []byte) (ttlv.Value, error) {
 	}
 	st.hist.record(d)
 	if !st.observedSizes {
-		st.reqBytes, st.respBytes, st.observedSizes = len(req), w.rc.lastResponse, true
+		st.reqBytes, st.respBytes, st.observedSizes = len(req), respBytes, true
 	}
 	return p, nil
 }
@@ -112,12 +123,12 @@ func (w *benchWorker) exchange(op string, req []byte) (ttlv.Value, error) {
 // benchMix is one workload.
 type benchMix struct {
 	// setup prepares the server over the setup connection.
-	setup func(rc *rawClient) error
+	setup func(c *kmip.Client) error
 	// iteration does one unit of work on a worker's connection; it returns
 	// an error only when the worker must stop.
 	iteration func(w *benchWorker, i int) error
 	// cleanup undoes setup, best effort.
-	cleanup func(rc *rawClient) error
+	cleanup func(c *kmip.Client) error
 }
 
 type benchOptions struct {
@@ -253,7 +264,7 @@ func writeBenchFile(file string, rep *benchReport) error {
 // benchRun sets up, connects every worker, runs them for the duration and
 // fills rep.
 func benchRun(addr string, cfg *tls.Config, opts options, o *benchOptions, mix *benchMix, rep *benchReport) error {
-	setup, err := dialRaw(addr, cfg, opts.version, opts.timeout)
+	setup, err := dialTimed(addr, cfg, opts.version, opts.timeout)
 	if err != nil {
 		return err
 	}
@@ -278,28 +289,28 @@ func benchRun(addr string, cfg *tls.Config, opts options, o *benchOptions, mix *
 	var connectTotal time.Duration
 	for i := range workers {
 		t0 := time.Now()
-		rc, err := dialRaw(addr, cfg, opts.version, opts.timeout)
+		c, err := dialTimed(addr, cfg, opts.version, opts.timeout)
 		if err != nil {
 			for _, w := range workers[:i] {
-				w.rc.Close()
+				w.c.Close()
 			}
 			return err
 		}
 		// Complete the handshake now: TLS 1.3 servers check the client
 		// certificate after the client's handshake returns.
-		if _, err := rc.do(kmip.OperationDiscoverVersions, nil); err != nil && !isKMIPFailure(err) {
-			rc.Close()
+		if _, err := call(c, kmip.OperationDiscoverVersions, nil); err != nil && !isKMIPFailure(err) {
+			c.Close()
 			for _, w := range workers[:i] {
-				w.rc.Close()
+				w.c.Close()
 			}
 			return err
 		}
 		connectTotal += time.Since(t0)
-		workers[i] = &benchWorker{rc: rc, stats: map[string]*opStats{}}
+		workers[i] = &benchWorker{c: c, stats: map[string]*opStats{}}
 	}
 	defer func() {
 		for _, w := range workers {
-			w.rc.Close()
+			w.c.Close()
 		}
 	}()
 
@@ -443,8 +454,8 @@ func byID(id string) func(b *ttlv.Builder) {
 }
 
 // createKey creates an AES-256 key and returns its identifier.
-func createKey(rc *rawClient, name string) (string, error) {
-	p, err := rc.do(kmip.OperationCreate, createPayload(rc.version.V2(), benchKeyAttrs(name)))
+func createKey(c *kmip.Client, name string) (string, error) {
+	p, err := call(c, kmip.OperationCreate, createPayload(c.Version.V2(), benchKeyAttrs(name)))
 	if err != nil {
 		return "", err
 	}
@@ -456,18 +467,18 @@ func createKey(rc *rawClient, name string) (string, error) {
 }
 
 // destroyKeys destroys keys, revoking them first when revoke is set.
-func destroyKeys(rc *rawClient, ids []string, revoke bool) error {
+func destroyKeys(c *kmip.Client, ids []string, revoke bool) error {
 	var first error
 	for _, id := range ids {
 		if revoke {
-			rc.do(kmip.OperationRevoke, func(b *ttlv.Builder) {
+			call(c, kmip.OperationRevoke, func(b *ttlv.Builder) {
 				b.AddText(ttlv.TagUniqueIdentifier, id)
 				b.Begin(ttlv.TagRevocationReason)
 				b.AddEnum(ttlv.TagRevocationReasonCode, uint32(kmip.RevocationReasonCodeCessationOfOperation))
 				b.End()
 			})
 		}
-		if _, err := rc.do(kmip.OperationDestroy, byID(id)); err != nil && first == nil {
+		if _, err := call(c, kmip.OperationDestroy, byID(id)); err != nil && first == nil {
 			first = fmt.Errorf("destroy %s: %w", id, err)
 		}
 	}
@@ -497,13 +508,13 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 		reqs [][]byte
 	)
 	m := &benchMix{}
-	createKeys := func(rc *rawClient, prefix string) error {
+	createKeys := func(c *kmip.Client, prefix string) error {
 		for i := range nkeys {
 			n := ""
 			if prefix != "" {
 				n = fmt.Sprintf("%s-%d", prefix, i)
 			}
-			id, err := createKey(rc, n)
+			id, err := createKey(c, n)
 			if err != nil {
 				return err
 			}
@@ -513,8 +524,8 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 	}
 	switch name {
 	case "get":
-		m.setup = func(rc *rawClient) error {
-			if err := createKeys(rc, ""); err != nil {
+		m.setup = func(c *kmip.Client) error {
+			if err := createKeys(c, ""); err != nil {
 				return err
 			}
 			var ps []func(b *ttlv.Builder)
@@ -529,11 +540,11 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 			_, err := w.exchange("Get", reqs[i%len(reqs)])
 			return fatal(w, "Get", err)
 		}
-		m.cleanup = func(rc *rawClient) error { return destroyKeys(rc, ids, false) }
+		m.cleanup = func(c *kmip.Client) error { return destroyKeys(c, ids, false) }
 	case "locate":
-		m.setup = func(rc *rawClient) error {
+		m.setup = func(c *kmip.Client) error {
 			prefix := "kmipctl-bench-" + randHex(6)
-			if err := createKeys(rc, prefix); err != nil {
+			if err := createKeys(c, prefix); err != nil {
 				return err
 			}
 			var ps []func(b *ttlv.Builder)
@@ -560,11 +571,11 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 			}
 			return fatal(w, "Locate", err)
 		}
-		m.cleanup = func(rc *rawClient) error { return destroyKeys(rc, ids, false) }
+		m.cleanup = func(c *kmip.Client) error { return destroyKeys(c, ids, false) }
 	case "create":
 		attrs := benchKeyAttrs("")
 		m.iteration = func(w *benchWorker, _ int) error {
-			req, err := w.rc.encode(kmip.OperationCreate, createPayload(ver.V2(), attrs))
+			req, err := w.encode(kmip.OperationCreate, createPayload(ver.V2(), attrs))
 			if err != nil {
 				return err
 			}
@@ -578,7 +589,7 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 			}
 			id := string(it.Data)
 			for _, op := range []kmip.Operation{kmip.OperationGet, kmip.OperationDestroy} {
-				req, err := w.rc.encode(op, byID(id))
+				req, err := w.encode(op, byID(id))
 				if err != nil {
 					return err
 				}
@@ -593,7 +604,7 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 		// (unnamed AES-256) are left on the server.
 		attrs := benchKeyAttrs("")
 		m.iteration = func(w *benchWorker, _ int) error {
-			req, err := w.rc.encode(kmip.OperationCreate, createPayload(ver.V2(), attrs))
+			req, err := w.encode(kmip.OperationCreate, createPayload(ver.V2(), attrs))
 			if err != nil {
 				return err
 			}
@@ -602,12 +613,12 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 		}
 	case "encrypt":
 		data := make([]byte, 64)
-		m.setup = func(rc *rawClient) error {
-			if err := createKeys(rc, ""); err != nil {
+		m.setup = func(c *kmip.Client) error {
+			if err := createKeys(c, ""); err != nil {
 				return err
 			}
 			for _, id := range ids {
-				if _, err := rc.do(kmip.OperationActivate, byID(id)); err != nil {
+				if _, err := call(c, kmip.OperationActivate, byID(id)); err != nil {
 					return err
 				}
 			}
@@ -629,7 +640,7 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 			}
 			// One probe, so that a server without Encrypt is reported
 			// before the connections open.
-			if _, err := rc.exchange(reqs[0]); err != nil {
+			if _, _, err := exchange(c, reqs[0]); err != nil {
 				if unsupported(err) {
 					return fmt.Errorf("the server does not support Encrypt: %w", err)
 				}
@@ -641,7 +652,7 @@ func kmipMix(name string, nkeys int, ver kmip.Version) *benchMix {
 			_, err := w.exchange("Encrypt", reqs[i%len(reqs)])
 			return fatal(w, "Encrypt", err)
 		}
-		m.cleanup = func(rc *rawClient) error { return destroyKeys(rc, ids, true) }
+		m.cleanup = func(c *kmip.Client) error { return destroyKeys(c, ids, true) }
 	}
 	return m
 }

@@ -258,14 +258,14 @@ Versions (or Query) requests --interval apart and report each round trip.`,
 				return failed("ping", "", connError{err})
 			}
 			start := time.Now()
-			rc, err := dialRaw(conn.Server, cfg, o.version, o.timeout)
+			c, err := dialTimed(conn.Server, cfg, o.version, o.timeout)
 			if err != nil {
 				return failed("ping", "", err)
 			}
-			defer rc.Close()
+			defer c.Close()
 			res := pingJSON{
 				Server: conn.Server, Operation: op.String(), ConnectMS: ms(time.Since(start)),
-				TLSVersion: tls.VersionName(rc.conn.ConnectionState().Version), RTTMS: []float64{},
+				TLSVersion: tls.VersionName(c.ConnectionState().Version), RTTMS: []float64{},
 			}
 			out := cmd.OutOrStdout()
 			var sum time.Duration
@@ -274,7 +274,7 @@ Versions (or Query) requests --interval apart and report each round trip.`,
 					time.Sleep(interval)
 				}
 				t0 := time.Now()
-				if _, err := rc.do(op, payload); err != nil {
+				if _, err := call(c, op, payload); err != nil {
 					return failed("ping", "", err)
 				}
 				d := time.Since(t0)
