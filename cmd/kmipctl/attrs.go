@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -326,7 +325,7 @@ var attrAliases = map[string]ttlv.Tag{
 // standard attribute to its tag.
 var attrByNorm = func() map[string]ttlv.Tag {
 	m := make(map[string]ttlv.Tag)
-	for _, info := range objects.Infos() {
+	for _, info := range kmip.AttrInfos() {
 		m[norm(info.Tag.String())] = info.Tag
 		m[norm(info.SpecName())] = info.Tag
 	}
@@ -357,17 +356,17 @@ func lookupAttr(name string) (attribute, error) {
 		return attribute{Vendor: name[:1], Name: name[2:]}, nil
 	}
 	if tag, ok := ttlv.TagByName(name); ok {
-		if info, ok := objects.Info(tag); ok {
+		if info, ok := kmip.AttrInfoOf(tag); ok {
 			return attribute{Tag: tag, Type: info.Type}, nil
 		}
 	}
 	if tag, ok := ttlv.TagBySpecName(name); ok {
-		if info, ok := objects.Info(tag); ok {
+		if info, ok := kmip.AttrInfoOf(tag); ok {
 			return attribute{Tag: tag, Type: info.Type}, nil
 		}
 	}
 	if tag, ok := attrByNorm[norm(name)]; ok {
-		info, _ := objects.Info(tag)
+		info, _ := kmip.AttrInfoOf(tag)
 		return attribute{Tag: tag, Type: info.Type}, nil
 	}
 	if v, n, ok := strings.Cut(name, ":"); ok && v != "" && n != "" {

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -253,7 +252,7 @@ func registrable(attrs []attribute, ver kmip.Version) []attribute {
 			}
 			continue
 		}
-		if info, ok := objects.Info(a.Tag); ok && info.ClientInit && info.InVersion(ver) {
+		if info, ok := kmip.AttrInfoOf(a.Tag); ok && info.ClientInit && info.InVersion(ver) {
 			out = append(out, a)
 		}
 	}
