@@ -152,12 +152,14 @@ func newTransitionCmd(use, short string, op kmip.Operation, extra func(b *ttlv.B
 		Short: short,
 		Args:  args(1, 1, "ID"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			return transition(cmd, a, use, op, extra)
+			return runTransition(cmd, a, use, op, extra)
 		},
 	}
 }
 
-func transition(cmd *cobra.Command, a []string, name string, op kmip.Operation, extra func(b *ttlv.Builder)) error {
+// runTransition runs activate, destroy and revoke: op on the object a[0]
+// names, with extra's fields after its identifier.
+func runTransition(cmd *cobra.Command, a []string, name string, op kmip.Operation, extra func(b *ttlv.Builder)) error {
 	return onObject(func(cmd *cobra.Command, s *session, id string, _ []string) error {
 		if _, err := s.do(op, func(b *ttlv.Builder) {
 			b.AddText(ttlv.TagUniqueIdentifier, id)
@@ -223,7 +225,7 @@ func runRevoke(cmd *cobra.Command, o *revokeOptions, a []string) error {
 			return usageErrorf("--compromise-date: %v", err)
 		}
 	}
-	return transition(cmd, a, "revoke", kmip.OperationRevoke, func(b *ttlv.Builder) {
+	return runTransition(cmd, a, "revoke", kmip.OperationRevoke, func(b *ttlv.Builder) {
 		b.Begin(ttlv.TagRevocationReason)
 		b.AddEnum(ttlv.TagRevocationReasonCode, code)
 		if o.message != "" {
