@@ -19,17 +19,47 @@ type Client struct {
 	mu   sync.Mutex
 	conn net.Conn
 	in   []byte
+	out  []byte
 	w    RequestWriter
+	resp Response // reused by Exchange and Call
 }
 
-// Dial connects to a KMIP server.
+// ErrNoBatchItem is returned for a response without exactly one batch item
+// to a single-item request.
+var ErrNoBatchItem = errors.New("kmip: response has no batch item")
+
+// NetError is a failure to send a request or to read its response.
+type NetError struct {
+	Addr string // the server's address
+	Err  error
+}
+
+func (e *NetError) Error() string { return e.Addr + ": " + e.Err.Error() }
+func (e *NetError) Unwrap() error { return e.Err }
+
+// Dial connects to a KMIP server, allowing 10s to connect and complete the
+// handshake.
 func Dial(addr string, cfg *tls.Config) (*Client, error) {
-	d := &net.Dialer{Timeout: 10 * time.Second}
+	return DialTimeout(addr, cfg, 10*time.Second)
+}
+
+// DialTimeout is Dial allowing timeout to connect and complete the
+// handshake.
+func DialTimeout(addr string, cfg *tls.Config, timeout time.Duration) (*Client, error) {
+	d := &net.Dialer{Timeout: timeout}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{Version: V2_0, conn: conn}, nil
+}
+
+// ConnectionState returns the TLS state of the connection.
+func (c *Client) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
 }
 
 // Close closes the connection.
@@ -81,8 +111,66 @@ func (c *Client) Do(op Operation, payload func(b *ttlv.Builder)) (*Response, *Re
 		return nil, nil, err
 	}
 	if len(resp.Items) != 1 {
-		return resp, nil, errors.New("kmip: response has no batch item")
+		return resp, nil, ErrNoBatchItem
 	}
 	it := &resp.Items[0]
 	return resp, it, it.Err()
+}
+
+// EncodeRequest encodes a single-item request message of op, in
+// c.Version, whose payload is written by payload (nil: empty). The message
+// is built in buf's storage (from buf[:0]) when it is large enough.
+func (c *Client) EncodeRequest(buf []byte, op Operation, payload func(b *ttlv.Builder)) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.encodeRequest(buf, op, payload)
+}
+
+func (c *Client) encodeRequest(buf []byte, op Operation, payload func(b *ttlv.Builder)) ([]byte, error) {
+	c.w.Begin(buf, c.Version, 1, nil)
+	c.w.Item(op, nil, payload)
+	return c.w.Finish()
+}
+
+// Exchange sends an encoded single-item request, such as one from
+// EncodeRequest, and returns the payload of the response item and the size
+// of the response message. The payload is valid until the next call of
+// Exchange or Call. A failed item is returned as a *Error, a failure to
+// send or receive as a *NetError.
+func (c *Client) Exchange(req []byte) (payload ttlv.Value, size int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exchange(req)
+}
+
+func (c *Client) exchange(req []byte) (ttlv.Value, int, error) {
+	msg, err := c.roundTrip(req)
+	if err != nil {
+		return nil, 0, &NetError{Addr: c.conn.RemoteAddr().String(), Err: err}
+	}
+	if err := c.resp.Parse(msg, Limits{}); err != nil {
+		return nil, len(msg), err
+	}
+	if len(c.resp.Items) != 1 {
+		return nil, len(msg), ErrNoBatchItem
+	}
+	it := &c.resp.Items[0]
+	if err := it.Err(); err != nil {
+		return nil, len(msg), err
+	}
+	return it.Payload, len(msg), nil
+}
+
+// Call sends one operation and returns the response payload, valid until
+// the next call of Exchange or Call; failures are as for Exchange.
+func (c *Client) Call(op Operation, payload func(b *ttlv.Builder)) (ttlv.Value, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req, err := c.encodeRequest(c.out, op, payload)
+	if err != nil {
+		return nil, err
+	}
+	c.out = req
+	p, _, err := c.exchange(req)
+	return p, err
 }

@@ -47,7 +47,7 @@ func (s *Service) adjustAttribute(c *kmip.Call, w *ttlv.Builder) error {
 			if proto.IsVendor() {
 				cur.Tag = ttlv.TagAttributeValue
 			}
-			switch info, ok := objects.Info(proto.Tag); {
+			switch info, ok := kmip.AttrInfoOf(proto.Tag); {
 			case ok:
 				cur.Type = info.Type
 			case req.HasValue:

@@ -21,7 +21,7 @@ import (
 // deleted on Recover, so it is the flag, and it needs no hidden state of
 // kmipd's own. Clients see it in Get Attributes as the specification
 // intends, and cannot forge or remove it: it is server-only ("Initially set
-// by: Server", not modifiable or deletable by clients, objects.Info), so
+// by: Server", not modifiable or deletable by clients, kmip.AttrInfoOf), so
 // Create, Register, Add, Set, Modify and Delete Attribute refuse it. Import
 // stores it as given, like every attribute: importing an archived object
 // puts it in archival storage.

@@ -18,7 +18,7 @@ import (
 // Found, Attribute Single Valued, Multi Valued Attribute and Non Unique Name
 // Attribute Invalid Field).
 //
-// What a client may change comes from the attribute tables (objects.Info):
+// What a client may change comes from the attribute tables (kmip.AttrInfoOf):
 // an attribute that is not "modifiable by client" is read-only for Add,
 // Set, Modify and Adjust; Delete also needs "deletable by client", and
 // never removes an attribute that SHALL always have a value. Vendor
@@ -54,7 +54,7 @@ func multiValued(a objects.Attribute) bool {
 	if a.IsVendor() {
 		return true
 	}
-	info, ok := objects.Info(a.Tag)
+	info, ok := kmip.AttrInfoOf(a.Tag)
 	return ok && info.Multi
 }
 
@@ -68,7 +68,7 @@ func checkChange(o *objects.Object, a objects.Attribute, ver kmip.Version, now i
 		}
 		return nil
 	}
-	info, ok := objects.Info(a.Tag)
+	info, ok := kmip.AttrInfoOf(a.Tag)
 	if !ok || !info.InVersion(ver) {
 		return kmip.Errorf(kmip.ResultReasonInvalidAttribute, "%s is not an attribute in KMIP %s", attrName(a), ver)
 	}

@@ -27,7 +27,7 @@ func applyRequestAttrs(o *objects.Object, list kmip.AttrList) error {
 			return err
 		}
 		if oa.Tag != 0 {
-			info, known := objects.Info(oa.Tag)
+			info, known := kmip.AttrInfoOf(oa.Tag)
 			if !known {
 				return kmip.Errorf(kmip.ResultReasonInvalidAttribute, "%s is not an attribute", oa.Tag)
 			}

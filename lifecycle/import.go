@@ -182,7 +182,7 @@ func importAttrs(req *kmip.ImportRequest, id string) ([]objects.Attribute, error
 			continue
 		}
 		if oa.Tag != 0 {
-			if info, known := objects.Info(oa.Tag); known && !info.Multi {
+			if info, known := kmip.AttrInfoOf(oa.Tag); known && !info.Multi {
 				for _, x := range out {
 					if x.Tag == oa.Tag {
 						return nil, kmip.Errorf(kmip.ResultReasonAttributeSingleValued, "%s given more than once", attrName(oa))
@@ -205,7 +205,7 @@ func importAttr(a kmip.Attr) (objects.Attribute, error) {
 	if a.Tag == 0 {
 		return objects.FromAttr(a)
 	}
-	if _, known := objects.Info(a.Tag); known || a.Value.Raw == nil {
+	if _, known := kmip.AttrInfoOf(a.Tag); known || a.Value.Raw == nil {
 		return objects.FromAttr(a)
 	}
 	if a.Value.Tag == a.Tag {

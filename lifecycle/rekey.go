@@ -174,7 +174,7 @@ func applyReKeyAttrs(nk *objects.Object, list kmip.AttrList) error {
 			nk.Add(oa)
 			continue
 		}
-		info, known := objects.Info(oa.Tag)
+		info, known := kmip.AttrInfoOf(oa.Tag)
 		switch {
 		case !known:
 			return kmip.Errorf(kmip.ResultReasonInvalidAttribute, "%s is not an attribute", oa.Tag)

@@ -277,7 +277,7 @@ func applyPairReKeyAttrs(nk *objects.Object, common, specific kmip.AttrList) err
 		if err := checkName(nk, a, -1); err != nil {
 			return err
 		}
-		if info, known := objects.Info(a.Tag); a.IsVendor() || known && info.Multi {
+		if info, known := kmip.AttrInfoOf(a.Tag); a.IsVendor() || known && info.Multi {
 			nk.Add(a)
 		} else {
 			nk.Set(a)

@@ -26,7 +26,7 @@ import (
 // 1.x Attribute Name), or a missing value fails with Invalid Field.
 //
 // FromAttr does not decide whether the client may set the attribute: see
-// [Info] for that.
+// [kmip.AttrInfoOf] for that.
 func FromAttr(a kmip.Attr) (Attribute, error) {
 	if a.Value.Raw == nil {
 		return Attribute{}, kmip.Errorf(kmip.ResultReasonInvalidField, "attribute %s has no value", attrLabel(a))
@@ -35,7 +35,7 @@ func FromAttr(a kmip.Attr) (Attribute, error) {
 	if a.Tag == 0 {
 		return fromVendor(a)
 	}
-	info, ok := Info(a.Tag)
+	info, ok := kmip.AttrInfoOf(a.Tag)
 	if !ok {
 		return Attribute{}, kmip.Errorf(kmip.ResultReasonInvalidField, "%s is not an attribute", a.Tag)
 	}
@@ -47,7 +47,7 @@ func FromAttr(a kmip.Attr) (Attribute, error) {
 	case !v1 && !info.V2:
 		return Attribute{}, kmip.Errorf(kmip.ResultReasonInvalidField, "%s is not a KMIP 2.x attribute", info.SpecName())
 	}
-	if err := info.checkValue(a.Value); err != nil {
+	if err := info.CheckValue(a.Value); err != nil {
 		return Attribute{}, err
 	}
 	if !v1 {

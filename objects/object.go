@@ -494,7 +494,7 @@ func (o *Object) Set(a Attribute) {
 
 // Add appends an instance of a's attribute after the existing ones. It does
 // not check whether the attribute may have several instances (see
-// [AttrInfo.Multi]). The Object takes ownership of a.Raw.
+// [kmip.AttrInfo.Multi]). The Object takes ownership of a.Raw.
 func (o *Object) Add(a Attribute) {
 	if o.setDerived(a) {
 		return

@@ -181,7 +181,7 @@ func emittable(a Attribute, ver kmip.Version) (ttlv.Item, bool) {
 		// carry it as one, and clients reject it in an attribute list.
 		return it, false
 	}
-	if info, ok := Info(a.Tag); ok {
+	if info, ok := kmip.AttrInfoOf(a.Tag); ok {
 		if !info.InVersion(ver) {
 			return it, false
 		}

@@ -68,12 +68,15 @@ type createdJSON struct {
 	Method     string `json:"method,omitempty"`
 }
 
+// createOptions are the flags of create.
+type createOptions struct {
+	typ, alg string
+	length   int32
+	af       attrFlags
+}
+
 func newCreateCmd() *cobra.Command {
-	var (
-		typ, alg string
-		length   int32
-		af       attrFlags
-	)
+	var o createOptions
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a symmetric key (KMIP Create)",
@@ -82,62 +85,66 @@ func newCreateCmd() *cobra.Command {
   id=$(kmipctl create -o json | jq -r .id)`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ot, err := parseEnum(ttlv.TagObjectType, typ)
-			if err != nil {
-				return err
-			}
-			var first []attribute
-			if alg != "" {
-				a, err := parseAttr("CryptographicAlgorithm", alg)
-				if err != nil {
-					return err
-				}
-				first = append(first, a)
-			}
-			if length > 0 {
-				a, err := parseAttr("CryptographicLength", fmt.Sprint(length))
-				if err != nil {
-					return err
-				}
-				first = append(first, a)
-			}
-			attrs, err := af.attrs(first...)
-			if err != nil {
-				return err
-			}
-			var werr error
-			p, err := s.do(kmip.OperationCreate, func(b *ttlv.Builder) {
-				b.AddEnum(ttlv.TagObjectType, ot)
-				werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, attrs)
-			})
-			if werr != nil {
-				return werr
-			}
-			if err != nil {
-				return failed("create", "", err)
-			}
-			var id []byte
-			p.ReadEnum(ttlv.TagObjectType, &ot)
-			if !p.ReadText(ttlv.TagUniqueIdentifier, &id) {
-				return failed("create", "", fmt.Errorf("response lacks Unique Identifier"))
-			}
-			res := createdJSON{ID: string(id), ObjectType: kmip.ObjectType(ot).String()}
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "id", res.ID, "object_type", res.ObjectType)
-			})
+			return runCreate(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&typ, "type", "symmetric", "object type to create")
-	f.StringVar(&alg, "algorithm", "AES", "Cryptographic Algorithm: AES, 3DES, ChaCha20, HMAC-SHA256, ... (alias --alg)")
-	f.Int32Var(&length, "length", 256, "Cryptographic Length in bits")
-	af.add(f, "encrypt,decrypt")
+	f.StringVar(&o.typ, "type", "symmetric", "object type to create")
+	f.StringVar(&o.alg, "algorithm", "AES", "Cryptographic Algorithm: AES, 3DES, ChaCha20, HMAC-SHA256, ... (alias --alg)")
+	f.Int32Var(&o.length, "length", 256, "Cryptographic Length in bits")
+	o.af.add(f, "encrypt,decrypt")
 	return cmd
+}
+
+func runCreate(cmd *cobra.Command, o *createOptions) error {
+	s, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ot, err := parseEnum(ttlv.TagObjectType, o.typ)
+	if err != nil {
+		return err
+	}
+	var first []attribute
+	if o.alg != "" {
+		a, err := parseAttr("CryptographicAlgorithm", o.alg)
+		if err != nil {
+			return err
+		}
+		first = append(first, a)
+	}
+	if o.length > 0 {
+		a, err := parseAttr("CryptographicLength", fmt.Sprint(o.length))
+		if err != nil {
+			return err
+		}
+		first = append(first, a)
+	}
+	attrs, err := o.af.attrs(first...)
+	if err != nil {
+		return err
+	}
+	var werr error
+	p, err := s.do(kmip.OperationCreate, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagObjectType, ot)
+		werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, attrs)
+	})
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return failed("create", "", err)
+	}
+	var id []byte
+	p.ReadEnum(ttlv.TagObjectType, &ot)
+	if !p.ReadText(ttlv.TagUniqueIdentifier, &id) {
+		return failed("create", "", fmt.Errorf("response lacks Unique Identifier"))
+	}
+	res := createdJSON{ID: string(id), ObjectType: kmip.ObjectType(ot).String()}
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "id", res.ID, "object_type", res.ObjectType)
+	})
 }
 
 // curveBits are the key lengths of the usual named curves.
@@ -154,12 +161,15 @@ type keyPairJSON struct {
 	PublicKeyID  string `json:"public_key_id"`
 }
 
+// createKeyPairOptions are the flags of create-key-pair.
+type createKeyPairOptions struct {
+	alg, curve, pubName, privUsage, pubUsage string
+	length                                   int32
+	af                                       attrFlags
+}
+
 func newCreateKeyPairCmd() *cobra.Command {
-	var (
-		alg, curve, pubName, privUsage, pubUsage string
-		length                                   int32
-		af                                       attrFlags
-	)
+	var o createKeyPairOptions
 	cmd := &cobra.Command{
 		Use:   "create-key-pair",
 		Short: "Create an asymmetric key pair (KMIP Create Key Pair)",
@@ -172,106 +182,110 @@ keys (Common Attributes).`,
   kmipctl create-key-pair --curve P-256 --name tls-2025`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if curve != "" && !cmd.Flags().Changed("algorithm") {
-				alg = "EC"
-			}
-			algA, err := parseAttr("CryptographicAlgorithm", alg)
-			if err != nil {
-				return err
-			}
-			common := []attribute{algA}
-			if curve != "" {
-				dp, err := parseAttr("CryptographicDomainParameters", curve)
-				if err != nil {
-					return err
-				}
-				if !cmd.Flags().Changed("length") {
-					c, _ := parseEnum(ttlv.TagRecommendedCurve, curve)
-					bits, ok := curveBits[c]
-					if !ok {
-						return usageErrorf("give --length for curve %s", curve)
-					}
-					length = bits
-				}
-				common = append(common, dp)
-			}
-			if length > 0 {
-				la, err := parseAttr("CryptographicLength", fmt.Sprint(length))
-				if err != nil {
-					return err
-				}
-				common = append(common, la)
-			}
-			names := af.names
-			af.names = nil
-			af.usage = ""
-			common, err = af.attrs(common...)
-			if err != nil {
-				return err
-			}
-			side := func(usage string, names []string) ([]attribute, error) {
-				f := attrFlags{usage: usage, names: names}
-				return f.attrs()
-			}
-			var pubNames []string
-			switch {
-			case pubName != "":
-				pubNames = []string{pubName}
-			default:
-				for _, n := range names {
-					pubNames = append(pubNames, n+".pub")
-				}
-			}
-			priv, err := side(privUsage, names)
-			if err != nil {
-				return err
-			}
-			pub, err := side(pubUsage, pubNames)
-			if err != nil {
-				return err
-			}
-			var werr error
-			p, err := s.do(kmip.OperationCreateKeyPair, func(b *ttlv.Builder) {
-				v2 := s.v2()
-				for _, e := range []error{
-					writeAttrs(b, v2, ttlv.TagCommonAttributes, ttlv.TagCommonTemplateAttribute, common),
-					writeAttrs(b, v2, ttlv.TagPrivateKeyAttributes, ttlv.TagPrivateKeyTemplateAttribute, priv),
-					writeAttrs(b, v2, ttlv.TagPublicKeyAttributes, ttlv.TagPublicKeyTemplateAttribute, pub),
-				} {
-					if e != nil && werr == nil {
-						werr = e
-					}
-				}
-			})
-			if werr != nil {
-				return werr
-			}
-			if err != nil {
-				return failed("create-key-pair", "", err)
-			}
-			var privID, pubID []byte
-			if !p.ReadText(ttlv.TagPrivateKeyUniqueIdentifier, &privID) || !p.ReadText(ttlv.TagPublicKeyUniqueIdentifier, &pubID) {
-				return failed("create-key-pair", "", fmt.Errorf("response lacks the key identifiers"))
-			}
-			res := keyPairJSON{PrivateKeyID: string(privID), PublicKeyID: string(pubID)}
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "private_key_id", res.PrivateKeyID, "public_key_id", res.PublicKeyID)
-			})
+			return runCreateKeyPair(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&alg, "algorithm", "RSA", "Cryptographic Algorithm: RSA, EC, ECDSA, Ed25519, ... (alias --alg)")
-	f.Int32Var(&length, "length", 2048, "key length in bits (from the curve with --curve)")
-	f.StringVar(&curve, "curve", "", "named curve, e.g. P-256, P-384 (implies --algorithm EC)")
-	f.StringVar(&pubName, "public-name", "", "Name of the public key (default: NAME.pub)")
-	f.StringVar(&privUsage, "private-usage", "sign", "Cryptographic Usage Mask of the private key")
-	f.StringVar(&pubUsage, "public-usage", "verify", "Cryptographic Usage Mask of the public key")
-	af.add(f, "")
+	f.StringVar(&o.alg, "algorithm", "RSA", "Cryptographic Algorithm: RSA, EC, ECDSA, Ed25519, ... (alias --alg)")
+	f.Int32Var(&o.length, "length", 2048, "key length in bits (from the curve with --curve)")
+	f.StringVar(&o.curve, "curve", "", "named curve, e.g. P-256, P-384 (implies --algorithm EC)")
+	f.StringVar(&o.pubName, "public-name", "", "Name of the public key (default: NAME.pub)")
+	f.StringVar(&o.privUsage, "private-usage", "sign", "Cryptographic Usage Mask of the private key")
+	f.StringVar(&o.pubUsage, "public-usage", "verify", "Cryptographic Usage Mask of the public key")
+	o.af.add(f, "")
 	f.Lookup("usage").Hidden = true
 	return cmd
+}
+
+func runCreateKeyPair(cmd *cobra.Command, o *createKeyPairOptions) error {
+	s, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.curve != "" && !cmd.Flags().Changed("algorithm") {
+		o.alg = "EC"
+	}
+	algA, err := parseAttr("CryptographicAlgorithm", o.alg)
+	if err != nil {
+		return err
+	}
+	common := []attribute{algA}
+	if o.curve != "" {
+		dp, err := parseAttr("CryptographicDomainParameters", o.curve)
+		if err != nil {
+			return err
+		}
+		if !cmd.Flags().Changed("length") {
+			c, _ := parseEnum(ttlv.TagRecommendedCurve, o.curve)
+			bits, ok := curveBits[c]
+			if !ok {
+				return usageErrorf("give --length for curve %s", o.curve)
+			}
+			o.length = bits
+		}
+		common = append(common, dp)
+	}
+	if o.length > 0 {
+		la, err := parseAttr("CryptographicLength", fmt.Sprint(o.length))
+		if err != nil {
+			return err
+		}
+		common = append(common, la)
+	}
+	names := o.af.names
+	o.af.names = nil
+	o.af.usage = ""
+	common, err = o.af.attrs(common...)
+	if err != nil {
+		return err
+	}
+	side := func(usage string, names []string) ([]attribute, error) {
+		f := attrFlags{usage: usage, names: names}
+		return f.attrs()
+	}
+	var pubNames []string
+	switch {
+	case o.pubName != "":
+		pubNames = []string{o.pubName}
+	default:
+		for _, n := range names {
+			pubNames = append(pubNames, n+".pub")
+		}
+	}
+	priv, err := side(o.privUsage, names)
+	if err != nil {
+		return err
+	}
+	pub, err := side(o.pubUsage, pubNames)
+	if err != nil {
+		return err
+	}
+	var werr error
+	p, err := s.do(kmip.OperationCreateKeyPair, func(b *ttlv.Builder) {
+		v2 := s.v2()
+		for _, e := range []error{
+			writeAttrs(b, v2, ttlv.TagCommonAttributes, ttlv.TagCommonTemplateAttribute, common),
+			writeAttrs(b, v2, ttlv.TagPrivateKeyAttributes, ttlv.TagPrivateKeyTemplateAttribute, priv),
+			writeAttrs(b, v2, ttlv.TagPublicKeyAttributes, ttlv.TagPublicKeyTemplateAttribute, pub),
+		} {
+			if e != nil && werr == nil {
+				werr = e
+			}
+		}
+	})
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return failed("create-key-pair", "", err)
+	}
+	var privID, pubID []byte
+	if !p.ReadText(ttlv.TagPrivateKeyUniqueIdentifier, &privID) || !p.ReadText(ttlv.TagPublicKeyUniqueIdentifier, &pubID) {
+		return failed("create-key-pair", "", fmt.Errorf("response lacks the key identifiers"))
+	}
+	res := keyPairJSON{PrivateKeyID: string(privID), PublicKeyID: string(pubID)}
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "private_key_id", res.PrivateKeyID, "public_key_id", res.PublicKeyID)
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -127,11 +126,14 @@ func isHexText(b []byte) bool {
 	return true
 }
 
+// exportOptions are the flags of export.
+type exportOptions struct {
+	file, encoding, format string
+	wf                     wrapFlags
+}
+
 func newExportCmd() *cobra.Command {
-	var (
-		file, encoding, format string
-		wf                     wrapFlags
-	)
+	var o exportOptions
 	cmd := &cobra.Command{
 		Use:   "export ID",
 		Short: "Save an object with its attributes to a file (KMIP Export)",
@@ -150,55 +152,59 @@ is the document's encoding).`,
   kmipctl export 7d0e... --encoding xml > key.xml`,
 		Args: args(1, 1, "ID"),
 		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
-			kft, ok := getFormats[format]
-			if !ok {
-				return usageErrorf("invalid --format %q: want raw, pkcs1, pkcs8, x509, ec or opaque", format)
-			}
-			switch encoding {
-			case "json", "xml", "ttlv", "bin", "hex":
-			default:
-				return usageErrorf("invalid --encoding %q: want json, xml, ttlv or hex", encoding)
-			}
-			wrap, err := wf.spec(cmd.Flags(), "wrap-encoding")
-			if err != nil {
-				return err
-			}
-			doc, method, err := exportDoc(s, id, kft, wrap)
-			if err != nil {
-				return failed("export", id, err)
-			}
-			data, err := encodeDoc(doc, encoding)
-			if err != nil {
-				return failed("export", id, err)
-			}
-			if file == "" || file == "-" {
-				_, err := cmd.OutOrStdout().Write(data)
-				return err
-			}
-			if err := os.WriteFile(file, data, 0o600); err != nil {
-				return err
-			}
-			var ot uint32
-			var body ttlv.Value
-			v := ttlv.Value(doc)
-			if v.ReadStructure(ttlv.TagResponsePayload, &body) {
-				if it, ok := body.Find(ttlv.TagObjectType); ok {
-					ot = it.Uint32()
-				}
-			}
-			res := exportJSON{ID: id, ObjectType: kmip.ObjectType(ot).String(), Method: method, File: file, Bytes: len(data)}
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "id", res.ID, "object_type", res.ObjectType, "method", res.Method,
-					"file", fmt.Sprintf("%s (%d bytes)", res.File, res.Bytes))
-			})
+			return runExport(cmd, &o, s, id)
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "file", "", "write the document to this file (mode 0600)")
-	f.StringVar(&encoding, "encoding", "json", "document encoding: json, xml, ttlv or hex")
-	f.StringVar(&format, "format", "", "Key Format Type to export the key in: raw, pkcs1, pkcs8, x509, ec")
-	wf.add(f, "wrap-encoding")
+	f.StringVar(&o.file, "file", "", "write the document to this file (mode 0600)")
+	f.StringVar(&o.encoding, "encoding", "json", "document encoding: json, xml, ttlv or hex")
+	f.StringVar(&o.format, "format", "", "Key Format Type to export the key in: raw, pkcs1, pkcs8, x509, ec")
+	o.wf.add(f, "wrap-encoding")
 	return cmd
+}
+
+func runExport(cmd *cobra.Command, o *exportOptions, s *session, id string) error {
+	kft, ok := getFormats[o.format]
+	if !ok {
+		return usageErrorf("invalid --format %q: want raw, pkcs1, pkcs8, x509, ec or opaque", o.format)
+	}
+	switch o.encoding {
+	case "json", "xml", "ttlv", "bin", "hex":
+	default:
+		return usageErrorf("invalid --encoding %q: want json, xml, ttlv or hex", o.encoding)
+	}
+	wrap, err := o.wf.spec(cmd.Flags(), "wrap-encoding")
+	if err != nil {
+		return err
+	}
+	doc, method, err := exportDoc(s, id, kft, wrap)
+	if err != nil {
+		return failed("export", id, err)
+	}
+	data, err := encodeDoc(doc, o.encoding)
+	if err != nil {
+		return failed("export", id, err)
+	}
+	if o.file == "" || o.file == "-" {
+		_, err := cmd.OutOrStdout().Write(data)
+		return err
+	}
+	if err := os.WriteFile(o.file, data, 0o600); err != nil {
+		return err
+	}
+	var ot uint32
+	var body ttlv.Value
+	v := ttlv.Value(doc)
+	if v.ReadStructure(ttlv.TagResponsePayload, &body) {
+		if it, ok := body.Find(ttlv.TagObjectType); ok {
+			ot = it.Uint32()
+		}
+	}
+	res := exportJSON{ID: id, ObjectType: kmip.ObjectType(ot).String(), Method: method, File: o.file, Bytes: len(data)}
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "id", res.ID, "object_type", res.ObjectType, "method", res.Method,
+			"file", fmt.Sprintf("%s (%d bytes)", res.File, res.Bytes))
+	})
 }
 
 // exportedObject is a parsed export document.
@@ -253,18 +259,21 @@ func registrable(attrs []attribute, ver kmip.Version) []attribute {
 			}
 			continue
 		}
-		if info, ok := objects.Info(a.Tag); ok && info.ClientInit && info.InVersion(ver) {
+		if info, ok := kmip.AttrInfoOf(a.Tag); ok && info.ClientInit && info.InVersion(ver) {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
+// importOptions are the flags of import.
+type importOptions struct {
+	file, name        string
+	replace, register bool
+}
+
 func newImportCmd() *cobra.Command {
-	var (
-		file, name        string
-		replace, register bool
-	)
+	var o importOptions
 	cmd := &cobra.Command{
 		Use:   "import",
 		Short: "Load an object saved by export (KMIP Import, or Register)",
@@ -278,82 +287,86 @@ object's names.`,
   kmipctl import --file key.json --register --name restored-key`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if file == "" {
-				return usageErrorf("import needs --file (- for standard input)")
-			}
-			data, err := readInput(file, cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			doc, err := decodeAny(data)
-			if err != nil {
-				return usageErrorf("%s: %v", file, err)
-			}
-			e, err := parseExportDoc(doc)
-			if err != nil {
-				return usageErrorf("%s: %v", file, err)
-			}
-			if name != "" {
-				kept := e.attrs[:0:0]
-				for _, a := range e.attrs {
-					if a.Tag != ttlv.TagName {
-						kept = append(kept, a)
-					}
-				}
-				n, _ := parseAttr("Name", name)
-				e.attrs = append(kept, n)
-			}
-			res := exportJSON{ObjectType: e.typ.String()}
-			var p ttlv.Value
-			if s.opts.version.AtLeast(kmip.V2_0) && !register {
-				res.Method = "Import"
-				p, err = s.do(kmip.OperationImport, func(b *ttlv.Builder) {
-					b.AddText(ttlv.TagUniqueIdentifier, e.id)
-					b.AddEnum(ttlv.TagObjectType, uint32(e.typ))
-					if replace {
-						b.AddBool(ttlv.TagReplaceExisting, true)
-					}
-					writeAttrs(b, true, ttlv.TagAttributes, 0, e.attrs)
-					b.AddRaw(e.item)
-				})
-				if err != nil && !unsupported(err) {
-					return failed("import", e.id, err)
-				}
-			}
-			if p == nil {
-				res.Method = "Register"
-				var werr error
-				p, err = s.do(kmip.OperationRegister, func(b *ttlv.Builder) {
-					b.AddEnum(ttlv.TagObjectType, uint32(e.typ))
-					werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, registrable(e.attrs, s.opts.version))
-					b.AddRaw(e.item)
-				})
-				if werr != nil {
-					return werr
-				}
-				if err != nil {
-					return failed("import", e.id, err)
-				}
-			}
-			var id []byte
-			if !p.ReadText(ttlv.TagUniqueIdentifier, &id) {
-				return failed("import", e.id, fmt.Errorf("response lacks Unique Identifier"))
-			}
-			res.ID = string(id)
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "id", res.ID, "object_type", res.ObjectType, "method", res.Method)
-			})
+			return runImport(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "file", "", "export document to read (- for standard input)")
-	f.StringVar(&name, "name", "", "replace the object's names with this one")
-	f.BoolVar(&replace, "replace", false, "Import: replace an existing object of the same identifier")
-	f.BoolVar(&register, "register", false, "use Register even if the server has Import")
+	f.StringVar(&o.file, "file", "", "export document to read (- for standard input)")
+	f.StringVar(&o.name, "name", "", "replace the object's names with this one")
+	f.BoolVar(&o.replace, "replace", false, "Import: replace an existing object of the same identifier")
+	f.BoolVar(&o.register, "register", false, "use Register even if the server has Import")
 	return cmd
+}
+
+func runImport(cmd *cobra.Command, o *importOptions) error {
+	s, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.file == "" {
+		return usageErrorf("import needs --file (- for standard input)")
+	}
+	data, err := readInput(o.file, cmd.InOrStdin())
+	if err != nil {
+		return err
+	}
+	doc, err := decodeAny(data)
+	if err != nil {
+		return usageErrorf("%s: %v", o.file, err)
+	}
+	e, err := parseExportDoc(doc)
+	if err != nil {
+		return usageErrorf("%s: %v", o.file, err)
+	}
+	if o.name != "" {
+		kept := e.attrs[:0:0]
+		for _, a := range e.attrs {
+			if a.Tag != ttlv.TagName {
+				kept = append(kept, a)
+			}
+		}
+		n, _ := parseAttr("Name", o.name)
+		e.attrs = append(kept, n)
+	}
+	res := exportJSON{ObjectType: e.typ.String()}
+	var p ttlv.Value
+	if s.opts.version.AtLeast(kmip.V2_0) && !o.register {
+		res.Method = "Import"
+		p, err = s.do(kmip.OperationImport, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, e.id)
+			b.AddEnum(ttlv.TagObjectType, uint32(e.typ))
+			if o.replace {
+				b.AddBool(ttlv.TagReplaceExisting, true)
+			}
+			writeAttrs(b, true, ttlv.TagAttributes, 0, e.attrs)
+			b.AddRaw(e.item)
+		})
+		if err != nil && !unsupported(err) {
+			return failed("import", e.id, err)
+		}
+	}
+	if p == nil {
+		res.Method = "Register"
+		var werr error
+		p, err = s.do(kmip.OperationRegister, func(b *ttlv.Builder) {
+			b.AddEnum(ttlv.TagObjectType, uint32(e.typ))
+			werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, registrable(e.attrs, s.opts.version))
+			b.AddRaw(e.item)
+		})
+		if werr != nil {
+			return werr
+		}
+		if err != nil {
+			return failed("import", e.id, err)
+		}
+	}
+	var id []byte
+	if !p.ReadText(ttlv.TagUniqueIdentifier, &id) {
+		return failed("import", e.id, fmt.Errorf("response lacks Unique Identifier"))
+	}
+	res.ID = string(id)
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "id", res.ID, "object_type", res.ObjectType, "method", res.Method)
+	})
 }

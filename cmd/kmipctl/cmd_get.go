@@ -262,11 +262,14 @@ func objectKind(s *session, id string) (kmip.ObjectType, kmip.CryptographicAlgor
 	return t, alg, nil
 }
 
+// getOptions are the flags of get.
+type getOptions struct {
+	format, out string
+	wf          wrapFlags
+}
+
 func newGetCmd() *cobra.Command {
-	var (
-		format, out string
-		wf          wrapFlags
-	)
+	var opt getOptions
 	cmd := &cobra.Command{
 		Use:   "get ID",
 		Short: "Retrieve an object's key material (KMIP Get)",
@@ -289,78 +292,82 @@ TTLV-encoded Key Value is), --wrap-mode for a symmetric wrapping key.`,
   kmipctl get 7d0e... -o json | jq -r .key_hex`,
 		Args: args(1, 1, "ID"),
 		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
-			kft, known := getFormats[format]
-			if !known && format != "transparent" && format != "pem" {
-				return usageErrorf("invalid --format %q: want raw, transparent, pkcs1, pkcs8, x509, ec or pem", format)
-			}
-			if format == "transparent" || format == "pem" {
-				t, alg, err := objectKind(s, id)
-				if err != nil {
-					return failed("get", id, err)
-				}
-				switch {
-				case format == "transparent":
-					f, ok := transparentFormat(t, alg)
-					if !ok {
-						return usageErrorf("no transparent format for a %s %s", alg, t)
-					}
-					kft = f
-				case t == kmip.ObjectTypePrivateKey:
-					kft = kmip.KeyFormatTypePKCS_8
-				case t == kmip.ObjectTypePublicKey:
-					kft = kmip.KeyFormatTypeX_509
-				case t != kmip.ObjectTypeCertificate:
-					return usageErrorf("a %s has no PEM form", t)
-				}
-			}
-			wrap, err := wf.spec(cmd.Flags(), "encoding")
-			if err != nil {
-				return err
-			}
-			o, err := getObject(s, id, kft, wrap)
-			if err != nil {
-				return failed("get", id, err)
-			}
-			res := o.json()
-			if out != "" {
-				data := o.Material
-				switch {
-				case format == "pem":
-					if data, err = o.pemBlock(); err != nil {
-						return err
-					}
-				case data == nil && o.Structured != nil:
-					if data, err = ttlv.AppendJSON(nil, o.Structured, true); err != nil {
-						return err
-					}
-				case data == nil:
-					return failed("get", id, fmt.Errorf("the response has no material to write"))
-				}
-				if err := os.WriteFile(out, data, 0o600); err != nil {
-					return err
-				}
-				res.File, res.Bytes, res.KeyHex, res.KeyMaterial = out, len(data), "", nil
-			}
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "id", res.ID, "object_type", res.ObjectType, "key_format", res.KeyFormat,
-					"algorithm", res.Algorithm, "length", lengthText(res.Length), "data_type", res.DataType,
-					"certificate_type", res.CertificateType, "key_hex", res.KeyHex)
-				if res.KeyMaterial != nil {
-					kv(w, "key_material", itemText(o.Structured))
-				}
-				if res.Wrapped {
-					kv(w, "wrapped", "true")
-				}
-				if res.File != "" {
-					kv(w, "file", fmt.Sprintf("%s (%d bytes)", res.File, res.Bytes))
-				}
-			})
+			return runGet(cmd, &opt, s, id)
 		}),
 	}
-	cmd.Flags().StringVar(&format, "format", "", "Key Format Type: raw, transparent, pkcs1, pkcs8, x509, ec or pem")
-	cmd.Flags().StringVar(&out, "out", "", "write the material to this file")
-	wf.add(cmd.Flags(), "encoding")
+	cmd.Flags().StringVar(&opt.format, "format", "", "Key Format Type: raw, transparent, pkcs1, pkcs8, x509, ec or pem")
+	cmd.Flags().StringVar(&opt.out, "out", "", "write the material to this file")
+	opt.wf.add(cmd.Flags(), "encoding")
 	return cmd
+}
+
+func runGet(cmd *cobra.Command, opt *getOptions, s *session, id string) error {
+	kft, known := getFormats[opt.format]
+	if !known && opt.format != "transparent" && opt.format != "pem" {
+		return usageErrorf("invalid --format %q: want raw, transparent, pkcs1, pkcs8, x509, ec or pem", opt.format)
+	}
+	if opt.format == "transparent" || opt.format == "pem" {
+		t, alg, err := objectKind(s, id)
+		if err != nil {
+			return failed("get", id, err)
+		}
+		switch {
+		case opt.format == "transparent":
+			f, ok := transparentFormat(t, alg)
+			if !ok {
+				return usageErrorf("no transparent format for a %s %s", alg, t)
+			}
+			kft = f
+		case t == kmip.ObjectTypePrivateKey:
+			kft = kmip.KeyFormatTypePKCS_8
+		case t == kmip.ObjectTypePublicKey:
+			kft = kmip.KeyFormatTypeX_509
+		case t != kmip.ObjectTypeCertificate:
+			return usageErrorf("a %s has no PEM form", t)
+		}
+	}
+	wrap, err := opt.wf.spec(cmd.Flags(), "encoding")
+	if err != nil {
+		return err
+	}
+	o, err := getObject(s, id, kft, wrap)
+	if err != nil {
+		return failed("get", id, err)
+	}
+	res := o.json()
+	if opt.out != "" {
+		data := o.Material
+		switch {
+		case opt.format == "pem":
+			if data, err = o.pemBlock(); err != nil {
+				return err
+			}
+		case data == nil && o.Structured != nil:
+			if data, err = ttlv.AppendJSON(nil, o.Structured, true); err != nil {
+				return err
+			}
+		case data == nil:
+			return failed("get", id, fmt.Errorf("the response has no material to write"))
+		}
+		if err := os.WriteFile(opt.out, data, 0o600); err != nil {
+			return err
+		}
+		res.File, res.Bytes, res.KeyHex, res.KeyMaterial = opt.out, len(data), "", nil
+	}
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "id", res.ID, "object_type", res.ObjectType, "key_format", res.KeyFormat,
+			"algorithm", res.Algorithm, "length", lengthText(res.Length), "data_type", res.DataType,
+			"certificate_type", res.CertificateType, "key_hex", res.KeyHex)
+		if res.KeyMaterial != nil {
+			kv(w, "key_material", itemText(o.Structured))
+		}
+		if res.Wrapped {
+			kv(w, "wrapped", "true")
+		}
+		if res.File != "" {
+			kv(w, "file", fmt.Sprintf("%s (%d bytes)", res.File, res.Bytes))
+		}
+	})
 }
 
 func lengthText(n int32) string {

@@ -20,13 +20,16 @@ type locateJSON struct {
 	LocatedItems *int32 `json:"located_items,omitempty"`
 }
 
+// locateOptions are the flags of locate.
+type locateOptions struct {
+	name, typ, state, alg, group string
+	length, max, offset          int32
+	extra                        []string
+	destroyed                    bool
+}
+
 func newLocateCmd() *cobra.Command {
-	var (
-		name, typ, state, alg, group string
-		length, max, offset          int32
-		extra                        []string
-		destroyed                    bool
-	)
+	var o locateOptions
 	cmd := &cobra.Command{
 		Use:   "locate",
 		Short: "Find objects by attributes (KMIP Locate)",
@@ -38,97 +41,101 @@ with kmipd. Table output is one identifier a line.`,
   kmipctl locate --attr x-team=payments -o json | jq -r '.ids[]'`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			var attrs []attribute
-			add := func(n, v string) error {
-				if v == "" {
-					return nil
-				}
-				a, err := parseAttr(n, v)
-				if err == nil {
-					attrs = append(attrs, a)
-				}
-				return err
-			}
-			for _, f := range []struct{ n, v string }{
-				{"ObjectType", typ}, {"State", state}, {"CryptographicAlgorithm", alg},
-				{"Name", name}, {"ObjectGroup", group},
-			} {
-				if err := add(f.n, f.v); err != nil {
-					return err
-				}
-			}
-			if length > 0 {
-				if err := add("CryptographicLength", fmt.Sprint(length)); err != nil {
-					return err
-				}
-			}
-			for _, e := range extra {
-				a, err := parseAttrArg(e)
-				if err != nil {
-					return err
-				}
-				attrs = append(attrs, a)
-			}
-			if max < 0 || offset < 0 {
-				return usageErrorf("--max and --offset must not be negative")
-			}
-			var werr error
-			p, err := s.do(kmip.OperationLocate, func(b *ttlv.Builder) {
-				if max > 0 {
-					b.AddInt32(ttlv.TagMaximumItems, max)
-				}
-				if offset > 0 {
-					b.AddInt32(ttlv.TagOffsetItems, offset)
-				}
-				if destroyed {
-					b.AddInt32(ttlv.TagStorageStatusMask, int32(kmip.StorageStatusMaskOnLineStorage|kmip.StorageStatusMaskDestroyedStorage))
-				}
-				if len(attrs) > 0 || s.v2() {
-					werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, 0, attrs)
-				}
-			})
-			if werr != nil {
-				return werr
-			}
-			if err != nil {
-				return failed("locate", "", err)
-			}
-			res := locateJSON{IDs: []string{}}
-			for !p.Empty() {
-				it, _ := p.Next()
-				switch it.Tag {
-				case ttlv.TagLocatedItems:
-					n := it.Int32()
-					res.LocatedItems = &n
-				case ttlv.TagUniqueIdentifier:
-					res.IDs = append(res.IDs, string(it.Data))
-				}
-			}
-			res.Count = len(res.IDs)
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				for _, id := range res.IDs {
-					fmt.Fprintln(w, id)
-				}
-			})
+			return runLocate(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&name, "name", "", "Name")
-	f.StringVar(&typ, "type", "", "Object Type: symmetric, secret, opaque, private, public, certificate")
-	f.StringVar(&state, "state", "", "State: pre-active, active, deactivated, compromised, destroyed, destroyed-compromised")
-	f.StringVar(&alg, "algorithm", "", "Cryptographic Algorithm (alias --alg)")
-	f.Int32Var(&length, "length", 0, "Cryptographic Length")
-	f.StringVar(&group, "group", "", "Object Group")
-	f.Int32Var(&max, "max", 0, "Maximum Items (0: no limit)")
-	f.Int32Var(&offset, "offset", 0, "Offset Items: skip this many matches")
-	f.BoolVar(&destroyed, "destroyed", false, "include destroyed objects (Storage Status Mask)")
-	f.StringArrayVar(&extra, "attr", nil, "other attribute filter NAME=VALUE (repeatable)")
+	f.StringVar(&o.name, "name", "", "Name")
+	f.StringVar(&o.typ, "type", "", "Object Type: symmetric, secret, opaque, private, public, certificate")
+	f.StringVar(&o.state, "state", "", "State: pre-active, active, deactivated, compromised, destroyed, destroyed-compromised")
+	f.StringVar(&o.alg, "algorithm", "", "Cryptographic Algorithm (alias --alg)")
+	f.Int32Var(&o.length, "length", 0, "Cryptographic Length")
+	f.StringVar(&o.group, "group", "", "Object Group")
+	f.Int32Var(&o.max, "max", 0, "Maximum Items (0: no limit)")
+	f.Int32Var(&o.offset, "offset", 0, "Offset Items: skip this many matches")
+	f.BoolVar(&o.destroyed, "destroyed", false, "include destroyed objects (Storage Status Mask)")
+	f.StringArrayVar(&o.extra, "attr", nil, "other attribute filter NAME=VALUE (repeatable)")
 	return cmd
+}
+
+func runLocate(cmd *cobra.Command, o *locateOptions) error {
+	s, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	var attrs []attribute
+	add := func(n, v string) error {
+		if v == "" {
+			return nil
+		}
+		a, err := parseAttr(n, v)
+		if err == nil {
+			attrs = append(attrs, a)
+		}
+		return err
+	}
+	for _, f := range []struct{ n, v string }{
+		{"ObjectType", o.typ}, {"State", o.state}, {"CryptographicAlgorithm", o.alg},
+		{"Name", o.name}, {"ObjectGroup", o.group},
+	} {
+		if err := add(f.n, f.v); err != nil {
+			return err
+		}
+	}
+	if o.length > 0 {
+		if err := add("CryptographicLength", fmt.Sprint(o.length)); err != nil {
+			return err
+		}
+	}
+	for _, e := range o.extra {
+		a, err := parseAttrArg(e)
+		if err != nil {
+			return err
+		}
+		attrs = append(attrs, a)
+	}
+	if o.max < 0 || o.offset < 0 {
+		return usageErrorf("--max and --offset must not be negative")
+	}
+	var werr error
+	p, err := s.do(kmip.OperationLocate, func(b *ttlv.Builder) {
+		if o.max > 0 {
+			b.AddInt32(ttlv.TagMaximumItems, o.max)
+		}
+		if o.offset > 0 {
+			b.AddInt32(ttlv.TagOffsetItems, o.offset)
+		}
+		if o.destroyed {
+			b.AddInt32(ttlv.TagStorageStatusMask, int32(kmip.StorageStatusMaskOnLineStorage|kmip.StorageStatusMaskDestroyedStorage))
+		}
+		if len(attrs) > 0 || s.v2() {
+			werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, 0, attrs)
+		}
+	})
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return failed("locate", "", err)
+	}
+	res := locateJSON{IDs: []string{}}
+	for !p.Empty() {
+		it, _ := p.Next()
+		switch it.Tag {
+		case ttlv.TagLocatedItems:
+			n := it.Int32()
+			res.LocatedItems = &n
+		case ttlv.TagUniqueIdentifier:
+			res.IDs = append(res.IDs, string(it.Data))
+		}
+	}
+	res.Count = len(res.IDs)
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		for _, id := range res.IDs {
+			fmt.Fprintln(w, id)
+		}
+	})
 }
 
 // stateJSON is the output of activate, revoke and destroy.
@@ -145,12 +152,14 @@ func newTransitionCmd(use, short string, op kmip.Operation, extra func(b *ttlv.B
 		Short: short,
 		Args:  args(1, 1, "ID"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			return transition(cmd, a, use, op, extra)
+			return runTransition(cmd, a, use, op, extra)
 		},
 	}
 }
 
-func transition(cmd *cobra.Command, a []string, name string, op kmip.Operation, extra func(b *ttlv.Builder)) error {
+// runTransition runs activate, destroy and revoke: op on the object a[0]
+// names, with extra's fields after its identifier.
+func runTransition(cmd *cobra.Command, a []string, name string, op kmip.Operation, extra func(b *ttlv.Builder)) error {
 	return onObject(func(cmd *cobra.Command, s *session, id string, _ []string) error {
 		if _, err := s.do(op, func(b *ttlv.Builder) {
 			b.AddText(ttlv.TagUniqueIdentifier, id)
@@ -175,8 +184,13 @@ func newDestroyCmd() *cobra.Command {
 	return newTransitionCmd("destroy", "Destroy an object's key material (KMIP Destroy); revoke an active key first", kmip.OperationDestroy, nil)
 }
 
+// revokeOptions are the flags of revoke.
+type revokeOptions struct {
+	reason, message, when string
+}
+
 func newRevokeCmd() *cobra.Command {
-	var reason, message, when string
+	var o revokeOptions
 	cmd := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an object (KMIP Revoke): Active → Deactivated, or Compromised",
@@ -190,34 +204,38 @@ compromise happened (RFC 3339, Unix seconds, now-24h, ...).`,
   kmipctl revoke 7d0e... --reason compromise --compromise-date now-48h`,
 		Args: args(1, 1, "ID"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			code, err := parseEnum(ttlv.TagRevocationReasonCode, reason)
-			if err != nil {
-				return err
-			}
-			var occurred time.Time
-			if when != "" {
-				if occurred, err = parseTime(when); err != nil {
-					return usageErrorf("--compromise-date: %v", err)
-				}
-			}
-			return transition(cmd, a, "revoke", kmip.OperationRevoke, func(b *ttlv.Builder) {
-				b.Begin(ttlv.TagRevocationReason)
-				b.AddEnum(ttlv.TagRevocationReasonCode, code)
-				if message != "" {
-					b.AddText(ttlv.TagRevocationMessage, message)
-				}
-				b.End()
-				if !occurred.IsZero() {
-					b.AddDateTime(ttlv.TagCompromiseOccurrenceDate, occurred.Unix())
-				}
-			})
+			return runRevoke(cmd, &o, a)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&reason, "reason", "unspecified", "Revocation Reason Code")
-	f.StringVar(&message, "message", "", "Revocation Message")
-	f.StringVar(&when, "compromise-date", "", "Compromise Occurrence Date (with --reason compromise)")
+	f.StringVar(&o.reason, "reason", "unspecified", "Revocation Reason Code")
+	f.StringVar(&o.message, "message", "", "Revocation Message")
+	f.StringVar(&o.when, "compromise-date", "", "Compromise Occurrence Date (with --reason compromise)")
 	return cmd
+}
+
+func runRevoke(cmd *cobra.Command, o *revokeOptions, a []string) error {
+	code, err := parseEnum(ttlv.TagRevocationReasonCode, o.reason)
+	if err != nil {
+		return err
+	}
+	var occurred time.Time
+	if o.when != "" {
+		if occurred, err = parseTime(o.when); err != nil {
+			return usageErrorf("--compromise-date: %v", err)
+		}
+	}
+	return runTransition(cmd, a, "revoke", kmip.OperationRevoke, func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagRevocationReason)
+		b.AddEnum(ttlv.TagRevocationReasonCode, code)
+		if o.message != "" {
+			b.AddText(ttlv.TagRevocationMessage, o.message)
+		}
+		b.End()
+		if !occurred.IsZero() {
+			b.AddDateTime(ttlv.TagCompromiseOccurrenceDate, occurred.Unix())
+		}
+	})
 }
 
 // rekeyJSON is the output of rekey.
@@ -226,11 +244,14 @@ type rekeyJSON struct {
 	ReplacedID string `json:"replaced_id"`
 }
 
+// rekeyOptions are the flags of rekey.
+type rekeyOptions struct {
+	offset time.Duration
+	extra  []string
+}
+
 func newRekeyCmd() *cobra.Command {
-	var (
-		offset time.Duration
-		extra  []string
-	)
+	var o rekeyOptions
 	cmd := &cobra.Command{
 		Use:   "rekey ID",
 		Short: "Replace a symmetric key with a new one (KMIP Re-key)",
@@ -241,44 +262,48 @@ Activation Date that far after now; --attr sets more attributes on it.`,
   kmipctl rekey 7d0e... --offset 24h -o json | jq -r .id`,
 		Args: args(1, 1, "ID"),
 		RunE: onObject(func(cmd *cobra.Command, s *session, id string, a []string) error {
-			if offset < 0 {
-				return usageErrorf("--offset must not be negative")
-			}
-			var attrs []attribute
-			for _, e := range extra {
-				at, err := parseAttrArg(e)
-				if err != nil {
-					return err
-				}
-				attrs = append(attrs, at)
-			}
-			var werr error
-			p, err := s.do(kmip.OperationReKey, func(b *ttlv.Builder) {
-				b.AddText(ttlv.TagUniqueIdentifier, id)
-				if offset > 0 {
-					b.AddInterval(ttlv.TagOffset, uint32(offset/time.Second))
-				}
-				if len(attrs) > 0 {
-					werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, attrs)
-				}
-			})
-			if werr != nil {
-				return werr
-			}
-			if err != nil {
-				return failed("rekey", id, err)
-			}
-			var nid []byte
-			if !p.ReadText(ttlv.TagUniqueIdentifier, &nid) {
-				return failed("rekey", id, fmt.Errorf("response lacks Unique Identifier"))
-			}
-			res := rekeyJSON{ID: string(nid), ReplacedID: id}
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "id", res.ID, "replaced_id", res.ReplacedID)
-			})
+			return runRekey(cmd, &o, s, id)
 		}),
 	}
-	cmd.Flags().DurationVar(&offset, "offset", 0, "Offset: the replacement's Activation Date is now plus this")
-	cmd.Flags().StringArrayVar(&extra, "attr", nil, "attribute NAME=VALUE for the replacement (repeatable)")
+	cmd.Flags().DurationVar(&o.offset, "offset", 0, "Offset: the replacement's Activation Date is now plus this")
+	cmd.Flags().StringArrayVar(&o.extra, "attr", nil, "attribute NAME=VALUE for the replacement (repeatable)")
 	return cmd
+}
+
+func runRekey(cmd *cobra.Command, o *rekeyOptions, s *session, id string) error {
+	if o.offset < 0 {
+		return usageErrorf("--offset must not be negative")
+	}
+	var attrs []attribute
+	for _, e := range o.extra {
+		at, err := parseAttrArg(e)
+		if err != nil {
+			return err
+		}
+		attrs = append(attrs, at)
+	}
+	var werr error
+	p, err := s.do(kmip.OperationReKey, func(b *ttlv.Builder) {
+		b.AddText(ttlv.TagUniqueIdentifier, id)
+		if o.offset > 0 {
+			b.AddInterval(ttlv.TagOffset, uint32(o.offset/time.Second))
+		}
+		if len(attrs) > 0 {
+			werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, attrs)
+		}
+	})
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return failed("rekey", id, err)
+	}
+	var nid []byte
+	if !p.ReadText(ttlv.TagUniqueIdentifier, &nid) {
+		return failed("rekey", id, fmt.Errorf("response lacks Unique Identifier"))
+	}
+	res := rekeyJSON{ID: string(nid), ReplacedID: id}
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "id", res.ID, "replaced_id", res.ReplacedID)
+	})
 }

@@ -194,11 +194,14 @@ var defaultUsage = map[kmip.ObjectType]string{
 	kmip.ObjectTypeCertificate:  "verify",
 }
 
+// registerOptions are the flags of register.
+type registerOptions struct {
+	typ, file, format, alg, secretType, opaqueType string
+	af                                             attrFlags
+}
+
 func newRegisterCmd() *cobra.Command {
-	var (
-		typ, file, format, alg, secretType, opaqueType string
-		af                                             attrFlags
-	)
+	var o registerOptions
 	cmd := &cobra.Command{
 		Use:   "register",
 		Short: "Register an existing key, secret, opaque object or certificate (KMIP Register)",
@@ -219,78 +222,82 @@ algorithm and length. --usage defaults to encrypt,decrypt (symmetric), sign
   kmipctl register --type secret --file password.txt --secret-type password`,
 		Args: args(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := newSession(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if typ == "" || file == "" {
-				return usageErrorf("register needs --type and --file")
-			}
-			otv, err := parseEnum(ttlv.TagObjectType, typ)
-			if err != nil {
-				return err
-			}
-			ot := kmip.ObjectType(otv)
-			m, err := readMaterial(ot, file, format)
-			if err != nil {
-				return err
-			}
-			var dataType uint32
-			switch ot {
-			case kmip.ObjectTypeSymmetricKey:
-				a, err := parseEnum(ttlv.TagCryptographicAlgorithm, alg)
-				if err != nil {
-					return err
-				}
-				m.alg = kmip.CryptographicAlgorithm(a)
-			case kmip.ObjectTypeSecretData:
-				if dataType, err = parseEnum(ttlv.TagSecretDataType, secretType); err != nil {
-					return err
-				}
-			case kmip.ObjectTypeOpaqueObject:
-				v, err := strconv.ParseUint(opaqueType, 0, 32)
-				if err != nil {
-					return usageErrorf("invalid --opaque-type %q", opaqueType)
-				}
-				dataType = uint32(v)
-			}
-			if !cmd.Flags().Changed("usage") {
-				af.usage = defaultUsage[ot]
-			}
-			attrs, err := af.attrs()
-			if err != nil {
-				return err
-			}
-			var werr error
-			p, err := s.do(kmip.OperationRegister, func(b *ttlv.Builder) {
-				b.AddEnum(ttlv.TagObjectType, uint32(ot))
-				werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, attrs)
-				m.writeObject(b, dataType)
-			})
-			if werr != nil {
-				return werr
-			}
-			if err != nil {
-				return failed("register", "", err)
-			}
-			var id []byte
-			if !p.ReadText(ttlv.TagUniqueIdentifier, &id) {
-				return failed("register", "", fmt.Errorf("response lacks Unique Identifier"))
-			}
-			res := createdJSON{ID: string(id), ObjectType: ot.String()}
-			return emit(cmd, s.opts.json, res, func(w io.Writer) {
-				kv(w, "id", res.ID, "object_type", res.ObjectType)
-			})
+			return runRegister(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&typ, "type", "", "object type: symmetric, secret, opaque, private, public or certificate")
-	f.StringVar(&file, "file", "", "file to read the object from")
-	f.StringVar(&format, "format", "auto", "file format: raw, pem, der or auto")
-	f.StringVar(&alg, "algorithm", "AES", "Cryptographic Algorithm of a symmetric key (alias --alg)")
-	f.StringVar(&secretType, "secret-type", "password", "Secret Data Type: password or seed")
-	f.StringVar(&opaqueType, "opaque-type", "0x80000000", "Opaque Data Type (an extension value)")
-	af.add(f, "")
+	f.StringVar(&o.typ, "type", "", "object type: symmetric, secret, opaque, private, public or certificate")
+	f.StringVar(&o.file, "file", "", "file to read the object from")
+	f.StringVar(&o.format, "format", "auto", "file format: raw, pem, der or auto")
+	f.StringVar(&o.alg, "algorithm", "AES", "Cryptographic Algorithm of a symmetric key (alias --alg)")
+	f.StringVar(&o.secretType, "secret-type", "password", "Secret Data Type: password or seed")
+	f.StringVar(&o.opaqueType, "opaque-type", "0x80000000", "Opaque Data Type (an extension value)")
+	o.af.add(f, "")
 	return cmd
+}
+
+func runRegister(cmd *cobra.Command, o *registerOptions) error {
+	s, err := newSession(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if o.typ == "" || o.file == "" {
+		return usageErrorf("register needs --type and --file")
+	}
+	otv, err := parseEnum(ttlv.TagObjectType, o.typ)
+	if err != nil {
+		return err
+	}
+	ot := kmip.ObjectType(otv)
+	m, err := readMaterial(ot, o.file, o.format)
+	if err != nil {
+		return err
+	}
+	var dataType uint32
+	switch ot {
+	case kmip.ObjectTypeSymmetricKey:
+		a, err := parseEnum(ttlv.TagCryptographicAlgorithm, o.alg)
+		if err != nil {
+			return err
+		}
+		m.alg = kmip.CryptographicAlgorithm(a)
+	case kmip.ObjectTypeSecretData:
+		if dataType, err = parseEnum(ttlv.TagSecretDataType, o.secretType); err != nil {
+			return err
+		}
+	case kmip.ObjectTypeOpaqueObject:
+		v, err := strconv.ParseUint(o.opaqueType, 0, 32)
+		if err != nil {
+			return usageErrorf("invalid --opaque-type %q", o.opaqueType)
+		}
+		dataType = uint32(v)
+	}
+	if !cmd.Flags().Changed("usage") {
+		o.af.usage = defaultUsage[ot]
+	}
+	attrs, err := o.af.attrs()
+	if err != nil {
+		return err
+	}
+	var werr error
+	p, err := s.do(kmip.OperationRegister, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagObjectType, uint32(ot))
+		werr = writeAttrs(b, s.v2(), ttlv.TagAttributes, ttlv.TagTemplateAttribute, attrs)
+		m.writeObject(b, dataType)
+	})
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return failed("register", "", err)
+	}
+	var id []byte
+	if !p.ReadText(ttlv.TagUniqueIdentifier, &id) {
+		return failed("register", "", fmt.Errorf("response lacks Unique Identifier"))
+	}
+	res := createdJSON{ID: string(id), ObjectType: ot.String()}
+	return emit(cmd, s.opts.json, res, func(w io.Writer) {
+		kv(w, "id", res.ID, "object_type", res.ObjectType)
+	})
 }

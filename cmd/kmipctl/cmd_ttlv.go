@@ -36,8 +36,13 @@ by default, "encode" hex. --output does not apply.`,
 	return cmd
 }
 
+// ttlvConvertOptions are the flags of ttlv decode and ttlv encode.
+type ttlvConvertOptions struct {
+	in, out string
+}
+
 func newTTLVConvertCmd(name, defOut string) *cobra.Command {
-	var in, out string
+	var o ttlvConvertOptions
 	short := map[string]string{
 		"decode": "Show TTLV (hex, binary) as a tree, XML or JSON",
 		"encode": "Encode XML, JSON (or TTLV) as hex or binary TTLV",
@@ -54,24 +59,28 @@ func newTTLVConvertCmd(name, defOut string) *cobra.Command {
 		}[name],
 		Args: args(0, 1, "[FILE]"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			name := "-"
-			if len(a) > 0 {
-				name = a[0]
-			}
-			data, err := readInput(name, cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			items, err := readTTLV(data, in)
-			if err != nil {
-				return err
-			}
-			return writeTTLV(cmd.OutOrStdout(), items, out)
+			return runTTLVConvert(cmd, &o, a)
 		},
 	}
-	cmd.Flags().StringVar(&in, "in", "auto", "input encoding: auto, hex, bin, xml or json")
-	cmd.Flags().StringVar(&out, "out", defOut, "output encoding: tree, hex, bin, xml or json")
+	cmd.Flags().StringVar(&o.in, "in", "auto", "input encoding: auto, hex, bin, xml or json")
+	cmd.Flags().StringVar(&o.out, "out", defOut, "output encoding: tree, hex, bin, xml or json")
 	return cmd
+}
+
+func runTTLVConvert(cmd *cobra.Command, o *ttlvConvertOptions, a []string) error {
+	name := "-"
+	if len(a) > 0 {
+		name = a[0]
+	}
+	data, err := readInput(name, cmd.InOrStdin())
+	if err != nil {
+		return err
+	}
+	items, err := readTTLV(data, o.in)
+	if err != nil {
+		return err
+	}
+	return writeTTLV(cmd.OutOrStdout(), items, o.out)
 }
 
 // readTTLV converts input in encoding (or auto) to a sequence of TTLV

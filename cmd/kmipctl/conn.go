@@ -10,10 +10,12 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
 )
 
 // The connection flags every kmipctl command shares. Each defaults to its
@@ -116,6 +118,38 @@ func (o connOptions) dial() (*kmip.Client, error) {
 		return nil, fmt.Errorf("connect to %s: %w", o.Server, err)
 	}
 	return c, nil
+}
+
+// dialTimed connects for ping and bench, which time connecting and each
+// round trip themselves: timeout bounds the handshake and each round trip.
+func dialTimed(addr string, cfg *tls.Config, ver kmip.Version, timeout time.Duration) (*kmip.Client, error) {
+	c, err := kmip.DialTimeout(addr, cfg, timeout)
+	if err != nil {
+		return nil, connError{fmt.Errorf("connect to %s: %w", addr, err)}
+	}
+	c.Version, c.Timeout = ver, timeout
+	return c, nil
+}
+
+// call sends one operation with kmip.Client.Call; see exchange.
+func call(c *kmip.Client, op kmip.Operation, payload func(b *ttlv.Builder)) (ttlv.Value, error) {
+	p, err := c.Call(op, payload)
+	return p, netFailure(err)
+}
+
+// exchange sends an encoded request with kmip.Client.Exchange; a failure
+// to send or receive is a connError.
+func exchange(c *kmip.Client, req []byte) (ttlv.Value, int, error) {
+	p, n, err := c.Exchange(req)
+	return p, n, netFailure(err)
+}
+
+func netFailure(err error) error {
+	var ne *kmip.NetError
+	if errors.As(err, &ne) {
+		return connError{err}
+	}
+	return err
 }
 
 // hintedError is a connection failure with what to check: the flag (and

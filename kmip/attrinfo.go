@@ -1,7 +1,6 @@
-package objects
+package kmip
 
 import (
-	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -66,7 +65,7 @@ type AttrInfo struct {
 func (i *AttrInfo) ReadOnly() bool { return !i.ClientModify }
 
 // InVersion reports whether version v defines the attribute.
-func (i *AttrInfo) InVersion(v kmip.Version) bool {
+func (i *AttrInfo) InVersion(v Version) bool {
 	if !v.HasTag(i.Tag) {
 		return false
 	}
@@ -83,16 +82,16 @@ func (i *AttrInfo) SpecName() string {
 	return s
 }
 
-// Info returns the properties of the standard attribute tag; false if tag
-// is not a KMIP attribute of any version.
-func Info(tag ttlv.Tag) (*AttrInfo, bool) {
+// AttrInfoOf returns the properties of the standard attribute tag; false
+// if tag is not a KMIP attribute of any version.
+func AttrInfoOf(tag ttlv.Tag) (*AttrInfo, bool) {
 	i, ok := infoByTag[tag]
 	return i, ok
 }
 
-// Infos returns the properties of every standard attribute, ordered by tag.
-// The slice is shared: do not modify it.
-func Infos() []AttrInfo { return attrTable }
+// AttrInfos returns the properties of every standard attribute, ordered by
+// tag. The slice is shared: do not modify it.
+func AttrInfos() []AttrInfo { return attrTable }
 
 // typeSet is a set of item types, one bit per ttlv.Type.
 type typeSet uint16
@@ -317,11 +316,11 @@ var infoByTag = func() map[ttlv.Tag]*AttrInfo {
 	return m
 }()
 
-// checkValue validates the type, and for structures the children, of a
-// standard attribute's value item.
-func (i *AttrInfo) checkValue(it ttlv.Item) error {
+// CheckValue validates the type, and for structures the children, of a
+// standard attribute's value item; a mismatch is an Invalid Field *Error.
+func (i *AttrInfo) CheckValue(it ttlv.Item) error {
 	if it.Type != i.Type {
-		return kmip.Errorf(kmip.ResultReasonInvalidField, "%s must be %s, not %s", i.SpecName(), i.Type, it.Type)
+		return Errorf(ResultReasonInvalidField, "%s must be %s, not %s", i.SpecName(), i.Type, it.Type)
 	}
 	if i.fields == nil {
 		return nil
@@ -331,7 +330,7 @@ func (i *AttrInfo) checkValue(it ttlv.Item) error {
 	for !c.Empty() {
 		ch, ok := c.Next()
 		if !ok {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "malformed %s", i.SpecName())
+			return Errorf(ResultReasonInvalidField, "malformed %s", i.SpecName())
 		}
 		k := -1
 		for j := range i.fields {
@@ -341,19 +340,19 @@ func (i *AttrInfo) checkValue(it ttlv.Item) error {
 			}
 		}
 		if k < 0 {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "%s may not contain %s", i.SpecName(), ch.Tag)
+			return Errorf(ResultReasonInvalidField, "%s may not contain %s", i.SpecName(), ch.Tag)
 		}
 		f := &i.fields[k]
 		if !f.types.has(ch.Type) {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "%s in %s has type %s", ch.Tag, i.SpecName(), ch.Type)
+			return Errorf(ResultReasonInvalidField, "%s in %s has type %s", ch.Tag, i.SpecName(), ch.Type)
 		}
 		if seen[k]++; seen[k] > 1 && !f.multi {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "%s repeated in %s", ch.Tag, i.SpecName())
+			return Errorf(ResultReasonInvalidField, "%s repeated in %s", ch.Tag, i.SpecName())
 		}
 	}
 	for k := range i.fields {
 		if i.fields[k].req && seen[k] == 0 {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "%s lacks %s", i.SpecName(), i.fields[k].tag)
+			return Errorf(ResultReasonInvalidField, "%s lacks %s", i.SpecName(), i.fields[k].tag)
 		}
 	}
 	return nil

@@ -17,7 +17,7 @@ import (
 	"github.com/kmipd/kmipd/internal/conformance"
 )
 
-type reportOptions struct {
+type conformanceReportOptions struct {
 	claimed       string
 	out           string
 	updateClaimed bool
@@ -26,7 +26,7 @@ type reportOptions struct {
 }
 
 func newConformanceReportCmd() *cobra.Command {
-	var o reportOptions
+	var o conformanceReportOptions
 	cmd := &cobra.Command{
 		Use:   "report --claimed FILE --out REPORT.md SET=RESULTS.json...",
 		Short: "Summarise conformance results per profile and check the claimed set",
@@ -42,7 +42,7 @@ SET=A.json,B.json merges runs: a file's result in B replaces its result in A
 (files replayed against the server in another configuration); --note says
 so in the report.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runReport(cmd, &o, args) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runConformanceReport(cmd, &o, args) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.claimed, "claimed", "", "file listing the claimed set")
@@ -127,7 +127,7 @@ func profileOf(file string) string {
 	return base
 }
 
-func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
+func runConformanceReport(cmd *cobra.Command, o *conformanceReportOptions, args []string) error {
 	var sets []resultSet
 	for _, a := range args {
 		rs, err := loadResults(a)
