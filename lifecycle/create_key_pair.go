@@ -11,6 +11,7 @@ import (
 	"errors"
 
 	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -66,7 +67,7 @@ func (r *createKeyPairRequest) decode(v ttlv.Value, ver kmip.Version) error {
 type keyPairSpec struct {
 	alg   kmip.CryptographicAlgorithm // as requested (EC keys: EC, ECDSA or ECDH)
 	bits  int32                       // RSA modulus or curve size: the Cryptographic Length
-	curve *curveInfo                  // EC keys
+	curve *keyform.Curve              // EC keys
 }
 
 // hsmSpec returns the spec in the backend's terms, false when the backend
@@ -78,7 +79,7 @@ func (k keyPairSpec) hsmSpec() (hsm.KeyPairSpec, bool) {
 	case k.curve != nil:
 		name := map[kmip.RecommendedCurve]string{
 			kmip.RecommendedCurveP_256: "P-256", kmip.RecommendedCurveP_384: "P-384", kmip.RecommendedCurveP_521: "P-521",
-		}[k.curve.curve]
+		}[k.curve.Name]
 		return hsm.KeyPairSpec{Algorithm: hsm.KeyPairEC, Curve: name}, name != ""
 	}
 	return hsm.KeyPairSpec{}, false
@@ -117,15 +118,15 @@ func keyPairSpecOf(o *objects.Object) (keyPairSpec, error) {
 		}
 		return spec, kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create a %d-bit RSA key pair (2048, 3072 or 4096)", bits)
 	case kmip.CryptographicAlgorithmEC, kmip.CryptographicAlgorithmECDSA, kmip.CryptographicAlgorithmECDH:
-		c, ok := hintCurve(keyHints{curve: rc, bits: bits})
-		if !ok || (c.curve != kmip.RecommendedCurveP_256 && c.curve != kmip.RecommendedCurveP_384 &&
-			c.curve != kmip.RecommendedCurveP_521 && !k1Curve(c)) {
+		c, ok := keyform.HintCurve(keyform.Hints{Curve: rc, Bits: bits})
+		if !ok || (c.Name != kmip.RecommendedCurveP_256 && c.Name != kmip.RecommendedCurveP_384 &&
+			c.Name != kmip.RecommendedCurveP_521 && !k1Curve(c)) {
 			return spec, kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create an EC key pair on curve %s / %d bits (P-256, P-384, P-521 or SECP256K1)", rc, bits)
 		}
-		if okL && bits != c.bits {
-			return spec, kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Length %d does not match curve %s", bits, c.curve)
+		if okL && bits != c.Bits {
+			return spec, kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Length %d does not match curve %s", bits, c.Name)
 		}
-		spec.curve, spec.bits = c, c.bits
+		spec.curve, spec.bits = c, c.Bits
 		return spec, nil
 	case kmip.CryptographicAlgorithmEd25519:
 		if rc != 0 && rc != kmip.RecommendedCurveCURVE25519 || okL && bits != 255 && bits != 256 {
@@ -153,7 +154,7 @@ func generateInGo(spec keyPairSpec) (privDER, pubDER []byte, err error) {
 		curve := map[kmip.RecommendedCurve]elliptic.Curve{
 			kmip.RecommendedCurveP_256: elliptic.P256(), kmip.RecommendedCurveP_384: elliptic.P384(),
 			kmip.RecommendedCurveP_521: elliptic.P521(),
-		}[spec.curve.curve]
+		}[spec.curve.Name]
 		priv, err = ecdsa.GenerateKey(curve, rand.Reader)
 	default:
 		_, priv, err = ed25519.GenerateKey(rand.Reader)
@@ -348,12 +349,12 @@ func (s *Service) storeKeyPair(c *kmip.Call, tx *store.Tx, priv, pub *objects.Ob
 		{priv, privDER, privBlob, true, kmip.LinkTypePublicKeyLink, pubID},
 		{pub, pubDER, pubBlob, false, kmip.LinkTypePrivateKeyLink, privID},
 	} {
-		k, err := parseAsymKey(x.der, x.private)
+		k, err := keyform.Parse(x.der, x.private)
 		if err != nil {
 			return err
 		}
 		format := createdFormat(spec.alg, x.private)
-		digested, err := k.presentation(format)
+		digested, err := k.Presentation(format)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -297,11 +298,11 @@ func keyMaterialItem(o *objects.Object, material []byte, format kmip.KeyFormatTy
 	if !asymmetric(o) {
 		return nil, nil
 	}
-	k, err := parseAsymKey(material, o.Type == kmip.ObjectTypePrivateKey)
+	k, err := keyform.Parse(material, o.Type == kmip.ObjectTypePrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	item, _, err := k.keyMaterialIn(format)
+	item, _, err := k.MaterialIn(format)
 	return item, err
 }
 

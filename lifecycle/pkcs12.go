@@ -22,6 +22,7 @@ import (
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -204,7 +205,7 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 		return kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "PKCS#12 private key: %v", err)
 	}
 	defer clear(der)
-	k, err := parseAsymKey(der, true)
+	k, err := keyform.Parse(der, true)
 	if err != nil {
 		return err
 	}
@@ -227,23 +228,23 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 		if err := applyRequestAttrs(o, attrs); err != nil {
 			return err
 		}
-		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.alg) {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Algorithm %s does not match the %s key", kmip.CryptographicAlgorithm(alg), k.alg)
+		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.Alg) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Algorithm %s does not match the %s key", kmip.CryptographicAlgorithm(alg), k.Alg)
 		} else if !ok {
-			o.SetEnum(ttlv.TagCryptographicAlgorithm, uint32(k.alg))
+			o.SetEnum(ttlv.TagCryptographicAlgorithm, uint32(k.Alg))
 		}
 		if _, ok := o.Int(ttlv.TagCryptographicLength); !ok {
-			o.SetInt(ttlv.TagCryptographicLength, k.bits)
+			o.SetInt(ttlv.TagCryptographicLength, k.Bits)
 		}
 		if len(certIDs) > 0 {
 			o.Add(objects.LinkAttr(kmip.LinkTypePKCS_12CertificateLink, certIDs[0]))
 		}
-		blob, err := s.cfg.Backend.Seal(s.ctx(), id, k.der)
+		blob, err := s.cfg.Backend.Seal(s.ctx(), id, k.DER)
 		if err != nil {
 			return err
 		}
 		o.Blob, o.KeyFormat = blob, kmip.KeyFormatTypePKCS_8
-		initServerAttrs(c, o, k.der, kmip.KeyFormatTypePKCS_8)
+		initServerAttrs(c, o, k.DER, kmip.KeyFormatTypePKCS_8)
 		s.setStorageMask(o)
 		if err := s.saveNew(tx, c, o); err != nil {
 			return err

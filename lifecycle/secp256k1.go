@@ -9,13 +9,14 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	k1ecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 )
 
 // secp256k1 keys (SEC 2 §2.4.1, KMIP Recommended Curve SECP256K1).
 //
 // Go's crypto/ecdsa and crypto/ecdh implement the NIST curves only, so keys
-// on secp256k1 (which asym.go stores like any other EC key: PKCS#8 holding
+// on secp256k1 (which internal/keyform stores like any other EC key: PKCS#8 holding
 // an RFC 5915 ECPrivateKey, and a SubjectPublicKeyInfo) are used through
 // github.com/decred/dcrd/dcrec/secp256k1/v4, the curve implementation of the
 // Decred node, which is constant time for secret scalars:
@@ -56,29 +57,29 @@ func (p *k1Public) verify(digest, sig []byte) bool {
 }
 
 // k1Curve reports whether an EC key is on secp256k1.
-func k1Curve(c *curveInfo) bool {
-	return c != nil && c.curve == kmip.RecommendedCurveSECP256K1
+func k1Curve(c *keyform.Curve) bool {
+	return c != nil && c.Name == kmip.RecommendedCurveSECP256K1
 }
 
 // parseK1Private reads a secp256k1 private key from PKCS#8 or a bare RFC
 // 5915 ECPrivateKey; false when the material is neither.
 func parseK1Private(material []byte) (*k1Private, bool) {
 	var scalar []byte
-	if k, err := parseAsymKey(material, true); err == nil && !k.encrypted {
-		if k.alg != kmip.CryptographicAlgorithmEC || !k1Curve(k.curve) {
+	if k, err := keyform.Parse(material, true); err == nil && !k.Encrypted {
+		if k.Alg != kmip.CryptographicAlgorithmEC || !k1Curve(k.Curve) {
 			return nil, false
 		}
-		var e ecPrivateKey
-		if !unmarshalAll(k.inner, &e) {
+		var e keyform.ECPrivateKey
+		if !keyform.UnmarshalAll(k.Inner, &e) {
 			return nil, false
 		}
 		scalar = e.PrivateKey
 	} else {
-		var e ecPrivateKey
-		if !unmarshalAll(material, &e) || e.Version != 1 {
+		var e keyform.ECPrivateKey
+		if !keyform.UnmarshalAll(material, &e) || e.Version != 1 {
 			return nil, false
 		}
-		if c, ok := curveByOID(e.Curve); !ok || !k1Curve(c) {
+		if c, ok := keyform.CurveByOID(e.Curve); !ok || !k1Curve(c) {
 			return nil, false
 		}
 		scalar = e.PrivateKey
@@ -99,11 +100,11 @@ func parseK1Private(material []byte) (*k1Private, bool) {
 
 // parseK1Public reads a secp256k1 public key from a SubjectPublicKeyInfo.
 func parseK1Public(material []byte) (*k1Public, bool) {
-	k, err := parseAsymKey(material, false)
-	if err != nil || k.alg != kmip.CryptographicAlgorithmEC || !k1Curve(k.curve) {
+	k, err := keyform.Parse(material, false)
+	if err != nil || k.Alg != kmip.CryptographicAlgorithmEC || !k1Curve(k.Curve) {
 		return nil, false
 	}
-	pub, err := secp256k1.ParsePubKey(k.inner)
+	pub, err := secp256k1.ParsePubKey(k.Inner)
 	if err != nil {
 		return nil, false
 	}
@@ -112,7 +113,7 @@ func parseK1Public(material []byte) (*k1Public, bool) {
 
 // generateK1 makes a secp256k1 key pair as PKCS#8 and SubjectPublicKeyInfo
 // DER, the public key uncompressed (SEC 1 §2.3.3), as for the other curves.
-func generateK1(c *curveInfo) (privDER, pubDER []byte, err error) {
+func generateK1(c *keyform.Curve) (privDER, pubDER []byte, err error) {
 	priv, err := secp256k1.GeneratePrivateKeyFromRand(rand.Reader)
 	if err != nil {
 		return nil, nil, kmip.Errorf(kmip.ResultReasonCryptographicFailure, "key generation: %v", err)
@@ -121,12 +122,12 @@ func generateK1(c *curveInfo) (privDER, pubDER []byte, err error) {
 	scalar := priv.Key.Bytes()
 	defer clear(scalar[:])
 	pub := priv.PubKey().SerializeUncompressed()
-	inner := mustMarshal(ecPrivateKey{
+	inner := keyform.MustMarshal(keyform.ECPrivateKey{
 		Version:    1,
 		PrivateKey: scalar[:],
-		Curve:      c.oid,
+		Curve:      c.OID,
 		PublicKey:  asn1.BitString{Bytes: pub, BitLength: 8 * len(pub)},
 	})
 	defer clear(inner)
-	return wrapPKCS8(oidEC, oidParams(c.oid), inner), wrapSPKI(oidEC, oidParams(c.oid), pub), nil
+	return keyform.WrapPKCS8(keyform.OIDEC, keyform.OIDParams(c.OID), inner), keyform.WrapSPKI(keyform.OIDEC, keyform.OIDParams(c.OID), pub), nil
 }
