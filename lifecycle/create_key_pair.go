@@ -12,6 +12,7 @@ import (
 
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/internal/keyform"
+	"github.com/kmipd/kmipd/internal/secp256k1"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -120,7 +121,7 @@ func keyPairSpecOf(o *objects.Object) (keyPairSpec, error) {
 	case kmip.CryptographicAlgorithmEC, kmip.CryptographicAlgorithmECDSA, kmip.CryptographicAlgorithmECDH:
 		c, ok := keyform.HintCurve(keyform.Hints{Curve: rc, Bits: bits})
 		if !ok || (c.Name != kmip.RecommendedCurveP_256 && c.Name != kmip.RecommendedCurveP_384 &&
-			c.Name != kmip.RecommendedCurveP_521 && !k1Curve(c)) {
+			c.Name != kmip.RecommendedCurveP_521 && !secp256k1.IsCurve(c)) {
 			return spec, kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create an EC key pair on curve %s / %d bits (P-256, P-384, P-521 or SECP256K1)", rc, bits)
 		}
 		if okL && bits != c.Bits {
@@ -143,8 +144,8 @@ func keyPairSpecOf(o *objects.Object) (keyPairSpec, error) {
 // generateInGo makes a key pair with the standard library, as PKCS#8 and
 // SubjectPublicKeyInfo DER.
 func generateInGo(spec keyPairSpec) (privDER, pubDER []byte, err error) {
-	if k1Curve(spec.curve) {
-		return generateK1(spec.curve) // secp256k1.go
+	if secp256k1.IsCurve(spec.curve) {
+		return secp256k1.Generate(spec.curve)
 	}
 	var priv crypto.Signer
 	switch {

@@ -1,9 +1,8 @@
 package lifecycle
 
 import (
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-
 	"github.com/kmipd/kmipd/internal/keyform"
+	"github.com/kmipd/kmipd/internal/secp256k1"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 )
@@ -63,17 +62,15 @@ func agreeECDH(base *objects.Object, baseMat []byte, peer *objects.Object, peerM
 	copy(scalar[size-len(e.PrivateKey):], e.PrivateKey)
 	var z []byte
 	switch {
-	case k1Curve(priv.Curve):
-		k, ok := parseK1Private(privMat)
+	case secp256k1.IsCurve(priv.Curve):
+		k, ok := secp256k1.ParsePrivate(privMat)
 		if !ok {
 			return nil, keyform.BadKey("malformed secp256k1 private key")
 		}
-		defer k.wipe()
-		q, err := secp256k1.ParsePubKey(pub.Inner)
-		if err != nil {
+		defer k.Wipe()
+		if z, ok = k.ECDH(pub.Inner); !ok {
 			return nil, keyform.BadKey("the public key is not a point of secp256k1")
 		}
-		z = secp256k1.GenerateSharedSecret(k.key, q)
 	case priv.Curve.ECDH != nil:
 		c := priv.Curve.ECDH()
 		k, err := c.NewPrivateKey(scalar)
