@@ -13,7 +13,7 @@ import (
 // gets the Derived Key link), both Active and allowing Derive Key. The
 // Cryptographic Algorithm of the Derivation Parameters' Cryptographic
 // Parameters, if given, must be ECDH (or EC). The keys are on one curve:
-// P-256, P-384 or P-521 (crypto/ecdh) or secp256k1 (secp256k1.go). The
+// P-256, P-384 or P-521 (crypto/ecdh) or secp256k1 (internal/secp256k1). The
 // shared secret Z, the x-coordinate of the agreed point (SP 800-56A
 // §5.7.1.2, RFC 5903 §9), is the derived key material, cut to the
 // requested length; asking for more than Z holds fails with Invalid Field.

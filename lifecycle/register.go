@@ -438,7 +438,7 @@ func parseRegObject(typ kmip.ObjectType, objItem ttlv.Item) (*regObject, error) 
 }
 
 // finishAsym converts a registered Private or Public Key to its canonical
-// encoding (asym.go), keeping the registered format as the Key Format Type
+// encoding (internal/keyform), keeping the registered format as the Key Format Type
 // attribute, which Get returns by default. Cryptographic Algorithm and
 // Length are derived from the key when the request did not give them.
 func (r *regObject) finishAsym(o *objects.Object, private bool) error {
