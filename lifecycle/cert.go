@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -135,11 +136,11 @@ func certAttributes(typ kmip.CertificateType, der []byte) ([]objects.Attribute, 
 		return out, nil
 	}
 	var c certificateASN1
-	if !unmarshalAll(der, &c) || c.TBS.Serial.Tag != asn1.TagInteger || c.TBS.Serial.Class != asn1.ClassUniversal {
+	if !keyform.UnmarshalAll(der, &c) || c.TBS.Serial.Tag != asn1.TagInteger || c.TBS.Serial.Class != asn1.ClassUniversal {
 		return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "not an X.509 certificate")
 	}
 	var subject, issuer pkix.RDNSequence
-	if !unmarshalAll(c.TBS.Subject.FullBytes, &subject) || !unmarshalAll(c.TBS.Issuer.FullBytes, &issuer) {
+	if !keyform.UnmarshalAll(c.TBS.Subject.FullBytes, &subject) || !keyform.UnmarshalAll(c.TBS.Issuer.FullBytes, &issuer) {
 		return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "X.509 certificate with a malformed name")
 	}
 	issuerDER, subjectDER := c.TBS.Issuer.FullBytes, c.TBS.Subject.FullBytes
@@ -173,10 +174,10 @@ func certAttributes(typ kmip.CertificateType, der []byte) ([]objects.Attribute, 
 			break
 		}
 	}
-	if k, err := parseAsymKey(c.TBS.PublicKey.FullBytes, false); err == nil {
+	if k, err := keyform.Parse(c.TBS.PublicKey.FullBytes, false); err == nil {
 		out = append(out,
-			objects.EnumAttr(ttlv.TagCryptographicAlgorithm, uint32(k.alg)),
-			objects.IntAttr(ttlv.TagCryptographicLength, k.bits))
+			objects.EnumAttr(ttlv.TagCryptographicAlgorithm, uint32(k.Alg)),
+			objects.IntAttr(ttlv.TagCryptographicLength, k.Bits))
 	}
 	out = appendDNAttrs(out, subject, true)
 	out = appendDNAttrs(out, issuer, false)

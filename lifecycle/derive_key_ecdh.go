@@ -1,8 +1,8 @@
 package lifecycle
 
 import (
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-
+	"github.com/kmipd/kmipd/internal/keyform"
+	"github.com/kmipd/kmipd/internal/secp256k1"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 )
@@ -13,7 +13,7 @@ import (
 // gets the Derived Key link), both Active and allowing Derive Key. The
 // Cryptographic Algorithm of the Derivation Parameters' Cryptographic
 // Parameters, if given, must be ECDH (or EC). The keys are on one curve:
-// P-256, P-384 or P-521 (crypto/ecdh) or secp256k1 (secp256k1.go). The
+// P-256, P-384 or P-521 (crypto/ecdh) or secp256k1 (internal/secp256k1). The
 // shared secret Z, the x-coordinate of the agreed point (SP 800-56A
 // §5.7.1.2, RFC 5903 §9), is the derived key material, cut to the
 // requested length; asking for more than Z holds fails with Invalid Field.
@@ -35,63 +35,61 @@ func agreeECDH(base *objects.Object, baseMat []byte, peer *objects.Object, peerM
 	default:
 		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "Asymmetric Key derivation takes a Private Key and a Public Key")
 	}
-	priv, err := parseAsymKey(privMat, true)
+	priv, err := keyform.Parse(privMat, true)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := parseAsymKey(pubMat, false)
+	pub, err := keyform.Parse(pubMat, false)
 	if err != nil {
 		return nil, err
 	}
-	if priv.encrypted || priv.alg != kmip.CryptographicAlgorithmEC || pub.alg != kmip.CryptographicAlgorithmEC {
+	if priv.Encrypted || priv.Alg != kmip.CryptographicAlgorithmEC || pub.Alg != kmip.CryptographicAlgorithmEC {
 		return nil, kmip.Errorf(kmip.ResultReasonInvalidObjectType, "ECDH needs elliptic curve keys")
 	}
-	if priv.curve != pub.curve {
-		return nil, errBadParams("the keys are on different curves (%s, %s)", priv.curve.curve, pub.curve.curve)
+	if priv.Curve != pub.Curve {
+		return nil, errBadParams("the keys are on different curves (%s, %s)", priv.Curve.Name, pub.Curve.Name)
 	}
-	var e ecPrivateKey
-	if !unmarshalAll(priv.inner, &e) {
-		return nil, badKey("malformed EC private key")
+	var e keyform.ECPrivateKey
+	if !keyform.UnmarshalAll(priv.Inner, &e) {
+		return nil, keyform.BadKey("malformed EC private key")
 	}
-	size := (int(priv.curve.bits) + 7) / 8
+	size := (int(priv.Curve.Bits) + 7) / 8
 	if len(e.PrivateKey) > size {
-		return nil, badKey("malformed EC private key")
+		return nil, keyform.BadKey("malformed EC private key")
 	}
 	scalar := make([]byte, size)
 	defer clear(scalar)
 	copy(scalar[size-len(e.PrivateKey):], e.PrivateKey)
 	var z []byte
 	switch {
-	case k1Curve(priv.curve):
-		k, ok := parseK1Private(privMat)
+	case secp256k1.IsCurve(priv.Curve):
+		k, ok := secp256k1.ParsePrivate(privMat)
 		if !ok {
-			return nil, badKey("malformed secp256k1 private key")
+			return nil, keyform.BadKey("malformed secp256k1 private key")
 		}
-		defer k.wipe()
-		q, err := secp256k1.ParsePubKey(pub.inner)
-		if err != nil {
-			return nil, badKey("the public key is not a point of secp256k1")
+		defer k.Wipe()
+		if z, ok = k.ECDH(pub.Inner); !ok {
+			return nil, keyform.BadKey("the public key is not a point of secp256k1")
 		}
-		z = secp256k1.GenerateSharedSecret(k.key, q)
-	case priv.curve.ecdh != nil:
-		c := priv.curve.ecdh()
+	case priv.Curve.ECDH != nil:
+		c := priv.Curve.ECDH()
 		k, err := c.NewPrivateKey(scalar)
 		if err != nil {
-			return nil, badKey("invalid %s private key", priv.curve.curve)
+			return nil, keyform.BadKey("invalid %s private key", priv.Curve.Name)
 		}
-		q, err := c.NewPublicKey(pub.inner)
+		q, err := c.NewPublicKey(pub.Inner)
 		if err != nil {
-			return nil, badKey("the public key is not a point of %s", priv.curve.curve)
+			return nil, keyform.BadKey("the public key is not a point of %s", priv.Curve.Name)
 		}
 		if z, err = k.ECDH(q); err != nil {
 			return nil, errCrypto("ECDH failed: %v", err)
 		}
 	default:
-		return nil, errUnsupportedParams("ECDH on curve %s is not supported", priv.curve.curve)
+		return nil, errUnsupportedParams("ECDH on curve %s is not supported", priv.Curve.Name)
 	}
 	if n > len(z) {
 		clear(z)
-		return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "ECDH on %s yields %d bits, fewer than asked for", priv.curve.curve, 8*len(z))
+		return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "ECDH on %s yields %d bits, fewer than asked for", priv.Curve.Name, 8*len(z))
 	}
 	return truncate(z, n), nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -238,7 +239,7 @@ func errNoPlaintext(o *objects.Object) error {
 }
 
 // asymmetric reports whether o is a Private or Public Key held in kmipd's
-// canonical encodings (asym.go).
+// canonical encodings (internal/keyform).
 func asymmetric(o *objects.Object) bool {
 	return o.Type == kmip.ObjectTypePrivateKey && o.KeyFormat == kmip.KeyFormatTypePKCS_8 ||
 		o.Type == kmip.ObjectTypePublicKey && o.KeyFormat == kmip.KeyFormatTypeX_509
@@ -266,7 +267,7 @@ func keptAsGiven(o *objects.Object) bool {
 // outputFormat picks the Key Format Type of a Get response: the default
 // one unless the client asked for another that kmipd converts to (Raw and
 // Transparent Symmetric Key for symmetric keys; for asymmetric keys the
-// formats of asym.go, checked against the key itself when it is opened;
+// formats of internal/keyform, checked against the key itself when it is opened;
 // KMIP 2.0 §6.1.19). Certificates are returned as registered; a Key Format
 // Type other than X.509 for an X.509 certificate is refused.
 func outputFormat(o *objects.Object, want kmip.KeyFormatType) (kmip.KeyFormatType, error) {
@@ -297,11 +298,11 @@ func keyMaterialItem(o *objects.Object, material []byte, format kmip.KeyFormatTy
 	if !asymmetric(o) {
 		return nil, nil
 	}
-	k, err := parseAsymKey(material, o.Type == kmip.ObjectTypePrivateKey)
+	k, err := keyform.Parse(material, o.Type == kmip.ObjectTypePrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	item, _, err := k.keyMaterialIn(format)
+	item, _, err := k.MaterialIn(format)
 	return item, err
 }
 

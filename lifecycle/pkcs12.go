@@ -12,16 +12,14 @@ package lifecycle
 // PFX with that password and stores the key (as PKCS#8) and each
 // certificate as their own objects, linked the same way (TC-PKCS12-2).
 //
-// The PKCS#12 encoding uses software.sslmate.com/src/go-pkcs12 (PBES2 with
-// AES-256-CBC and PBKDF2-HMAC-SHA-256, a SHA-256 MAC), whose salts and IVs
+// The PFX itself is made and read by internal/pkcs12, whose salts and IVs
 // are random: the output differs on every Get.
 
 import (
-	"crypto/rand"
 	"crypto/x509"
 
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
-
+	"github.com/kmipd/kmipd/internal/keyform"
+	"github.com/kmipd/kmipd/internal/pkcs12"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -147,15 +145,7 @@ func (s *Service) encodePKCS12(c *kmip.Call, o *objects.Object, material []byte)
 	if len(chain) == 0 {
 		return nil, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "a PKCS#12 needs the key's certificate (PKCS#12 Certificate Link)")
 	}
-	key, err := x509.ParsePKCS8PrivateKey(material)
-	if err != nil {
-		return nil, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "this private key cannot be put in a PKCS#12: %v", err)
-	}
-	pfx, err := pkcs12.Modern.WithRand(rand.Reader).Encode(key, chain[0], chain[1:], password)
-	if err != nil {
-		return nil, kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "PKCS#12 encoding: %v", err)
-	}
-	return pfx, nil
+	return pkcs12.Encode(material, chain, password)
 }
 
 // writePKCS12 writes the Get response for a private key returned as
@@ -195,20 +185,15 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 	if err != nil {
 		return err
 	}
-	priv, leaf, cas, err := pkcs12.DecodeChain(pfx, password)
-	if err != nil {
-		return kmip.Errorf(kmip.ResultReasonInvalidField, "PKCS#12: %v", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return kmip.Errorf(kmip.ResultReasonKeyFormatTypeNotSupported, "PKCS#12 private key: %v", err)
-	}
-	defer clear(der)
-	k, err := parseAsymKey(der, true)
+	der, certs, err := pkcs12.Decode(pfx, password)
 	if err != nil {
 		return err
 	}
-	certs := append([]*x509.Certificate{leaf}, cas...)
+	defer clear(der)
+	k, err := keyform.Parse(der, true)
+	if err != nil {
+		return err
+	}
 	friendly, hasFriendly := probe.Text(ttlv.TagPKCS_12FriendlyName)
 
 	var id string
@@ -227,23 +212,23 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 		if err := applyRequestAttrs(o, attrs); err != nil {
 			return err
 		}
-		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.alg) {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Algorithm %s does not match the %s key", kmip.CryptographicAlgorithm(alg), k.alg)
+		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.Alg) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Algorithm %s does not match the %s key", kmip.CryptographicAlgorithm(alg), k.Alg)
 		} else if !ok {
-			o.SetEnum(ttlv.TagCryptographicAlgorithm, uint32(k.alg))
+			o.SetEnum(ttlv.TagCryptographicAlgorithm, uint32(k.Alg))
 		}
 		if _, ok := o.Int(ttlv.TagCryptographicLength); !ok {
-			o.SetInt(ttlv.TagCryptographicLength, k.bits)
+			o.SetInt(ttlv.TagCryptographicLength, k.Bits)
 		}
 		if len(certIDs) > 0 {
 			o.Add(objects.LinkAttr(kmip.LinkTypePKCS_12CertificateLink, certIDs[0]))
 		}
-		blob, err := s.cfg.Backend.Seal(s.ctx(), id, k.der)
+		blob, err := s.cfg.Backend.Seal(s.ctx(), id, k.DER)
 		if err != nil {
 			return err
 		}
 		o.Blob, o.KeyFormat = blob, kmip.KeyFormatTypePKCS_8
-		initServerAttrs(c, o, k.der, kmip.KeyFormatTypePKCS_8)
+		initServerAttrs(c, o, k.DER, kmip.KeyFormatTypePKCS_8)
 		s.setStorageMask(o)
 		if err := s.saveNew(tx, c, o); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -72,7 +73,7 @@ func parseKeyBlock(v ttlv.Value) (*keyBlock, error) {
 					return nil, bad("unsupported transparent key material")
 				}
 			case km.Type == ttlv.TypeStructure:
-				// Transparent asymmetric keys: read by importAsymKey.
+				// Transparent asymmetric keys: read by keyform.Import.
 			default:
 				return nil, bad("invalid Key Material")
 			}
@@ -437,46 +438,46 @@ func parseRegObject(typ kmip.ObjectType, objItem ttlv.Item) (*regObject, error) 
 }
 
 // finishAsym converts a registered Private or Public Key to its canonical
-// encoding (asym.go), keeping the registered format as the Key Format Type
+// encoding (internal/keyform), keeping the registered format as the Key Format Type
 // attribute, which Get returns by default. Cryptographic Algorithm and
 // Length are derived from the key when the request did not give them.
 func (r *regObject) finishAsym(o *objects.Object, private bool) error {
-	var h keyHints
+	var h keyform.Hints
 	if dp := o.All(ttlv.TagCryptographicDomainParameters); len(dp) > 0 {
 		if it, ok := dp[0].Item(); ok {
 			if rc, ok := it.Children().Find(ttlv.TagRecommendedCurve); ok {
-				h.curve = kmip.RecommendedCurve(rc.Uint32())
+				h.Curve = kmip.RecommendedCurve(rc.Uint32())
 			}
 		}
 	}
-	h.bits, _ = o.Int(ttlv.TagCryptographicLength)
-	k, err := importAsymKey(private, r.kb.format, r.kb.km, h)
+	h.Bits, _ = o.Int(ttlv.TagCryptographicLength)
+	k, err := keyform.Import(private, r.kb.format, r.kb.km, h)
 	if err != nil {
 		return r.keepAsGiven(o, private, err)
 	}
-	if !k.encrypted {
-		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.alg) {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Algorithm %s does not match the %s key", kmip.CryptographicAlgorithm(alg), k.alg)
+	if !k.Encrypted {
+		if alg, ok := o.Enum(ttlv.TagCryptographicAlgorithm); ok && !sameFamily(kmip.CryptographicAlgorithm(alg), k.Alg) {
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "Cryptographic Algorithm %s does not match the %s key", kmip.CryptographicAlgorithm(alg), k.Alg)
 		} else if !ok {
-			o.SetEnum(ttlv.TagCryptographicAlgorithm, uint32(k.alg))
+			o.SetEnum(ttlv.TagCryptographicAlgorithm, uint32(k.Alg))
 		}
 		if _, ok := o.Int(ttlv.TagCryptographicLength); !ok {
-			o.SetInt(ttlv.TagCryptographicLength, k.bits)
+			o.SetInt(ttlv.TagCryptographicLength, k.Bits)
 		}
 	}
-	r.material, r.wipe = k.der, private
+	r.material, r.wipe = k.DER, private
 	r.keyFormat = kmip.KeyFormatTypeX_509
 	if private {
 		r.keyFormat = kmip.KeyFormatTypePKCS_8
 	}
 	r.presentKFT = r.kb.format
-	if r.digested, err = k.presentation(r.presentKFT); err != nil {
+	if r.digested, err = k.Presentation(r.presentKFT); err != nil {
 		return err
 	}
 	// RSA keys also carry the Digest of their PKCS#1 form, which is how
 	// kmipd creates them (the reference server does the same, TC-IMPEXP-4).
-	if k.alg == kmip.CryptographicAlgorithmRSA && r.presentKFT != kmip.KeyFormatTypePKCS_1 {
-		d, err := k.keyDigest(kmip.KeyFormatTypePKCS_1)
+	if k.Alg == kmip.CryptographicAlgorithmRSA && r.presentKFT != kmip.KeyFormatTypePKCS_1 {
+		d, err := keyDigest(k, kmip.KeyFormatTypePKCS_1)
 		if err != nil {
 			return err
 		}

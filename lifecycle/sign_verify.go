@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 
+	"github.com/kmipd/kmipd/internal/secp256k1"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/ttlv"
@@ -23,7 +24,7 @@ import (
 // SubjectPublicKeyInfo DER (the convention of Register and Create Key
 // Pair); PKCS#1 and SEC 1 (ECPrivateKey) DER are read too. A key is parsed
 // when it is used and dropped afterwards. secp256k1 keys go through the
-// curve library of secp256k1.go; other keys Go cannot use (other curves,
+// curve library of internal/secp256k1; other keys Go cannot use (other curves,
 // DSA, Ed448) fail with Unsupported Cryptographic Parameters.
 //
 // Defaults, when neither the request nor the key's Cryptographic
@@ -49,8 +50,8 @@ func parsePrivateKey(material []byte) (crypto.Signer, error) {
 	if k, err := x509.ParseECPrivateKey(material); err == nil {
 		return k, nil
 	}
-	if k, ok := parseK1Private(material); ok {
-		return k, nil // secp256k1.go
+	if k, ok := secp256k1.ParsePrivate(material); ok {
+		return k, nil
 	}
 	return nil, errUnsupportedParams("the private key's algorithm or curve is not supported for cryptographic operations")
 }
@@ -78,8 +79,8 @@ func parsePublicKey(o *objects.Object, material []byte) (crypto.PublicKey, error
 	if k, err := x509.ParsePKCS1PublicKey(material); err == nil {
 		return k, nil
 	}
-	if k, ok := parseK1Public(material); ok {
-		return k, nil // secp256k1.go
+	if k, ok := secp256k1.ParsePublic(material); ok {
+		return k, nil
 	}
 	return nil, errUnsupportedParams("the public key's algorithm or curve is not supported for cryptographic operations")
 }
@@ -147,7 +148,7 @@ func newSigSetup(pub crypto.PublicKey, p *kmip.CryptoParams, digested bool, n in
 		default:
 			def = crypto.SHA256
 		}
-	case *k1Public:
+	case *secp256k1.PublicKey:
 		if hasAlg && alg != kmip.CryptographicAlgorithmECDSA && alg != kmip.CryptographicAlgorithmEC {
 			return su, errMismatch
 		}
@@ -317,8 +318,8 @@ func (su *sigSetup) verify(pub crypto.PublicKey, digest, sig []byte) bool {
 		}
 		return rsa.VerifyPSS(pub.(*rsa.PublicKey), su.hash, digest, sig, &rsa.PSSOptions{SaltLength: salt}) == nil
 	case sigECDSA:
-		if k1, ok := pub.(*k1Public); ok {
-			return k1.verify(digest, sig)
+		if k1, ok := pub.(*secp256k1.PublicKey); ok {
+			return k1.Verify(digest, sig)
 		}
 		return ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest, sig)
 	case sigEd25519:

@@ -1,9 +1,7 @@
 package lifecycle
 
 import (
-	"crypto/rand"
-	"math/big"
-
+	"github.com/kmipd/kmipd/internal/secretsplit"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -23,27 +21,8 @@ import (
 // The parts take the request's attributes and the split key's Sensitive
 // and Extractable (so that splitting opens no way around them), and answer
 // Get like any key. The response lists the parts' identifiers in order;
-// the ID Placeholder becomes the first part's.
-//
-// The methods, each over the bytes of the material S:
-//
-//   - XOR: parts 1..n-1 are random, part n is S XORed with them; the
-//     threshold must equal the number of parts.
-//   - Polynomial Sharing GF(2^8): Shamir's scheme byte by byte over GF(2^8)
-//     with the reduction polynomial x^8+x^4+x^3+x^2+1 (0x11D); part i is
-//     f(i) for a random polynomial f of degree threshold-1 with f(0) = S.
-//     The polynomial is the one the OASIS vectors fix (TC-SJ-2/3: their
-//     parts join to the registered key under 0x11D, not under AES's
-//     0x11B). Field arithmetic on secret bytes is branch- and table-free.
-//   - Polynomial Sharing Prime Field: Shamir's scheme over the integers
-//     modulo the Prime Field Size p, S read as a big-endian integer, which
-//     must be below p; each part is f(i) mod p in as many bytes as p. A
-//     request without a Prime Field Size gets the smallest prime above
-//     2^(8·len(S)), which fits every value of S. (math/big is not constant
-//     time: prefer the GF(2^8) method where timing matters.)
-//
-// Polynomial Sharing GF(2^16) is not supported: no vector fixes its
-// reduction polynomial, and a guess would not interoperate.
+// the ID Placeholder becomes the first part's. The Split Key Methods are
+// those of internal/secretsplit.
 //
 // Join Split Key takes the identifiers of at least Split Key Threshold
 // parts of one split (same method, parts, threshold, prime and length;
@@ -55,85 +34,10 @@ import (
 // belong together, fail with Cryptographic Failure (TC-SJ-1..4). The new
 // object's identifier becomes the ID Placeholder.
 
-// maxSplitParts bounds Split Key Parts: the Key Part Identifiers are the
-// non-zero elements of GF(2^8).
-const maxSplitParts = 255
-
-// splitFields are the fields of a Split Key besides its Key Block.
-type splitFields struct {
-	parts, id, threshold int32
-	method               kmip.SplitKeyMethod
-	prime                *big.Int // Prime Field Size; nil when absent
-}
-
-// encode writes the fields in the order of KMIP 2.0 §2.2.5.
-func (f *splitFields) encode() []byte {
-	var b ttlv.Builder
-	b.AddInt32(ttlv.TagSplitKeyParts, f.parts)
-	b.AddInt32(ttlv.TagKeyPartIdentifier, f.id)
-	b.AddInt32(ttlv.TagSplitKeyThreshold, f.threshold)
-	b.AddEnum(ttlv.TagSplitKeyMethod, uint32(f.method))
-	if f.prime != nil {
-		b.AddBigIntValue(ttlv.TagPrimeFieldSize, f.prime)
-	}
-	raw, _ := b.Bytes()
-	return raw
-}
-
-// parseSplitFields reads the fields kept in a Split Key object's Extra.
-func parseSplitFields(extra []byte) (*splitFields, bool) {
-	f := &splitFields{}
-	v := ttlv.Value(extra)
-	var seen int
-	for !v.Empty() {
-		it, ok := v.Next()
-		if !ok {
-			return nil, false
-		}
-		switch {
-		case it.Tag == ttlv.TagSplitKeyParts && it.Type == ttlv.TypeInteger:
-			f.parts, seen = it.Int32(), seen|1
-		case it.Tag == ttlv.TagKeyPartIdentifier && it.Type == ttlv.TypeInteger:
-			f.id, seen = it.Int32(), seen|2
-		case it.Tag == ttlv.TagSplitKeyThreshold && it.Type == ttlv.TypeInteger:
-			f.threshold, seen = it.Int32(), seen|4
-		case it.Tag == ttlv.TagSplitKeyMethod && it.Type == ttlv.TypeEnumeration:
-			f.method, seen = kmip.SplitKeyMethod(it.Uint32()), seen|8
-		case it.Tag == ttlv.TagPrimeFieldSize && it.Type == ttlv.TypeBigInteger:
-			f.prime = it.BigInt()
-		}
-	}
-	return f, seen == 15
-}
-
-// checkSplit validates a split's parameters.
-func (f *splitFields) check() error {
-	switch {
-	case f.parts < 1 || f.parts > maxSplitParts:
-		return kmip.Errorf(kmip.ResultReasonInvalidField, "Split Key Parts must be between 1 and %d", maxSplitParts)
-	case f.threshold < 1 || f.threshold > f.parts:
-		return kmip.Errorf(kmip.ResultReasonInvalidField, "Split Key Threshold must be between 1 and Split Key Parts")
-	}
-	switch f.method {
-	case kmip.SplitKeyMethodXOR:
-		if f.threshold != f.parts {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "XOR splitting needs every part: Split Key Threshold must equal Split Key Parts")
-		}
-	case kmip.SplitKeyMethodPolynomialSharingGF2_8:
-	case kmip.SplitKeyMethodPolynomialSharingPrimeField:
-		if f.prime != nil && (f.prime.Cmp(big.NewInt(int64(f.parts))) <= 0 || !f.prime.ProbablyPrime(32)) {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "the Prime Field Size must be a prime larger than Split Key Parts")
-		}
-	default:
-		return kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "Split Key Method %s is not supported", f.method)
-	}
-	return nil
-}
-
 // createSplitKeyRequest is the Create Split Key request payload.
 type createSplitKeyRequest struct {
 	uid    kmip.UniqueID
-	fields splitFields
+	fields secretsplit.Fields
 	attrs  kmip.AttrList
 }
 
@@ -156,13 +60,13 @@ func (r *createSplitKeyRequest) decode(v ttlv.Value, ver kmip.Version) error {
 		}
 		switch {
 		case it.Tag == ttlv.TagSplitKeyParts && it.Type == ttlv.TypeInteger:
-			r.fields.parts, seen = it.Int32(), seen|1
+			r.fields.Parts, seen = it.Int32(), seen|1
 		case it.Tag == ttlv.TagSplitKeyThreshold && it.Type == ttlv.TypeInteger:
-			r.fields.threshold, seen = it.Int32(), seen|2
+			r.fields.Threshold, seen = it.Int32(), seen|2
 		case it.Tag == ttlv.TagSplitKeyMethod && it.Type == ttlv.TypeEnumeration:
-			r.fields.method, seen = kmip.SplitKeyMethod(it.Uint32()), seen|4
+			r.fields.Method, seen = kmip.SplitKeyMethod(it.Uint32()), seen|4
 		case it.Tag == ttlv.TagPrimeFieldSize && it.Type == ttlv.TypeBigInteger:
-			r.fields.prime = it.BigInt()
+			r.fields.Prime = it.BigInt()
 		case it.Tag == ttlv.TagAttributes && it.Type == ttlv.TypeStructure && ver.V2():
 			r.attrs = kmip.NewAttrList(it.Children(), false)
 		case it.Tag == ttlv.TagTemplateAttribute && it.Type == ttlv.TypeStructure && !ver.V2():
@@ -175,7 +79,7 @@ func (r *createSplitKeyRequest) decode(v ttlv.Value, ver kmip.Version) error {
 	if seen != 7 {
 		return kmip.Errorf(kmip.ResultReasonInvalidMessage, "Create Split Key needs Split Key Parts, Split Key Threshold and Split Key Method")
 	}
-	return r.fields.check()
+	return r.fields.Check()
 }
 
 // splittable reports whether o's material may be split.
@@ -195,7 +99,7 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 	if err != nil {
 		return err
 	}
-	ids := make([]string, req.fields.parts)
+	ids := make([]string, req.fields.Parts)
 	err = s.update(c, func(tx *store.Tx) error {
 		base, err := s.load(tx, c, baseID, true)
 		if err != nil {
@@ -213,7 +117,7 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 		f := req.fields
 		err = s.withMaterial(base, func(secret []byte) error {
 			var err error
-			shares, f.prime, err = splitSecret(secret, &f)
+			shares, f.Prime, err = secretsplit.Split(secret, &f)
 			return err
 		})
 		if err != nil {
@@ -242,12 +146,12 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 				o.SetBool(ttlv.TagExtractable, false)
 			}
 			part := f
-			part.id = int32(i + 1)
+			part.ID = int32(i + 1)
 			blob, err := s.cfg.Backend.Seal(s.ctx(), ids[i], shares[i])
 			if err != nil {
 				return err
 			}
-			o.Blob, o.KeyFormat, o.Extra = blob, kmip.KeyFormatTypeRaw, part.encode()
+			o.Blob, o.KeyFormat, o.Extra = blob, kmip.KeyFormatTypeRaw, part.Encode()
 			initServerAttrs(c, o, shares[i], kmip.KeyFormatTypeRaw)
 			o.Set(rngAttr())
 			s.setStorageMask(o)
@@ -335,7 +239,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 	var id string
 	err := s.update(c, func(tx *store.Tx) error {
 		var (
-			first  *splitFields
+			first  *secretsplit.Fields
 			xs     []int32
 			shares [][]byte
 			alg    uint32
@@ -357,7 +261,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			if err := Allowed(kmip.OperationGet, p.State()); err != nil {
 				return err
 			}
-			f, ok := parseSplitFields(p.Extra)
+			f, ok := secretsplit.ParseFields(p.Extra)
 			if !ok {
 				return errJoin("object %q lacks its Split Key fields", pid)
 			}
@@ -365,13 +269,13 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 				first = f
 				alg, _ = p.Enum(ttlv.TagCryptographicAlgorithm)
 				bits, _ = p.Int(ttlv.TagCryptographicLength)
-			} else if f.parts != first.parts || f.threshold != first.threshold || f.method != first.method ||
-				(f.prime == nil) != (first.prime == nil) || f.prime != nil && f.prime.Cmp(first.prime) != 0 {
+			} else if f.Parts != first.Parts || f.Threshold != first.Threshold || f.Method != first.Method ||
+				(f.Prime == nil) != (first.Prime == nil) || f.Prime != nil && f.Prime.Cmp(first.Prime) != 0 {
 				return errJoin("the parts do not belong to one split")
 			}
 			for _, x := range xs {
-				if x == f.id {
-					return errJoin("key part %d is given twice", f.id)
+				if x == f.ID {
+					return errJoin("key part %d is given twice", f.ID)
 				}
 			}
 			if p.Blob == nil {
@@ -382,13 +286,13 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 				return err
 			}
 			shares = append(shares, sh)
-			xs = append(xs, f.id)
+			xs = append(xs, f.ID)
 		}
-		if err := first.check(); err != nil {
+		if err := first.Check(); err != nil {
 			return errJoin("the parts describe an invalid split: %v", err)
 		}
-		if len(shares) < int(first.threshold) {
-			return errJoin("%d parts given, the threshold is %d", len(shares), first.threshold)
+		if len(shares) < int(first.Threshold) {
+			return errJoin("%d parts given, the threshold is %d", len(shares), first.Threshold)
 		}
 		want := 0 // the length of the split material, when the parts tell
 		if n, known := keyBytes(kmip.CryptographicAlgorithm(alg), bits); known {
@@ -396,7 +300,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 		} else if bits > 0 && bits%8 == 0 {
 			want = int(bits / 8)
 		}
-		secret, err := joinShares(first, xs, shares, want)
+		secret, err := secretsplit.Join(first, xs, shares, want)
 		if err != nil {
 			return err
 		}
@@ -443,212 +347,4 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 	c.Batch.IDPlaceholder = id
 	w.AddText(ttlv.TagUniqueIdentifier, id)
 	return nil
-}
-
-// splitSecret makes f.parts shares of secret; for the prime field method
-// it also returns the prime used.
-func splitSecret(secret []byte, f *splitFields) ([][]byte, *big.Int, error) {
-	if len(secret) == 0 {
-		return nil, nil, kmip.Errorf(kmip.ResultReasonInvalidField, "nothing to split")
-	}
-	n, k := int(f.parts), int(f.threshold)
-	switch f.method {
-	case kmip.SplitKeyMethodXOR:
-		shares := make([][]byte, n)
-		last := append([]byte(nil), secret...)
-		for i := range n - 1 {
-			shares[i] = make([]byte, len(secret))
-			if _, err := rand.Read(shares[i]); err != nil {
-				return nil, nil, err
-			}
-			for j := range last {
-				last[j] ^= shares[i][j]
-			}
-		}
-		shares[n-1] = last
-		return shares, nil, nil
-	case kmip.SplitKeyMethodPolynomialSharingGF2_8:
-		shares := make([][]byte, n)
-		for i := range shares {
-			shares[i] = make([]byte, len(secret))
-		}
-		coef := make([]byte, k) // coef[0] is the secret byte
-		defer clear(coef)
-		for b, sb := range secret {
-			coef[0] = sb
-			if _, err := rand.Read(coef[1:]); err != nil {
-				return nil, nil, err
-			}
-			for i := range n {
-				x := byte(i + 1)
-				var y byte // Horner's rule, highest coefficient first
-				for j := k - 1; j >= 0; j-- {
-					y = gfMul(y, x) ^ coef[j]
-				}
-				shares[i][b] = y
-			}
-		}
-		return shares, nil, nil
-	case kmip.SplitKeyMethodPolynomialSharingPrimeField:
-		p := f.prime
-		if p == nil {
-			p = primeAbove(8 * len(secret))
-		}
-		sv := new(big.Int).SetBytes(secret)
-		defer sv.SetInt64(0)
-		if sv.Cmp(p) >= 0 {
-			return nil, nil, kmip.Errorf(kmip.ResultReasonInvalidField, "the key does not fit in the Prime Field Size")
-		}
-		coef := make([]*big.Int, k)
-		coef[0] = sv
-		for j := 1; j < k; j++ {
-			c, err := rand.Int(rand.Reader, p)
-			if err != nil {
-				return nil, nil, err
-			}
-			coef[j] = c
-		}
-		size := (p.BitLen() + 7) / 8
-		shares := make([][]byte, n)
-		for i := range n {
-			x := big.NewInt(int64(i + 1))
-			y := new(big.Int)
-			for j := k - 1; j >= 0; j-- {
-				y.Mul(y, x).Add(y, coef[j]).Mod(y, p)
-			}
-			shares[i] = y.FillBytes(make([]byte, size))
-			y.SetInt64(0)
-		}
-		for _, c := range coef[1:] {
-			c.SetInt64(0)
-		}
-		return shares, p, nil
-	}
-	return nil, nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "Split Key Method %s is not supported", f.method)
-}
-
-// joinShares rebuilds the secret from shares at the points xs (at least
-// f.threshold of them, distinct). want is the secret's length in bytes if
-// known (0 if not): prime field shares are longer than the secret.
-func joinShares(f *splitFields, xs []int32, shares [][]byte, want int) ([]byte, error) {
-	size := len(shares[0])
-	for _, sh := range shares {
-		if len(sh) != size || size == 0 {
-			return nil, errJoin("the parts differ in length")
-		}
-	}
-	for _, x := range xs {
-		if x < 1 || x > f.parts {
-			return nil, errJoin("Key Part Identifier %d is out of range", x)
-		}
-	}
-	switch f.method {
-	case kmip.SplitKeyMethodXOR:
-		out := make([]byte, size)
-		for _, sh := range shares {
-			for j := range out {
-				out[j] ^= sh[j]
-			}
-		}
-		return out, nil
-	case kmip.SplitKeyMethodPolynomialSharingGF2_8:
-		k := int(f.threshold)
-		xs, shares = xs[:k], shares[:k]
-		// Lagrange basis at 0: L_i = Π_{j≠i} x_j / (x_j − x_i); the points
-		// are public, only the shares are secret.
-		lag := make([]byte, k)
-		for i := range k {
-			num, den := byte(1), byte(1)
-			for j := range k {
-				if j != i {
-					num = gfMul(num, byte(xs[j]))
-					den = gfMul(den, byte(xs[j])^byte(xs[i]))
-				}
-			}
-			lag[i] = gfMul(num, gfInv(den))
-		}
-		out := make([]byte, size)
-		for i, sh := range shares {
-			for b := range out {
-				out[b] ^= gfMul(sh[b], lag[i])
-			}
-		}
-		return out, nil
-	case kmip.SplitKeyMethodPolynomialSharingPrimeField:
-		p := f.prime
-		if p == nil {
-			return nil, errJoin("the parts lack their Prime Field Size")
-		}
-		k := int(f.threshold)
-		sum := new(big.Int)
-		defer sum.SetInt64(0)
-		for i := range k {
-			num, den := big.NewInt(1), big.NewInt(1)
-			for j := range k {
-				if j != i {
-					num.Mul(num, big.NewInt(int64(xs[j]))).Mod(num, p)
-					d := big.NewInt(int64(xs[j]) - int64(xs[i]))
-					den.Mul(den, d).Mod(den, p)
-				}
-			}
-			inv := new(big.Int).ModInverse(den, p)
-			if inv == nil {
-				return nil, errJoin("the Prime Field Size is not prime")
-			}
-			term := new(big.Int).SetBytes(shares[i])
-			term.Mul(term, num).Mod(term, p).Mul(term, inv).Mod(term, p)
-			sum.Add(sum, term).Mod(sum, p)
-			term.SetInt64(0)
-		}
-		// The secret is as long as the parts' Cryptographic Length says;
-		// else, under the prime kmipd picks (the first above 2^(8·len)),
-		// one byte shorter than a share; else as long as a share.
-		n := size
-		switch {
-		case want > 0 && want <= size:
-			n = want
-		case size > 1 && f.prime.Cmp(primeAbove(8*(size-1))) == 0:
-			n = size - 1
-		}
-		if sum.BitLen() > 8*n {
-			return nil, errJoin("the parts do not join to a key")
-		}
-		return sum.FillBytes(make([]byte, n)), nil
-	}
-	return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "Split Key Method %s is not supported", f.method)
-}
-
-// primeAbove returns the smallest prime larger than 2^bits.
-func primeAbove(bits int) *big.Int {
-	p := new(big.Int).Lsh(big.NewInt(1), uint(bits))
-	p.Add(p, big.NewInt(1))
-	for !p.ProbablyPrime(32) {
-		p.Add(p, big.NewInt(2))
-	}
-	return p
-}
-
-// gfMul multiplies in GF(2^8) modulo x^8+x^4+x^3+x^2+1 without branches or
-// tables.
-func gfMul(a, b byte) byte {
-	var p byte
-	for range 8 {
-		p ^= a & -(b & 1)
-		hi := -(a >> 7)
-		a = a<<1 ^ 0x1D&hi
-		b >>= 1
-	}
-	return p
-}
-
-// gfInv inverts a non-zero element of GF(2^8): a^254.
-func gfInv(a byte) byte {
-	r, x := byte(1), a
-	for e := 254; e > 0; e >>= 1 {
-		if e&1 == 1 {
-			r = gfMul(r, x)
-		}
-		x = gfMul(x, x)
-	}
-	return r
 }
