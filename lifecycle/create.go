@@ -245,11 +245,11 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		if qs, _ := o.Bool(ttlv.TagQuantumSafe); qs && !quantumSafe(kmip.CryptographicAlgorithm(alg), bits) {
 			return kmip.Errorf(kmip.ResultReasonGeneralFailure, "NOT_SAFE: a %d-bit %s key is not quantum safe", bits, algName(kmip.CryptographicAlgorithm(alg)))
 		}
-		blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), id, n)
+		blob, err := s.cfg.Backend.GenerateSymmetric(c.Context(), id, n)
 		if err != nil {
 			return err
 		}
-		material, err := s.cfg.Backend.Open(s.ctx(), id, blob, make([]byte, 0, n))
+		material, err := s.cfg.Backend.Open(c.Context(), id, blob, make([]byte, 0, n))
 		if err != nil {
 			return err
 		}
@@ -278,11 +278,11 @@ func (s *Service) createSecretData(c *kmip.Call, tx *store.Tx, o *objects.Object
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Secret Data needs a Cryptographic Length of 8 to 4096 bits, a multiple of 8")
 	}
 	n := int(bits / 8)
-	blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), o.ID, n)
+	blob, err := s.cfg.Backend.GenerateSymmetric(c.Context(), o.ID, n)
 	if err != nil {
 		return err
 	}
-	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, blob, make([]byte, 0, n))
+	material, err := s.cfg.Backend.Open(c.Context(), o.ID, blob, make([]byte, 0, n))
 	if err != nil {
 		return err
 	}

@@ -304,7 +304,7 @@ func (s *Service) storeKeyPair(c *kmip.Call, tx *store.Tx, priv, pub *objects.Ob
 	var privBlob, pubDER []byte
 	var err error
 	if useHSM {
-		kp, err := gen.GenerateKeyPair(s.ctx(), privID, hspec)
+		kp, err := gen.GenerateKeyPair(c.Context(), privID, hspec)
 		switch {
 		case errors.Is(err, hsm.ErrNotSupported):
 			useHSM = false
@@ -323,18 +323,18 @@ func (s *Service) storeKeyPair(c *kmip.Call, tx *store.Tx, priv, pub *objects.Ob
 			}
 			defer clear(goPriv)
 		}
-		if privBlob, err = s.cfg.Backend.Seal(s.ctx(), privID, goPriv); err != nil {
+		if privBlob, err = s.cfg.Backend.Seal(c.Context(), privID, goPriv); err != nil {
 			return err
 		}
 		pubDER = goPub
 	}
-	pubBlob, err := s.cfg.Backend.Seal(s.ctx(), pubID, pubDER)
+	pubBlob, err := s.cfg.Backend.Seal(c.Context(), pubID, pubDER)
 	if err != nil {
 		return err
 	}
 	// The Digests are of the keys in their presentation format: the
 	// private key is opened for it, as Create opens a new symmetric key.
-	privDER, err := s.cfg.Backend.Open(s.ctx(), privID, privBlob, nil)
+	privDER, err := s.cfg.Backend.Open(c.Context(), privID, privBlob, nil)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	_ "crypto/sha1" // registers crypto.SHA1 for hashFor
@@ -198,14 +199,14 @@ func keyAlgorithm(o *objects.Object) kmip.CryptographicAlgorithm {
 // The operations the HSM can do with a key it holds go through
 // [hsm.Cipher] instead (symOneShotHSM, macHSM); for the others a key the
 // HSM holds comes out only if a client could Get it anyway (mayLeaveBackend).
-func (s *Service) withMaterial(o *objects.Object, fn func(material []byte) error) error {
+func (s *Service) withMaterial(ctx context.Context, o *objects.Object, fn func(material []byte) error) error {
 	if o.Blob == nil {
 		return errNoPlaintext(o)
 	}
 	if err := s.useInGo(o); err != nil {
 		return err
 	}
-	buf, material, err := s.openMaterial(o)
+	buf, material, err := s.openMaterial(ctx, o)
 	defer releaseMaterial(buf, material)
 	if err != nil {
 		return err

@@ -114,10 +114,10 @@ func (s *Service) deriveKey(c *kmip.Call, w *ttlv.Builder) error {
 			}
 		}
 		var material []byte
-		err = s.withMaterial(base, func(k []byte) error {
+		err = s.withMaterial(c.Context(), base, func(k []byte) error {
 			var err error
 			if peer != nil {
-				return s.withMaterial(peer, func(pk []byte) error {
+				return s.withMaterial(c.Context(), peer, func(pk []byte) error {
 					material, err = agreeECDH(base, k, peer, pk, &req.Derivation.Params, n)
 					return err
 				})
@@ -129,7 +129,7 @@ func (s *Service) deriveKey(c *kmip.Call, w *ttlv.Builder) error {
 			return err
 		}
 		defer clear(material)
-		blob, err := s.cfg.Backend.Seal(s.ctx(), id, material)
+		blob, err := s.cfg.Backend.Seal(c.Context(), id, material)
 		if err != nil {
 			return err
 		}

@@ -375,7 +375,7 @@ func (s *Service) symOneShot(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p
 			return err
 		}
 	}
-	return s.withMaterial(o, func(key []byte) error {
+	return s.withMaterial(c.Context(), o, func(key []byte) error {
 		su, err := newSymSetup(o, p, req.IV, req.AuthTag, len(key), encrypt)
 		if err != nil {
 			return err
@@ -488,7 +488,7 @@ func (s *Service) symOneShotHSM(c *kmip.Call, w *ttlv.Builder, o *objects.Object
 			return errCrypto("the ciphertext is not a whole number of blocks")
 		}
 	}
-	out, err := ci.SymmetricCrypt(s.ctx(), o.ID, o.Blob, op)
+	out, err := ci.SymmetricCrypt(c.Context(), o.ID, o.Blob, op)
 	if copied := len(op.Data) != len(req.Data); copied {
 		clear(op.Data) // plaintext with its padding, or ciphertext and tag
 	}
@@ -544,7 +544,7 @@ func (s *Service) cipherStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRe
 		}
 		p := keyParams(o, &req.Params)
 		step, err = s.beginStream(c, req, op, o.ID, func(st *stream) error {
-			return s.withMaterial(o, func(key []byte) error {
+			return s.withMaterial(c.Context(), o, func(key []byte) error {
 				su, err := newSymSetup(o, &p, req.IV, nil, len(key), encrypt)
 				if err != nil {
 					return err

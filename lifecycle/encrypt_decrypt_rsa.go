@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"crypto"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -54,7 +55,7 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 	var out []byte
 	var err error
 	if !encrypt && heldByHSM(o) {
-		out, err = s.rsaDecryptHSM(o, pad == kmip.PaddingMethodPKCS1V1_5, &oaep, req.Data)
+		out, err = s.rsaDecryptHSM(c.Context(), o, pad == kmip.PaddingMethodPKCS1V1_5, &oaep, req.Data)
 	}
 	if encrypt || !heldByHSM(o) || s.hsmFallback(o, err) {
 		out, err = s.rsaCipherGo(c, o, pad, &oaep, req.Data, encrypt)
@@ -71,7 +72,7 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 // rsaCipherGo is rsaCipher in Go, with the key material.
 func (s *Service) rsaCipherGo(c *kmip.Call, o *objects.Object, pad kmip.PaddingMethod, oaep *rsa.OAEPOptions, data []byte, encrypt bool) ([]byte, error) {
 	var out []byte
-	err := s.withMaterial(o, func(material []byte) error {
+	err := s.withMaterial(c.Context(), o, func(material []byte) error {
 		if encrypt {
 			k, err := parsePublicKey(o, material)
 			if err != nil {
@@ -170,7 +171,7 @@ func implicitRejection(secret, ct []byte, k int) ([]byte, error) {
 // yields a synthetic message, keyed by a secret only the private key can
 // make (the raw decryption of a fixed value), rather than an error that
 // would make kmipd a padding oracle.
-func (s *Service) rsaDecryptHSM(o *objects.Object, pkcs1 bool, oaep *rsa.OAEPOptions, ct []byte) ([]byte, error) {
+func (s *Service) rsaDecryptHSM(ctx context.Context, o *objects.Object, pkcs1 bool, oaep *rsa.OAEPOptions, ct []byte) ([]byte, error) {
 	ci, ok := s.hsmCipher()
 	if !ok {
 		return nil, errNotInHSM(o, "RSA decryption")
@@ -179,13 +180,13 @@ func (s *Service) rsaDecryptHSM(o *objects.Object, pkcs1 bool, oaep *rsa.OAEPOpt
 		if oaep.Hash != crypto.SHA1 || oaep.MGFHash != crypto.SHA1 || len(oaep.Label) != 0 {
 			return nil, errNotInHSM(o, "RSA-OAEP other than with SHA-1, MGF1-SHA-1 and no label")
 		}
-		out, err := ci.Decrypt(s.ctx(), o.ID, o.Blob, hsm.DecryptRSAOAEPSHA1, nil, ct)
+		out, err := ci.Decrypt(ctx, o.ID, o.Blob, hsm.DecryptRSAOAEPSHA1, nil, ct)
 		if err != nil {
 			return nil, hsmCryptErr(o, err, "RSA-OAEP", "RSA decryption failed")
 		}
 		return out, nil
 	}
-	em, err := ci.Decrypt(s.ctx(), o.ID, o.Blob, hsm.DecryptRSARaw, nil, ct)
+	em, err := ci.Decrypt(ctx, o.ID, o.Blob, hsm.DecryptRSARaw, nil, ct)
 	if err != nil {
 		return nil, hsmCryptErr(o, err, "RSA PKCS#1 v1.5", "RSA decryption failed")
 	}
@@ -203,7 +204,7 @@ func (s *Service) rsaDecryptHSM(o *objects.Object, pkcs1 bool, oaep *rsa.OAEPOpt
 		h := sha256.Sum256(append([]byte("kmipd PKCS#1 v1.5 implicit rejection secret"), c[:]...))
 		i += copy(fixed[i:], h[:])
 	}
-	sec, err := ci.Decrypt(s.ctx(), o.ID, o.Blob, hsm.DecryptRSARaw, nil, fixed)
+	sec, err := ci.Decrypt(ctx, o.ID, o.Blob, hsm.DecryptRSARaw, nil, fixed)
 	if err != nil {
 		return nil, hsmCryptErr(o, err, "RSA PKCS#1 v1.5", "RSA decryption failed")
 	}

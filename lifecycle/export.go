@@ -109,7 +109,7 @@ func (s *Service) exportMaterial(c *kmip.Call, obj *ttlv.Builder, o *objects.Obj
 	}
 	if ws != nil {
 		// As for Get: an HSM re-wraps a key it holds itself.
-		wrapped, handled, err := s.rewrapInBackend(o, kek, ws, format)
+		wrapped, handled, err := s.rewrapInBackend(c.Context(), o, kek, ws, format)
 		if err != nil {
 			return err
 		}
@@ -118,7 +118,7 @@ func (s *Service) exportMaterial(c *kmip.Call, obj *ttlv.Builder, o *objects.Obj
 			return nil
 		}
 	}
-	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, nil)
+	material, err := s.cfg.Backend.Open(c.Context(), o.ID, o.Blob, nil)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Service) exportMaterial(c *kmip.Call, obj *ttlv.Builder, o *objects.Obj
 		return err
 	}
 	defer clear(km)
-	return s.writeKeyObject(obj, o, material, km, format, ws, kek)
+	return s.writeKeyObject(c.Context(), obj, o, material, km, format, ws, kek)
 }
 
 // writeExportHead writes Object Type, Unique Identifier and the attributes

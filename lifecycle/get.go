@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -18,9 +19,9 @@ var materialPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return
 
 // openMaterial unseals o's key material into a buffer of materialPool;
 // releaseMaterial (deferred by the caller) wipes it and returns the buffer.
-func (s *Service) openMaterial(o *objects.Object) (*[]byte, []byte, error) {
+func (s *Service) openMaterial(ctx context.Context, o *objects.Object) (*[]byte, []byte, error) {
 	buf := materialPool.Get().(*[]byte)
-	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, (*buf)[:0])
+	material, err := s.cfg.Backend.Open(ctx, o.ID, o.Blob, (*buf)[:0])
 	return buf, material, err
 }
 
@@ -118,7 +119,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		// An HSM re-wraps a key it holds without the plaintext ever leaving
 		// it (hsm.KeyExporter); a Sensitive key in the HSM is served no other
 		// way.
-		wrapped, handled, err := s.rewrapInBackend(o, kek, ws, format)
+		wrapped, handled, err := s.rewrapInBackend(c.Context(), o, kek, ws, format)
 		if err != nil {
 			return err
 		}
@@ -128,7 +129,7 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 			return nil
 		}
 	}
-	buf, material, err := s.openMaterial(o)
+	buf, material, err := s.openMaterial(c.Context(), o)
 	defer releaseMaterial(buf, material)
 	if err != nil {
 		return err
@@ -155,12 +156,12 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	defer clear(km)
 	s.clearFresh(c, o)
-	return s.writeKeyObject(w, o, material, km, format, ws, kek)
+	return s.writeKeyObject(c.Context(), w, o, material, km, format, ws, kek)
 }
 
 // writeKeyObject writes the object structure of o holding material (km:
 // its Key Material item) in format, wrapped under kek when ws is not nil.
-func (s *Service) writeKeyObject(w *ttlv.Builder, o *objects.Object, material, km []byte, format kmip.KeyFormatType, ws *wrapSpec, kek *objects.Object) error {
+func (s *Service) writeKeyObject(ctx context.Context, w *ttlv.Builder, o *objects.Object, material, km []byte, format kmip.KeyFormatType, ws *wrapSpec, kek *objects.Object) error {
 	if ws == nil {
 		writeObject(w, o, material, km, format)
 		return nil
@@ -170,7 +171,7 @@ func (s *Service) writeKeyObject(w *ttlv.Builder, o *objects.Object, material, k
 		return err
 	}
 	defer clear(data)
-	wrapped, err := s.wrap(kek, ws, data)
+	wrapped, err := s.wrap(ctx, kek, ws, data)
 	if err != nil {
 		return err
 	}

@@ -271,7 +271,7 @@ func (s *Service) importMaterial(c *kmip.Call, o *objects.Object, r *regObject) 
 		defer clear(r.material)
 		defer clear(r.digested)
 	}
-	blob, err := s.cfg.Backend.Seal(s.ctx(), o.ID, r.material)
+	blob, err := s.cfg.Backend.Seal(c.Context(), o.ID, r.material)
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func (bs *benchStore) fill(s *Service) error {
 					b.AddText(ttlv.TagAttributeValue, "tenant-"+strconv.Itoa(i/10))
 				}))
 				material[0], material[1], material[2] = byte(i), byte(i>>8), byte(i>>16)
-				if o.Blob, err = s.cfg.Backend.Seal(s.ctx(), id, material); err != nil {
+				if o.Blob, err = s.cfg.Backend.Seal(context.Background(), id, material); err != nil {
 					return err
 				}
 				o.KeyFormat = kmip.KeyFormatTypeRaw

@@ -130,7 +130,7 @@ func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error 
 		tag, err = s.macHSM(c, o, &p, req.Data, verify)
 	}
 	if !heldByHSM(o) || s.hsmFallback(o, err) {
-		err = s.withMaterial(o, func(key []byte) error {
+		err = s.withMaterial(c.Context(), o, func(key []byte) error {
 			h, err := macHash(o, &p, key)
 			if err != nil {
 				return err
@@ -203,7 +203,7 @@ func (s *Service) macHSM(c *kmip.Call, o *objects.Object, p *kmip.CryptoParams, 
 	if !ok {
 		return nil, errNotInHSM(o, "MAC")
 	}
-	tag, err := ci.MAC(s.ctx(), o.ID, o.Blob, mech, data)
+	tag, err := ci.MAC(c.Context(), o.ID, o.Blob, mech, data)
 	if err != nil {
 		return nil, hsmCryptErr(o, err, what, "the HSM rejected the MAC")
 	}
@@ -227,7 +227,7 @@ func (s *Service) macStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 		}
 		p := keyParams(o, &req.Params)
 		step, err = s.beginStream(c, req, op, o.ID, func(st *stream) error {
-			return s.withMaterial(o, func(key []byte) error {
+			return s.withMaterial(c.Context(), o, func(key []byte) error {
 				st.h, err = macHash(o, &p, key)
 				return err
 			})

@@ -59,7 +59,7 @@ func (s *Service) openLinked(c *kmip.Call, id string) (*objects.Object, []byte, 
 	if o.Blob == nil {
 		return nil, nil, kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object %q has no value", id)
 	}
-	material, err := s.cfg.Backend.Open(s.ctx(), o.ID, o.Blob, nil)
+	material, err := s.cfg.Backend.Open(c.Context(), o.ID, o.Blob, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -223,7 +223,7 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 		if len(certIDs) > 0 {
 			o.Add(objects.LinkAttr(kmip.LinkTypePKCS_12CertificateLink, certIDs[0]))
 		}
-		blob, err := s.cfg.Backend.Seal(s.ctx(), id, k.DER)
+		blob, err := s.cfg.Backend.Seal(c.Context(), id, k.DER)
 		if err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func (s *Service) pkcs12Certificate(c *kmip.Call, id string, der []byte) (*objec
 		}
 		co.Add(a)
 	}
-	blob, err := s.cfg.Backend.Seal(s.ctx(), id, der)
+	blob, err := s.cfg.Backend.Seal(c.Context(), id, der)
 	if err != nil {
 		return nil, err
 	}

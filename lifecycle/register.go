@@ -278,7 +278,7 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		var blob []byte
 		if r.kb == nil || !r.kb.noMaterial() {
-			if blob, err = s.cfg.Backend.Seal(s.ctx(), id, r.material); err != nil {
+			if blob, err = s.cfg.Backend.Seal(c.Context(), id, r.material); err != nil {
 				return err
 			}
 		}

@@ -119,11 +119,11 @@ func (s *Service) reKey(c *kmip.Call, w *ttlv.Builder) error {
 			return kmip.Errorf(kmip.ResultReasonInvalidField, "cannot create a %d-bit %s key", bits, kmip.CryptographicAlgorithm(alg))
 		}
 		nk.Add(objects.LinkAttr(kmip.LinkTypeReplacedObjectLink, old.ID))
-		blob, err := s.cfg.Backend.GenerateSymmetric(s.ctx(), newID, n)
+		blob, err := s.cfg.Backend.GenerateSymmetric(c.Context(), newID, n)
 		if err != nil {
 			return err
 		}
-		material, err := s.cfg.Backend.Open(s.ctx(), newID, blob, make([]byte, 0, n))
+		material, err := s.cfg.Backend.Open(c.Context(), newID, blob, make([]byte, 0, n))
 		if err != nil {
 			return err
 		}

@@ -131,7 +131,7 @@ func (s *Service) rngRetrieve(c *kmip.Call, w *ttlv.Builder) error {
 	buf := getScratch()
 	out := append((*buf)[:0], make([]byte, req.DataLength)...)
 	defer func() { putScratch(buf, out) }()
-	if err := s.cfg.Backend.Random(s.ctx(), out); err != nil {
+	if err := s.cfg.Backend.Random(c.Context(), out); err != nil {
 		return err
 	}
 	if err := s.rngPool().mix(out); err != nil {

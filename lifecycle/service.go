@@ -166,8 +166,6 @@ func (s *Service) update(c *kmip.Call, fn func(tx *store.Tx) error) error {
 	return s.commit(c.Context(), fn)
 }
 
-func (s *Service) ctx() context.Context { return context.Background() }
-
 // canSee reports whether the caller may see an object owned by owner: its
 // owner and the configured admins may; anyone else gets Object Not Found, so
 // that the existence of others' objects does not leak.

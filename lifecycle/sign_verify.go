@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -373,16 +374,16 @@ func (s *Service) sign(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	p := keyParams(o, &req.Params)
 	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
-	return s.signWith(w, o, &p, msg, digested, func() error { return s.consumeUsage(c, o, len(msg), true) })
+	return s.signWith(c.Context(), w, o, &p, msg, digested, func() error { return s.consumeUsage(c, o, len(msg), true) })
 }
 
 // signWith writes the Signature Data of msg (a message or, if digested, a
 // digest) made with the key o. charge, if not nil, is called once the
 // request is known to be valid: before signing in Go, after the HSM signed
 // with a key it holds (signHSM), so that a fallback does not count twice.
-func (s *Service) signWith(w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, msg []byte, digested bool, charge func() error) error {
+func (s *Service) signWith(ctx context.Context, w *ttlv.Builder, o *objects.Object, p *kmip.CryptoParams, msg []byte, digested bool, charge func() error) error {
 	if heldByHSM(o) {
-		sig, err := s.signHSM(o, p, msg, digested, charge)
+		sig, err := s.signHSM(ctx, o, p, msg, digested, charge)
 		if err == nil {
 			w.AddBytes(ttlv.TagSignatureData, sig)
 			return nil
@@ -391,7 +392,7 @@ func (s *Service) signWith(w *ttlv.Builder, o *objects.Object, p *kmip.CryptoPar
 			return err
 		}
 	}
-	return s.withMaterial(o, func(material []byte) error {
+	return s.withMaterial(ctx, o, func(material []byte) error {
 		k, err := parsePrivateKey(material)
 		if err != nil {
 			return err
@@ -435,7 +436,7 @@ func (s *Service) signatureVerify(c *kmip.Call, w *ttlv.Builder) error {
 		return errMissing("Signature Verify request lacks Data or Signature Data")
 	}
 	p := keyParams(o, &req.Params)
-	valid, err := s.verifyWith(o, &p, msg, req.SignatureData, digested)
+	valid, err := s.verifyWith(c.Context(), o, &p, msg, req.SignatureData, digested)
 	if err != nil {
 		return err
 	}
@@ -446,9 +447,9 @@ func (s *Service) signatureVerify(c *kmip.Call, w *ttlv.Builder) error {
 
 // verifyWith verifies sig over msg (a message or, if digested, a digest)
 // with the key o.
-func (s *Service) verifyWith(o *objects.Object, p *kmip.CryptoParams, msg, sig []byte, digested bool) (bool, error) {
+func (s *Service) verifyWith(ctx context.Context, o *objects.Object, p *kmip.CryptoParams, msg, sig []byte, digested bool) (bool, error) {
 	var valid bool
-	err := s.withMaterial(o, func(material []byte) error {
+	err := s.withMaterial(ctx, o, func(material []byte) error {
 		pub, err := parsePublicKey(o, material)
 		if err != nil {
 			return err
@@ -495,7 +496,7 @@ func (s *Service) sigStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 			if st.digest {
 				return nil // the scheme depends on the digest's length
 			}
-			return s.sigPublic(o, op, func(pub crypto.PublicKey) error {
+			return s.sigPublic(c.Context(), o, op, func(pub crypto.PublicKey) error {
 				var err error
 				st.sig, err = newSigSetup(pub, &st.params, false, 0)
 				switch {
@@ -545,14 +546,14 @@ func (s *Service) sigStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 		if !req.Final {
 			return nil
 		}
-		return s.sigFinal(w, o, st, op)
+		return s.sigFinal(c.Context(), w, o, st, op)
 	}()
 	step.finish(w, req.Final, err)
 	return err
 }
 
 // sigFinal signs or verifies what a stream gathered.
-func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op kmip.Operation) error {
+func (s *Service) sigFinal(ctx context.Context, w *ttlv.Builder, o *objects.Object, st *stream, op kmip.Operation) error {
 	verify := op == kmip.OperationSignatureVerify
 	if verify && st.expect == nil {
 		return errMissing("Signature Verify lacks Signature Data")
@@ -563,21 +564,21 @@ func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op km
 	}
 	if st.digest {
 		if verify {
-			valid, err := s.verifyWith(o, &st.params, st.msg, st.expect, true)
+			valid, err := s.verifyWith(ctx, o, &st.params, st.msg, st.expect, true)
 			if err != nil {
 				return err
 			}
 			writeValidity(w, valid)
 			return nil
 		}
-		return s.signWith(w, o, &st.params, st.msg, true, nil)
+		return s.signWith(ctx, w, o, &st.params, st.msg, true, nil)
 	}
 	msg := st.msg // pure Ed25519: the message itself
 	if st.h != nil {
 		msg = st.h.Sum(nil)
 	}
 	if !verify && heldByHSM(o) {
-		sig, err := s.signHSMWith(o, &st.sig, msg)
+		sig, err := s.signHSMWith(ctx, o, &st.sig, msg)
 		if err == nil {
 			w.AddBytes(ttlv.TagSignatureData, sig)
 			return nil
@@ -586,7 +587,7 @@ func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op km
 			return err
 		}
 	}
-	return s.withMaterial(o, func(material []byte) error {
+	return s.withMaterial(ctx, o, func(material []byte) error {
 		if verify {
 			pub, err := parsePublicKey(o, material)
 			if err != nil {
@@ -611,13 +612,13 @@ func (s *Service) sigFinal(w *ttlv.Builder, o *objects.Object, st *stream, op km
 // sigPublic calls fn with the public key that decides o's signature
 // scheme: for Sign with a private key the HSM holds, a stand-in of its
 // algorithm and curve (hsmSigKey), so that the key need not leave the HSM.
-func (s *Service) sigPublic(o *objects.Object, op kmip.Operation, fn func(pub crypto.PublicKey) error) error {
+func (s *Service) sigPublic(ctx context.Context, o *objects.Object, op kmip.Operation, fn func(pub crypto.PublicKey) error) error {
 	if op == kmip.OperationSign && heldByHSM(o) {
 		if pub, ok := hsmSigKey(o); ok {
 			return fn(pub)
 		}
 	}
-	return s.withMaterial(o, func(material []byte) error {
+	return s.withMaterial(ctx, o, func(material []byte) error {
 		pub, err := parsePublicKey(o, material)
 		if err != nil {
 			return err

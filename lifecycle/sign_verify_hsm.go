@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -51,7 +52,7 @@ func hsmSigKey(o *objects.Object) (crypto.PublicKey, bool) {
 // signHSM signs msg (a message or, if digested, a digest) with o, a key
 // held by the HSM, inside it. charge, if not nil, is called once the HSM
 // has signed.
-func (s *Service) signHSM(o *objects.Object, p *kmip.CryptoParams, msg []byte, digested bool, charge func() error) ([]byte, error) {
+func (s *Service) signHSM(ctx context.Context, o *objects.Object, p *kmip.CryptoParams, msg []byte, digested bool, charge func() error) ([]byte, error) {
 	pub, ok := hsmSigKey(o)
 	if !ok {
 		return nil, errNotInHSM(o, "signatures")
@@ -63,7 +64,7 @@ func (s *Service) signHSM(o *objects.Object, p *kmip.CryptoParams, msg []byte, d
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.signHSMWith(o, &su, su.digestOf(msg, digested))
+	sig, err := s.signHSMWith(ctx, o, &su, su.digestOf(msg, digested))
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func (s *Service) signHSM(o *objects.Object, p *kmip.CryptoParams, msg []byte, d
 
 // signHSMWith signs digest (what su.sign would sign) with o inside the
 // HSM, in the format of su.sign.
-func (s *Service) signHSMWith(o *objects.Object, su *sigSetup, digest []byte) ([]byte, error) {
+func (s *Service) signHSMWith(ctx context.Context, o *objects.Object, su *sigSetup, digest []byte) ([]byte, error) {
 	ci, ok := s.hsmCipher()
 	if !ok {
 		return nil, errNotInHSM(o, "signatures")
@@ -109,7 +110,7 @@ func (s *Service) signHSMWith(o *objects.Object, su *sigSetup, digest []byte) ([
 	default:
 		return nil, errNotInHSM(o, what)
 	}
-	sig, err := ci.Sign(s.ctx(), o.ID, o.Blob, op)
+	sig, err := ci.Sign(ctx, o.ID, o.Blob, op)
 	if err != nil {
 		return nil, hsmCryptErr(o, err, what, "signing failed")
 	}

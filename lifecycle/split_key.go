@@ -115,7 +115,7 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			}
 		}()
 		f := req.fields
-		err = s.withMaterial(base, func(secret []byte) error {
+		err = s.withMaterial(c.Context(), base, func(secret []byte) error {
 			var err error
 			shares, f.Prime, err = secretsplit.Split(secret, &f)
 			return err
@@ -147,7 +147,7 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			}
 			part := f
 			part.ID = int32(i + 1)
-			blob, err := s.cfg.Backend.Seal(s.ctx(), ids[i], shares[i])
+			blob, err := s.cfg.Backend.Seal(c.Context(), ids[i], shares[i])
 			if err != nil {
 				return err
 			}
@@ -281,7 +281,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			if p.Blob == nil {
 				return kmip.Errorf(kmip.ResultReasonKeyValueNotPresent, "object %q has no key material", pid)
 			}
-			sh, err := s.cfg.Backend.Open(s.ctx(), p.ID, p.Blob, nil)
+			sh, err := s.cfg.Backend.Open(c.Context(), p.ID, p.Blob, nil)
 			if err != nil {
 				return err
 			}
@@ -332,7 +332,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 				o.DataType = uint32(kmip.SecretDataTypeSeed)
 			}
 		}
-		blob, err := s.cfg.Backend.Seal(s.ctx(), id, secret)
+		blob, err := s.cfg.Backend.Seal(c.Context(), id, secret)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -182,7 +183,7 @@ func (ws *wrapSpec) oaepHash() (hash.Hash, error) {
 
 // openKEK decides the mechanism and unseals the wrapping key k; clear the
 // key after use.
-func (s *Service) openKEK(k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, []byte, error) {
+func (s *Service) openKEK(ctx context.Context, k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, []byte, error) {
 	mech, err := ws.mechanism(k)
 	if err != nil {
 		return 0, nil, err
@@ -190,7 +191,7 @@ func (s *Service) openKEK(k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, [
 	if err := s.useInGo(k); err != nil {
 		return 0, nil, err
 	}
-	kek, err := s.cfg.Backend.Open(s.ctx(), k.ID, k.Blob, nil)
+	kek, err := s.cfg.Backend.Open(ctx, k.ID, k.Blob, nil)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -198,8 +199,8 @@ func (s *Service) openKEK(k *objects.Object, ws *wrapSpec) (hsm.WrapMechanism, [
 }
 
 // wrap returns data wrapped under k as ws says.
-func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
-	mech, kek, err := s.openKEK(k, ws)
+func (s *Service) wrap(ctx context.Context, k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
+	mech, kek, err := s.openKEK(ctx, k, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -231,8 +232,8 @@ func (s *Service) wrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, er
 }
 
 // unwrap reverses wrap, with the key that wrapped data (usage Unwrap Key).
-func (s *Service) unwrap(k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
-	mech, kek, err := s.openKEK(k, ws)
+func (s *Service) unwrap(ctx context.Context, k *objects.Object, ws *wrapSpec, data []byte) ([]byte, error) {
+	mech, kek, err := s.openKEK(ctx, k, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +360,7 @@ func (s *Service) unwrapObjectItem(c *kmip.Call, objItem ttlv.Item) (ttlv.Item, 
 	if wrappedBytes == nil {
 		return ttlv.Item{}, nil, kmip.Errorf(kmip.ResultReasonInvalidField, "a wrapped Key Block carries its wrapped Key Value as a Byte String")
 	}
-	plain, err := s.unwrap(k, ws, wrappedBytes)
+	plain, err := s.unwrap(c.Context(), k, ws, wrappedBytes)
 	if err != nil {
 		return ttlv.Item{}, nil, err
 	}
@@ -500,7 +501,7 @@ func wrappable(o *objects.Object) bool {
 // plaintext never reaches kmipd. handled is false when the backend cannot,
 // and the caller then wraps in kmipd — except for a Sensitive key held by
 // the HSM, which is refused rather than brought out in the clear.
-func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format kmip.KeyFormatType) ([]byte, bool, error) {
+func (s *Service) rewrapInBackend(ctx context.Context, o, kek *objects.Object, ws *wrapSpec, format kmip.KeyFormatType) ([]byte, bool, error) {
 	exp, ok := s.cfg.Backend.(hsm.KeyExporter)
 	if !ok {
 		return nil, false, nil
@@ -531,7 +532,7 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 		if h, _ := ws.oaepHash(); ws.hashing != 0 && ws.hashing != kmip.HashingAlgorithmSHA_1 || h == nil {
 			return refuse("with OAEP other than SHA-1")
 		}
-		material, err := s.cfg.Backend.Open(s.ctx(), kek.ID, kek.Blob, nil)
+		material, err := s.cfg.Backend.Open(ctx, kek.ID, kek.Blob, nil)
 		if err != nil {
 			return nil, false, err
 		}
@@ -544,7 +545,7 @@ func (s *Service) rewrapInBackend(o, kek *objects.Object, ws *wrapSpec, format k
 	} else {
 		spec.KeyBlob = kek.Blob
 	}
-	wrapped, err := exp.RewrapKey(s.ctx(), o.ID, o.Blob, spec)
+	wrapped, err := exp.RewrapKey(ctx, o.ID, o.Blob, spec)
 	if errors.Is(err, hsm.ErrNotSupported) {
 		return refuse("that way")
 	}
