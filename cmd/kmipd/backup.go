@@ -24,6 +24,7 @@ import (
 
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/internal/audit"
+	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/store"
 )
 
@@ -46,7 +47,6 @@ import (
 const (
 	controlBackup   = "BACKUP\n"
 	controlTimeout  = 30 * time.Second // per read or write on the socket
-	progressEvery   = time.Second
 	frameChunk      = 256 << 10
 	controlSuffix   = ".sock"
 	preRestoreInfix = ".pre-restore-"
@@ -179,7 +179,7 @@ func (w *frameWriter) fail(msg string) {
 }
 
 // fetchBackup asks the server on conn for a snapshot and writes it to out.
-func fetchBackup(conn net.Conn, out io.Writer, p *progress) (int64, error) {
+func fetchBackup(conn net.Conn, out io.Writer, p *progress.Reporter) (int64, error) {
 	conn.SetWriteDeadline(time.Now().Add(controlTimeout))
 	if _, err := io.WriteString(conn, controlBackup); err != nil {
 		return 0, err
@@ -200,7 +200,7 @@ func fetchBackup(conn net.Conn, out io.Writer, p *progress) (int64, error) {
 			if _, err := io.ReadFull(br, b[:]); err != nil {
 				return n, err
 			}
-			p.total = int64(binary.BigEndian.Uint64(b[:]))
+			p.SetTotal(int64(binary.BigEndian.Uint64(b[:])))
 		case 'D', 'E':
 			var b [4]byte
 			if _, err := io.ReadFull(br, b[:]); err != nil {
@@ -224,7 +224,7 @@ func fetchBackup(conn net.Conn, out io.Writer, p *progress) (int64, error) {
 			}
 			sum.Write(buf[:size])
 			n += int64(size)
-			p.add(int64(size))
+			p.Add(int64(size))
 		case 'Z':
 			var b [8 + sha256.Size]byte
 			if _, err := io.ReadFull(br, b[:]); err != nil {
@@ -239,37 +239,6 @@ func fetchBackup(conn net.Conn, out io.Writer, p *progress) (int64, error) {
 		}
 	}
 }
-
-// progress reports bytes copied, at most once a second, on long runs.
-type progress struct {
-	w     io.Writer
-	what  string
-	total int64 // expected, 0 if unknown
-	n     int64
-	last  time.Time
-}
-
-func newProgress(w io.Writer, what string) *progress {
-	return &progress{w: w, what: what, last: time.Now()}
-}
-
-func (p *progress) add(n int64) {
-	p.n += n
-	if time.Since(p.last) < progressEvery {
-		return
-	}
-	p.last = time.Now()
-	if p.total > 0 {
-		fmt.Fprintf(p.w, "%s: %s of ~%s (%d%%)\n", p.what, mib(p.n), mib(p.total), min(100, p.n*100/p.total))
-	} else {
-		fmt.Fprintf(p.w, "%s: %s\n", p.what, mib(p.n))
-	}
-}
-
-// Write counts p, for copies that are not framed.
-func (p *progress) Write(b []byte) (int, error) { p.add(int64(len(b))); return len(b), nil }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // checkStoreFile opens a store file and runs the full consistency check.
 // It opens the file for writing (store.Open records its schema), so callers
@@ -421,7 +390,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 		}
 	}()
 	start := time.Now()
-	p := newProgress(stderr, "backup")
+	p := progress.NewBytes(stderr, "backup")
 	var n int64
 	var how string
 	storePath := cfg.path(cfg.Store)
@@ -446,7 +415,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 		if err != nil {
 			return err
 		}
-		p.total = db.Stats().FileSize
+		p.SetTotal(db.Stats().FileSize)
 		n, err = db.Backup(io.MultiWriter(tmp, p))
 		db.Close()
 		if err != nil {
@@ -542,9 +511,9 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	tmp.Close()
 	os.Remove(tmpPath)
 	defer os.Remove(tmpPath)
-	p := newProgress(stderr, "restore")
+	p := progress.NewBytes(stderr, "restore")
 	if fi, err := os.Stat(o.in); err == nil {
-		p.total = fi.Size()
+		p.SetTotal(fi.Size())
 	}
 	if err := copyFile(o.in, tmpPath, p); err != nil {
 		return err

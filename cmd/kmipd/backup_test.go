@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/store"
 )
 
@@ -262,7 +263,7 @@ func TestBackupStreamFraming(t *testing.T) {
 			frames(&frameWriter{conn: srvConn, sum: sha256.New()})
 		}()
 		var out bytes.Buffer
-		n, err := fetchBackup(cliConn, &out, newProgress(io.Discard, "backup"))
+		n, err := fetchBackup(cliConn, &out, progress.NewBytes(io.Discard, "backup"))
 		return n, out.Bytes(), err
 	}
 	n, data, err := serve(func(w *frameWriter) {
@@ -282,17 +283,5 @@ func TestBackupStreamFraming(t *testing.T) {
 	}
 	if _, _, err := serve(func(w *frameWriter) { w.Write([]byte("abc")); w.fail("disk on fire") }); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("failed stream: %v", err)
-	}
-}
-
-func TestBackupProgress(t *testing.T) {
-	var b bytes.Buffer
-	p := newProgress(&b, "backup")
-	p.total = 100 << 20
-	p.add(10 << 20) // within the first second: quiet
-	p.last = time.Now().Add(-2 * time.Second)
-	p.add(40 << 20)
-	if got := b.String(); got != "backup: 50.0 MiB of ~100.0 MiB (50%)\n" {
-		t.Fatalf("progress %q", got)
 	}
 }

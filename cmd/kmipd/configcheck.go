@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/internal/audit"
+	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/kmip"
 )
 
@@ -340,7 +341,7 @@ func (c *checker) checkStore(path string) {
 	case st.IsDir():
 		c.fail("store %s is a directory", path)
 	default:
-		c.ok("store %s: %s", path, mib(st.Size()))
+		c.ok("store %s: %s", path, progress.MiB(st.Size()))
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -360,9 +361,9 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 		return err
 	}
 	defer db.Close()
-	bar := newProgressBar(errOut, "re-wrapping")
-	defer bar.finish()
-	return rotate(ctx, out, bar.update, o.dir, be, db, o.keepOld, o.batch, nil)
+	bar := progress.NewBar(errOut, "re-wrapping")
+	defer bar.Finish()
+	return rotate(ctx, out, bar.Update, o.dir, be, db, o.keepOld, o.batch, nil)
 }
 
 // rotate creates a new master-key version (or resumes the rotation to the
@@ -524,9 +525,9 @@ func runMigrate(ctx context.Context, out, errOut io.Writer, o *migrateOptions) e
 		}
 		return mb.Backend.Seal(ctx, obj.ID, pt)
 	}
-	bar := newProgressBar(errOut, "migrating")
-	n, err := rewrapStore(ctx, db, need, convert, o.batch, bar.update)
-	bar.finish()
+	bar := progress.NewBar(errOut, "migrating")
+	n, err := rewrapStore(ctx, db, need, convert, o.batch, bar.Update)
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("migration interrupted after %d blobs: %w (kmipd serve reads both backends meanwhile; run kmipd hsm migrate --to %s again to finish)", n, err, o.to)
 	}
@@ -771,46 +772,6 @@ func updateConfigFile(dir string, fn func(c *Config)) error {
 	return nil
 }
 
-// progressBar draws "label [=====     ] done/total pct%" on one line.
-type progressBar struct {
-	w     io.Writer
-	label string
-	last  time.Time
-	done  int
-	total int
-	drawn bool
-}
-
-func newProgressBar(w io.Writer, label string) *progressBar {
-	return &progressBar{w: w, label: label}
-}
-
-func (p *progressBar) update(done, total int) {
-	p.done, p.total = done, total
-	if time.Since(p.last) < 100*time.Millisecond && done < total {
-		return
-	}
-	p.last = time.Now()
-	p.draw()
-}
-
-func (p *progressBar) draw() {
-	const width = 30
-	pct, fill := 100, width
-	if p.total > 0 {
-		pct, fill = p.done*100/p.total, p.done*width/p.total
-	}
-	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d %3d%%", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), p.done, p.total, pct)
-	p.drawn = true
-}
-
-func (p *progressBar) finish() {
-	if !p.drawn {
-		p.draw()
-	}
-	fmt.Fprintln(p.w)
-}
-
 // Online rotation over the control socket (see backup.go). The client sends
 // "ROTATE 0\n" or "ROTATE 1\n" (keep old versions); the server answers with
 // text lines: "P done total" progress, "M message", then "OK" or
@@ -826,8 +787,8 @@ func requestRotate(conn net.Conn, out, errOut io.Writer, keepOld bool) error {
 	if _, err := io.WriteString(conn, controlRotate+" "+keep+"\n"); err != nil {
 		return err
 	}
-	bar := newProgressBar(errOut, "re-wrapping")
-	defer bar.finish()
+	bar := progress.NewBar(errOut, "re-wrapping")
+	defer bar.Finish()
 	sc := bufio.NewScanner(conn)
 	for sc.Scan() {
 		kind, rest, _ := strings.Cut(sc.Text(), " ")
@@ -835,7 +796,7 @@ func requestRotate(conn net.Conn, out, errOut io.Writer, keepOld bool) error {
 		case "P":
 			var done, total int
 			fmt.Sscanf(rest, "%d %d", &done, &total)
-			bar.update(done, total)
+			bar.Update(done, total)
 		case "M":
 			fmt.Fprintln(out, rest)
 		case "OK":
