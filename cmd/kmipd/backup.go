@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -240,71 +239,6 @@ func fetchBackup(conn net.Conn, out io.Writer, p *progress.Reporter) (int64, err
 	}
 }
 
-// checkStoreFile opens a store file and runs the full consistency check.
-// It opens the file for writing (store.Open records its schema), so callers
-// give it a copy. A corrupt file can make bbolt fault or panic: both become
-// errors here.
-func checkStoreFile(path string) (st store.Stats, err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		debug.SetPanicOnFault(true)
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("%w: %v", store.ErrCorrupt, p)
-			}
-		}()
-		// store.Open would make an empty or blank file into a new, empty
-		// store: a snapshot must already be one (store/doc.go: bucket "sys").
-		if fi, serr := os.Stat(path); serr != nil || fi.Size() < 1024 {
-			err = errors.New("not a store file: empty or too small")
-			return
-		}
-		var bdb *bolt.DB
-		bdb, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-		if err != nil {
-			err = fmt.Errorf("not a bbolt file: %w", err)
-			return
-		}
-		err = bdb.View(func(tx *bolt.Tx) error {
-			if tx.Bucket([]byte("sys")) == nil {
-				return errors.New("not a kmipd store")
-			}
-			return nil
-		})
-		bdb.Close()
-		if err != nil {
-			return
-		}
-		var db *store.DB
-		db, err = store.Open(path, &store.Options{Timeout: -1})
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		if err = db.Check(); err == nil {
-			st = db.Stats()
-		}
-	}()
-	<-done
-	return st, err
-}
-
-// verifySnapshot checks a snapshot file through a temporary copy, leaving
-// the file itself untouched.
-func verifySnapshot(path string) (store.Stats, error) {
-	tmp, err := os.MkdirTemp(filepath.Dir(path), ".kmipd-verify-")
-	if err != nil {
-		return store.Stats{}, err
-	}
-	defer os.RemoveAll(tmp)
-	cp := filepath.Join(tmp, "snapshot.db")
-	if err := copyFile(path, cp, io.Discard); err != nil {
-		return store.Stats{}, err
-	}
-	return checkStoreFile(cp)
-}
-
 // copyFile copies src to a new file dst (0600) and fsyncs it.
 func copyFile(src, dst string, p io.Writer) error {
 	in, err := os.Open(src)
@@ -428,7 +362,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	st, err := verifySnapshot(tmpPath)
+	st, err := store.VerifySnapshot(tmpPath)
 	if err != nil {
 		return fmt.Errorf("the snapshot fails its check, %s not written: %w", o.out, err)
 	}
@@ -522,7 +456,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := checkStoreFile(tmpPath)
+	st, err := store.CheckFile(tmpPath)
 	if err != nil {
 		return fmt.Errorf("%s is not a usable snapshot, nothing was changed: %w", o.in, err)
 	}
