@@ -23,15 +23,14 @@ import (
 	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/hsm/soft"
 	"github.com/kmipd/kmipd/internal/progress"
-	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/store"
 )
 
 // Key backends (hsm.backend).
 const (
-	backendSoftware = "software"
-	backendPKCS11   = "pkcs11"
+	backendSoftware = rotation.Software
+	backendPKCS11   = rotation.PKCS11
 )
 
 // envPKCS11PIN holds the PKCS#11 user PIN. A PIN is never a flag, which
@@ -55,7 +54,7 @@ func openBackend(cfg *Config) (hsm.Backend, error) {
 		primary.Close()
 		return nil, fmt.Errorf("hsm.migrate_from: %w", err)
 	}
-	return &migratingBackend{Backend: primary, old: old}, nil
+	return &rotation.Migrating{Backend: primary, Old: old}, nil
 }
 
 func openBackendNamed(cfg *Config, name string) (hsm.Backend, error) {
@@ -124,44 +123,6 @@ func pkcs11PIN(cfg *Config) (string, error) {
 	}
 	return pin, nil
 }
-
-// ownsKind reports whether backend writes blobs of kind k.
-func ownsKind(backend string, k hsm.Kind) bool {
-	switch backend {
-	case backendSoftware:
-		return k == hsm.KindSoftware
-	case backendPKCS11:
-		return k == hsm.KindPKCS11 || k == hsm.KindPKCS11Wrap
-	}
-	return false
-}
-
-// migratingBackend seals with the new backend and opens each blob with the
-// backend that made it.
-type migratingBackend struct {
-	hsm.Backend             // the new backend (hsm.backend)
-	old         hsm.Backend // hsm.migrate_from
-}
-
-func (m *migratingBackend) Open(ctx context.Context, id string, blob, dst []byte) ([]byte, error) {
-	if h, err := hsm.BlobKind(blob); err == nil && !ownsKind(m.Backend.Name(), h.Kind) && ownsKind(m.old.Name(), h.Kind) {
-		return m.old.Open(ctx, id, blob, dst)
-	}
-	return m.Backend.Open(ctx, id, blob, dst)
-}
-
-// Health reports the health of both backends that implement it.
-func (m *migratingBackend) Health(ctx context.Context) error {
-	var errs []error
-	for _, b := range []hsm.Backend{m.Backend, m.old} {
-		if hc, ok := b.(hsm.HealthChecker); ok {
-			errs = append(errs, hc.Health(ctx))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (m *migratingBackend) Close() error { return errors.Join(m.Backend.Close(), m.old.Close()) }
 
 // hsmFlags are the PKCS#11 settings of `kmipd init` and `kmipd hsm migrate`.
 type hsmFlags struct {
@@ -363,15 +324,13 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 	defer db.Close()
 	bar := progress.NewBar(errOut, "re-wrapping")
 	defer bar.Finish()
-	return rotate(ctx, out, bar.Update, o.dir, be, db, o.keepOld, o.batch, nil)
+	return rotateStore(ctx, out, bar.Update, o.dir, be, db, o.keepOld, o.batch, nil)
 }
 
-// rotate creates a new master-key version (or resumes the rotation to the
-// current one), re-wraps every blob under it, and retires the versions
-// nothing refers to any more. It runs offline or inside a serving kmipd
-// (then forget drops the server's cached objects, whose blobs are the old
-// ones, before an old version is retired).
-func rotate(ctx context.Context, out io.Writer, progress func(done, total int), dir string,
+// rotateStore rotates the master key of the set-up in dir
+// (rotation.Rotate), recording the new version in its config. It runs
+// offline or inside a serving kmipd (forget: see rotation.RotateOptions).
+func rotateStore(ctx context.Context, out io.Writer, progress func(done, total int), dir string,
 	be hsm.Backend, db *store.DB, keepOld bool, batch int, forget func()) error {
 	cfg, err := loadConfig(dir)
 	if err != nil {
@@ -380,74 +339,12 @@ func rotate(ctx context.Context, out io.Writer, progress func(done, total int), 
 	if cfg.HSM.MigrateFrom != "" {
 		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
 	}
-	rot, ok := be.(hsm.KeyRotator)
-	if !ok {
-		return fmt.Errorf("the %s backend has a single master key and cannot rotate it; kmipd hsm migrate --to pkcs11 moves the keys to an HSM, which can", be.Name())
-	}
-	name := be.Name()
-	cur, _ := rot.KeyVersions()
-	versions, err := blobVersions(db, name)
-	if err != nil {
-		return err
-	}
-	if behind := countBehind(versions, cur); behind > 0 {
-		fmt.Fprintf(out, "kmipd: resuming the rotation to master-key version %d: %d blobs to re-wrap\n", cur, behind)
-	} else {
-		next := cur + 1
-		if err := rot.UseKeyVersion(ctx, next, true); err != nil {
-			return err
-		}
-		if err := updateConfigFile(dir, func(c *Config) { c.HSM.KEKVersion = next }); err != nil {
-			return fmt.Errorf("master-key version %d is on the token, but the config was not updated: %w (run kmipd hsm rotate again)", next, err)
-		}
-		cur = next
-		fmt.Fprintf(out, "kmipd: created master-key version %d and made it current\n", cur)
-	}
-	need := func(h hsm.Header) bool { return ownsKind(name, h.Kind) && h.KeyVersion != cur }
-	convert := func(ctx context.Context, obj *objects.Object) ([]byte, error) {
-		return rot.Rewrap(ctx, obj.ID, obj.Blob)
-	}
-	n, err := rewrapStore(ctx, db, need, convert, batch, progress)
-	if err != nil {
-		return fmt.Errorf("rotation to master-key version %d interrupted after %d blobs: %w (every blob is still readable; run kmipd hsm rotate again to finish)", cur, n, err)
-	}
-	fmt.Fprintf(out, "kmipd: %d blobs re-wrapped under master-key version %d\n", n, cur)
-
-	if versions, err = blobVersions(db, name); err != nil {
-		return err
-	}
-	if behind := countBehind(versions, cur); behind > 0 {
-		return fmt.Errorf("%d blobs are still under older master-key versions; run kmipd hsm rotate again", behind)
-	}
-	if forget != nil {
-		forget()
-	}
-	_, loaded := rot.KeyVersions()
-	for _, v := range loaded {
-		if v == cur {
-			continue
-		}
-		if keepOld {
-			fmt.Fprintf(out, "kmipd: master-key version %d is no longer used; kept (--keep-old)\n", v)
-			continue
-		}
-		if err := rot.RetireKeyVersion(ctx, v); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "kmipd: retired master-key version %d (nothing refers to it)\n", v)
-	}
-	return nil
-}
-
-// countBehind counts the blobs under master-key versions other than cur.
-func countBehind(versions map[uint32]int, cur uint32) int {
-	n := 0
-	for v, c := range versions {
-		if v != cur {
-			n += c
-		}
-	}
-	return n
+	return rotation.Rotate(ctx, be, db, rotation.RotateOptions{
+		Out: out, Progress: progress, KeepOld: keepOld, Batch: batch, Forget: forget,
+		SaveKeyVersion: func(v uint32) error {
+			return updateConfigFile(dir, func(c *Config) { c.HSM.KEKVersion = v })
+		},
+	})
 }
 
 func runMigrate(ctx context.Context, out, errOut io.Writer, o *migrateOptions) error {
@@ -511,32 +408,11 @@ func runMigrate(ctx context.Context, out, errOut io.Writer, o *migrateOptions) e
 		return err
 	}
 	defer be.Close()
-	mb := be.(*migratingBackend)
-	sealer, _ := mb.Backend.(hsm.KeySealer)
-	need := func(h hsm.Header) bool { return !ownsKind(o.to, h.Kind) }
-	convert := func(ctx context.Context, obj *objects.Object) ([]byte, error) {
-		pt, err := mb.Open(ctx, obj.ID, obj.Blob, nil)
-		if err != nil {
-			return nil, err
-		}
-		defer clear(pt)
-		if sealer != nil && obj.Type == kmip.ObjectTypeSymmetricKey {
-			return sealer.SealKey(ctx, obj.ID, pt)
-		}
-		return mb.Backend.Seal(ctx, obj.ID, pt)
-	}
 	bar := progress.NewBar(errOut, "migrating")
-	n, err := rewrapStore(ctx, db, need, convert, o.batch, bar.Update)
+	n, err := rotation.Migrate(ctx, db, be.(*rotation.Migrating), from, o.to, o.batch, bar.Update)
 	bar.Finish()
 	if err != nil {
-		return fmt.Errorf("migration interrupted after %d blobs: %w (kmipd serve reads both backends meanwhile; run kmipd hsm migrate --to %s again to finish)", n, err, o.to)
-	}
-	versions, err := blobVersions(db, from)
-	if err != nil {
 		return err
-	}
-	if left := countBehind(versions, 0); left > 0 {
-		return fmt.Errorf("%d blobs of the %s backend are left; run kmipd hsm migrate --to %s again", left, from, o.to)
 	}
 	if err := updateConfigFile(o.dir, func(c *Config) { c.HSM.MigrateFrom = "" }); err != nil {
 		return err
@@ -549,176 +425,6 @@ func runMigrate(ctx context.Context, out, errOut io.Writer, o *migrateOptions) e
 		fmt.Fprintf(out, "kmipd: the master keys %s-v* on token %q are no longer used; keep them while backups made before the migration matter\n", cfg.HSM.KEKLabel, cfg.HSM.PKCS11Token)
 	}
 	return nil
-}
-
-// blobVersions counts the stored blobs of backend by master-key version.
-func blobVersions(db *store.DB, backend string) (map[uint32]int, error) {
-	counts := map[uint32]int{}
-	err := db.View(func(tx *store.Tx) error {
-		return scanBlobHeaders(tx, func(_ string, h hsm.Header) {
-			if ownsKind(backend, h.Kind) {
-				counts[h.KeyVersion]++
-			}
-		})
-	})
-	return counts, err
-}
-
-// scanBlobHeaders calls fn with the identifier and blob header of every
-// stored object that has key material.
-func scanBlobHeaders(tx *store.Tx, fn func(id string, h hsm.Header)) error {
-	var derr error
-	err := tx.Scan(func(r *store.Record) bool {
-		var o objects.Object
-		if derr = o.UnmarshalBinary(r.Data); derr != nil {
-			derr = fmt.Errorf("object %q: %w", r.ID, derr)
-			return false
-		}
-		if o.Blob == nil {
-			return true
-		}
-		h, err := hsm.BlobKind(o.Blob)
-		if err != nil {
-			derr = fmt.Errorf("object %q: %w", r.ID, err)
-			return false
-		}
-		fn(r.ID, h)
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return derr
-}
-
-// rewrapStore replaces the blob of every object whose blob header need
-// selects by convert's result, and returns how many it replaced.
-//
-// It works in batches so that it can run beside readers and writers: a
-// read-only transaction lists the objects to do, convert (the HSM work)
-// runs outside any transaction, and a short write transaction stores a
-// batch of results, skipping any object changed in the meantime (the next
-// pass takes it up). Blobs are replaced one by one and every state in
-// between is readable, so an interruption loses nothing; calling it again
-// resumes.
-func rewrapStore(ctx context.Context, db *store.DB, need func(hsm.Header) bool,
-	convert func(context.Context, *objects.Object) ([]byte, error), batch int, progress func(done, total int)) (int, error) {
-	if batch <= 0 {
-		batch = 256
-	}
-	done, total := 0, -1
-	for {
-		var todo []string
-		err := db.View(func(tx *store.Tx) error {
-			return scanBlobHeaders(tx, func(id string, h hsm.Header) {
-				if need(h) {
-					todo = append(todo, id)
-				}
-			})
-		})
-		if err != nil {
-			return done, err
-		}
-		if total < 0 {
-			total = len(todo)
-			progress(0, total)
-		}
-		if len(todo) == 0 {
-			return done, nil
-		}
-		before := done
-		for len(todo) > 0 {
-			n := min(batch, len(todo))
-			k, err := rewrapBatch(ctx, db, todo[:n], need, convert)
-			done += k
-			progress(min(done, total), total)
-			if err != nil {
-				return done, err
-			}
-			todo = todo[n:]
-		}
-		if done == before {
-			return done, errors.New("objects keep changing under the re-wrap; try again")
-		}
-	}
-}
-
-// rewrapBatch converts the blobs of ids and stores those whose record did
-// not change meanwhile.
-func rewrapBatch(ctx context.Context, db *store.DB, ids []string, need func(hsm.Header) bool,
-	convert func(context.Context, *objects.Object) ([]byte, error)) (int, error) {
-	type item struct {
-		rec  *store.Record
-		data []byte
-	}
-	var recs []*store.Record
-	err := db.View(func(tx *store.Tx) error {
-		for _, id := range ids {
-			r, err := tx.Get(id)
-			if errors.Is(err, store.ErrNotFound) {
-				continue // destroyed meanwhile
-			}
-			if err != nil {
-				return err
-			}
-			recs = append(recs, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	var items []item
-	for _, r := range recs {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		var o objects.Object
-		if err := o.UnmarshalBinary(r.Data); err != nil {
-			return 0, fmt.Errorf("object %q: %w", r.ID, err)
-		}
-		if o.Blob == nil {
-			continue
-		}
-		if h, err := hsm.BlobKind(o.Blob); err != nil || !need(h) {
-			continue
-		}
-		blob, err := convert(ctx, &o)
-		if err != nil {
-			return 0, fmt.Errorf("object %q: %w", r.ID, err)
-		}
-		o.Blob = blob
-		data, err := o.MarshalBinary()
-		if err != nil {
-			return 0, fmt.Errorf("object %q: %w", r.ID, err)
-		}
-		items = append(items, item{r, data})
-	}
-	n := 0
-	err = db.Update(func(tx *store.Tx) error {
-		n = 0
-		for _, it := range items {
-			cur, err := tx.Get(it.rec.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(cur.Data, it.rec.Data) || cur.Owner != it.rec.Owner {
-				continue // changed meanwhile: the next pass takes it up
-			}
-			if err := tx.Put(&store.Record{ID: cur.ID, Owner: cur.Owner, Data: it.data, Index: cur.Index}); err != nil {
-				return fmt.Errorf("object %q: %w", cur.ID, err)
-			}
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
 }
 
 // updateConfigFile rewrites DIR/kmipd.yaml with fn applied to the settings
@@ -821,7 +527,7 @@ func serveRotate(w io.Writer, args string, dir string, be hsm.Backend, db *store
 	}
 	msgs := &lineWriter{emit: func(s string) { line("M " + s) }}
 	progress := func(done, total int) { line(fmt.Sprintf("P %d %d", done, total)) }
-	err := rotate(context.Background(), msgs, progress, dir, be, db, strings.TrimSpace(args) == "1", 256, forget)
+	err := rotateStore(context.Background(), msgs, progress, dir, be, db, strings.TrimSpace(args) == "1", 256, forget)
 	if err != nil {
 		line("E " + strings.ReplaceAll(err.Error(), "\n", " "))
 		return err
