@@ -1,243 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"github.com/kmipd/kmipd/hsm"
-	"github.com/kmipd/kmipd/internal/audit"
+	"github.com/kmipd/kmipd/internal/control"
 	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/store"
 )
 
-// Online backup. A running server holds the store's exclusive file lock
-// (bbolt flock), so no other process can open the file, not even
-// read-only. serve therefore listens on a Unix socket next to the store
-// (STORE.sock, mode 0600, in the kmipd directory, which init makes 0700):
-// `kmipd backup` asks it for a snapshot, which the server streams from one
-// read transaction (store.DB.Backup: consistent, writers go on). When no
-// server answers, backup opens the store itself.
-//
-// The stream is framed so that a cut-off transfer cannot pass for a
-// complete one:
-//
-//	client: "BACKUP\n"
-//	server: 'S' size(8)             expected size, for progress
-//	        'D' len(4) bytes ...    data
-//	        'Z' total(8) sha256(32) end, or
-//	        'E' len(4) message      failure
-const (
-	controlBackup   = "BACKUP\n"
-	controlTimeout  = 30 * time.Second // per read or write on the socket
-	frameChunk      = 256 << 10
-	controlSuffix   = ".sock"
-	preRestoreInfix = ".pre-restore-"
-)
+// preRestoreInfix names the store that restore keeps beside the new one.
+const preRestoreInfix = ".pre-restore-"
 
 // controlPath is the control socket of the server using cfg's store.
-func controlPath(cfg *Config) string { return cfg.path(cfg.Store) + controlSuffix }
-
-// startControl listens on the control socket and returns the function that
-// stops it, waiting for backups in progress. Failing to listen only warns:
-// the server runs, and backup then needs it stopped.
-func startControl(cfg *Config, db *store.DB, trail *audit.Trail, log zerolog.Logger, rot *rotator) func() {
-	path := controlPath(cfg)
-	// This server holds the store: a socket left there is a dead server's.
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
-		os.Remove(path)
-	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		log.Warn().Err(err).Str("path", path).Msg("no control socket: online backup is unavailable (stop kmipd to back up)")
-		return func() {}
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		log.Warn().Err(err).Str("path", path).Msg("no control socket: online backup is unavailable")
-		return func() {}
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serveControl(c, db, trail, log, rot)
-			}()
-		}
-	}()
-	return func() {
-		l.Close()
-		wg.Wait()
-	}
-}
-
-// serveControl answers one control connection.
-func serveControl(c net.Conn, db *store.DB, trail *audit.Trail, log zerolog.Logger, rot *rotator) {
-	c.SetReadDeadline(time.Now().Add(controlTimeout))
-	cmd, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
-	if err != nil {
-		return
-	}
-	if verb, args, _ := strings.Cut(strings.TrimSpace(cmd), " "); verb == controlRotate && rot != nil {
-		c.SetDeadline(time.Time{}) // a rotation takes as long as the store is large
-		rot.serve(c, args, db, trail, log)
-		return
-	}
-	fw := &frameWriter{conn: c, sum: sha256.New()}
-	if cmd != controlBackup {
-		fw.fail(fmt.Sprintf("unknown command %q", strings.TrimSpace(cmd)))
-		return
-	}
-	start := time.Now()
-	st := db.Stats()
-	fw.header('S', uint64(st.FileSize))
-	bw := bufio.NewWriterSize(fw, frameChunk)
-	n, err := db.Backup(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = fw.end(n)
-	}
-	if err != nil {
-		log.Error().Err(err).Msg("online backup failed")
-		fw.fail("backup failed: " + err.Error())
-		return
-	}
-	log.Info().Int64("bytes", n).Int("objects", st.Objects).Dur("took", time.Since(start)).Msg("online backup sent over the control socket")
-	if trail != nil {
-		if err := trail.Event("backup", "control socket", fmt.Sprintf("online backup of the store: %d bytes, about %d objects, sha256 %x", n, st.Objects, fw.sum.Sum(nil))); err != nil {
-			log.Error().Err(err).Msg("the backup could not be recorded in the audit trail")
-		}
-	}
-}
-
-type frameWriter struct {
-	conn net.Conn
-	sum  hash.Hash
-	err  error
-}
-
-func (w *frameWriter) write(p []byte) error {
-	if w.err != nil {
-		return w.err
-	}
-	w.conn.SetWriteDeadline(time.Now().Add(controlTimeout))
-	_, w.err = w.conn.Write(p)
-	return w.err
-}
-
-func (w *frameWriter) header(kind byte, v uint64) error {
-	return w.write(binary.BigEndian.AppendUint64([]byte{kind}, v))
-}
-
-// Write sends p as one data frame.
-func (w *frameWriter) Write(p []byte) (int, error) {
-	if err := w.write(binary.BigEndian.AppendUint32([]byte{'D'}, uint32(len(p)))); err != nil {
-		return 0, err
-	}
-	if err := w.write(p); err != nil {
-		return 0, err
-	}
-	w.sum.Write(p)
-	return len(p), nil
-}
-
-func (w *frameWriter) end(n int64) error {
-	return w.write(append(binary.BigEndian.AppendUint64([]byte{'Z'}, uint64(n)), w.sum.Sum(nil)...))
-}
-
-func (w *frameWriter) fail(msg string) {
-	w.err = nil
-	w.write(append(binary.BigEndian.AppendUint32([]byte{'E'}, uint32(len(msg))), msg...))
-}
-
-// fetchBackup asks the server on conn for a snapshot and writes it to out.
-func fetchBackup(conn net.Conn, out io.Writer, p *progress.Reporter) (int64, error) {
-	conn.SetWriteDeadline(time.Now().Add(controlTimeout))
-	if _, err := io.WriteString(conn, controlBackup); err != nil {
-		return 0, err
-	}
-	br := bufio.NewReaderSize(conn, frameChunk)
-	sum := sha256.New()
-	var n int64
-	var buf []byte
-	for {
-		conn.SetReadDeadline(time.Now().Add(controlTimeout))
-		kind, err := br.ReadByte()
-		if err != nil {
-			return n, fmt.Errorf("the server ended the backup early: %w", err)
-		}
-		switch kind {
-		case 'S':
-			var b [8]byte
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return n, err
-			}
-			p.SetTotal(int64(binary.BigEndian.Uint64(b[:])))
-		case 'D', 'E':
-			var b [4]byte
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return n, err
-			}
-			size := binary.BigEndian.Uint32(b[:])
-			if size > 64<<20 {
-				return n, errors.New("malformed backup stream")
-			}
-			if cap(buf) < int(size) {
-				buf = make([]byte, size)
-			}
-			if _, err := io.ReadFull(br, buf[:size]); err != nil {
-				return n, fmt.Errorf("the server ended the backup early: %w", err)
-			}
-			if kind == 'E' {
-				return n, fmt.Errorf("server: %s", buf[:size])
-			}
-			if _, err := out.Write(buf[:size]); err != nil {
-				return n, err
-			}
-			sum.Write(buf[:size])
-			n += int64(size)
-			p.Add(int64(size))
-		case 'Z':
-			var b [8 + sha256.Size]byte
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return n, err
-			}
-			if total := int64(binary.BigEndian.Uint64(b[:8])); total != n || string(b[8:]) != string(sum.Sum(nil)) {
-				return n, fmt.Errorf("the backup stream is damaged: got %d bytes, the server sent %d", n, total)
-			}
-			return n, nil
-		default:
-			return n, errors.New("malformed backup stream")
-		}
-	}
-}
+func controlPath(cfg *Config) string { return control.SocketPath(cfg.path(cfg.Store)) }
 
 // copyFile copies src to a new file dst (0600) and fsyncs it.
 func copyFile(src, dst string, p io.Writer) error {
@@ -332,7 +119,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 	online := err == nil
 	if online {
 		how = "online, from the running server"
-		n, err = fetchBackup(conn, tmp, p)
+		n, err = control.FetchBackup(conn, tmp, p)
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("online backup: %w", err)
@@ -493,36 +280,4 @@ func fileSHA256(path string) ([]byte, error) {
 		return nil, err
 	}
 	return h.Sum(nil), nil
-}
-
-// rotator runs master-key rotations inside the server, one at a time.
-type rotator struct {
-	mu      sync.Mutex
-	dir     string
-	backend hsm.Backend
-	forget  func() // drops cached objects, whose blobs name old versions
-}
-
-func (r *rotator) serve(c net.Conn, args string, db *store.DB, trail *audit.Trail, log zerolog.Logger) {
-	if !r.mu.TryLock() {
-		io.WriteString(c, "E a rotation is already running\n")
-		return
-	}
-	defer r.mu.Unlock()
-	log.Info().Msg("master-key rotation requested over the control socket")
-	err := serveRotate(c, args, r.dir, r.backend, db, r.forget)
-	if err != nil {
-		log.Error().Err(err).Msg("master-key rotation failed")
-	} else {
-		log.Info().Msg("master-key rotation finished")
-	}
-	if trail != nil {
-		what := "master-key rotation finished"
-		if err != nil {
-			what = "master-key rotation failed: " + err.Error()
-		}
-		if err := trail.Event("hsm-rotate", "control socket", what); err != nil {
-			log.Error().Err(err).Msg("the rotation could not be recorded in the audit trail")
-		}
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/control"
 	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/store"
@@ -307,7 +306,7 @@ func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) err
 	if conn, err := net.DialTimeout("unix", controlPath(cfg), time.Second); err == nil {
 		defer conn.Close()
 		fmt.Fprintln(out, "kmipd: a server is running on this store: rotating online")
-		return requestRotate(conn, out, errOut, o.keepOld)
+		return control.RequestRotate(conn, out, errOut, o.keepOld)
 	}
 	if cfg.HSM.MigrateFrom != "" {
 		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
@@ -476,80 +475,4 @@ func updateConfigFile(dir string, fn func(c *Config)) error {
 		d.Close()
 	}
 	return nil
-}
-
-// Online rotation over the control socket (see backup.go). The client sends
-// "ROTATE 0\n" or "ROTATE 1\n" (keep old versions); the server answers with
-// text lines: "P done total" progress, "M message", then "OK" or
-// "E error".
-const controlRotate = "ROTATE"
-
-// requestRotate asks a serving kmipd to rotate and relays its report.
-func requestRotate(conn net.Conn, out, errOut io.Writer, keepOld bool) error {
-	keep := "0"
-	if keepOld {
-		keep = "1"
-	}
-	if _, err := io.WriteString(conn, controlRotate+" "+keep+"\n"); err != nil {
-		return err
-	}
-	bar := progress.NewBar(errOut, "re-wrapping")
-	defer bar.Finish()
-	sc := bufio.NewScanner(conn)
-	for sc.Scan() {
-		kind, rest, _ := strings.Cut(sc.Text(), " ")
-		switch kind {
-		case "P":
-			var done, total int
-			fmt.Sscanf(rest, "%d %d", &done, &total)
-			bar.Update(done, total)
-		case "M":
-			fmt.Fprintln(out, rest)
-		case "OK":
-			return nil
-		case "E":
-			return errors.New("server: " + rest)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return errors.New("the server closed the control connection before the rotation ended")
-}
-
-// serveRotate runs a rotation inside the server and reports on w.
-func serveRotate(w io.Writer, args string, dir string, be hsm.Backend, db *store.DB, forget func()) error {
-	var mu sync.Mutex
-	line := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		io.WriteString(w, s+"\n")
-	}
-	msgs := &lineWriter{emit: func(s string) { line("M " + s) }}
-	progress := func(done, total int) { line(fmt.Sprintf("P %d %d", done, total)) }
-	err := rotateStore(context.Background(), msgs, progress, dir, be, db, strings.TrimSpace(args) == "1", 256, forget)
-	if err != nil {
-		line("E " + strings.ReplaceAll(err.Error(), "\n", " "))
-		return err
-	}
-	line("OK")
-	return nil
-}
-
-// lineWriter turns writes of whole lines into calls of emit.
-type lineWriter struct {
-	emit func(string)
-	buf  []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		l.emit(string(l.buf[:i]))
-		l.buf = l.buf[i+1:]
-	}
 }

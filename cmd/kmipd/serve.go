@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/internal/audit"
+	"github.com/kmipd/kmipd/internal/control"
+	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/store"
@@ -135,7 +137,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		return err
 	}
 	defer closeAudit(trail, log)
-	defer startControl(cfg, db, trail, log, &rotator{dir: cfg.dir, backend: backend, forget: svc.ForgetCached})()
+	ctl := &control.Server{DB: db, Trail: trail, Log: log,
+		Rotate: func(ctx context.Context, out io.Writer, progress func(done, total int), keepOld bool) error {
+			return rotateStore(ctx, out, progress, cfg.dir, backend, db, keepOld, rotation.DefaultBatch, svc.ForgetCached)
+		}}
+	defer ctl.Start(controlPath(cfg))()
 	met := newMetrics(db)
 	met.watch(backend, trail, svc)
 	idSource, _ := kmip.ParseIdentitySource(cfg.Identity.Source)
