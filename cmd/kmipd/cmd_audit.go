@@ -94,58 +94,60 @@ off) or holds another one there. The trail must end with the checkpoint
 kmipd writes at shutdown; while kmipd runs, the records after the last
 checkpoint are reported as not yet signed.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, key, err := o.resolve()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			anchorPath, required := o.anchorPath(path)
-			rep, err := audit.VerifyAnchored(path, anchorPath, required, key)
-			var le *audit.LineError
-			if errors.As(err, &le) {
-				if line, ok := lineAt(path, le.Line); ok {
-					fmt.Fprintf(out, "line %d: %s\n", le.Line, line)
-				}
-				return fmt.Errorf("audit trail %s is NOT intact: %w", path, err)
-			}
-			if err != nil && !errors.Is(err, audit.ErrIncomplete) && !errors.Is(err, audit.ErrTruncated) {
-				return err
-			}
-			if rep != nil && rep.Lines > 0 {
-				fmt.Fprintf(out, "%s: %d records and %d checkpoints, seq %d to %d, %s to %s: hash chain and signatures intact\n",
-					path, rep.Records, rep.Checkpoints, rep.FirstSeq, rep.LastSeq,
-					rep.First.Format(time.RFC3339), rep.Last.Format(time.RFC3339))
-			}
-			if rep != nil {
-				for _, d := range rep.Truncations {
-					fmt.Fprintf(out, "an operator accepted a cut-off tail: %s\n", d)
-				}
-			}
-			if errors.Is(err, audit.ErrTruncated) {
-				return fmt.Errorf("audit trail %s is NOT complete: %w (kmipd audit accept-truncation records the loss and lets kmipd start)", path, err)
-			}
-			if err != nil {
-				return fmt.Errorf("audit trail %s: %w", path, err)
-			}
-			switch {
-			case rep.Anchor != nil:
-				fmt.Fprintf(out, "matches its anchor %s: seq %d, anchored %s\n", anchorPath, rep.Anchor.Seq, rep.Anchor.Time.Format(time.RFC3339))
-			case required:
-				fmt.Fprintf(out, "no anchor yet (a trail from before anchors): kmipd creates %s at its next start\n", anchorPath)
-			default:
-				fmt.Fprintf(out, "WARNING: no anchor %s: a cut-off tail cannot be detected (give --anchor)\n", anchorPath)
-			}
-			if rep.InUse {
-				fmt.Fprintf(out, "kmipd is running: the last %d records (after line %d) are not signed yet\n", rep.Unsigned, rep.LastCheckpointLine)
-			} else {
-				fmt.Fprintln(out, "ends with a shutdown checkpoint: every record is signed")
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditVerify(cmd, o) },
 	}
 	o.flags(cmd)
 	return cmd
+}
+
+func runAuditVerify(cmd *cobra.Command, o *auditFileOptions) error {
+	path, key, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	anchorPath, required := o.anchorPath(path)
+	rep, err := audit.VerifyAnchored(path, anchorPath, required, key)
+	var le *audit.LineError
+	if errors.As(err, &le) {
+		if line, ok := lineAt(path, le.Line); ok {
+			fmt.Fprintf(out, "line %d: %s\n", le.Line, line)
+		}
+		return fmt.Errorf("audit trail %s is NOT intact: %w", path, err)
+	}
+	if err != nil && !errors.Is(err, audit.ErrIncomplete) && !errors.Is(err, audit.ErrTruncated) {
+		return err
+	}
+	if rep != nil && rep.Lines > 0 {
+		fmt.Fprintf(out, "%s: %d records and %d checkpoints, seq %d to %d, %s to %s: hash chain and signatures intact\n",
+			path, rep.Records, rep.Checkpoints, rep.FirstSeq, rep.LastSeq,
+			rep.First.Format(time.RFC3339), rep.Last.Format(time.RFC3339))
+	}
+	if rep != nil {
+		for _, d := range rep.Truncations {
+			fmt.Fprintf(out, "an operator accepted a cut-off tail: %s\n", d)
+		}
+	}
+	if errors.Is(err, audit.ErrTruncated) {
+		return fmt.Errorf("audit trail %s is NOT complete: %w (kmipd audit accept-truncation records the loss and lets kmipd start)", path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("audit trail %s: %w", path, err)
+	}
+	switch {
+	case rep.Anchor != nil:
+		fmt.Fprintf(out, "matches its anchor %s: seq %d, anchored %s\n", anchorPath, rep.Anchor.Seq, rep.Anchor.Time.Format(time.RFC3339))
+	case required:
+		fmt.Fprintf(out, "no anchor yet (a trail from before anchors): kmipd creates %s at its next start\n", anchorPath)
+	default:
+		fmt.Fprintf(out, "WARNING: no anchor %s: a cut-off tail cannot be detected (give --anchor)\n", anchorPath)
+	}
+	if rep.InUse {
+		fmt.Fprintf(out, "kmipd is running: the last %d records (after line %d) are not signed yet\n", rep.Unsigned, rep.LastCheckpointLine)
+	} else {
+		fmt.Fprintln(out, "ends with a shutdown checkpoint: every record is signed")
+	}
+	return nil
 }
 
 // lineAt returns line n (1-based) of a file, shortened for display.
@@ -171,8 +173,12 @@ func lineAt(path string, n int) (string, bool) {
 	}
 }
 
+type auditAcceptTruncationOptions struct {
+	dir string
+}
+
 func newAuditAcceptTruncationCmd() *cobra.Command {
-	var dir string
+	o := &auditAcceptTruncationOptions{}
 	cmd := &cobra.Command{
 		Use:   "accept-truncation --dir DIR",
 		Short: "Let kmipd continue an audit trail whose tail was cut off, recording the loss",
@@ -184,24 +190,26 @@ event naming the missing records and you as the operator, signs it, and moves
 the anchor to the trail's new end, so that kmipd starts again. The event stays
 in the trail: verify lists it. Run it with kmipd stopped.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(dir)
-			if err != nil {
-				return err
-			}
-			if !cfg.Audit.Enabled {
-				return errors.New("the audit trail is off (audit.enabled: false)")
-			}
-			o, err := auditOptions(cfg, zerolog.Nop())
-			if err != nil {
-				return err
-			}
-			return acceptTruncation(cmd.OutOrStdout(), o, localActor())
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditAcceptTruncation(cmd, o) },
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "kmipd directory: the trail and key named by its config")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory: the trail and key named by its config")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+func runAuditAcceptTruncation(cmd *cobra.Command, o *auditAcceptTruncationOptions) error {
+	cfg, err := loadConfig(o.dir)
+	if err != nil {
+		return err
+	}
+	if !cfg.Audit.Enabled {
+		return errors.New("the audit trail is off (audit.enabled: false)")
+	}
+	ao, err := auditOptions(cfg, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	return acceptTruncation(cmd.OutOrStdout(), ao, localActor())
 }
 
 func acceptTruncation(out io.Writer, o audit.Options, actor string) error {
@@ -224,10 +232,14 @@ func acceptTruncation(out io.Writer, o audit.Options, actor string) error {
 	return nil
 }
 
+type auditExportOptions struct {
+	auditFileOptions
+	since       string
+	checkpoints bool
+}
+
 func newAuditExportCmd() *cobra.Command {
-	o := &auditFileOptions{}
-	var since string
-	var checkpoints bool
+	o := &auditExportOptions{}
 	cmd := &cobra.Command{
 		Use:   "export --dir DIR [--since TIME]",
 		Short: "Print the audit records as JSON lines",
@@ -237,62 +249,64 @@ full, but the command then exits non-zero naming the first bad line.
 --since takes an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02,
 UTC) or a duration back from now (24h).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var from time.Time
-			if since != "" {
-				var err error
-				if from, err = parseSince(since, time.Now()); err != nil {
-					return err
-				}
-			}
-			path, key, err := o.resolve()
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			w := bufio.NewWriter(cmd.OutOrStdout())
-			r := audit.NewReader(f, key)
-			var bad error
-			for {
-				rec, line, err := r.Next()
-				if err == io.EOF {
-					break
-				}
-				var le *audit.LineError
-				if errors.As(err, &le) {
-					if bad == nil {
-						bad = err
-					}
-				} else if err != nil {
-					return err
-				}
-				if rec == nil {
-					// An unreadable line is exported as it is: it is evidence.
-					rec = &audit.Record{Time: from}
-				}
-				if rec.Kind == audit.KindCheckpoint && !checkpoints || rec.Time.Before(from) {
-					continue
-				}
-				w.Write(line)
-				w.WriteByte('\n')
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if bad != nil {
-				return fmt.Errorf("audit trail %s is NOT intact: %w", path, bad)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditExport(cmd, o) },
 	}
 	o.flags(cmd)
-	cmd.Flags().StringVar(&since, "since", "", "only records at or after this time")
-	cmd.Flags().BoolVar(&checkpoints, "checkpoints", false, "include the checkpoint lines")
+	cmd.Flags().StringVar(&o.since, "since", "", "only records at or after this time")
+	cmd.Flags().BoolVar(&o.checkpoints, "checkpoints", false, "include the checkpoint lines")
 	return cmd
+}
+
+func runAuditExport(cmd *cobra.Command, o *auditExportOptions) error {
+	var from time.Time
+	if o.since != "" {
+		var err error
+		if from, err = parseSince(o.since, time.Now()); err != nil {
+			return err
+		}
+	}
+	path, key, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriter(cmd.OutOrStdout())
+	r := audit.NewReader(f, key)
+	var bad error
+	for {
+		rec, line, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var le *audit.LineError
+		if errors.As(err, &le) {
+			if bad == nil {
+				bad = err
+			}
+		} else if err != nil {
+			return err
+		}
+		if rec == nil {
+			// An unreadable line is exported as it is: it is evidence.
+			rec = &audit.Record{Time: from}
+		}
+		if rec.Kind == audit.KindCheckpoint && !o.checkpoints || rec.Time.Before(from) {
+			continue
+		}
+		w.Write(line)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if bad != nil {
+		return fmt.Errorf("audit trail %s is NOT intact: %w", path, bad)
+	}
+	return nil
 }
 
 // parseSince reads an RFC 3339 time, a date or a duration before now.

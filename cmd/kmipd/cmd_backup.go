@@ -17,16 +17,6 @@ import (
 	"github.com/kmipd/kmipd/store"
 )
 
-// controlPath is the control socket of the server using cfg's store.
-func controlPath(cfg *Config) string { return control.SocketPath(cfg.path(cfg.Store)) }
-
-func syncDirOf(path string) {
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
 type backupOptions struct {
 	dir   string
 	out   string
@@ -135,4 +125,14 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: backup of %s written to %s (%s): %d bytes, %d objects, checked, in %v\n",
 		storePath, o.out, how, n, st.Objects, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// controlPath is the control socket of the server using cfg's store.
+func controlPath(cfg *Config) string { return control.SocketPath(cfg.path(cfg.Store)) }
+
+func syncDirOf(path string) {
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }

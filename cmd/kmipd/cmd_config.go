@@ -36,8 +36,12 @@ func newConfigCmd() *cobra.Command {
 	return cmd
 }
 
+type configCheckOptions struct {
+	dir string
+}
+
 func newConfigCheckCmd() *cobra.Command {
-	var dir string
+	o := &configCheckOptions{}
 	cmd := &cobra.Command{
 		Use:   "check --dir DIR",
 		Short: "Validate the configuration and the files it names",
@@ -49,19 +53,21 @@ for the listen address; the master key, store and audit trail files are in
 place with private permissions. Each finding is printed as ok, WARN or FAIL;
 the command exits non-zero when anything FAILs.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := &checker{out: cmd.OutOrStdout(), now: time.Now()}
-			c.run(dir)
-			fmt.Fprintf(c.out, "%d problems, %d warnings\n", c.fails, c.warns)
-			if c.fails > 0 {
-				return fmt.Errorf("config check of %s: %d problems", dir, c.fails)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runConfigCheck(cmd, o) },
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "kmipd directory (from kmipd init)")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+func runConfigCheck(cmd *cobra.Command, o *configCheckOptions) error {
+	c := &checker{out: cmd.OutOrStdout(), now: time.Now()}
+	c.run(o.dir)
+	fmt.Fprintf(c.out, "%d problems, %d warnings\n", c.fails, c.warns)
+	if c.fails > 0 {
+		return fmt.Errorf("config check of %s: %d problems", o.dir, c.fails)
+	}
+	return nil
 }
 
 type checker struct {

@@ -52,11 +52,7 @@ When no blob refers to an old version any more, that version is destroyed
 With kmipd serve running on DIR, the server does the rotation itself while it
 goes on serving (reads never stop), and rotate shows its progress.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runRotate(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRotate(cmd, o) },
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory")
 	cmd.Flags().BoolVar(&o.keepOld, "keep-old", false, "keep old master-key versions on the token")
@@ -85,11 +81,7 @@ finally drops hsm.migrate_from. Key material passes through kmipd's memory
 once, since the two master keys cannot see each other. It is resumable: run
 it again after an interruption. Stop kmipd serve first.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runMigrate(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runMigrate(cmd, o) },
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory")
 	cmd.Flags().StringVar(&o.to, "to", "", "backend to migrate to: software or pkcs11")
@@ -112,7 +104,10 @@ func openStoreOffline(cfg *Config) (*store.DB, error) {
 	return db, nil
 }
 
-func runRotate(ctx context.Context, out, errOut io.Writer, o *rotateOptions) error {
+func runRotate(cmd *cobra.Command, o *rotateOptions) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	cfg, err := loadConfig(o.dir)
 	if err != nil {
 		return err
@@ -162,7 +157,10 @@ func rotateStore(ctx context.Context, out io.Writer, progress func(done, total i
 	})
 }
 
-func runMigrate(ctx context.Context, out, errOut io.Writer, o *migrateOptions) error {
+func runMigrate(cmd *cobra.Command, o *migrateOptions) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	cfg, err := loadConfig(o.dir)
 	if err != nil {
 		return err

@@ -21,30 +21,6 @@ import (
 // preRestoreInfix names the store that restore keeps beside the new one.
 const preRestoreInfix = ".pre-restore-"
 
-// copyFile copies src to a new file dst (0600) and fsyncs it.
-func copyFile(src, dst string, p io.Writer) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.MultiWriter(out, p), in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(dst)
-	}
-	return err
-}
-
 type restoreOptions struct {
 	dir string
 	in  string
@@ -145,6 +121,30 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	auditEvent(cfg, stderr, "restore", detail)
 	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: %s\n", detail)
 	return nil
+}
+
+// copyFile copies src to a new file dst (0600) and fsyncs it.
+func copyFile(src, dst string, p io.Writer) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.MultiWriter(out, p), in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
 }
 
 func fileSHA256(path string) ([]byte, error) {

@@ -39,27 +39,7 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve --dir DIR [--addr HOST:PORT]",
 		Short: "Run the KMIP server from the set-up in DIR",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(o.dir)
-			if err != nil {
-				return err
-			}
-			if o.addr != "" {
-				cfg.Listen = o.addr
-			}
-			if o.logLevel != "" {
-				cfg.Log.Level = o.logLevel
-			}
-			if o.interop {
-				cfg.Interop = true
-			}
-			if o.adminAddr != "" {
-				cfg.AdminAddr = o.adminAddr
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runServe(cmd, o) },
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
 	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address HOST:PORT (overrides config and KMIPD_LISTEN; 0.0.0.0:5696 listens on every interface)")
@@ -68,6 +48,28 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&o.interop, "interop", false, "enable the KMIP Interop operation (Reset wipes the store): conformance runs only, never in production")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+func runServe(cmd *cobra.Command, o *serveOptions) error {
+	cfg, err := loadConfig(o.dir)
+	if err != nil {
+		return err
+	}
+	if o.addr != "" {
+		cfg.Listen = o.addr
+	}
+	if o.logLevel != "" {
+		cfg.Log.Level = o.logLevel
+	}
+	if o.interop {
+		cfg.Interop = true
+	}
+	if o.adminAddr != "" {
+		cfg.AdminAddr = o.adminAddr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
 }
 
 func newLogger(cfg *Config, w io.Writer) (zerolog.Logger, error) {
