@@ -44,7 +44,7 @@ type Config struct {
 	HSM struct {
 		Backend   string `yaml:"backend"`    // "software" or "pkcs11"
 		MasterKey string `yaml:"master_key"` // software backend
-		// PKCS#11 backend (hsm.go). The PIN comes from KMIPD_PKCS11_PIN
+		// PKCS#11 backend (backend.go). The PIN comes from KMIPD_PKCS11_PIN
 		// or PINFile, never from the config or a flag.
 		PKCS11Module string `yaml:"pkcs11_module,omitempty"`
 		PKCS11Token  string `yaml:"pkcs11_token,omitempty"`
