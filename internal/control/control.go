@@ -45,13 +45,12 @@ const (
 	cmdRotate  = "ROTATE"
 	timeout    = 30 * time.Second // per read or write on the socket
 	frameChunk = 256 << 10
-	// Suffix names the control socket after the store file.
-	Suffix = ".sock"
+	suffix     = ".sock" // after the store file's name
 )
 
 // SocketPath is the control socket of the server using the store at
 // storePath.
-func SocketPath(storePath string) string { return storePath + Suffix }
+func SocketPath(storePath string) string { return storePath + suffix }
 
 // RotateFunc rotates the master key inside the server, writing messages to
 // out and reporting blobs re-wrapped to progress.
