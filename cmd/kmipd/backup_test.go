@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,49 +247,5 @@ func TestRestoreRefusesBadSnapshotsAndRunningServer(t *testing.T) {
 	}
 	if ids, err := storeIDs(t, live); err != nil || len(ids) != 3 {
 		t.Fatalf("store after refused restores: %d objects, %v", len(ids), err)
-	}
-}
-
-func TestBackupStreamFraming(t *testing.T) {
-	serve := func(frames func(w *frameWriter)) (int64, []byte, error) {
-		srvConn, cliConn := net.Pipe()
-		go func() {
-			defer srvConn.Close()
-			bufio.NewReader(srvConn).ReadString('\n')
-			frames(&frameWriter{conn: srvConn, sum: sha256.New()})
-		}()
-		var out bytes.Buffer
-		n, err := fetchBackup(cliConn, &out, newProgress(io.Discard, "backup"))
-		return n, out.Bytes(), err
-	}
-	n, data, err := serve(func(w *frameWriter) {
-		w.header('S', 6)
-		w.Write([]byte("abc"))
-		w.Write([]byte("def"))
-		w.end(6)
-	})
-	if err != nil || n != 6 || string(data) != "abcdef" {
-		t.Fatalf("complete stream: %d %q %v", n, data, err)
-	}
-	if _, _, err := serve(func(w *frameWriter) { w.header('S', 6); w.Write([]byte("abc")) }); err == nil || !strings.Contains(err.Error(), "early") {
-		t.Fatalf("cut-off stream: %v", err)
-	}
-	if _, _, err := serve(func(w *frameWriter) { w.Write([]byte("abc")); w.end(4) }); err == nil || !strings.Contains(err.Error(), "damaged") {
-		t.Fatalf("stream with a wrong total: %v", err)
-	}
-	if _, _, err := serve(func(w *frameWriter) { w.Write([]byte("abc")); w.fail("disk on fire") }); err == nil || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("failed stream: %v", err)
-	}
-}
-
-func TestBackupProgress(t *testing.T) {
-	var b bytes.Buffer
-	p := newProgress(&b, "backup")
-	p.total = 100 << 20
-	p.add(10 << 20) // within the first second: quiet
-	p.last = time.Now().Add(-2 * time.Second)
-	p.add(40 << 20)
-	if got := b.String(); got != "backup: 50.0 MiB of ~100.0 MiB (50%)\n" {
-		t.Fatalf("progress %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,11 +15,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/ttlv"
-	"go.yaml.in/yaml/v3"
 )
 
 // ConfigFile is the name of the configuration file inside a kmipd directory.
@@ -42,7 +44,7 @@ type Config struct {
 	HSM struct {
 		Backend   string `yaml:"backend"`    // "software" or "pkcs11"
 		MasterKey string `yaml:"master_key"` // software backend
-		// PKCS#11 backend (hsm.go). The PIN comes from KMIPD_PKCS11_PIN
+		// PKCS#11 backend (backend.go). The PIN comes from KMIPD_PKCS11_PIN
 		// or PINFile, never from the config or a flag.
 		PKCS11Module string `yaml:"pkcs11_module,omitempty"`
 		PKCS11Token  string `yaml:"pkcs11_token,omitempty"`
@@ -432,4 +434,55 @@ func (c *Config) marshal() ([]byte, error) {
 	head := "# kmipd configuration (written by `kmipd init`). Relative paths are relative to this file.\n" +
 		"# Environment variables KMIPD_LISTEN, KMIPD_STORE, KMIPD_LOG_LEVEL, ... override it; flags override both.\n"
 	return append([]byte(head), out...), nil
+}
+
+// updateConfigFile rewrites DIR/kmipd.yaml with fn applied to the settings
+// in the file (without the environment's overrides), atomically.
+func updateConfigFile(dir string, fn func(c *Config)) error {
+	path := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	c := defaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	c.dir = dir
+	fn(c)
+	if err := c.validate(); err != nil {
+		return err
+	}
+	out, err := c.marshal()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ConfigFile+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(out)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }

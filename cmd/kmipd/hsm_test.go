@@ -21,6 +21,7 @@ import (
 	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/hsm/pkcs11/softhsmtest"
 	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -535,7 +536,7 @@ func testHSMEndToEnd(t *testing.T, env *softhsmtest.Env, pinFile string) {
 	}
 	hs = blobHeaders(t, s.dir)
 	for id, h := range hs {
-		if !ownsKind(backendPKCS11, h.Kind) {
+		if !rotation.OwnsKind(backendPKCS11, h.Kind) {
 			t.Errorf("after migrating to pkcs11, object %s has a %v blob", id, h.Kind)
 		}
 	}
@@ -702,7 +703,7 @@ func testHSMInterruptedRotation(t *testing.T, env *softhsmtest.Env) {
 		}()
 	}
 	converted := 0
-	_, err = rewrapStore(ctx, db, func(h hsm.Header) bool { return h.KeyVersion != 2 },
+	_, err = rotation.Rewrap(ctx, db, func(h hsm.Header) bool { return h.KeyVersion != 2 },
 		func(ctx context.Context, o *objects.Object) ([]byte, error) {
 			if converted == 10 {
 				return nil, errors.New("interrupted")
@@ -716,7 +717,7 @@ func testHSMInterruptedRotation(t *testing.T, env *softhsmtest.Env) {
 	db.Close()
 	be.Close()
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
-		t.Fatalf("rewrapStore: %v", err)
+		t.Fatalf("rotation.Rewrap: %v", err)
 	}
 	if reads.Load() < int64(len(s.ids)) {
 		t.Errorf("only %d reads during the rotation", reads.Load())

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/internal/audit"
+	"github.com/kmipd/kmipd/internal/progress"
 	"github.com/kmipd/kmipd/kmip"
 )
 
@@ -35,8 +36,12 @@ func newConfigCmd() *cobra.Command {
 	return cmd
 }
 
+type configCheckOptions struct {
+	dir string
+}
+
 func newConfigCheckCmd() *cobra.Command {
-	var dir string
+	o := &configCheckOptions{}
 	cmd := &cobra.Command{
 		Use:   "check --dir DIR",
 		Short: "Validate the configuration and the files it names",
@@ -48,19 +53,21 @@ for the listen address; the master key, store and audit trail files are in
 place with private permissions. Each finding is printed as ok, WARN or FAIL;
 the command exits non-zero when anything FAILs.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := &checker{out: cmd.OutOrStdout(), now: time.Now()}
-			c.run(dir)
-			fmt.Fprintf(c.out, "%d problems, %d warnings\n", c.fails, c.warns)
-			if c.fails > 0 {
-				return fmt.Errorf("config check of %s: %d problems", dir, c.fails)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runConfigCheck(cmd, o) },
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "kmipd directory (from kmipd init)")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+func runConfigCheck(cmd *cobra.Command, o *configCheckOptions) error {
+	c := &checker{out: cmd.OutOrStdout(), now: time.Now()}
+	c.run(o.dir)
+	fmt.Fprintf(c.out, "%d problems, %d warnings\n", c.fails, c.warns)
+	if c.fails > 0 {
+		return fmt.Errorf("config check of %s: %d problems", o.dir, c.fails)
+	}
+	return nil
 }
 
 type checker struct {
@@ -340,7 +347,7 @@ func (c *checker) checkStore(path string) {
 	case st.IsDir():
 		c.fail("store %s is a directory", path)
 	default:
-		c.ok("store %s: %s", path, mib(st.Size()))
+		c.ok("store %s: %s", path, progress.MiB(st.Size()))
 	}
 }
 

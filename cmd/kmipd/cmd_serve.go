@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/internal/audit"
+	"github.com/kmipd/kmipd/internal/control"
+	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/lifecycle"
 	"github.com/kmipd/kmipd/store"
@@ -37,27 +39,7 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve --dir DIR [--addr HOST:PORT]",
 		Short: "Run the KMIP server from the set-up in DIR",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(o.dir)
-			if err != nil {
-				return err
-			}
-			if o.addr != "" {
-				cfg.Listen = o.addr
-			}
-			if o.logLevel != "" {
-				cfg.Log.Level = o.logLevel
-			}
-			if o.interop {
-				cfg.Interop = true
-			}
-			if o.adminAddr != "" {
-				cfg.AdminAddr = o.adminAddr
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runServe(cmd, o) },
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory (from kmipd init)")
 	cmd.Flags().StringVar(&o.addr, "addr", "", "listen address HOST:PORT (overrides config and KMIPD_LISTEN; 0.0.0.0:5696 listens on every interface)")
@@ -66,6 +48,28 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&o.interop, "interop", false, "enable the KMIP Interop operation (Reset wipes the store): conformance runs only, never in production")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+func runServe(cmd *cobra.Command, o *serveOptions) error {
+	cfg, err := loadConfig(o.dir)
+	if err != nil {
+		return err
+	}
+	if o.addr != "" {
+		cfg.Listen = o.addr
+	}
+	if o.logLevel != "" {
+		cfg.Log.Level = o.logLevel
+	}
+	if o.interop {
+		cfg.Interop = true
+	}
+	if o.adminAddr != "" {
+		cfg.AdminAddr = o.adminAddr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
 }
 
 func newLogger(cfg *Config, w io.Writer) (zerolog.Logger, error) {
@@ -135,7 +139,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		return err
 	}
 	defer closeAudit(trail, log)
-	defer startControl(cfg, db, trail, log, &rotator{dir: cfg.dir, backend: backend, forget: svc.ForgetCached})()
+	ctl := &control.Server{DB: db, Trail: trail, Log: log,
+		Rotate: func(ctx context.Context, out io.Writer, progress func(done, total int), keepOld bool) error {
+			return rotateStore(ctx, out, progress, cfg.dir, backend, db, keepOld, rotation.DefaultBatch, svc.ForgetCached)
+		}}
+	defer ctl.Start(controlPath(cfg))()
 	met := newMetrics(db)
 	met.watch(backend, trail, svc)
 	idSource, _ := kmip.ParseIdentitySource(cfg.Identity.Source)

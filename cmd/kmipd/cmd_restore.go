@@ -1,0 +1,161 @@
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/kmipd/kmipd/internal/progress"
+	"github.com/kmipd/kmipd/store"
+)
+
+// preRestoreInfix names the store that restore keeps beside the new one.
+const preRestoreInfix = ".pre-restore-"
+
+type restoreOptions struct {
+	dir string
+	in  string
+}
+
+func newRestoreCmd() *cobra.Command {
+	o := &restoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "restore --dir DIR --in FILE",
+		Short: "Replace the store with a snapshot from kmipd backup (server stopped)",
+		Long: `restore replaces the store of DIR with the snapshot FILE. It refuses while a
+server uses the store, and checks the snapshot first: a copy of it is put
+next to the store, opened and run through the full consistency check; only
+then does it replace the store (atomically, by rename). The old store is
+kept beside it as STORE.pre-restore-TIME. A snapshot that fails the check
+changes nothing. Restore needs the master key the snapshot was made with.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, o) },
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory")
+	cmd.Flags().StringVar(&o.in, "in", "", "snapshot file written by kmipd backup")
+	_ = cmd.MarkFlagRequired("dir")
+	_ = cmd.MarkFlagRequired("in")
+	return cmd
+}
+
+func runRestore(cmd *cobra.Command, o *restoreOptions) error {
+	cfg, err := loadConfig(o.dir)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	live := cfg.path(cfg.Store)
+	if conn, err := net.DialTimeout("unix", controlPath(cfg), time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("kmipd is serving from %s: stop it before restoring", o.dir)
+	}
+	if _, err := os.Stat(o.in); err != nil {
+		return err
+	}
+	// Hold a shared lock on the current store until the new one is in
+	// place: it fails while a server holds the store, and keeps one from
+	// starting meanwhile. Read-only, so the old store stays byte for byte
+	// as it was.
+	_, statErr := os.Stat(live)
+	exists := statErr == nil
+	if exists {
+		held, err := bolt.Open(live, 0o600, &bolt.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return fmt.Errorf("%s is in use by a running kmipd: stop it before restoring", live)
+		case err != nil:
+			fmt.Fprintf(stderr, "kmipd: warning: the current store does not open (%v); it is kept as it is\n", err)
+		default:
+			defer held.Close()
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(live), "."+filepath.Base(live)+".restore-")
+	if err != nil {
+		return err
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	os.Remove(tmpPath)
+	defer os.Remove(tmpPath)
+	p := progress.NewBytes(stderr, "restore")
+	if fi, err := os.Stat(o.in); err == nil {
+		p.SetTotal(fi.Size())
+	}
+	if err := copyFile(o.in, tmpPath, p); err != nil {
+		return err
+	}
+	sum, err := fileSHA256(tmpPath)
+	if err != nil {
+		return err
+	}
+	st, err := store.CheckFile(tmpPath)
+	if err != nil {
+		return fmt.Errorf("%s is not a usable snapshot, nothing was changed: %w", o.in, err)
+	}
+	kept := ""
+	if exists {
+		kept = live + preRestoreInfix + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Link(live, kept); err != nil {
+			if err := copyFile(live, kept, io.Discard); err != nil {
+				return fmt.Errorf("keeping the current store: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(tmpPath, live); err != nil {
+		return err
+	}
+	syncDirOf(live)
+	detail := fmt.Sprintf("store restored from %s (sha256 %x, %d objects)", o.in, sum, st.Objects)
+	if kept != "" {
+		detail += "; the previous store is kept as " + kept
+	}
+	auditEvent(cfg, stderr, "restore", detail)
+	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: %s\n", detail)
+	return nil
+}
+
+// copyFile copies src to a new file dst (0600) and fsyncs it.
+func copyFile(src, dst string, p io.Writer) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.MultiWriter(out, p), in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
+}
+
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
