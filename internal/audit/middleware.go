@@ -56,24 +56,14 @@ type batchHandler struct {
 // is only touched by the goroutine serving the batch.
 type pending struct{ recs []*Record }
 
-// readOnly lists operations that change no object, when Options.ReadOnly
-// does not say. Everything else runs in a transaction when the trail is
-// fail-closed.
-var readOnly = map[kmip.Operation]bool{
-	kmip.OperationDiscoverVersions: true,
-	kmip.OperationQuery:            true,
-	kmip.OperationGet:              true,
-	kmip.OperationGetAttributes:    true,
-	kmip.OperationGetAttributeList: true,
-	kmip.OperationLocate:           true,
-}
-
-// readOnly reports whether op changes no object (Options.ReadOnly).
+// readOnly reports whether op changes no object (Options.ReadOnly); without
+// that function every operation counts as a write, which is safe: the
+// operation table that knows better is the handler's.
 func (m *handler) readOnly(op kmip.Operation) bool {
 	if f := m.t.opts.ReadOnly; f != nil {
 		return f(op)
 	}
-	return readOnly[op]
+	return false
 }
 
 // unavailable is the failure of an operation refused for want of a trail.

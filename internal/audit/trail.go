@@ -75,8 +75,8 @@ type Options struct {
 	FailClosed bool
 	// ReadOnly reports the operations that change no object, which the
 	// fail-closed middleware serves outside a transaction (kmipd passes
-	// lifecycle.ReadOnly, its operation table's). Nil means Discover
-	// Versions, Query, Get, Get Attributes, Get Attribute List and Locate.
+	// lifecycle.ReadOnly, its operation table's). Nil means none: every
+	// operation then runs in a transaction.
 	ReadOnly func(kmip.Operation) bool
 
 	Logger zerolog.Logger
