@@ -112,7 +112,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer backend.Close()
 	db, err := store.Open(cfg.path(cfg.Store), &store.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", upgradeHint(err, cfg))
 	}
 	defer db.Close()
 
