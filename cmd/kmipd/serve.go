@@ -138,6 +138,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer startControl(cfg, db, trail, log, &rotator{dir: cfg.dir, backend: backend, forget: svc.ForgetCached})()
 	met := newMetrics(db)
 	met.watch(backend, trail, svc)
+	met.watchCerts(cert, caPEM)
 	idSource, _ := kmip.ParseIdentitySource(cfg.Identity.Source)
 	srv := &kmip.Server{
 		TLSConfig:               tlsCfg,
