@@ -129,11 +129,21 @@ func TestStoreUpgradeFromFormat1(t *testing.T) {
 	}
 
 	s = serveInProcess(t, cfg)
-	defer s.stop()
 	c = dialKMIP(t, dir, s.addr)
-	defer c.Close()
 	if got, err := getKey(c, id); err != nil || !bytes.Equal(got, key) {
 		t.Errorf("key after the upgrade: %x, %v; want %x", got, err, key)
+	}
+	c.Close()
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Going back: restore takes the format 1 backup as it is.
+	if out, err := runCLI("restore", "--dir", dir, "--in", m[1]); err != nil {
+		t.Fatalf("restore of the format 1 backup: %v\n%s", err, out)
+	}
+	if got := storeFormat(t, path); got != 1 {
+		t.Errorf("restored store has format %d, want 1", got)
 	}
 }
 
