@@ -50,7 +50,7 @@ func CheckFile(path string) (st Stats, err error) {
 			return
 		}
 		var db *DB
-		db, err = Open(path, &Options{Timeout: -1})
+		db, err = Open(path, &Options{Timeout: -1, AllowOlder: true})
 		if err != nil {
 			return
 		}

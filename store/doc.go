@@ -23,10 +23,18 @@
 //
 // On disk the file holds buckets "objects" (ID → record), "seq" (big-endian
 // Seq → ID), "index" (entry ‖ big-endian Seq → ID), "unique" (entry → ID),
-// "meta" (caller metadata, [Tx.SetMeta]) and "sys" (schema version, object
-// count). An entry is the kind and value, each length-prefixed, so values
-// containing 0x00 or prefixes of other values never collide. [Open] refuses
-// files written by a newer schema ([ErrSchema]).
+// "meta" (caller metadata, [Tx.SetMeta]) and "sys" (format version, object
+// count, format history). An entry is the kind and value, each
+// length-prefixed, so values containing 0x00 or prefixes of other values
+// never collide.
+//
+// # Format versions
+//
+// The file records its format version ([SchemaVersion] for files this build
+// creates; format.go lists what each version holds). [Open] refuses a newer
+// format ([ErrSchema]) and an older one ([ErrNeedsUpgrade]); with
+// Options.AllowOlder it opens an older file read-only, for a backup, a check
+// or [DB.Upgrade], which brings it to the current format in one transaction.
 //
 // [DB.Backup] streams a consistent copy of the live file; [DB.Check] verifies
 // the file and the indexes.

@@ -25,6 +25,11 @@ var (
 	// a kmipd store.
 	ErrSchema = errors.New("store: unsupported schema")
 
+	// ErrNeedsUpgrade is returned by Open when the file has an older format
+	// than this build writes (see DB.Upgrade), and by writes to a DB opened
+	// on such a file with Options.AllowOlder.
+	ErrNeedsUpgrade = errors.New("store: older format, needs an upgrade")
+
 	// ErrLocked is returned by Open when another DB (in this or another
 	// process) holds the file's lock for longer than Options.Timeout.
 	ErrLocked = errors.New("store: database file is locked")

@@ -51,6 +51,9 @@ func (db *DB) UpdateGroupedContext(ctx context.Context, fn func(*Tx) error) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := db.writable(); err != nil {
+		return err
+	}
 	c := &groupCall{ctx: ctx, fn: fn, done: make(chan struct{}), lead: make(chan struct{})}
 	db.gmu.Lock()
 	db.group.queue = append(db.group.queue, c)

@@ -82,3 +82,7 @@ func (db *DB) Probe() error {
 	}
 	return db.Ready()
 }
+
+// FreeSpace returns the bytes kmipd may still use on the filesystem of the
+// store file, and false where that is unknown (outside Linux).
+func (db *DB) FreeSpace() (uint64, bool) { return freeSpace(filepath.Dir(db.path)) }

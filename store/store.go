@@ -17,8 +17,9 @@ import (
 
 // Limits and defaults.
 const (
-	// SchemaVersion is the on-disk layout version this build writes and reads.
-	SchemaVersion = 1
+	// SchemaVersion is the on-disk format version this build writes; it
+	// reads older ones and upgrades them on request (format.go).
+	SchemaVersion = 2
 	// DefaultTimeout is the file lock wait used when Options.Timeout is zero.
 	DefaultTimeout = 5 * time.Second
 	// MaxIDLen is the longest accepted Record.ID, in bytes.
@@ -35,7 +36,7 @@ const (
 // The top-level buckets, by position in bucketNames. Those from bObjects on
 // hold the objects and are emptied by Reset.
 const (
-	bSys     = iota // "schema" version, object "count"
+	bSys     = iota // "schema" version, object "count", format "history"
 	bMeta           // caller metadata (SetMeta)
 	bObjects        // ID → encoded record
 	bSeq            // big-endian seq → ID
@@ -48,6 +49,7 @@ var (
 	bucketNames = [nBuckets][]byte{[]byte("sys"), []byte("meta"), []byte("objects"), []byte("seq"), []byte("index"), []byte("unique")}
 	keySchema   = []byte("schema")
 	keyCount    = []byte("count")
+	keyHistory  = []byte("history")
 )
 
 // appendFill is the bbolt FillPercent of the seq and index buckets, where
@@ -81,6 +83,11 @@ type Options struct {
 	// Timeout bounds the wait for the file lock held by another DB: zero
 	// means DefaultTimeout, a negative value fails at once.
 	Timeout time.Duration
+	// AllowOlder opens a file of an older format as it is, for reading,
+	// backing up, checking and DB.Upgrade: until it is upgraded the DB
+	// refuses writes with ErrNeedsUpgrade. Without it Open refuses such a
+	// file with ErrNeedsUpgrade.
+	AllowOlder bool
 }
 
 // Stats describes a DB at one point in time.
@@ -108,12 +115,15 @@ type DB struct {
 	scrubbing bool
 
 	health healthState // health.go
+
+	format atomic.Int32 // the file's format version (format.go)
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its
 // buckets if needed. It fails with ErrLocked if another DB holds the file
 // for longer than opts.Timeout, and with ErrSchema if the file holds an
-// unknown (newer) schema version or is not a kmipd store.
+// unknown (newer) schema version or is not a kmipd store, and with
+// ErrNeedsUpgrade if it holds an older one (unless opts.AllowOlder).
 func Open(path string, opts *Options) (*DB, error) {
 	var o Options
 	if opts != nil {
@@ -133,16 +143,23 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := bdb.Update(initSchema); err != nil {
+	var format uint32
+	if err := bdb.Update(func(btx *bolt.Tx) error {
+		var err error
+		format, err = initSchema(btx, o.AllowOlder)
+		return err
+	}); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
-	return &DB{bolt: bdb, path: path}, nil
+	db := &DB{bolt: bdb, path: path}
+	db.format.Store(int32(format))
+	return db, nil
 }
 
-// initSchema creates the buckets of a new file and checks the version of an
-// existing one.
-func initSchema(btx *bolt.Tx) error {
+// initSchema creates the buckets of a new file and checks the format
+// version of an existing one, which it returns.
+func initSchema(btx *bolt.Tx, allowOlder bool) (uint32, error) {
 	sys := btx.Bucket(bucketNames[bSys])
 	if sys == nil {
 		var foreign []byte
@@ -151,32 +168,32 @@ func initSchema(btx *bolt.Tx) error {
 			return errors.New("stop")
 		})
 		if foreign != nil {
-			return fmt.Errorf("%w: not a kmipd store (has bucket %q)", ErrSchema, foreign)
+			return 0, fmt.Errorf("%w: not a kmipd store (has bucket %q)", ErrSchema, foreign)
 		}
 		var err error
 		if sys, err = btx.CreateBucket(bucketNames[bSys]); err != nil {
-			return err
+			return 0, err
 		}
 		if err := sys.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
-			return err
+			return 0, err
 		}
 		if err := sys.Put(keyCount, make([]byte, 8)); err != nil {
-			return err
+			return 0, err
+		}
+		if err := appendHistory(sys, FormatEvent{Format: SchemaVersion, Time: time.Now().UTC(), Note: "created"}); err != nil {
+			return 0, err
 		}
 	}
-	v := sys.Get(keySchema)
-	if len(v) != 4 {
-		return fmt.Errorf("%w: malformed schema version", ErrSchema)
-	}
-	if ver := binary.BigEndian.Uint32(v); ver == 0 || ver > SchemaVersion {
-		return fmt.Errorf("%w: file has version %d, this build supports %d", ErrSchema, ver, SchemaVersion)
+	ver, err := checkFormat(sys.Get(keySchema), allowOlder)
+	if err != nil {
+		return 0, err
 	}
 	for _, name := range bucketNames[bMeta:] {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return ver, nil
 }
 
 // Close releases the file. It waits for running transactions to finish.
@@ -203,6 +220,9 @@ func (db *DB) Update(fn func(*Tx) error) error { return db.UpdateContext(context
 // writer halfway.
 func (db *DB) UpdateContext(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.writable(); err != nil {
 		return err
 	}
 	var forgotten [][]byte

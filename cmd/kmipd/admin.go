@@ -47,9 +47,13 @@ type reqSeries struct {
 
 // watch registers gauges for the key backend's and the audit trail's
 // counters: HSM session pool waits and errors, HSM keys used outside the
-// HSM, audit lag.
+// HSM, audit lag. The HSM ones read 0 with a backend that does not count
+// (the software one has no sessions): dashboards and alerts need no case.
 func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.Service) {
-	if sr, ok := backend.(hsm.StatsReporter); ok {
+	if sr, ok := backend.(hsm.StatsReporter); ok || svc != nil {
+		if !ok {
+			sr = noHSMStats{}
+		}
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_keys_used_in_go_total",
 				Help: "Operations that used an HSM-held key in kmipd because the HSM could not do them (only keys a client may Get; none with hsm.strict)."},
@@ -226,6 +230,7 @@ func adminServer(addr string, m *metrics, h *health, log zerolog.Logger) (*http.
 		return nil, nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.watchHealth(h)
 	h.check() // /readyz is right from the first request
 	stop := make(chan struct{})
 	go h.run(stop)

@@ -89,7 +89,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 		if _, err := os.Stat(storePath); err != nil {
 			return fmt.Errorf("no store to back up: %w", err)
 		}
-		db, err := store.Open(storePath, &store.Options{Timeout: -1})
+		db, err := store.Open(storePath, &store.Options{Timeout: -1, AllowOlder: true})
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("a running kmipd holds %s but its control socket %s does not answer: %w", storePath, controlPath(cfg), err)
 		}

@@ -99,7 +99,7 @@ func openStoreOffline(cfg *Config) (*store.DB, error) {
 		return nil, fmt.Errorf("store %s is in use: stop kmipd serve first (%w)", cfg.path(cfg.Store), err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, fmt.Errorf("store: %w", upgradeHint(err, cfg))
 	}
 	return db, nil
 }

@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer backend.Close()
 	db, err := store.Open(cfg.path(cfg.Store), &store.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", upgradeHint(err, cfg))
 	}
 	defer db.Close()
 
@@ -146,6 +146,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	defer ctl.Start(controlPath(cfg))()
 	met := newMetrics(db)
 	met.watch(backend, trail, svc)
+	met.watchCerts(cert, caPEM)
 	idSource, _ := kmip.ParseIdentitySource(cfg.Identity.Source)
 	srv := &kmip.Server{
 		TLSConfig:               tlsCfg,

@@ -15,6 +15,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newVersionCmd(), newInitCmd(), newServeCmd(), newHSMCmd())
 	root.AddCommand(newAuditCmd(), newBackupCmd(), newRestoreCmd(), newConfigCmd())
+	root.AddCommand(newStoreCmd())
 	return root
 }
 

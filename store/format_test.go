@@ -1,0 +1,154 @@
+package store_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/kmipd/kmipd/store"
+)
+
+// writeFormat1 writes an empty store file in format 1 with bbolt alone, as
+// a kmipd of format 1 created it: buckets sys (schema 1, count 0), meta,
+// objects, seq, index, unique; no format history.
+func writeFormat1(t *testing.T, path string) {
+	t.Helper()
+	boltEdit(t, path, func(tx *bolt.Tx) error {
+		sys, err := tx.CreateBucket([]byte("sys"))
+		if err != nil {
+			return err
+		}
+		if err := sys.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 1)); err != nil {
+			return err
+		}
+		if err := sys.Put([]byte("count"), make([]byte, 8)); err != nil {
+			return err
+		}
+		for _, b := range []string{"meta", "objects", "seq", "index", "unique"} {
+			if _, err := tx.CreateBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// toFormat1 turns a current store file back into format 1 (format 2 only
+// added the history key).
+func toFormat1(t *testing.T, path string) {
+	t.Helper()
+	boltEdit(t, path, func(tx *bolt.Tx) error {
+		sys := tx.Bucket([]byte("sys"))
+		if err := sys.Delete([]byte("history")); err != nil {
+			return err
+		}
+		return sys.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 1))
+	})
+}
+
+func TestNewFileHasCurrentFormat(t *testing.T) {
+	db := openT(t)
+	if db.Format() != store.SchemaVersion || store.SchemaVersion != 2 {
+		t.Errorf("Format = %d, SchemaVersion = %d, want 2", db.Format(), store.SchemaVersion)
+	}
+	h, err := db.FormatHistory()
+	if err != nil || len(h) != 1 || h[0].Format != 2 || h[0].Note != "created" || h[0].Time.IsZero() {
+		t.Errorf("FormatHistory = %+v, %v; want one 'created' event at format 2", h, err)
+	}
+}
+
+func TestUpgradeFromFormat1(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		make    func(path string)
+		objects int
+	}{
+		{"empty, written by bbolt", func(path string) { writeFormat1(t, path) }, 0},
+		{"with objects", func(path string) {
+			db := openPath(t, path)
+			put(t, db, named("a", "n1", "t"), named("b", "n2", "t"))
+			update(t, db, func(tx *store.Tx) error { return tx.SetMeta("k", []byte("v")) })
+			db.Close()
+			toFormat1(t, path)
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".db")
+			tc.make(path)
+
+			_, err := store.Open(path, nil)
+			if !errors.Is(err, store.ErrNeedsUpgrade) || !strings.Contains(err.Error(), "format version 1, this kmipd uses format 2") {
+				t.Fatalf("Open of format 1 = %v, want ErrNeedsUpgrade naming both versions", err)
+			}
+			db, err := store.Open(path, &store.Options{AllowOlder: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if db.Format() != 1 {
+				t.Errorf("Format = %d, want 1", db.Format())
+			}
+			if err := db.Update(func(tx *store.Tx) error { return tx.SetMeta("x", nil) }); !errors.Is(err, store.ErrNeedsUpgrade) {
+				t.Errorf("write before the upgrade = %v, want ErrNeedsUpgrade", err)
+			}
+			if err := db.UpdateGrouped(func(tx *store.Tx) error { return tx.SetMeta("x", nil) }); !errors.Is(err, store.ErrNeedsUpgrade) {
+				t.Errorf("grouped write before the upgrade = %v, want ErrNeedsUpgrade", err)
+			}
+			if err := db.Check(); err != nil {
+				t.Errorf("Check before the upgrade: %v", err)
+			}
+			var steps []int
+			from, err := db.Upgrade(func(f, to int) { steps = append(steps, f, to) })
+			if err != nil || from != 1 || len(steps) != 2 || steps[0] != 1 || steps[1] != 2 {
+				t.Fatalf("Upgrade = %d, %v, steps %v; want from 1, one step 1→2", from, err, steps)
+			}
+			if db.Format() != 2 {
+				t.Errorf("Format after Upgrade = %d", db.Format())
+			}
+			update(t, db, func(tx *store.Tx) error { return tx.SetMeta("x", nil) })
+			db.Close()
+
+			db = openPath(t, path) // no AllowOlder needed now
+			defer db.Close()
+			check(t, db)
+			if n := db.Stats().Objects; n != tc.objects {
+				t.Errorf("%d objects after the upgrade, want %d", n, tc.objects)
+			}
+			h, err := db.FormatHistory()
+			if err != nil || len(h) != 1 || h[0].Format != 2 || h[0].Note != "upgraded from format 1" {
+				t.Errorf("history = %+v, %v", h, err)
+			}
+			// Idempotent: nothing to do, nothing written.
+			from, err = db.Upgrade(func(int, int) { t.Error("step on a current file") })
+			if err != nil || from != 2 {
+				t.Errorf("second Upgrade = %d, %v", from, err)
+			}
+			if h2, _ := db.FormatHistory(); len(h2) != 1 {
+				t.Errorf("second Upgrade changed the history: %+v", h2)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesNewerFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kmipd.db")
+	openPath(t, path).Close()
+	boltEdit(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("sys")).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 3))
+	})
+	for _, o := range []*store.Options{nil, {AllowOlder: true}} {
+		_, err := store.Open(path, o)
+		if !errors.Is(err, store.ErrSchema) {
+			t.Fatalf("Open of format 3 = %v, want ErrSchema", err)
+		}
+		for _, want := range []string{"format version 3", "supports formats 1 to 2", "restore a backup", path} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	}
+}
