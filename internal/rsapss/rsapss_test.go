@@ -7,11 +7,14 @@ import (
 	"crypto/rsa"
 	_ "crypto/sha1"
 	_ "crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/kmipd/kmipd/internal/rsapss/rsapsstest"
 )
 
 func unhex(t *testing.T, s string) []byte {
@@ -102,29 +105,23 @@ func TestRSALabsExample1(t *testing.T) {
 	}
 }
 
-// Project Wycheproof (github.com/C2SP/wycheproof), testvectors_v1.
-const (
-	// rsa_pss_2048_sha256_mgf1_0_test.json: SHA-256, MGF1-SHA-256, no salt.
-	wpSalt0N = `a2b451a07d0aa5f96e455671513550514a8a5b462ebef717094fa1fee82224e637f9746d3f7cafd31878d80325b6ef5a1700f65903b469429e89d6eac8845097b5ab393189db92512ed8a7711a1253facd20f79c15e8247f3d3e42e46e48c98e254a2fe9765313a03eff8f17e1a029397a1fa26a8dce26f490ed81299615d9814c22da610428e09c7d9658594266f5c021d0fceca08d945a12be82de4d1ece6b4c03145b5d3495d4ed5411eb878daf05fd7afc3e09ada0f1126422f590975a1969816f48698bcbba1b4d9cae79d460d8f9f85e7975005d9bc22c4e5ac0f7c1a45d12569a62807d3b9a02e5a530e773066f453d1f5b4c2e9cf7820283f742b9d5`
-	// rsa_pss_misc_test.json: one key for all groups.
-	wpMiscN = `bb0d4124c20130688b8419fabecc427d946c5096dcf69ecb0eb69fcf5aed15d7e1e5fe4e34fbe26f8b244aa3f088d546a00a531464ba4b8980bcc4d5e54bcc20e1a51afa9044f7fdecbc6edb751b5a5fa7ab403a04e5f77ba7865dd6d211da0afa71262a77a63d9c06e8b00b616ca15f11ea5b4948973864183f570347570553e3878376ca4f7536ad5afac10c0a7b34a5c11f8cf16115fbaeb4b323b1ad6f75c7ec3b954891cab2611cf1768cec983c1717c57f67676d721a955bdbbc216a3345bb31d7d63e06bdac96a6b991ba1e0113d01e48c77ab327d36b426c2f8fe4825a37877425885c927e92423b6977fc304122a2c397cb74845fe9961dba22c1a7`
-)
-
+// Project Wycheproof (github.com/C2SP/wycheproof), testvectors_v1:
+// rsapsstest's vectors and two more with their keys.
 var wycheproof = []struct {
 	name      string
-	n         string
+	key       string // PKCS#1 DER, hex
 	hash, mgf crypto.Hash
 	salt      int
 	msg, sig  string
 }{
-	{"mgf1_0 tcId 1", wpSalt0N, crypto.SHA256, crypto.SHA256, 0, "",
+	{"mgf1_0 tcId 1", rsapsstest.Salt0Key, crypto.SHA256, crypto.SHA256, 0, "",
 		`20081f8894a1330c4d503f642880e3c30e398fc6235c24f1be752e2d49cd9493ac0cf999e275c4f89ff08f0d9ba4e264a332525a616d336bd9e822f41ab3f4fae2f48ec66c2e52642ed93b7cb944396fbaa727cbfdfc1f20aace99a6f2a74475c338f8d9f22a38cb5bc51752076503b3aef1e65e5a8f8583d9ae7378ded038cf516898ad06beb90a42b85764526fcea44f74258fa4efb1da253d337f65619181ceb832dfe285ce78ae6b15f204e23bab274e87445d9f5df97f41dc8e3a97736b62591d075744b2552f90bcf1b1393e1e7627ef1f985f2bbabd52e43a35d0ddf4c67126e391f922ef7b1bb1911cd6e1b303cb2910dd70672bbfb62ea4eaad725c`},
-	{"mgf1_0 tcId 3", wpSalt0N, crypto.SHA256, crypto.SHA256, 0, "54657374",
-		`2b3155b14971f79c9e3294723c7e41ded41af709f6edb2c19f3526584aaa1ef2de2e7a8dcaf5d7c3239f604c421656dc58e8b0852f7a65cd557724a9b2a17cac38d8020e939bfefec5dce0d8993e75615b974944e4c4a811e40db63f13d2b626bf26257a706a7bedc863d0100b676ab70d4a4f6eaf4692e0b69ee4426cfe7cfc3e92d93bb804569883cf31fb282efa5a81ce9f6d9f0ed79251ef2a0b596f80e0eb96ede67e30457a07655d777928b898ed1679046673e489d9c6305dee05abfdeba7357099f9cffd00735165ddc39aa7355b10a8b8612dfa2f836fb9f5f89f1407365d6b39a39e89c6647ff9da5fc6f960306686a8ed8e2ce12cc7fd9870d576`},
-	{"misc tcId 1", wpMiscN, crypto.SHA1, crypto.SHA1, 0, "313233343030",
+	{"mgf1_0 tcId 3", rsapsstest.Salt0Key, crypto.SHA256, crypto.SHA256, 0, rsapsstest.Salt0Msg, rsapsstest.Salt0Sig},
+	{"misc tcId 1", rsapsstest.MiscKey, crypto.SHA1, crypto.SHA1, 0, "313233343030",
 		`88f4676b502e365dfd82805ac1db27d1107d1516431ab4f71107b62625b6275af4a5dbfd8314fae255820c0cb577ee2457f510851d2678e4ed3e6839848aca8b67c9ce52c5bf57a01b6683828d03470034b136e6ab1914adbb1d918fdc31f7cef6f44b0b0ba0dbd6c1d3c8d7699ce374dc86c28beb3bee8f81f41162344e688af0d91297da0dd5e8104a5440add89bdc6c05d20a164c0f079b78654f038d443743f94bc45762501034a32b5d05bb86e75dd9a171c81dbe43edf50b2e1fc24297375331d78a8f0399d4aebbeeed911f6d964049e67d89eec0e95443af2ceb37125ea8431cbad2d8416fc15fb9cbed9142fb8cb06dc7ceafac056cc1f6696e3d93`},
-	{"misc tcId 64", wpMiscN, crypto.SHA256, crypto.SHA1, 32, "313233343030",
-		`6ba6eaed9a00575e0ad5cf4ade39dbf0bc6b8f50e7d2a892d626ee6751b6a360a703904d3a11596b10473a8030ab5992dcca8932dea1eae7e3c88829702530301fd85f5be515216f23c39e70b46b256a06d392f13edb5431fd6bbe4b77445db03fb4706adb22105a7ce3c6bd1a537aa3d3bd3e264e15bb68daa88c0db01c2707a2aa7af4b055097b68e7c0e6749214478ec91f1104ef2b513a22316476de696b14090f6a3e36a562fdab5e3c682708c88017a077154fef4fb84611b9df8e3b5db55f9dcb0dd5d2d797d8117a4db392c62f432ae24facf99eddc78c41081de9ceed9f651769e44cba098babf7a78f1992a53fe318879417ff3cd8a5f04e66945c`},
+	{"misc tcId 64", rsapsstest.MiscKey, crypto.SHA256, crypto.SHA1, 32, rsapsstest.MiscMsg, rsapsstest.MGF1SHA1Sig},
+	{"misc tcId 76", rsapsstest.MiscKey, crypto.SHA256, crypto.SHA256, 32, rsapsstest.MiscMsg, rsapsstest.Salt32Sig},
+	{"misc tcId 77", rsapsstest.MiscKey, crypto.SHA256, crypto.SHA256, 48, rsapsstest.MiscMsg, rsapsstest.Salt48Sig},
 }
 
 // TestWycheproof verifies the published valid signatures with exactly
@@ -132,7 +129,10 @@ var wycheproof = []struct {
 // MGF1 hash.
 func TestWycheproof(t *testing.T) {
 	for _, v := range wycheproof {
-		pub := pubKey(t, v.n)
+		pub, err := x509.ParsePKCS1PublicKey(unhex(t, v.key))
+		if err != nil {
+			t.Fatal(err)
+		}
 		d := digest(v.hash, unhex(t, v.msg))
 		sig := unhex(t, v.sig)
 		if err := Verify(pub, v.hash, v.mgf, d, sig, v.salt); err != nil {
