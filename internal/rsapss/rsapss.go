@@ -42,6 +42,9 @@ func Sign(random io.Reader, priv *rsa.PrivateKey, hash, mgfHash crypto.Hash, dig
 	if saltLen < 0 {
 		return nil, fmt.Errorf("rsapss: invalid salt length %d", saltLen)
 	}
+	if !validKey(&priv.PublicKey) || priv.D == nil || priv.D.Sign() <= 0 {
+		return nil, errors.New("rsapss: invalid private key")
+	}
 	salt := make([]byte, saltLen)
 	if _, err := io.ReadFull(random, salt); err != nil {
 		return nil, fmt.Errorf("rsapss: reading the salt: %w", err)
@@ -73,8 +76,11 @@ func Verify(pub *rsa.PublicKey, hash, mgfHash crypto.Hash, digest, sig []byte, s
 	if err := checkHashes(hash, mgfHash); err != nil {
 		return err
 	}
+	if !validKey(pub) {
+		return ErrVerification
+	}
 	k := (pub.N.BitLen() + 7) / 8
-	if len(sig) != k || saltLen < 0 || pub.E < 2 {
+	if len(sig) != k || saltLen < 0 {
 		return ErrVerification
 	}
 	n, err := bigmod.NewModulus(pub.N.Bytes())
@@ -94,6 +100,13 @@ func Verify(pub *rsa.PublicKey, hash, mgfHash crypto.Hash, digest, sig []byte, s
 		em = em[1:]
 	}
 	return verify(digest, em, emBits, saltLen, hash.New(), mgfHash.New())
+}
+
+// validKey reports whether pub can be used with bigmod: an odd modulus
+// (bigmod's Montgomery arithmetic panics on an even one, and a client may
+// register any public key) and an exponent of at least 3.
+func validKey(pub *rsa.PublicKey) bool {
+	return pub.N != nil && pub.N.Sign() > 0 && pub.N.Bit(0) == 1 && pub.N.BitLen() > 16 && pub.E >= 3
 }
 
 func checkHashes(hash, mgfHash crypto.Hash) error {

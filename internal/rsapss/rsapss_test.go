@@ -196,3 +196,57 @@ func TestAgainstCryptoRSA(t *testing.T) {
 		t.Fatal("a salt longer than the key allows was accepted")
 	}
 }
+
+// TestBadKeys: keys a client could register that bigmod cannot use fail
+// verification (an even modulus would make it panic).
+func TestBadKeys(t *testing.T) {
+	d := digest(crypto.SHA256, nil)
+	even := new(big.Int).Lsh(big.NewInt(1), 1023)
+	even.Add(even, big.NewInt(2))
+	sig := make([]byte, 128)
+	sig[127] = 3
+	for _, pub := range []*rsa.PublicKey{
+		{N: even, E: 65537},
+		{N: new(big.Int).Add(even, big.NewInt(1)), E: 1},
+		{N: big.NewInt(0), E: 65537},
+		{N: big.NewInt(15), E: 3},
+	} {
+		if err := Verify(pub, crypto.SHA256, crypto.SHA1, d, sig[:(pub.N.BitLen()+7)/8], 0); !errors.Is(err, ErrVerification) {
+			t.Fatalf("N=%v E=%d: %v", pub.N, pub.E, err)
+		}
+		if _, err := Sign(rand.Reader, &rsa.PrivateKey{PublicKey: *pub, D: big.NewInt(3)}, crypto.SHA256, crypto.SHA1, d, 0); err == nil {
+			t.Fatalf("N=%v E=%d: signed", pub.N, pub.E)
+		}
+	}
+}
+
+// FuzzVerify: any signature, salt length and MGF1 hash is an answer, never
+// a panic.
+func FuzzVerify(f *testing.F) {
+	f.Add(unhexF(rsapsstest.MGF1SHA1Sig), 32, true)
+	f.Add([]byte{1, 2, 3}, 0, false)
+	f.Add(make([]byte, 256), 300, true)
+	pub, err := x509.ParsePKCS1PublicKey(unhexF(rsapsstest.MiscKey))
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := digest(crypto.SHA256, unhexF(rsapsstest.MiscMsg))
+	f.Fuzz(func(t *testing.T, sig []byte, salt int, sha1 bool) {
+		mgf := crypto.SHA256
+		if sha1 {
+			mgf = crypto.SHA1
+		}
+		err := Verify(pub, crypto.SHA256, mgf, d, sig, salt)
+		if err != nil && !errors.Is(err, ErrVerification) {
+			t.Fatal(err)
+		}
+	})
+}
+
+func unhexF(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
