@@ -41,7 +41,7 @@ func verifyBoth(t *testing.T, c *kmip.Client, key string, p fld, msg, sig []byte
 // exactly their salt length and MGF1 hash, Invalid with any other, and
 // without a Salt Length Valid only for a hash-long or the longest salt.
 func TestPSS_VerifyExactly(t *testing.T) {
-	_, c := cryptoEnv(t)
+	e, c := cryptoEnv(t)
 	valid, invalid := kmip.ValidityIndicatorValid, kmip.ValidityIndicatorInvalid
 	salt0 := regPKCS1(t, c, unhex(rsapsstest.Salt0Key), false, verifyMask)
 	misc := regPKCS1(t, c, unhex(rsapsstest.MiscKey), false, verifyMask)
@@ -76,6 +76,17 @@ func TestPSS_VerifyExactly(t *testing.T) {
 	} {
 		if got := verifyBoth(t, c, tc.key, tc.p, tc.msg, tc.sig); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// KMIP 1.4 has Salt Length and Mask Generator Hashing Algorithm too.
+	c14 := e.srv.Dial(t, "alice", kmip.V1_4)
+	for p, want := range map[string]kmip.ValidityIndicator{"MGF1-SHA-1": valid, "": invalid} {
+		ps := pssParams(fSaltLen(32))
+		if p != "" {
+			ps = pssParams(fMGF1(sha1), fSaltLen(32))
+		}
+		if v := verifyBoth(t, c14, misc, ps, unhex(rsapsstest.MiscMsg), unhex(rsapsstest.MGF1SHA1Sig)); v != want {
+			t.Errorf("KMIP 1.4, %q: %s, want %s", p, v, want)
 		}
 	}
 	// Digested Data too.
