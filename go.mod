@@ -3,6 +3,7 @@ module github.com/kmipd/kmipd
 go 1.26.8
 
 require (
+	filippo.io/bigmod v0.1.0
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1
 	github.com/gemalto/kmip-go v0.1.0
 	github.com/miekg/pkcs11 v1.1.2

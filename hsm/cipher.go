@@ -52,7 +52,7 @@ const (
 	// caller prepends the DigestInfo of the hash, if any.
 	SignRSAPKCS1 SignMech = iota + 1
 	// SignRSAPSS signs the Hash digest Digest with RSASSA-PSS, MGF1 with
-	// the same hash and SaltLen bytes of salt.
+	// MGFHash (Hash if 0) and exactly SaltLen bytes of salt (0 included).
 	SignRSAPSS
 	// SignECDSA signs Digest with ECDSA; the signature is ASN.1 DER
 	// (SEQUENCE of r and s), as crypto/ecdsa.SignASN1 makes it.
@@ -63,6 +63,7 @@ const (
 type SignOp struct {
 	Mech    SignMech
 	Hash    crypto.Hash // SignRSAPSS only
+	MGFHash crypto.Hash // SignRSAPSS only; 0: Hash
 	SaltLen int         // SignRSAPSS only, in bytes
 	Digest  []byte
 }

@@ -23,7 +23,8 @@ import (
 // they give one; CMAC when the key is an AES or Triple DES key. CS-AC-M-4
 // shows the first rule: an AES key whose Cryptographic Parameters say
 // HMAC-SHA256 makes HMAC-SHA256 MACs. MAC Verify compares in constant time
-// and answers Valid or Invalid; the MAC Data must have the full length.
+// and answers Valid or Invalid; the MAC Data may be a truncated MAC
+// (mac_verify.go).
 
 // macHash returns the MAC p and the key o call for, keyed with key.
 func macHash(o *objects.Object, p *kmip.CryptoParams, key []byte) (hash.Hash, error) {
@@ -150,7 +151,11 @@ func (s *Service) macOp(c *kmip.Call, w *ttlv.Builder, op kmip.Operation) error 
 	}
 	w.AddText(ttlv.TagUniqueIdentifier, o.ID)
 	if verify {
-		writeValidity(w, hmac.Equal(tag, req.MACData))
+		valid, err := macMatches(tag, req.MACData)
+		if err != nil {
+			return err
+		}
+		writeValidity(w, valid)
 	} else {
 		w.AddBytes(ttlv.TagMACData, tag)
 	}
@@ -263,7 +268,11 @@ func (s *Service) macStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoReque
 		if st.expect == nil {
 			return errMissing("MAC Verify lacks MAC Data")
 		}
-		writeValidity(w, hmac.Equal(tag, st.expect))
+		valid, err := macMatches(tag, st.expect)
+		if err != nil {
+			return err
+		}
+		writeValidity(w, valid)
 		return nil
 	}()
 	step.finish(w, req.Final, err)

@@ -31,8 +31,8 @@ import (
 // Defaults, when neither the request nor the key's Cryptographic
 // Parameters say: RSA encryption uses OAEP with SHA-1 and MGF1-SHA-1 (the
 // RFC 8017 defaults); RSA signatures use PKCS#1 v1.5; the hash is SHA-256
-// for RSA and the curve's (SHA-256, -384, -512) for ECDSA; a PSS salt is as
-// long as the hash when signing and found automatically when verifying.
+// for RSA and the curve's (SHA-256, -384, -512) for ECDSA; RSA-PSS
+// parameters are in pss.go.
 // Digested Data without a Hashing Algorithm is signed as it is (PKCS#1
 // v1.5 without a DigestInfo, ECDSA on the value; PSS takes the hash whose
 // size matches).
@@ -98,7 +98,8 @@ const (
 type sigSetup struct {
 	kind int
 	hash crypto.Hash // 0: the message is signed as it is
-	salt int         // PSS salt length; 0: the default
+	mgf  crypto.Hash // PSS: the MGF1 hash
+	salt int         // PSS: the salt length in bytes, or pssSaltDefault
 }
 
 // errMismatch marks parameters that name another algorithm than the
@@ -196,19 +197,8 @@ func newSigSetup(pub crypto.PublicKey, p *kmip.CryptoParams, digested bool, n in
 		if p.Has(kmip.ParamMaskGenerator) && p.MaskGenerator != kmip.MaskGeneratorMGF1 {
 			return su, errUnsupportedParams("mask generator %s is not supported", p.MaskGenerator)
 		}
-		if p.Has(kmip.ParamMaskGeneratorHashingAlgorithm) {
-			if mh, ok := hashFor(p.MaskGeneratorHashingAlgorithm); !ok || mh != h {
-				return su, errUnsupportedParams("MGF1 must use the signature's hash")
-			}
-		}
-		if p.Has(kmip.ParamTrailerField) && p.TrailerField != 1 {
-			return su, errUnsupportedParams("only the 0xBC trailer field is supported")
-		}
-		if p.Has(kmip.ParamSaltLength) {
-			if p.SaltLength < 0 {
-				return su, errBadParams("invalid Salt Length %d", p.SaltLength)
-			}
-			su.salt = int(p.SaltLength)
+		if err := su.pssParams(p, h); err != nil {
+			return su, err
 		}
 	}
 	su.hash = h
@@ -291,11 +281,7 @@ func (su *sigSetup) sign(k crypto.Signer, digest []byte) ([]byte, error) {
 	case sigRSAPKCS1:
 		return rsa.SignPKCS1v15(nil, k.(*rsa.PrivateKey), su.hash, digest)
 	case sigRSAPSS:
-		salt := su.salt
-		if salt == 0 {
-			salt = rsa.PSSSaltLengthEqualsHash
-		}
-		return rsa.SignPSS(rand.Reader, k.(*rsa.PrivateKey), su.hash, digest, &rsa.PSSOptions{SaltLength: salt})
+		return su.pssSign(k.(*rsa.PrivateKey), digest)
 	case sigECDSA:
 		if ek, ok := k.(*ecdsa.PrivateKey); ok {
 			return ecdsa.SignASN1(rand.Reader, ek, digest)
@@ -313,11 +299,7 @@ func (su *sigSetup) verify(pub crypto.PublicKey, digest, sig []byte) bool {
 	case sigRSAPKCS1:
 		return rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), su.hash, digest, sig) == nil
 	case sigRSAPSS:
-		salt := su.salt
-		if salt == 0 {
-			salt = rsa.PSSSaltLengthAuto
-		}
-		return rsa.VerifyPSS(pub.(*rsa.PublicKey), su.hash, digest, sig, &rsa.PSSOptions{SaltLength: salt}) == nil
+		return su.pssVerify(pub.(*rsa.PublicKey), digest, sig)
 	case sigECDSA:
 		if k1, ok := pub.(*secp256k1.PublicKey); ok {
 			return k1.Verify(digest, sig)

@@ -99,11 +99,10 @@ func (s *Service) signHSMWith(ctx context.Context, o *objects.Object, su *sigSet
 		op = hsm.SignOp{Mech: hsm.SignRSAPKCS1, Digest: append(append(make([]byte, 0, len(prefix)+len(digest)), prefix...), digest...)}
 	case sigRSAPSS:
 		what = "RSA-PSS signatures with " + su.hash.String()
-		salt := su.salt
-		if salt == 0 {
-			salt = su.hash.Size() // rsa.PSSSaltLengthEqualsHash, as su.sign
+		if su.mgf != su.hash {
+			what += " and MGF1-" + su.mgf.String()
 		}
-		op = hsm.SignOp{Mech: hsm.SignRSAPSS, Hash: su.hash, SaltLen: salt, Digest: digest}
+		op = hsm.SignOp{Mech: hsm.SignRSAPSS, Hash: su.hash, MGFHash: su.mgf, SaltLen: su.pssSignSalt(), Digest: digest}
 	case sigECDSA:
 		what = "ECDSA signatures"
 		op = hsm.SignOp{Mech: hsm.SignECDSA, Digest: digest}

@@ -36,13 +36,14 @@ const (
 	hsmTokenD = "kmipd-cmd-d" // online rotation
 	hsmTokenE = "kmipd-cmd-e" // wrapped Get inside the HSM
 	hsmTokenF = "kmipd-cmd-f" // Encrypt, Decrypt and MAC inside the HSM
+	hsmTokenG = "kmipd-cmd-g" // exact RSA-PSS parameters, truncated MACs
 )
 
 // TestHSM runs the PKCS#11 tests of the command on one private SoftHSM
 // token directory, which must exist before the library is initialised in
 // this process.
 func TestHSM(t *testing.T) {
-	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE, hsmTokenF)
+	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE, hsmTokenF, hsmTokenG)
 	if err != nil {
 		softhsmtest.Unavailable(t, err)
 	}
@@ -58,6 +59,7 @@ func TestHSM(t *testing.T) {
 	t.Run("OnlineRotation", func(t *testing.T) { testHSMOnlineRotation(t, env) })
 	t.Run("WrappedGet", func(t *testing.T) { testHSMWrappedGet(t, env) })
 	t.Run("Crypto", func(t *testing.T) { testHSMCrypto(t, env) })
+	t.Run("ExactParams", func(t *testing.T) { testHSMExactParams(t, env) })
 }
 
 // testHSMWrappedGet serves a Sensitive key held by the HSM wrapped under a

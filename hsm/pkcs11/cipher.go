@@ -250,7 +250,9 @@ var pssHashes = map[crypto.Hash][2]uint{
 // Sign signs sop.Digest with the private key in blob (bound to id) inside
 // the HSM: the key is unwrapped into a sensitive, non-extractable session
 // object, used with CKM_RSA_PKCS, CKM_RSA_PKCS_PSS or CKM_ECDSA (SoftHSM
-// has no hashing ECDSA mechanism; the caller hashes) and destroyed. An
+// has no hashing ECDSA mechanism; the caller hashes) and destroyed. SoftHSM
+// takes any PSS salt length, 0 included, but MGF1 only with the message
+// hash: another MGF1 hash is ErrNotSupported. An
 // ECDSA signature comes back from the HSM as r ‖ s and is returned as
 // ASN.1 DER.
 func (b *Backend) Sign(ctx context.Context, id string, blob []byte, sop hsm.SignOp) ([]byte, error) {
@@ -263,12 +265,16 @@ func (b *Backend) Sign(ctx context.Context, id string, blob []byte, sop hsm.Sign
 		w, err = privateBlob(blob, keyTypeRSA)
 		mech = pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)
 	case hsm.SignRSAPSS:
+		if sop.MGFHash == 0 {
+			sop.MGFHash = sop.Hash
+		}
 		h, ok := pssHashes[sop.Hash]
-		if !ok || len(sop.Digest) != sop.Hash.Size() || sop.SaltLen < 0 {
-			return nil, fmt.Errorf("%w: RSA-PSS with %v and a %d-byte salt", hsm.ErrNotSupported, sop.Hash, sop.SaltLen)
+		m, mok := pssHashes[sop.MGFHash]
+		if !ok || !mok || len(sop.Digest) != sop.Hash.Size() || sop.SaltLen < 0 {
+			return nil, fmt.Errorf("%w: RSA-PSS with %v, MGF1-%v and a %d-byte salt", hsm.ErrNotSupported, sop.Hash, sop.MGFHash, sop.SaltLen)
 		}
 		w, err = privateBlob(blob, keyTypeRSA)
-		mech = pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, pssParams(h[0], h[1], sop.SaltLen))
+		mech = pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, pssParams(h[0], m[1], sop.SaltLen))
 	case hsm.SignECDSA:
 		w, err = privateBlob(blob, keyTypeEC)
 		mech = pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)
@@ -363,6 +369,11 @@ func (b *Backend) oneShot(ctx context.Context, w *wrapBlob, id string, tmpl []*p
 			return cryptErr("C_Decrypt", err, true)
 		default:
 			if err := o.p.SignInit(o.s, mechs, key); err != nil {
+				if isCKR(err, pkcs11.CKR_ARGUMENTS_BAD) {
+					// SoftHSM's answer to mechanism parameters it does not
+					// take, such as an RSA-PSS MGF1 hash other than hashAlg.
+					return fmt.Errorf("%w: C_SignInit: %s", hsm.ErrNotSupported, ckrName(err))
+				}
 				return cryptErr("C_SignInit", err, false)
 			}
 			out, err = o.p.Sign(o.s, data)

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/internal/rsapss"
 )
 
 // TestCipherSign signs inside the HSM and verifies with Go.
@@ -57,13 +58,29 @@ func TestCipherSign(t *testing.T) {
 					if err != nil {
 						t.Fatalf("PSS %v salt %d: %v", h, salt, err)
 					}
-					if err := rsa.VerifyPSS(p, h, digest, sig, &rsa.PSSOptions{SaltLength: salt, Hash: h}); err != nil && salt != 0 {
+					// rsapss checks the exact salt length (crypto/rsa reads 0 as any).
+					if err := rsapss.Verify(p, h, h, digest, sig, salt); err != nil {
 						t.Fatalf("PSS %v salt %d: %v", h, salt, err)
 					}
-					if salt == 0 { // PSSSaltLengthAuto is 0: check the length explicitly
-						if err := rsa.VerifyPSS(p, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}); err != nil {
-							t.Fatalf("PSS %v without salt: %v", h, err)
-						}
+					if err := rsapss.Verify(p, h, h, digest, sig, salt+1); err == nil {
+						t.Fatalf("PSS %v salt %d verifies with a %d-byte salt", h, salt, salt+1)
+					}
+				}
+				// MGF1 with another hash: SoftHSM refuses it ("Hash and MGF
+				// don't match"), which must be ErrNotSupported; a token that
+				// does it must do it right.
+				mgf := crypto.SHA1
+				if h == crypto.SHA1 {
+					mgf = crypto.SHA256
+				}
+				sig, err = b.Sign(bg, id, kp.PrivateBlob, hsm.SignOp{Mech: hsm.SignRSAPSS, Hash: h, MGFHash: mgf, SaltLen: h.Size(), Digest: digest})
+				switch {
+				case errors.Is(err, hsm.ErrNotSupported):
+				case err != nil:
+					t.Fatalf("PSS %v with MGF1-%v: %v, want a signature or ErrNotSupported", h, mgf, err)
+				default:
+					if err := rsapss.Verify(p, h, mgf, digest, sig, h.Size()); err != nil {
+						t.Fatalf("PSS %v with MGF1-%v: %v", h, mgf, err)
 					}
 				}
 			}
