@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -80,6 +81,7 @@ func pkcs11Options(cfg *Config) (pkcs11.Options, error) {
 		KEKLabel:   cfg.HSM.KEKLabel,
 		KEKVersion: cfg.HSM.KEKVersion,
 		PoolSize:   cfg.HSM.PoolSize,
+		PoolWait:   time.Duration(cfg.HSM.PoolWait),
 	}, nil
 }
 

@@ -52,6 +52,9 @@ type Config struct {
 		KEKLabel     string `yaml:"kek_label,omitempty"`   // master-key label prefix
 		KEKVersion   uint32 `yaml:"kek_version,omitempty"` // current master-key version
 		PoolSize     int    `yaml:"pool_size,omitempty"`   // PKCS#11 sessions
+		// PoolWait bounds an operation's wait for a free PKCS#11 session
+		// (0: pkcs11.DefaultPoolWait); it then fails (General Failure).
+		PoolWait Duration `yaml:"pool_wait,omitempty"`
 		// MigrateFrom names the previous backend while `kmipd hsm
 		// migrate` is unfinished; its blobs stay readable.
 		MigrateFrom string `yaml:"migrate_from,omitempty"`
@@ -376,6 +379,9 @@ func (c *Config) validateHSM() []error {
 	}
 	if c.HSM.Backend == "" || c.HSM.MigrateFrom == c.HSM.Backend {
 		errs = append(errs, fmt.Errorf("hsm.backend %q with hsm.migrate_from %q", c.HSM.Backend, c.HSM.MigrateFrom))
+	}
+	if c.HSM.PoolWait < 0 {
+		errs = append(errs, fmt.Errorf("hsm.pool_wait %v: want 0 (default) or more", time.Duration(c.HSM.PoolWait)))
 	}
 	if c.HSM.PoolSize < 0 {
 		errs = append(errs, fmt.Errorf("hsm.pool_size %d: want 0 (default) or more", c.HSM.PoolSize))

@@ -448,6 +448,8 @@ limits:
 		{`limits: {max_connections: 0}`, "limits.max_connections"},
 		{`limits: {idle_timeout: -1m}`, "limits.idle_timeout"},
 		{`identity: {sourse: cn}`, "sourse"},
+		{`hsm: {pool_wait: 2s}`, ""},
+		{`hsm: {pool_wait: -1s}`, "hsm.pool_wait"},
 	} {
 		_, err := loadConfig(configDir(t, tc.yaml+"\n"))
 		switch {

@@ -20,7 +20,7 @@ import (
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/hsm/pkcs11/softhsmtest"
-	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/keywrap"
 	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
@@ -136,8 +136,8 @@ func testHSMWrappedGet(t *testing.T, env *softhsmtest.Env) {
 		mode   kmip.BlockCipherMode
 		unwrap func(kek, w []byte) ([]byte, error)
 	}{
-		{kmip.BlockCipherModeNISTKeyWrap, soft.UnwrapKey},
-		{kmip.BlockCipherModeAESKeyWrapPadding, soft.UnwrapKeyPad},
+		{kmip.BlockCipherModeNISTKeyWrap, keywrap.UnwrapKey},
+		{kmip.BlockCipherModeAESKeyWrapPadding, keywrap.UnwrapKeyPad},
 	} {
 		_, it, err := c.Do(kmip.OperationGet, func(b *ttlv.Builder) {
 			b.AddText(ttlv.TagUniqueIdentifier, keyID)

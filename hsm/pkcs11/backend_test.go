@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/kmipd/kmipd/hsm"
-	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/keywrap"
 )
 
 func TestGenerateOpen(t *testing.T) {
@@ -396,20 +396,20 @@ func TestParity(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			gw, err := soft.WrapKeyPad(kek, key)
+			gw, err := keywrap.WrapKeyPad(kek, key)
 			if err != nil {
 				return err
 			}
 			if !bytes.Equal(hw, gw) {
 				t.Errorf("%d-byte key: SoftHSM KWP %x, Go RFC 5649 %x", n, hw, gw)
 			}
-			if got, err := soft.UnwrapKeyPad(kek, hw); err != nil || !bytes.Equal(got, key) {
+			if got, err := keywrap.UnwrapKeyPad(kek, hw); err != nil || !bytes.Equal(got, key) {
 				t.Errorf("%d-byte key: Go cannot unwrap SoftHSM's KWP: %v", n, err)
 			}
 			// Go-wrapped key unwrapped by the HSM.
 			key2 := make([]byte, n)
 			rand.Read(key2)
-			gw2, _ := soft.WrapKeyPad(kek, key2)
+			gw2, _ := keywrap.WrapKeyPad(kek, key2)
 			h2, err := o.p.UnwrapKey(o.s, mechKWP, kh, gw2, readableTmpl)
 			if err != nil {
 				return err

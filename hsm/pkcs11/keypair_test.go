@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/kmipd/kmipd/hsm"
-	"github.com/kmipd/kmipd/hsm/soft"
+	"github.com/kmipd/kmipd/internal/keywrap"
 )
 
 func TestGenerateKeyPair(t *testing.T) {
@@ -89,14 +89,14 @@ func TestRewrapKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := soft.UnwrapKeyPad(kek, out); err != nil || !bytes.Equal(got, key) {
+	if got, err := keywrap.UnwrapKeyPad(kek, out); err != nil || !bytes.Equal(got, key) {
 		t.Fatalf("KWP export does not unwrap to the key: %v", err)
 	}
 	out, err = b.RewrapKey(bg, "key", keyBlob, hsm.WrapSpec{Mechanism: hsm.WrapAESKeyWrap, KeyID: "kek", KeyBlob: kekBlob})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := soft.UnwrapKey(kek, out); err != nil || !bytes.Equal(got, key) {
+	if got, err := keywrap.UnwrapKey(kek, out); err != nil || !bytes.Equal(got, key) {
 		t.Fatalf("KW export does not unwrap to the key: %v", err)
 	}
 	// A wrapping key registered by a client (sealed) and a registered key.
@@ -110,7 +110,7 @@ func TestRewrapKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := soft.UnwrapKeyPad(clientKEK, out); err != nil || !bytes.Equal(got, regKey) {
+	if got, err := keywrap.UnwrapKeyPad(clientKEK, out); err != nil || !bytes.Equal(got, regKey) {
 		t.Fatalf("export of a registered key: %v", err)
 	}
 	// RSA-OAEP (SHA-1) under a client's public key.
