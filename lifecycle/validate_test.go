@@ -77,7 +77,10 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: chain CA + leaf: %s", ver, got)
 		}
 		future := time.Now().AddDate(20, 0, 0).Unix()
-		if got := validate(t, c, func(b *ttlv.Builder) { b.AddText(ttlv.TagUniqueIdentifier, id); b.AddDateTime(ttlv.TagValidityDate, future) }); got != kmip.ValidityIndicatorInvalid {
+		if got := validate(t, c, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, id)
+			b.AddDateTime(ttlv.TagValidityDate, future)
+		}); got != kmip.ValidityIndicatorInvalid {
 			t.Errorf("%s: expired at the Validity Date: %s", ver, got)
 		}
 		other := kmiptest.MustPKI(t, "carol")
