@@ -66,6 +66,7 @@ var readOnly = map[kmip.Operation]bool{
 	kmip.OperationGetAttributes:    true,
 	kmip.OperationGetAttributeList: true,
 	kmip.OperationLocate:           true,
+	kmip.OperationValidate:         true,
 }
 
 // readOnly reports whether op changes no object (Options.ReadOnly).
