@@ -135,3 +135,26 @@ func orDefaultStr(v, def string) string {
 	}
 	return v
 }
+
+// checkCertify is config check's part for the certify: section: the CA
+// loads, its key file is private, and tls.ca (pool) trusts it, without
+// which the client certificates it issues cannot connect.
+func (c *checker) checkCertify(cfg *Config, pool *x509.CertPool) {
+	if !cfg.Certify.Enabled {
+		return
+	}
+	p, err := cfg.certifyPolicy()
+	if err != nil {
+		c.fail("%v", err)
+		return
+	}
+	c.checkPrivateFile("certify.ca_key", cfg.path(orDefaultStr(cfg.Certify.CAKey, defaultCertifyCAKey)), true)
+	if pool == nil {
+		return
+	}
+	if _, err := p.CACert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		c.warn("certify CA %q is not trusted by tls.ca: the client certificates it issues cannot connect", p.CACert.Subject)
+		return
+	}
+	c.ok("certify CA %q, certificates of at most %s", p.CACert.Subject, p.MaxLifetime)
+}

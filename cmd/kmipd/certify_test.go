@@ -156,3 +156,28 @@ func TestConfig_Certify(t *testing.T) {
 		t.Errorf("certifyPolicy with the server key: %v", err)
 	}
 }
+
+// config check reports the certify CA: ok for the dev CA, a warning for a
+// CA that tls.ca does not trust, a failure for one that does not load.
+func TestConfigCheck_Certify(t *testing.T) {
+	clearKMIPDEnv(t)
+	dir := initDir(t)
+	enableCertify(t, dir, "")
+	out, err := runCLI("config", "check", "--dir", dir)
+	if err != nil || !strings.Contains(out, "ok    certify CA") {
+		t.Errorf("dev CA: %v\n%s", err, out)
+	}
+	other := initDir(t)
+	dir = initDir(t)
+	enableCertify(t, dir, "  ca_cert: "+filepath.Join(other, "pki", "ca.crt")+"\n  ca_key: "+filepath.Join(other, "pki", "ca.key")+"\n")
+	out, _ = runCLI("config", "check", "--dir", dir)
+	if !strings.Contains(out, "WARN  certify CA") {
+		t.Errorf("foreign CA:\n%s", out)
+	}
+	dir = initDir(t)
+	enableCertify(t, dir, "  ca_key: pki/server.key\n")
+	out, err = runCLI("config", "check", "--dir", dir)
+	if err == nil || !strings.Contains(out, "FAIL  certify CA") {
+		t.Errorf("mismatched key: %v\n%s", err, out)
+	}
+}
