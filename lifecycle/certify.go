@@ -15,7 +15,8 @@ import (
 // certify implements Certify (KMIP 2.0 §6.1.4; 1.4 §4.7) with kmipd as the
 // certificate authority of Config.Certify. It certifies either a PKCS#10
 // request (Certificate Request Type and Value) or a managed Public Key (its
-// Unique Identifier, or the ID Placeholder), into an X.509 certificate
+// Unique Identifier, or the ID Placeholder; a placeholder naming a private
+// key, as Create Key Pair leaves it, means its public key), into an X.509 certificate
 // registered as a Certificate object of the caller:
 //
 //   - the subject is the request's, or, for a public key, CN = the caller's
@@ -59,6 +60,13 @@ func (s *Service) certify(c *kmip.Call, w *ttlv.Builder) error {
 		if t == nil {
 			if pk, err = s.load(tx, c, pkID, true); err != nil {
 				return err
+			}
+			// After Create Key Pair the ID Placeholder is the private key:
+			// its public key is meant.
+			if pub := linkedID(pk, kmip.LinkTypePublicKeyLink); pk.Type == kmip.ObjectTypePrivateKey && req.UniqueID.Kind != kmip.UniqueIDText && pub != "" {
+				if pk, err = s.load(tx, c, pub, true); err != nil {
+					return err
+				}
 			}
 			pub, err := s.publicKeyOf(c, pk)
 			if err != nil {

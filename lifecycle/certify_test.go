@@ -348,3 +348,30 @@ func TestReCertify(t *testing.T) {
 	_, err = do(t, c, kmip.OperationReCertify, byID(idOf(t, it)))
 	wantReason(t, err, kmip.ResultReasonPermissionDenied)
 }
+
+// In one batch, Create Key Pair then Certify without an identifier
+// certifies the new public key (the ID Placeholder names the private key),
+// and a Validate without one validates the new certificate.
+func TestCertify_BatchPlaceholder(t *testing.T) {
+	e := newCertEnv(t, nil)
+	c := e.srv.Dial(t, "admin", kmip.V2_1)
+	items := kpBatch(t, c,
+		kpItem{kmip.OperationCreateKeyPair, kpPayload(c.Version,
+			[]kpAttr{kpEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmEC)), kpInt(ttlv.TagCryptographicLength, 256)}, nil, nil)},
+		kpItem{kmip.OperationCertify, func(b *ttlv.Builder) {}},
+		kpItem{kmip.OperationValidate, func(b *ttlv.Builder) {}},
+	)
+	for _, it := range items {
+		if err := it.Err(); err != nil {
+			t.Fatalf("batch: %v", err)
+		}
+	}
+	pubID, _ := items[0].Payload.Find(ttlv.TagPublicKeyUniqueIdentifier)
+	certID, _ := items[1].Payload.Find(ttlv.TagUniqueIdentifier)
+	if l := kpLinks(t, c, string(certID.Data)); l[kmip.LinkTypePublicKeyLink] != string(pubID.Data) {
+		t.Errorf("certificate links %v, want the public key %s", l, pubID.Data)
+	}
+	if v, _ := items[2].Payload.Find(ttlv.TagValidityIndicator); kmip.ValidityIndicator(v.Uint32()) != kmip.ValidityIndicatorValid {
+		t.Errorf("Validate by placeholder: %s", ttlv.Format(items[2].Payload))
+	}
+}

@@ -27,12 +27,16 @@ const maxChain = 16
 //     signature or constraint fails, a certificate does not parse, or a
 //     managed one is Compromised or revoked.
 //
-// A managed certificate the caller may not see is Object Not Found; a
-// destroyed one Object Destroyed (its value is gone).
+// A request with neither validates the certificate the ID Placeholder
+// names. A managed certificate the caller may not see is Object Not Found;
+// a destroyed one Object Destroyed (its value is gone).
 func (s *Service) validate(c *kmip.Call, w *ttlv.Builder) error {
 	var req kmip.ValidateRequest
 	if err := req.Decode(c.Item.Payload); err != nil {
 		return err
+	}
+	if len(req.Certificates)+len(req.UniqueIDs) == 0 && c.Batch.IDPlaceholder != "" {
+		req.UniqueIDs = append(req.UniqueIDs, kmip.UniqueID{Kind: kmip.UniqueIDAbsent})
 	}
 	n := len(req.Certificates) + len(req.UniqueIDs)
 	if n == 0 {
