@@ -160,8 +160,7 @@ func (s *Service) reCertify(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		sameKey := t == nil
 		if sameKey {
-			t = &certTemplate{pub: oc.PublicKey, subject: oc.Subject, dns: oc.DNSNames, ips: oc.IPAddresses, emails: oc.EmailAddresses, uris: oc.URIs}
-			t.subject.Names, t.subject.ExtraNames = nil, nil
+			t = &certTemplate{pub: oc.PublicKey, subject: issuable(oc.Subject), dns: oc.DNSNames, ips: oc.IPAddresses, emails: oc.EmailAddresses, uris: oc.URIs}
 		}
 		if err := s.finishTemplate(c, t, given, selfOnly); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"math/big"
 	"net"
 	"net/url"
@@ -82,44 +83,62 @@ func fromCSR(typ kmip.CertificateRequestType, der []byte) (*certTemplate, error)
 	if err := csr.CheckSignature(); err != nil {
 		return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "Certificate Request Value: %v", err)
 	}
-	return &certTemplate{pub: csr.PublicKey, subject: csr.Subject, dns: csr.DNSNames, ips: csr.IPAddresses, emails: csr.EmailAddresses, uris: csr.URIs}, nil
+	return &certTemplate{pub: csr.PublicKey, subject: issuable(csr.Subject), dns: csr.DNSNames, ips: csr.IPAddresses, emails: csr.EmailAddresses, uris: csr.URIs}, nil
 }
 
 // subjectFromAttrs applies the Certificate Subject attributes of a request
-// to t's subject: each given name component replaces the request's.
+// to t's subject: each component given replaces the request's.
 func (t *certTemplate) subjectFromAttrs(attrs []objects.Attribute) {
-	set := map[ttlv.Tag][]string{}
+	given := map[ttlv.Tag][]string{}
 	for _, a := range attrs {
 		if it, ok := a.Item(); ok && it.Type == ttlv.TypeTextString {
-			set[a.Tag] = append(set[a.Tag], string(it.Data))
+			given[a.Tag] = append(given[a.Tag], string(it.Data))
 		}
 	}
 	n := &t.subject
-	for tag, field := range map[ttlv.Tag]*[]string{
-		ttlv.TagCertificateSubjectO:            &n.Organization,
-		ttlv.TagCertificateSubjectOU:           &n.OrganizationalUnit,
-		ttlv.TagCertificateSubjectC:            &n.Country,
-		ttlv.TagCertificateSubjectST:           &n.Province,
-		ttlv.TagCertificateSubjectL:            &n.Locality,
-		ttlv.TagCertificateSubjectEmail:        nil,
-		ttlv.TagCertificateSubjectCN:           nil,
-		ttlv.TagCertificateSubjectSerialNumber: nil,
-	} {
-		v, ok := set[tag]
-		if !ok {
-			continue
-		}
-		switch tag {
-		case ttlv.TagCertificateSubjectCN:
+	fields := map[ttlv.Tag]*[]string{
+		ttlv.TagCertificateSubjectO:  &n.Organization,
+		ttlv.TagCertificateSubjectOU: &n.OrganizationalUnit,
+		ttlv.TagCertificateSubjectC:  &n.Country,
+		ttlv.TagCertificateSubjectST: &n.Province,
+		ttlv.TagCertificateSubjectL:  &n.Locality,
+	}
+	for _, d := range dnAttrs {
+		v, ok := given[d.subject]
+		switch {
+		case !ok:
+		case d.subject == ttlv.TagCertificateSubjectCN:
 			n.CommonName = v[0]
-		case ttlv.TagCertificateSubjectSerialNumber:
+		case d.subject == ttlv.TagCertificateSubjectSerialNumber:
 			n.SerialNumber = v[0]
-		case ttlv.TagCertificateSubjectEmail:
-			t.emails = v
+		case fields[d.subject] != nil:
+			*fields[d.subject] = v
 		default:
-			*field = v
+			n.ExtraNames = slices.DeleteFunc(n.ExtraNames, func(a pkix.AttributeTypeAndValue) bool { return a.Type.Equal(d.oid) })
+			for _, s := range v {
+				n.ExtraNames = append(n.ExtraNames, pkix.AttributeTypeAndValue{Type: d.oid, Value: s})
+			}
 		}
 	}
+}
+
+// nameFields are the attribute types pkix.Name has fields for (the others
+// of a parsed name are only in Names, which a new certificate ignores).
+var nameFields = []asn1.ObjectIdentifier{
+	{2, 5, 4, 3}, {2, 5, 4, 5}, {2, 5, 4, 6}, {2, 5, 4, 7}, {2, 5, 4, 8}, {2, 5, 4, 9}, {2, 5, 4, 10}, {2, 5, 4, 11}, {2, 5, 4, 17},
+}
+
+// issuable returns a parsed name (of a request or certificate) as a name
+// to issue: the components pkix.Name has no field for (e-mail address,
+// UID, DC, ...) move to ExtraNames, so that the certificate keeps them.
+func issuable(n pkix.Name) pkix.Name {
+	for _, a := range n.Names {
+		if !slices.ContainsFunc(nameFields, a.Type.Equal) {
+			n.ExtraNames = append(n.ExtraNames, a)
+		}
+	}
+	n.Names = nil
+	return n
 }
 
 // checkIssuer refuses Certificate Issuer attributes that do not name the

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"testing"
 	"time"
@@ -373,5 +374,39 @@ func TestCertify_BatchPlaceholder(t *testing.T) {
 	}
 	if v, _ := items[2].Payload.Find(ttlv.TagValidityIndicator); kmip.ValidityIndicator(v.Uint32()) != kmip.ValidityIndicatorValid {
 		t.Errorf("Validate by placeholder: %s", ttlv.Format(items[2].Payload))
+	}
+}
+
+// The issued subject keeps the request's components that pkix.Name has no
+// field for (an e-mail address), and takes the Certificate Subject
+// attributes given (OU, UID).
+func TestCertify_SubjectComponents(t *testing.T) {
+	e := newCertEnv(t, nil)
+	c := e.srv.Dial(t, "admin", kmip.V2_1)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
+	uid := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{
+		CommonName: "mailer", ExtraNames: []pkix.AttributeTypeAndValue{{Type: email, Value: "ops@example.com"}}}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := do(t, c, kmip.OperationCertify, csrPayload(kmip.V2_1, csr, func(b *ttlv.Builder) {
+		b.AddText(ttlv.TagCertificateSubjectOU, "Ops")
+		b.AddText(ttlv.TagCertificateSubjectUID, "u-42")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := issuedCert(t, c, idOf(t, it))
+	got := map[string]string{}
+	for _, a := range cert.Subject.Names {
+		got[a.Type.String()], _ = a.Value.(string)
+	}
+	if got[email.String()] != "ops@example.com" || got[uid.String()] != "u-42" || got["2.5.4.11"] != "Ops" || got["2.5.4.3"] != "mailer" {
+		t.Errorf("subject %s: %v", cert.Subject, got)
 	}
 }
