@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"net/url"
@@ -70,11 +71,20 @@ type certTemplate struct {
 	usage   x509.KeyUsage
 }
 
-// fromCSR reads a PKCS#10 request (DER or PEM-less bytes): its public
-// key, subject and subject alternative names. Its signature must verify.
+// fromCSR reads a PKCS#10 request (DER; with Certificate Request Type PEM,
+// a PEM CERTIFICATE REQUEST): its public key, subject and subject
+// alternative names. Its signature must verify.
 func fromCSR(typ kmip.CertificateRequestType, der []byte) (*certTemplate, error) {
-	if typ != kmip.CertificateRequestTypePKCS_10 {
-		return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "Certificate Request Type %s is not supported: kmipd certifies PKCS#10 requests", kmip.SpecName(typ.String()))
+	switch typ {
+	case kmip.CertificateRequestTypePKCS_10:
+	case kmip.CertificateRequestTypePEM:
+		blk, _ := pem.Decode(der)
+		if blk == nil || blk.Type != "CERTIFICATE REQUEST" && blk.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, kmip.Errorf(kmip.ResultReasonInvalidField, "Certificate Request Value: no PEM CERTIFICATE REQUEST")
+		}
+		der = blk.Bytes
+	default:
+		return nil, kmip.Errorf(kmip.ResultReasonFeatureNotSupported, "Certificate Request Type %s is not supported: kmipd certifies PKCS#10 requests (DER or PEM)", kmip.SpecName(typ.String()))
 	}
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {

@@ -178,6 +178,25 @@ func TestCertify_CSR(t *testing.T) {
 			t.Errorf("%s: issued certificate connects as %q, want %q", ver, got, cn)
 		}
 	}
+	// A PEM request (Certificate Request Type PEM); CRMF is not supported.
+	c := e.srv.Dial(t, "admin", kmip.V2_1)
+	_, csr := newCSR(t, "pem")
+	pemCSR := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})
+	it, err := do(t, c, kmip.OperationCertify, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagCertificateRequestType, uint32(kmip.CertificateRequestTypePEM))
+		b.AddBytes(ttlv.TagCertificateRequestValue, pemCSR)
+	})
+	if err != nil {
+		t.Fatalf("PEM request: %v", err)
+	}
+	if cn := issuedCert(t, c, idOf(t, it)).Subject.CommonName; cn != "pem" {
+		t.Errorf("PEM request: CN %q", cn)
+	}
+	_, err = do(t, c, kmip.OperationCertify, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagCertificateRequestType, uint32(kmip.CertificateRequestTypeCRMF))
+		b.AddBytes(ttlv.TagCertificateRequestValue, csr)
+	})
+	wantReason(t, err, kmip.ResultReasonFeatureNotSupported)
 }
 
 // Certify of a managed public key: the subject CN is the caller's (or the
