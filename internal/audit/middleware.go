@@ -67,6 +67,7 @@ var readOnly = map[kmip.Operation]bool{
 	kmip.OperationGetAttributeList: true,
 	kmip.OperationLocate:           true,
 	kmip.OperationValidate:         true,
+	kmip.Operation(0x8000_0001):    true, // kmipd's Who Am I (lifecycle.OperationWhoAmI)
 }
 
 // readOnly reports whether op changes no object (Options.ReadOnly).

@@ -76,8 +76,8 @@ type Options struct {
 	// ReadOnly reports the operations that change no object, which the
 	// fail-closed middleware serves outside a transaction (kmipd passes
 	// lifecycle.ReadOnly, its operation table's). Nil means Discover
-	// Versions, Query, Get, Get Attributes, Get Attribute List, Locate and
-	// Validate.
+	// Versions, Query, Get, Get Attributes, Get Attribute List, Locate,
+	// Validate and kmipd's Who Am I.
 	ReadOnly func(kmip.Operation) bool
 
 	Logger zerolog.Logger
