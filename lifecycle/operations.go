@@ -20,6 +20,8 @@ type operation struct {
 	online bool
 	// interop: served only with Config.Interop (conformance runs).
 	interop bool
+	// needsCA: served only with Config.Certify.
+	needsCA bool
 	// states is the rule for the lifecycle states of the object it acts
 	// on (Allowed).
 	states stateRule
@@ -45,6 +47,8 @@ func init() {
 		{op: kmip.OperationCreate, serve: (*Service).create},
 		{op: kmip.OperationCreateKeyPair, serve: (*Service).createKeyPair},
 		{op: kmip.OperationRegister, serve: (*Service).register},
+		{op: kmip.OperationCertify, serve: (*Service).certify, online: true, needsCA: true, states: preActiveOrActive},
+		{op: kmip.OperationReCertify, serve: (*Service).reCertify, online: true, needsCA: true, states: notDestroyed},
 		{op: kmip.OperationLocate, serve: (*Service).locateStored, readOnly: true, states: anyState},
 		{op: kmip.OperationGet, serve: (*Service).get, readOnly: true, online: true, states: notDestroyed},
 		{op: kmip.OperationGetAttributes, serve: (*Service).getAttributes, readOnly: true, states: anyState},
@@ -79,6 +83,7 @@ func init() {
 		{op: kmip.OperationImport, serve: (*Service).importObject},
 		{op: kmip.OperationArchive, serve: (*Service).archive},
 		{op: kmip.OperationRecover, serve: (*Service).recoverObject},
+		{op: kmip.OperationValidate, serve: (*Service).validate, readOnly: true, states: notDestroyed},
 		{op: kmip.OperationObtainLease, serve: (*Service).obtainLease},
 		{op: kmip.OperationGetUsageAllocation, serve: (*Service).getUsageAllocation},
 		{op: kmip.OperationLog, serve: (*Service).logOp},

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"sync/atomic"
 
@@ -46,6 +47,12 @@ type Config struct {
 	// Zero means DefaultMaxAttributeSize and DefaultMaxAttributes.
 	MaxAttributeSize int
 	MaxAttributes    int
+	// Certify, when set, makes kmipd a certificate authority: Certify and
+	// Re-certify are served only with it (certify.go).
+	Certify *CertifyPolicy
+	// TrustRoots are Validate's trust anchors besides the Certify CA: the
+	// client CA pool.
+	TrustRoots *x509.CertPool
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -82,7 +89,7 @@ func NewService(cfg Config) *Service {
 	}
 	m := kmip.NewServeMux()
 	for _, o := range operations {
-		if o.interop && !cfg.Interop {
+		if o.interop && !cfg.Interop || o.needsCA && cfg.Certify == nil {
 			continue
 		}
 		h := func(c *kmip.Call, w *ttlv.Builder) error { return o.serve(s, c, w) }

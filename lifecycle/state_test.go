@@ -150,6 +150,11 @@ func TestAllowed(t *testing.T) {
 		{kmip.OperationModifyAttribute, [8]kmip.ResultReason{ok, ok, ok, ok, ok, ok, ok, wk}},
 		{kmip.OperationCheck, [8]kmip.ResultReason{ok, ok, ok, ok, ok, ok, ok, wk}},
 		{kmip.OperationReKey, [8]kmip.ResultReason{ok, ok, ok, ok, ok, ok, ok, wk}},
+		// Certify: a Pre-Active or Active public key; Re-certify and
+		// Validate: a certificate that still has its value.
+		{kmip.OperationCertify, [8]kmip.ResultReason{ok, ok, ok, wk, wk, wk, wk, wk}},
+		{kmip.OperationReCertify, [8]kmip.ResultReason{ok, ok, ok, ok, ok, od, od, wk}},
+		{kmip.OperationValidate, [8]kmip.ResultReason{ok, ok, ok, ok, ok, od, od, wk}},
 	}
 	listed := map[kmip.Operation]bool{}
 	for _, row := range table {

@@ -53,7 +53,7 @@ func clientCommands(root *cobra.Command) []*cobra.Command {
 		newCreateCmd(), newCreateKeyPairCmd(), newRegisterCmd(), newGetCmd(),
 		newAttrsCmd(), newLocateCmd(),
 		newActivateCmd(), newRevokeCmd(), newDestroyCmd(), newRekeyCmd(),
-		newExportCmd(), newImportCmd(),
+		newExportCmd(), newImportCmd(), newCertifyCmd(), newIssueClientCertCmd(),
 		newQueryCmd(), newDiscoverVersionsCmd(), newPingCmd(),
 		newTTLVCmd(), newBenchCmd(), newOutputHelpCmd(),
 	}

@@ -106,6 +106,7 @@ func (c *checker) run(dir string) {
 	}
 	pool := c.checkCA(cfg.path(cfg.TLS.CA))
 	c.checkServerCert(cfg, pool)
+	c.checkCertify(cfg, pool)
 	c.checkPrivateFile("hsm.master_key", cfg.path(cfg.HSM.MasterKey), cfg.HSM.Backend == "software")
 	c.checkStore(cfg.path(cfg.Store))
 	c.checkAudit(cfg)

@@ -133,6 +133,10 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.HSMStrict = cfg.HSM.Strict
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
+	svcCfg.TrustRoots = pool
+	if svcCfg.Certify, err = cfg.certifyPolicy(); err != nil {
+		return err
+	}
 	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {

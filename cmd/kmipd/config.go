@@ -130,6 +130,8 @@ type Config struct {
 		CheckpointInterval int      `yaml:"checkpoint_interval"` // records between signed checkpoints
 		CheckpointPeriod   Duration `yaml:"checkpoint_period"`   // sign pending records at least this often
 	} `yaml:"audit"`
+	// Certify makes kmipd a certificate authority (cmd/kmipd/certify.go).
+	Certify certifyConfig `yaml:"certify,omitempty"`
 
 	dir string
 }
@@ -344,6 +346,7 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateHSM()...)
+	errs = append(errs, c.validateCertify()...)
 	if _, ok := lifecycle.ParseRNGSeedPolicy(c.RNG.Seed); !ok {
 		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
 	}
