@@ -129,6 +129,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.HSMStrict = cfg.HSM.Strict
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
+	svcCfg.Tickets = cfg.tickets()
+	authenticator, err := cfg.authenticator(svcCfg.Tickets, log)
+	if err != nil {
+		return err
+	}
 	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {
@@ -159,6 +164,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		MaxHeaderBytes:          cfg.Limits.MaxHeaderBytes,
 		HeaderReadTimeout:       time.Duration(cfg.Limits.HeaderReadTimeout),
 		IdentitySource:          idSource,
+		Authenticator:           authenticator,
 		Observer:                auditObserver(trail, met),
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
