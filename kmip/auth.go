@@ -59,3 +59,33 @@ func (c *Session) authenticate(h *RequestHeader, now time.Time) error {
 	c.call.Identity, c.call.Rights = &a.Identity, a.Rights
 	return nil
 }
+
+// PasswordCredential writes a Credential of type Username and Password
+// (KMIP 1.0 §2.1.2, 2.0 §2.1.2), for RequestOptions.Authentication.
+func PasswordCredential(username, password string) func(b *ttlv.Builder) {
+	return func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagCredential)
+		b.AddEnum(ttlv.TagCredentialType, uint32(CredentialTypeUsernameAndPassword))
+		b.Begin(ttlv.TagCredentialValue)
+		b.AddText(ttlv.TagUsername, username)
+		b.AddText(ttlv.TagPassword, password)
+		b.End()
+		b.End()
+	}
+}
+
+// TicketCredential writes a Credential of type Ticket (KMIP 2.0 §2.1.2)
+// holding the Ticket Value of a Login or Delegated Login.
+func TicketCredential(value []byte) func(b *ttlv.Builder) {
+	return func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagCredential)
+		b.AddEnum(ttlv.TagCredentialType, uint32(CredentialTypeTicket))
+		b.Begin(ttlv.TagCredentialValue)
+		b.Begin(ttlv.TagTicket)
+		b.AddEnum(ttlv.TagTicketType, uint32(TicketTypeLogin))
+		b.AddBytes(ttlv.TagTicketValue, value)
+		b.End()
+		b.End()
+		b.End()
+	}
+}
