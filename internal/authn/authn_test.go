@@ -145,7 +145,9 @@ func TestRightsPermit(t *testing.T) {
 		{Operations: []kmip.Operation{kmip.OperationQuery}},
 		{Operations: []kmip.Operation{kmip.OperationGet, kmip.OperationActivate}, Objects: []string{"k1"}},
 	}}
-	id := func(s string) func(b *ttlv.Builder) { return func(b *ttlv.Builder) { b.AddText(ttlv.TagUniqueIdentifier, s) } }
+	id := func(s string) func(b *ttlv.Builder) {
+		return func(b *ttlv.Builder) { b.AddText(ttlv.TagUniqueIdentifier, s) }
+	}
 	for _, tc := range []struct {
 		c    *kmip.Call
 		want bool
