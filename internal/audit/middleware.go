@@ -66,6 +66,10 @@ var readOnly = map[kmip.Operation]bool{
 	kmip.OperationGetAttributes:    true,
 	kmip.OperationGetAttributeList: true,
 	kmip.OperationLocate:           true,
+	// Tickets live in memory: Login and its kin change no object.
+	kmip.OperationLogin:          true,
+	kmip.OperationLogout:         true,
+	kmip.OperationDelegatedLogin: true,
 }
 
 // readOnly reports whether op changes no object (Options.ReadOnly).
