@@ -66,6 +66,8 @@ var readOnly = map[kmip.Operation]bool{
 	kmip.OperationGetAttributes:    true,
 	kmip.OperationGetAttributeList: true,
 	kmip.OperationLocate:           true,
+	// kmipd's vendor operation Who Am I (lifecycle.OperationWhoAmI).
+	0x8000_0001: true,
 	// Tickets live in memory: Login and its kin change no object.
 	kmip.OperationLogin:          true,
 	kmip.OperationLogout:         true,
