@@ -173,3 +173,30 @@ func isReason(err error, r kmip.ResultReason) bool {
 	ke, ok := err.(*kmip.Error)
 	return ok && ke.Reason == r
 }
+
+// The users: and auth: sections are checked when the config loads.
+func TestConfigAuthValidation(t *testing.T) {
+	for _, tc := range []struct {
+		set  func(c *Config)
+		want string
+	}{
+		{func(c *Config) {
+			c.Users = []UserConfig{{Name: "u", PasswordHash: "secret", Certificates: []string{"c"}}}
+		}, "password_hash"},
+		{func(c *Config) {
+			c.Users = []UserConfig{{Name: "u", PasswordHash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"}}
+		}, "no certificates"},
+		{func(c *Config) { c.Auth.MaxFailures = 0 }, "auth.max_failures"},
+		{func(c *Config) { c.Auth.TicketLease = Duration(48 * time.Hour) }, "auth.ticket_lease"},
+		{func(c *Config) { c.Auth.VerifyCache = -1 }, "auth.verify_cache"},
+	} {
+		c := defaultConfig()
+		tc.set(c)
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want an error about %s, got %v", tc.want, err)
+		}
+	}
+	if err := defaultConfig().validate(); err != nil {
+		t.Fatalf("the default config: %v", err)
+	}
+}
