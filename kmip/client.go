@@ -15,6 +15,9 @@ import (
 type Client struct {
 	Version Version
 	Timeout time.Duration // per round trip; default 30s
+	// Authentication, when set, puts a Credential in every request's
+	// header (RequestOptions.Authentication).
+	Authentication func(b *ttlv.Builder)
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -22,6 +25,16 @@ type Client struct {
 	out  []byte
 	w    RequestWriter
 	resp Response // reused by Exchange and Call
+	ro   RequestOptions
+}
+
+// options returns the request options of c's requests (nil: none).
+func (c *Client) options() *RequestOptions {
+	if c.Authentication == nil {
+		return nil
+	}
+	c.ro.Authentication = c.Authentication
+	return &c.ro
 }
 
 // ErrNoBatchItem is returned for a response without exactly one batch item
@@ -95,7 +108,7 @@ func (c *Client) roundTrip(req []byte) ([]byte, error) {
 func (c *Client) Do(op Operation, payload func(b *ttlv.Builder)) (*Response, *ResponseItem, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.w.Begin(nil, c.Version, 1, nil)
+	c.w.Begin(nil, c.Version, 1, c.options())
 	c.w.Item(op, nil, payload)
 	req, err := c.w.Finish()
 	if err != nil {
@@ -127,7 +140,7 @@ func (c *Client) EncodeRequest(buf []byte, op Operation, payload func(b *ttlv.Bu
 }
 
 func (c *Client) encodeRequest(buf []byte, op Operation, payload func(b *ttlv.Builder)) ([]byte, error) {
-	c.w.Begin(buf, c.Version, 1, nil)
+	c.w.Begin(buf, c.Version, 1, c.options())
 	c.w.Item(op, nil, payload)
 	return c.w.Finish()
 }

@@ -167,8 +167,16 @@ type Call struct {
 	// Ctx is the request's context: the server cancels it when Shutdown's
 	// grace period ends, so store and key-backend waits give up. A Batcher
 	// may replace it for the items of its batch (and must restore it).
-	Ctx        context.Context
-	Identity   *Identity
+	Ctx context.Context
+	// Identity is who the request acts as: the client certificate's
+	// identity (Peer), or the one a credential in the request header
+	// proved (Authenticator).
+	Identity *Identity
+	// Peer is the identity of the verified client certificate.
+	Peer *Identity
+	// Rights, when not nil, restrict the request further (a delegated
+	// ticket); the server checks them before the Handler runs.
+	Rights     Rights
 	RemoteAddr net.Addr
 	Request    *Request
 	Item       *BatchItem

@@ -15,6 +15,9 @@ type RequestWriter struct {
 type RequestOptions struct {
 	MaxResponseSize        int32
 	ClientCorrelationValue string
+	// Authentication, when set, writes the children of the header's
+	// Authentication: a Credential (PasswordCredential, TicketCredential).
+	Authentication         func(b *ttlv.Builder)
 	BatchErrorContinuation BatchErrorContinuationOption
 	BatchOrderOption       *bool
 }
@@ -36,6 +39,11 @@ func (w *RequestWriter) Begin(buf []byte, ver Version, count int, o *RequestOpti
 		}
 		if o.ClientCorrelationValue != "" {
 			b.AddText(ttlv.TagClientCorrelationValue, o.ClientCorrelationValue)
+		}
+		if o.Authentication != nil {
+			b.Begin(ttlv.TagAuthentication)
+			o.Authentication(b)
+			b.End()
 		}
 		if o.BatchErrorContinuation != 0 {
 			b.AddEnum(ttlv.TagBatchErrorContinuationOption, uint32(o.BatchErrorContinuation))

@@ -91,6 +91,10 @@ type Server struct {
 	// IdentitySource is the client certificate field identities come from
 	// (default IdentityCN).
 	IdentitySource IdentitySource
+	// Authenticator, if set, checks the credentials requests carry in
+	// their header; without one they are ignored and every request acts as
+	// its certificate's identity.
+	Authenticator Authenticator
 	// DisableHTTP turns off KMIP over HTTPS (POST /kmip) on the same port.
 	DisableHTTP bool
 

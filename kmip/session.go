@@ -24,6 +24,7 @@ type Session struct {
 	call  Call
 	batch Batch
 	undo  []int
+	auth  Auth // the request's authentication, when it carries one
 }
 
 // NewSession returns a Session for a client with the given identity. The
@@ -74,6 +75,15 @@ func (c *Session) handle(msg []byte) []byte {
 		}
 	}
 
+	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, Peer: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+	if len(h.Authentication) != 0 && s.Authenticator != nil {
+		if err := c.authenticate(h, now); err != nil {
+			reason, msg := ResultOf(err)
+			s.refuseMessage(c.RemoteAddr, &c.Identity, reason, msg)
+			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed, reason, msg)
+		}
+	}
+
 	maxOut := 0
 	if h.MaxResponseSize > 0 {
 		maxOut = int(h.MaxResponseSize)
@@ -87,7 +97,6 @@ func (c *Session) handle(msg []byte) []byte {
 		BatchCount:             int32(len(req.Items)),
 	})
 	c.batch = Batch{}
-	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
 
 	undo := h.BatchErrorContinuation == BatchErrorContinuationOptionUndo && len(req.Items) > 1
 	if b, ok := s.Handler.(Batcher); ok && undo {
@@ -100,7 +109,7 @@ func (c *Session) handle(msg []byte) []byte {
 		if err != nil && !errors.Is(err, errBatchFailed) {
 			// Every item succeeded but the batch could not be committed:
 			// nothing happened, so no item may be reported as done.
-			s.Logger.Error().Str("identity", c.Identity.Name).Err(err).Msg("batch commit failed")
+			s.Logger.Error().Str("identity", c.call.Identity.Name).Err(err).Msg("batch commit failed")
 			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed, ResultReasonGeneralFailure, "batch could not be committed")
 		}
 	} else {
@@ -149,7 +158,7 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 		}
 		reason, msg := ResultOf(err)
 		if reason == ResultReasonGeneralFailure {
-			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
+			c.srv.Logger.Error().Str("identity", c.call.Identity.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
 		}
 		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, msg)
 		if obs != nil {
@@ -173,13 +182,18 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 func (c *Session) serveItem(it *BatchItem) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.Logger.Error().Str("identity", c.Identity.Name).Stringer("operation", it.Operation).
+			c.srv.Logger.Error().Str("identity", c.call.Identity.Name).Stringer("operation", it.Operation).
 				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("batch item panic recovered")
 			err = &Error{Reason: ResultReasonGeneralFailure, Message: "internal error"}
 		}
 	}()
 	if !c.call.Version.HasEnum(ttlv.TagOperation, uint32(it.Operation)) {
 		return Errorf(ResultReasonOperationNotSupported, "operation %s does not exist in KMIP %s", it.Operation, c.call.Version)
+	}
+	if c.call.Rights != nil {
+		if err := c.call.Rights.Permit(&c.call); err != nil {
+			return err
+		}
 	}
 	return c.srv.Handler.ServeKMIP(&c.call, &c.w.B)
 }

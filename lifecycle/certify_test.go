@@ -120,7 +120,7 @@ func issuedCert(t *testing.T, c *kmip.Client, id string) *x509.Certificate {
 
 // whoAmI connects with cert and key and returns the identity the server
 // gives it.
-func whoAmI(t *testing.T, e *certEnv, certDER []byte, key any) string {
+func certWhoAmI(t *testing.T, e *certEnv, certDER []byte, key any) string {
 	t.Helper()
 	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{certDER}, PrivateKey: key}}, RootCAs: e.pki.Pool, ServerName: "127.0.0.1"}
 	c, err := kmip.Dial(e.srv.Addr, cfg)
@@ -174,7 +174,7 @@ func TestCertify_CSR(t *testing.T) {
 		if ct, ok := a[ttlv.TagCertificateType]; !ok || ct.Uint32() != uint32(kmip.CertificateTypeX_509) {
 			t.Errorf("%s: Certificate Type %v", ver, ct)
 		}
-		if got := whoAmI(t, e, cert.Raw, key); got != cn {
+		if got := certWhoAmI(t, e, cert.Raw, key); got != cn {
 			t.Errorf("%s: issued certificate connects as %q, want %q", ver, got, cn)
 		}
 	}
@@ -274,7 +274,7 @@ func TestCertify_Policy(t *testing.T) {
 	if len(cert.DNSNames) != 0 {
 		t.Errorf("a self-only certifier's names were copied: %v", cert.DNSNames)
 	}
-	if got := whoAmI(t, e, cert.Raw, key); got != "alice" {
+	if got := certWhoAmI(t, e, cert.Raw, key); got != "alice" {
 		t.Errorf("connects as %q", got)
 	}
 

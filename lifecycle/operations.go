@@ -88,6 +88,9 @@ func init() {
 		{op: kmip.OperationGetUsageAllocation, serve: (*Service).getUsageAllocation},
 		{op: kmip.OperationLog, serve: (*Service).logOp},
 		{op: kmip.OperationSetEndpointRole, serve: (*Service).setEndpointRole},
+		{op: kmip.OperationLogin, serve: (*Service).login, readOnly: true},
+		{op: kmip.OperationLogout, serve: (*Service).logout, readOnly: true},
+		{op: kmip.OperationDelegatedLogin, serve: (*Service).delegatedLogin, readOnly: true},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
 	}
 	byOp = make(map[kmip.Operation]*operation, len(operations))

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kmipd/kmipd/hsm"
+	"github.com/kmipd/kmipd/internal/authn"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -53,6 +54,9 @@ type Config struct {
 	// TrustRoots are Validate's trust anchors besides the Certify CA: the
 	// client CA pool.
 	TrustRoots *x509.CertPool
+	// Tickets holds the tickets of Login and Delegated Login; nil: a store
+	// with the default bounds (Service.Tickets).
+	Tickets *authn.Tickets
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -69,7 +73,12 @@ type Service struct {
 	// (bestEffort); lostLogged is when one was last logged (unix seconds).
 	lostWrites atomic.Uint64
 	lostLogged atomic.Int64
+	tickets    *authn.Tickets
 }
+
+// Tickets returns the ticket store of Login and Delegated Login, which the
+// server's kmip.Authenticator must share (authn.Authenticator).
+func (s *Service) Tickets() *authn.Tickets { return s.tickets }
 
 // HSMKeysUsedInGo returns how many operations used the plaintext of a key
 // the HSM holds in kmipd, because the HSM could not do them and a client
@@ -83,7 +92,10 @@ const cacheSize = 100_000
 // NewService returns a Service with the operations of the operation table
 // (operations.go) registered.
 func NewService(cfg Config) *Service {
-	s := &Service{cfg: cfg, admins: make(map[string]bool), cache: newObjectCache(cacheSize)}
+	s := &Service{cfg: cfg, admins: make(map[string]bool), cache: newObjectCache(cacheSize), tickets: cfg.Tickets}
+	if s.tickets == nil {
+		s.tickets = authn.NewTickets(authn.TicketOptions{})
+	}
 	for _, a := range cfg.Admins {
 		s.admins[a] = true
 	}

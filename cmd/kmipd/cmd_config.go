@@ -114,6 +114,7 @@ func (c *checker) run(dir string) {
 		c.warn("admins is empty: no identity can see every object")
 	}
 	c.checkIdentity(cfg)
+	c.checkUsers(cfg)
 	c.checkConnLimits(cfg)
 }
 

@@ -137,6 +137,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	if svcCfg.Certify, err = cfg.certifyPolicy(); err != nil {
 		return err
 	}
+	svcCfg.Tickets = cfg.tickets()
+	authenticator, err := cfg.authenticator(svcCfg.Tickets, log)
+	if err != nil {
+		return err
+	}
 	svc := lifecycle.NewService(svcCfg)
 	trail, err := openAudit(cfg, log)
 	if err != nil {
@@ -172,6 +177,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		MaxHeaderBytes:          cfg.Limits.MaxHeaderBytes,
 		HeaderReadTimeout:       time.Duration(cfg.Limits.HeaderReadTimeout),
 		IdentitySource:          idSource,
+		Authenticator:           authenticator,
 		Observer:                auditObserver(trail, met),
 	}
 	l, err := net.Listen("tcp", cfg.Listen)

@@ -133,6 +133,11 @@ type Config struct {
 	// Certify makes kmipd a certificate authority (cmd/kmipd/certify.go).
 	Certify certifyConfig `yaml:"certify,omitempty"`
 
+	// Users present Username and Password credentials; Auth bounds their
+	// checks and the tickets of Login (cmd_auth.go).
+	Users []UserConfig `yaml:"users,omitempty"`
+	Auth  AuthConfig   `yaml:"auth"`
+
 	dir string
 }
 
@@ -181,6 +186,7 @@ func defaultConfig() *Config {
 	l.HeaderReadTimeout = Duration(kmip.DefaultHeaderReadTimeout)
 	l.MaxAttributeSize = lifecycle.DefaultMaxAttributeSize
 	l.MaxAttributes = lifecycle.DefaultMaxAttributes
+	c.Auth = defaultAuthConfig()
 	a := &c.Audit
 	a.Enabled, a.Path, a.Key = true, "audit/audit.log", "audit/audit.key"
 	// Records reach the OS before the client is answered and the disk
@@ -347,6 +353,7 @@ func (c *Config) validate() error {
 	}
 	errs = append(errs, c.validateHSM()...)
 	errs = append(errs, c.validateCertify()...)
+	errs = append(errs, c.validateAuth()...)
 	if _, ok := lifecycle.ParseRNGSeedPolicy(c.RNG.Seed); !ok {
 		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
 	}

@@ -16,6 +16,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newVersionCmd(), newInitCmd(), newServeCmd(), newHSMCmd())
 	root.AddCommand(newAuditCmd(), newBackupCmd(), newRestoreCmd(), newConfigCmd())
 	root.AddCommand(newStoreCmd())
+	root.AddCommand(newUserCmd())
 	return root
 }
 
