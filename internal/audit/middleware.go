@@ -211,7 +211,7 @@ func (m *batchHandler) RunBatch(c *kmip.Call, fn func() error) error {
 
 // newRecord starts the record of a batch item: who asked for what.
 func newRecord(c *kmip.Call) *Record {
-	r := &Record{Time: c.Now, Kind: KindOp, Version: c.Version.String()}
+	r := &Record{Time: c.Now, Kind: KindOp, Version: c.Version.String(), Request: c.RequestID.String()}
 	if c.Item != nil {
 		r.Operation = c.Item.Operation.String()
 		if it, ok := c.Item.Payload.Find(ttlv.TagUniqueIdentifier); ok && it.Type == ttlv.TypeTextString {
