@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/hex"
+	"errors"
 	"sync"
 
 	"github.com/kmipd/kmipd/kmip"
@@ -100,10 +101,19 @@ func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
 		}
 	}
 	err := m.run(c, w, rec, true)
-	if _, aerr := m.t.Append(rec); aerr != nil && m.t.opts.FailClosed {
+	if seq, aerr := m.t.Append(rec); aerr != nil && m.t.opts.FailClosed {
+		m.unstreamed(rec, seq, aerr)
 		return unavailable(aerr)
 	}
 	return err
+}
+
+// unstreamed supersedes the record of an operation refused because a sink
+// did not send it: the file has it, saying what the client was not told.
+func (m *handler) unstreamed(rec *Record, seq uint64, err error) {
+	if seq > 0 && errors.Is(err, ErrSink) {
+		m.supersede(rec, seq)
+	}
 }
 
 // run serves the item with the inner handler and fills in rec's outcome.
@@ -145,6 +155,7 @@ func (m *handler) serveTx(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher, rec *Re
 	})
 	switch {
 	case auditErr != nil:
+		m.unstreamed(rec, seq, auditErr)
 		return unavailable(auditErr)
 	case opErr != nil:
 		return opErr
@@ -165,7 +176,7 @@ func (m *handler) supersede(rec *Record, seq uint64) {
 	fix.Status, fix.Reason = kmip.ResultStatusOperationFailed.String(), kmip.ResultReasonGeneralFailure.String()
 	fix.ResponseUIDs, fix.MoreUIDs = nil, 0
 	fix.Supersedes, fix.Time = seq, m.t.now()
-	m.t.Append(&fix)
+	m.t.append(&fix, false)
 }
 
 // RunBatch runs an Undo batch in h's transaction, recording its items when
@@ -198,7 +209,7 @@ func (m *batchHandler) RunBatch(c *kmip.Call, fn func() error) error {
 		}
 		return fnErr
 	})
-	if err != nil && fnErr == nil && (auditErr == nil || !m.t.opts.FailClosed) {
+	if err != nil && fnErr == nil && (auditErr == nil || !m.t.opts.FailClosed || errors.Is(auditErr, ErrSink)) {
 		// Every item was done and recorded, but the commit failed.
 		for i, r := range p.recs {
 			if i < len(seqs) {

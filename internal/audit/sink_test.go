@@ -1,0 +1,204 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kmipd/kmipd/internal/audit/audittest"
+	"github.com/kmipd/kmipd/internal/pki"
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// fileLines returns the trail's lines without their newlines.
+func fileLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// checkStreamed requires the receiver to have got every line of the trail,
+// in order, once.
+func checkStreamed(t *testing.T, r *audittest.Receiver, path string) {
+	t.Helper()
+	if !r.WaitClosed(5 * time.Second) {
+		t.Fatal("the sink did not close its connection")
+	}
+	if errs := r.Errors(); len(errs) > 0 {
+		t.Fatalf("receiver: %v", errs)
+	}
+	want := fileLines(t, path)
+	got := r.Messages()
+	if len(got) != len(want) {
+		t.Fatalf("received %d records, the trail has %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].MSG != want[i] {
+			t.Fatalf("record %d:\n got %s\nwant %s", i+1, got[i].MSG, want[i])
+		}
+	}
+}
+
+func openWithSinks(t *testing.T, failClosed bool, sinks ...SinkOptions) (*Trail, string) {
+	t.Helper()
+	dir := t.TempDir()
+	tr, err := Open(Options{Path: dir + "/audit.log", KeyPath: dir + "/audit.key", Sync: SyncNone,
+		CheckpointInterval: 5, FailClosed: failClosed, Sinks: sinks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, dir + "/audit.log"
+}
+
+func TestSink_Syslog(t *testing.T) {
+	r := audittest.Syslog(t, nil)
+	tr, path := openWithSinks(t, false, SinkOptions{Type: SinkSyslog, Address: r.Addr})
+	for i := range 20 {
+		if _, err := tr.Append(opRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkStreamed(t, r, path)
+	m := r.Messages()[0]
+	if m.PRI != "110" || m.AppName != "kmipd" || m.MsgID != "audit" {
+		t.Errorf("header %+v: want PRI 110 (log audit, informational), APP-NAME kmipd, MSGID audit", m)
+	}
+	st := tr.SinkStats()
+	if len(st) != 1 || st[0].Sent != uint64(len(fileLines(t, path))) || st[0].Dropped != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestSink_SyslogTLS(t *testing.T) {
+	b, err := pki.Generate(pki.Options{Hosts: []string{"127.0.0.1"}, ClientNames: []string{"kmipd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b.CACert)
+	srvCert, err := tls.X509KeyPair(b.ServerCert, b.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliCert, err := tls.X509KeyPair(b.Clients["kmipd"].Cert, b.Clients["kmipd"].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := audittest.Syslog(t, &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
+	tr, path := openWithSinks(t, true, SinkOptions{Type: SinkSyslog, Address: r.Addr,
+		TLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cliCert}, ServerName: "127.0.0.1"}})
+	for i := range 10 {
+		// Fail-closed: Append returns once the record is sent.
+		if _, err := tr.Append(opRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkStreamed(t, r, path)
+}
+
+func TestSink_JSONLUnix(t *testing.T) {
+	r := audittest.JSONL(t, "unix")
+	tr, path := openWithSinks(t, false, SinkOptions{Type: SinkJSONL, Network: "unix", Address: r.Addr})
+	for i := range 20 {
+		if _, err := tr.Append(opRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkStreamed(t, r, path)
+
+	// The copy checks out against the trail; an edited copy does not.
+	var cp bytes.Buffer
+	for _, m := range r.Messages() {
+		cp.WriteString(m.MSG + "\n")
+	}
+	trail, _ := os.ReadFile(path)
+	rep, err := VerifyCopy(bytes.NewReader(trail), bytes.NewReader(cp.Bytes()))
+	if err != nil || rep.Matched != len(r.Messages()) || rep.Missing != 0 {
+		t.Fatalf("VerifyCopy: %+v, %v", rep, err)
+	}
+	edited := bytes.Replace(cp.Bytes(), []byte(`"operation":"Create"`), []byte(`"operation":"Destroy"`), 1)
+	var le *LineError
+	if _, err := VerifyCopy(bytes.NewReader(trail), bytes.NewReader(edited)); !errors.As(err, &le) || !strings.Contains(le.Msg, "differs") {
+		t.Fatalf("edited copy: %v", err)
+	}
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestSink_FailOpenDown(t *testing.T) {
+	tr, path := openWithSinks(t, false, SinkOptions{Type: SinkJSONL, Address: deadAddr(t), Queue: 4, Timeout: 200 * time.Millisecond})
+	for i := range 20 {
+		if _, err := tr.Append(opRecord(i)); err != nil {
+			t.Fatalf("fail-open Append with the sink down: %v", err)
+		}
+	}
+	st := tr.SinkStats()
+	if st[0].Connected || st[0].Queued != 4 || st[0].Dropped == 0 {
+		t.Errorf("stats %+v: want 4 queued and the rest dropped", st[0])
+	}
+	tr.Close()
+	st = tr.SinkStats()
+	if lines := len(fileLines(t, path)); st[0].Dropped != uint64(lines) || st[0].Sent != 0 {
+		t.Errorf("after Close: %+v, want all %d records dropped", st[0], lines)
+	}
+}
+
+func TestSink_FailClosedDown(t *testing.T) {
+	tr, path := openWithSinks(t, true, SinkOptions{Type: SinkSyslog, Address: deadAddr(t), Timeout: 2 * time.Second})
+	defer tr.Close()
+	seq, err := tr.Append(opRecord(1))
+	if !errors.Is(err, ErrSink) || seq == 0 {
+		t.Fatalf("fail-closed Append with the sink down: seq %d, %v; want the record's seq and ErrSink", seq, err)
+	}
+
+	// Through the middleware: a Get is answered with General Failure and
+	// its record, which is in the file, is superseded.
+	svc := &fakeService{objs: map[string][]byte{"key-1": make([]byte, 32)}}
+	srv := &kmip.Server{Handler: Wrap(svc, tr)}
+	sess := srv.NewSession(kmip.Identity{Name: "alice"}, nil)
+	var w kmip.RequestWriter
+	w.Begin(nil, kmip.V2_0, 1, nil)
+	w.Item(kmip.OperationGet, nil, func(b *ttlv.Builder) { b.AddText(ttlv.TagUniqueIdentifier, "key-1") })
+	msg, _ := w.Finish()
+	var resp kmip.Response
+	if err := resp.Parse(srv.Handle(sess, msg), kmip.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if it := resp.Items[0]; it.Status != kmip.ResultStatusOperationFailed || it.Reason != kmip.ResultReasonGeneralFailure {
+		t.Fatalf("Get with the sink down: %v %v, want General Failure", it.Status, it.Reason)
+	}
+	lines := fileLines(t, path)
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, `"supersedes":`) || !strings.Contains(last, `"status":"OperationFailed"`) {
+		t.Errorf("last record %s: want the Get's record superseded", last)
+	}
+}
