@@ -39,6 +39,8 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 	if a.SyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("audit.sync_interval %v: want a positive duration", time.Duration(a.SyncInterval)))
 	}
+	sinks, err := auditSinks(cfg)
+	errs = append(errs, err)
 	return audit.Options{
 		Path:               cfg.path(a.Path),
 		KeyPath:            cfg.path(a.Key),
@@ -48,6 +50,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 		CheckpointPeriod:   time.Duration(a.CheckpointPeriod),
 		FailClosed:         a.FailClosed,
 		ReadOnly:           lifecycle.ReadOnly,
+		Sinks:              sinks,
 		Logger:             log,
 	}, errors.Join(errs...)
 }
@@ -169,7 +172,7 @@ The trail's length and head are also kept, signed, in an anchor file next to
 it (audit.log.anchor), so that a cut-off tail is detected: kmipd refuses to
 start on such a trail until an operator accepts the loss.`,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditAcceptTruncationCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditAcceptTruncationCmd(), newAuditCheckCopyCmd())
 	return cmd
 }
 

@@ -104,6 +104,9 @@ type sink struct {
 	done      chan struct{}
 }
 
+// CheckSink fills in o's defaults and checks it, as Open does.
+func CheckSink(o *SinkOptions) error { return validateSink(o) }
+
 func validateSink(o *SinkOptions) error {
 	switch o.Type {
 	case SinkSyslog, SinkJSONL:
