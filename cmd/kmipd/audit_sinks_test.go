@@ -219,9 +219,15 @@ func TestServe_AuditSinkDownFailClosed(t *testing.T) {
 func TestServe_AuditSinkDownFailOpen(t *testing.T) {
 	clearKMIPDEnv(t)
 	dir := initDir(t)
-	setAuditConfig(t, dir, false, "sinks:", "  - {type: jsonl, address: "+freePort(t)+", queue: 2, timeout: 1s}")
-	p := startServer(t, dir, nil)
+	sinkAddr := freePort(t)
+	setAuditConfig(t, dir, false, "sinks:", "  - {type: jsonl, address: "+sinkAddr+", queue: 2, timeout: 1s}")
+	admin := freePort(t)
+	p := startServer(t, dir, nil, "--addr", "127.0.0.1:0", "--admin-addr", admin)
 	exerciseServer(t, dir, p.addr)
+	_, metrics := adminGet(t, admin, "/metrics")
+	if !regexp.MustCompile(`kmipd_audit_sink_dropped_total\{sink="jsonl:` + regexp.QuoteMeta(sinkAddr) + `"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("/metrics does not count the records not streamed:\n%s", metrics)
+	}
 	p.stop(t)
 	logs := p.stderr.String()
 	if !strings.Contains(logs, "audit sink: records not streamed") || !regexp.MustCompile(`"dropped_total":[1-9]`).MatchString(logs) {

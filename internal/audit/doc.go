@@ -82,6 +82,19 @@
 // alone: export the trail off-host (kmipd audit export) to guard against
 // that.
 //
+// # Sinks
+//
+// Options.Sinks stream every line written, byte for byte, to syslog (RFC
+// 5424 over TCP or TLS, octet-counted) or a JSON-lines socket, so that a
+// copy kept elsewhere carries each record's seq and hash and can be
+// checked against the file ([VerifyCopy]). Each sink has a bounded queue,
+// filled in seq order as lines are written, and a goroutine that sends it,
+// reconnecting with backoff. Fail-closed, an operation is answered only
+// once its record has been sent to every sink (within the sink's Timeout);
+// otherwise it is refused like when the file cannot be written (see
+// [ErrSink]). Fail-open, what a sink cannot take is counted
+// ([Trail.SinkStats]) and logged.
+//
 // # Durability and failures
 //
 // With [SyncAlways] (the default) a record is fsynced before the operation
