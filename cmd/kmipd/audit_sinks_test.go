@@ -274,3 +274,35 @@ func TestKmipctl_RequestIDInLogAndAudit(t *testing.T) {
 		t.Errorf("request %s is not in the audit trail", id)
 	}
 }
+
+// Ensure that the commented audit.sinks example of the production config
+// is valid once uncommented (its TLS files aside, which are the
+// operator's).
+func TestPackaging_ProductionConfigAuditSinksExample(t *testing.T) {
+	data := readPackagingFile(t, packagingConfig)
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "  # sinks:":
+			in = true
+			out = append(out, "  sinks:")
+		case in && strings.HasPrefix(line, "  #  "):
+			out = append(out, "  "+line[4:])
+		default:
+			in = false
+			out = append(out, line)
+		}
+	}
+	cfg := loadPackagingConfig(t, []byte(strings.Join(out, "\n")))
+	sinks := cfg.Audit.Sinks
+	if len(sinks) != 2 || sinks[0].Type != "syslog" || !sinks[0].TLS.Enabled || sinks[0].TLS.CA == "" || sinks[1].Type != "jsonl" {
+		t.Fatalf("audit.sinks = %+v, want the syslog-over-TLS and jsonl examples", sinks)
+	}
+	for i := range sinks {
+		sinks[i].TLS.Enabled, sinks[i].TLS.CA, sinks[i].TLS.Cert, sinks[i].TLS.Key = false, "", "", ""
+	}
+	if _, err := auditSinks(cfg); err != nil {
+		t.Errorf("audit.sinks example: %v", err)
+	}
+}
