@@ -375,9 +375,9 @@ func (s *sink) dial() (net.Conn, error) {
 	return d.DialContext(ctx, s.o.Network, s.o.Address)
 }
 
-// syslogFacility is "log audit" (RFC 5424 §6.2.1, facility 13), and the
-// severity Informational (6).
-const syslogPRI = "<" + "110" + ">"
+// syslogPRI is facility 13, "log audit" (RFC 5424 §6.2.1), severity 6,
+// Informational: 13*8 + 6.
+const syslogPRI = "<110>"
 
 // frame appends one record as the sink sends it.
 func (s *sink) frame(b, line []byte) []byte {
