@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,5 +201,92 @@ func TestSink_FailClosedDown(t *testing.T) {
 	last := lines[len(lines)-1]
 	if !strings.Contains(last, `"supersedes":`) || !strings.Contains(last, `"status":"OperationFailed"`) {
 		t.Errorf("last record %s: want the Get's record superseded", last)
+	}
+}
+
+// Ensure that, fail-closed, a sink whose receiver stops reading makes
+// Append fail once the connection's buffers are full and the record is
+// not sent within the timeout.
+func TestSink_FailClosedBlocked(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var mu sync.Mutex
+	var held []net.Conn // accepted, never read
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	tr, _ := openWithSinks(t, true, SinkOptions{Type: SinkJSONL, Address: l.Addr().String(), Timeout: 300 * time.Millisecond})
+	defer tr.Close()
+	big := opRecord(0)
+	big.Detail = strings.Repeat("x", 4000)
+	start := time.Now()
+	for i := 0; ; i++ {
+		_, err := tr.Append(big)
+		if errors.Is(err, ErrSink) {
+			t.Logf("refused after %d records, %v", i, time.Since(start))
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 100000 || time.Since(start) > 30*time.Second {
+			t.Fatalf("%d records sent to a receiver that does not read", i)
+		}
+	}
+}
+
+// Ensure that VerifyCopy accepts a resent record, counts the records a
+// copy lacks, and refuses records out of order or not in the trail.
+func TestVerifyCopy(t *testing.T) {
+	lines, _, o := fillTrail(t, 6, 100)
+	trail, err := os.ReadFile(o.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := func(i int) string { return string(lines[i]) + "\n" } // lines[i] has seq i+1
+	for _, c := range []struct {
+		name, copy string
+		matched    int
+		dups       int
+		missing    []string
+		err        string
+	}{
+		{name: "whole", copy: strings.Join([]string{l(0), l(1), l(2), l(3), l(4), l(5), l(6), l(7)}, ""), matched: 8},
+		{name: "syslog prefix and a resent record", copy: "<110>1 - h kmipd 1 audit - " + l(2) + l(3) + l(3) + l(4), matched: 3, dups: 1},
+		{name: "gaps", copy: l(1) + l(4) + l(5) + l(7), matched: 4, missing: []string{"3-4", "7"}},
+		{name: "out of order", copy: l(3) + l(2), err: "out of order"},
+		{name: "not in the trail", copy: l(0) + strings.Replace(l(1), `"seq":2,`, `"seq":99,`, 1), err: "not in the trail"},
+		{name: "not a record", copy: "hello\n", err: "not an audit record"},
+	} {
+		rep, err := VerifyCopy(bytes.NewReader(trail), strings.NewReader(c.copy))
+		switch {
+		case c.err != "":
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want %q", c.name, err, c.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case rep.Matched != c.matched || rep.Duplicates != c.dups || strings.Join(rep.MissingRanges, ",") != strings.Join(c.missing, ","):
+			t.Errorf("%s: %+v, want %d matched, %d duplicates, missing %v", c.name, rep, c.matched, c.dups, c.missing)
+		}
 	}
 }

@@ -56,14 +56,22 @@ func VerifyCopy(trail, copy io.Reader) (*CopyReport, error) {
 		tseq = s
 		return nil
 	}
-	missing := func(from, to uint64) { // [from, to]
-		rep.Missing += int(to - from + 1)
-		if len(rep.MissingRanges) < maxMissingRanges {
-			r := strconv.FormatUint(from, 10)
-			if to > from {
-				r += "-" + strconv.FormatUint(to, 10)
+	var gaps [][2]uint64 // the first maxMissingRanges ranges of missing seqs
+	defer func() {
+		for _, g := range gaps {
+			r := strconv.FormatUint(g[0], 10)
+			if g[1] > g[0] {
+				r += "-" + strconv.FormatUint(g[1], 10)
 			}
 			rep.MissingRanges = append(rep.MissingRanges, r)
+		}
+	}()
+	missing := func(seq uint64) {
+		rep.Missing++
+		if n := len(gaps); n > 0 && gaps[n-1][1] == seq-1 {
+			gaps[n-1][1] = seq
+		} else if n < maxMissingRanges {
+			gaps = append(gaps, [2]uint64{seq, seq})
 		}
 	}
 	for n := 1; ; n++ {
@@ -98,7 +106,7 @@ func VerifyCopy(trail, copy io.Reader) (*CopyReport, error) {
 		default:
 			for !tEOF && tseq < seq {
 				if rep.FirstSeq != 0 && tseq > rep.LastSeq {
-					missing(tseq, tseq)
+					missing(tseq)
 				}
 				if err := nextTrail(); err != nil {
 					return rep, err
