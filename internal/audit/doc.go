@@ -7,7 +7,9 @@
 // reaches the handler is recorded after it is served, with the time the
 // request arrived, the client's identity (certificate CN) and certificate
 // fingerprint (SHA-256, hex), its address, the protocol version, the
-// operation, the Unique Identifier the request named, the identifiers the
+// server's request id (kmip.RequestID, also in the server's log lines and
+// the client's Result Message of a failure), the operation, the Unique
+// Identifier the request named, the identifiers the
 // response named (Unique, Private Key and Public Key Unique Identifier),
 // and the result status and reason. Nothing else of a request or response
 // is looked at: no key material, no attribute values, no Result Message.
