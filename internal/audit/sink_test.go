@@ -290,3 +290,34 @@ func TestVerifyCopy(t *testing.T) {
 		}
 	}
 }
+
+// Ensure that a sink reconnects with backoff: records written while its
+// receiver is down are queued and delivered once it is up.
+func TestSink_Reconnects(t *testing.T) {
+	addr := deadAddr(t)
+	tr, path := openWithSinks(t, false, SinkOptions{Type: SinkSyslog, Address: addr, Timeout: time.Second})
+	for i := range 10 {
+		if _, err := tr.Append(opRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	if st := tr.SinkStats()[0]; st.Connected || st.Sent != 0 || st.Queued == 0 {
+		t.Fatalf("stats with the receiver down: %+v", st)
+	}
+	r := audittest.Listen(t, "tcp", addr, nil, true)
+	deadline := time.Now().Add(15 * time.Second)
+	for tr.SinkStats()[0].Queued > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue was not sent once the receiver was up: %+v", tr.SinkStats()[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := tr.Append(opRecord(11)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkStreamed(t, r, path)
+}

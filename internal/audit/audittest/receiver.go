@@ -45,7 +45,7 @@ type Receiver struct {
 // Syslog starts a syslog receiver on a loopback TCP port; with cfg, over
 // TLS.
 func Syslog(t testing.TB, cfg *tls.Config) *Receiver {
-	return listen(t, "tcp", "127.0.0.1:0", cfg, true)
+	return Listen(t, "tcp", "127.0.0.1:0", cfg, true)
 }
 
 // JSONL starts a JSON-lines receiver on network ("tcp": a loopback port,
@@ -55,10 +55,12 @@ func JSONL(t testing.TB, network string) *Receiver {
 	if network == "unix" {
 		addr = t.TempDir() + "/audit.sock"
 	}
-	return listen(t, network, addr, nil, false)
+	return Listen(t, network, addr, nil, false)
 }
 
-func listen(t testing.TB, network, addr string, cfg *tls.Config, syslog bool) *Receiver {
+// Listen starts a receiver on network and addr: of syslog frames when
+// syslog is set, else of JSON lines; over TLS with cfg.
+func Listen(t testing.TB, network, addr string, cfg *tls.Config, syslog bool) *Receiver {
 	t.Helper()
 	l, err := net.Listen(network, addr)
 	if err != nil {
