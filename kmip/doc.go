@@ -8,5 +8,7 @@
 // It knows nothing of storage or key material: a Handler, such as
 // kmipd's lifecycle.Service, serves the operations. Each batch item
 // reaches the handler as a Call, whose Ctx the server cancels when a
-// Shutdown's grace period ends.
+// Shutdown's grace period ends, and whose RequestID (requestid.go) names
+// the request message in logs, the audit trail and the Result Message of
+// a failed item.
 package kmip

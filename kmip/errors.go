@@ -11,6 +11,9 @@ type Error struct {
 	Reason  ResultReason
 	Message string
 	Err     error // optional cause, never sent to the client
+	// RequestID is the id a kmipd server gave the request, taken off the
+	// end of the Result Message by ResponseItem.Err (client side).
+	RequestID string
 }
 
 func (e *Error) Error() string {

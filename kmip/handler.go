@@ -183,6 +183,9 @@ type Call struct {
 	Version    Version   // the request's protocol version: answer in it
 	Now        time.Time // when the request was received
 	Batch      *Batch
+	// RequestID names the request message in logs, the audit trail and
+	// the Result Message of failed items (zero in a Call built by hand).
+	RequestID RequestID
 }
 
 // Context returns c.Ctx, or context.Background() when it is nil (a Call

@@ -75,7 +75,7 @@ func (c *conn) serveHTTP() {
 			return
 		}
 		if err := req.Body.Close(); err != nil { // drains it for the next request
-			c.srv.refuseMessage(remote, &c.sess.Identity, ResultReasonInvalidMessage, "HTTP request body: "+err.Error())
+			c.srv.refuseMessage(remote, &c.sess.Identity, RequestID{}, ResultReasonInvalidMessage, "HTTP request body: "+err.Error())
 			return
 		}
 	}
@@ -109,7 +109,7 @@ func (l *readLimit) Read(p []byte) (int, error) {
 // refuseHTTP answers a request that is not served as a KMIP message, and
 // reports it.
 func (c *conn) refuseHTTP(code int, msg string, keep bool) bool {
-	c.srv.refuseMessage(c.raw.RemoteAddr(), &c.sess.Identity, ResultReasonInvalidMessage, "HTTP "+strconv.Itoa(code)+": "+msg)
+	c.srv.refuseMessage(c.raw.RemoteAddr(), &c.sess.Identity, RequestID{}, ResultReasonInvalidMessage, "HTTP "+strconv.Itoa(code)+": "+msg)
 	return c.writeHTTPError(code, msg, keep)
 }
 
@@ -160,8 +160,9 @@ func (c *conn) serveHTTPRequest(req *http.Request) bool {
 	if err != nil {
 		// Not decodable: answer with a KMIP failure in the request's
 		// encoding, as the TTLV path does for malformed messages.
-		s.refuseMessage(c.sess.RemoteAddr, &c.sess.Identity, ResultReasonInvalidMessage, "cannot decode the "+ct+" message: "+err.Error())
-		out = c.sess.failAll(V1_0, s.now(), nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, "cannot decode the "+ct+" message")
+		rid := s.nextRequestID()
+		s.refuseMessage(c.sess.RemoteAddr, &c.sess.Identity, rid, ResultReasonInvalidMessage, "cannot decode the "+ct+" message: "+err.Error())
+		out = c.sess.failAll(V1_0, s.now(), rid, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, "cannot decode the "+ct+" message")
 	} else {
 		out = s.Handle(c.sess, msg)
 	}

@@ -113,6 +113,19 @@ func (w *ResponseWriter) Failure(op Operation, id []byte, status ResultStatus, r
 	w.B.End()
 }
 
+// failureBytes is Failure with the Result Message in bytes.
+func (w *ResponseWriter) failureBytes(op Operation, id []byte, status ResultStatus, reason ResultReason, msg []byte) {
+	w.beginItem(op, id)
+	w.B.AddEnum(ttlv.TagResultStatus, uint32(status))
+	if status == ResultStatusOperationFailed {
+		w.B.AddEnum(ttlv.TagResultReason, uint32(ReasonFor(w.Version, reason)))
+	}
+	if len(msg) > 0 {
+		w.B.AddTextBytes(ttlv.TagResultMessage, msg)
+	}
+	w.B.End()
+}
+
 // ReasonFor returns the Result Reason to send for r in version v. KMIP 2.0
 // added 43 reasons (KMIP 2.0 §11.45); a 1.x client gets the nearest 1.x one,
 // as the 1.4 test vectors expect (Item Not Found for an unknown object,
@@ -177,7 +190,8 @@ func (it *ResponseItem) Err() error {
 	if it.Status == ResultStatusSuccess {
 		return nil
 	}
-	return &Error{Reason: it.Reason, Message: string(it.Message)}
+	msg, rid := SplitRequestID(string(it.Message))
+	return &Error{Reason: it.Reason, Message: msg, RequestID: rid}
 }
 
 // Parse decodes a Response Message (client side).

@@ -122,11 +122,18 @@ type Server struct {
 	baseOnce sync.Once
 	base     context.Context
 	stop     context.CancelFunc
+	// reqPrefix and reqSeq make request ids (RequestID); the prefix is
+	// drawn with base.
+	reqPrefix uint64
+	reqSeq    atomic.Uint64
 }
 
 // baseContext returns the context of every request.
 func (s *Server) baseContext() context.Context {
-	s.baseOnce.Do(func() { s.base, s.stop = context.WithCancel(context.Background()) })
+	s.baseOnce.Do(func() {
+		s.base, s.stop = context.WithCancel(context.Background())
+		s.reqPrefix = newRequestPrefix()
+	})
 	return s.base
 }
 

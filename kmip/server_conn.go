@@ -129,7 +129,7 @@ func (c *conn) serve() {
 			// Framing is lost once a message has begun; before, the client
 			// left or stayed idle too long.
 			if c.dr.started && !errors.Is(err, net.ErrClosed) {
-				s.refuseMessage(remoteAddr, &c.sess.Identity, ResultReasonInvalidMessage, "connection closed: "+err.Error())
+				s.refuseMessage(remoteAddr, &c.sess.Identity, RequestID{}, ResultReasonInvalidMessage, "connection closed: "+err.Error())
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.Logger.Debug().Str("remote", remote).Str("identity", c.sess.Identity.Name).Err(err).Msg("closing connection")
 			}

@@ -143,7 +143,10 @@ func (s *Server) refuseConn(remote net.Addr, id *Identity, reason, detail string
 
 // refuseMessage logs (rate-limited) and reports a message answered, or a
 // connection closed, without running an operation.
-func (s *Server) refuseMessage(remote net.Addr, id *Identity, reason ResultReason, detail string) {
+func (s *Server) refuseMessage(remote net.Addr, id *Identity, rid RequestID, reason ResultReason, detail string) {
+	if !rid.IsZero() {
+		detail += " (request " + rid.String() + ")"
+	}
 	if ok, suppressed := s.msgLog.allow(time.Now()); ok {
 		ev := s.Logger.Info().Str("remote", addrString(remote)).Str("identity", id.Name).Stringer("reason", reason).Str("detail", detail)
 		if suppressed > 0 {

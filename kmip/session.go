@@ -25,6 +25,7 @@ type Session struct {
 	batch Batch
 	undo  []int
 	auth  Auth // the request's authentication, when it carries one
+	msg   []byte // Result Message of a failed item, with the request id
 }
 
 // NewSession returns a Session for a client with the given identity. The
@@ -48,6 +49,7 @@ func (s *Server) Handle(sess *Session, msg []byte) []byte {
 func (c *Session) handle(msg []byte) []byte {
 	s := c.srv
 	now := s.now()
+	rid := s.nextRequestID()
 	req := &c.req
 	err := req.Parse(msg, Limits{MaxDepth: s.MaxDepth, MaxBatchItems: s.MaxBatchItems})
 	if err != nil {
@@ -56,31 +58,31 @@ func (c *Session) handle(msg []byte) []byte {
 		if errors.As(err, &pe) && pe.Version.Supported() {
 			ver = pe.Version
 		}
-		s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonInvalidMessage, err.Error())
-		return c.failAll(ver, now, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, err.Error())
+		s.refuseMessage(c.RemoteAddr, &c.Identity, rid, ResultReasonInvalidMessage, err.Error())
+		return c.failAll(ver, now, rid, nil, ResultStatusOperationFailed, ResultReasonInvalidMessage, err.Error())
 	}
 	h := &req.Header
 	if !h.Version.Supported() {
 		msg := "protocol version " + h.Version.String() + " is not supported"
-		s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonUnsupportedProtocolVersion, msg)
-		return c.failAll(nearestVersion(h.Version), now, req.Items, ResultStatusOperationFailed,
+		s.refuseMessage(c.RemoteAddr, &c.Identity, rid, ResultReasonUnsupportedProtocolVersion, msg)
+		return c.failAll(nearestVersion(h.Version), now, rid, req.Items, ResultStatusOperationFailed,
 			ResultReasonUnsupportedProtocolVersion, msg)
 	}
 	for i := range req.Items {
 		if critical, ok := hasCriticalExtension(req.Items[i].Extensions); !ok || critical {
 			const msg = "unsupported critical message extension"
-			s.refuseMessage(c.RemoteAddr, &c.Identity, ResultReasonUnknownMessageExtension, msg)
-			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed,
+			s.refuseMessage(c.RemoteAddr, &c.Identity, rid, ResultReasonUnknownMessageExtension, msg)
+			return c.failAll(h.Version, now, rid, req.Items, ResultStatusOperationFailed,
 				ResultReasonUnknownMessageExtension, msg)
 		}
 	}
 
-	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, Peer: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, Peer: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch, RequestID: rid}
 	if len(h.Authentication) != 0 && s.Authenticator != nil {
 		if err := c.authenticate(h, now); err != nil {
 			reason, msg := ResultOf(err)
-			s.refuseMessage(c.RemoteAddr, &c.Identity, reason, msg)
-			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed, reason, msg)
+			s.refuseMessage(c.RemoteAddr, &c.Identity, rid, reason, msg)
+			return c.failAll(h.Version, now, rid, req.Items, ResultStatusOperationFailed, reason, msg)
 		}
 	}
 
@@ -109,8 +111,8 @@ func (c *Session) handle(msg []byte) []byte {
 		if err != nil && !errors.Is(err, errBatchFailed) {
 			// Every item succeeded but the batch could not be committed:
 			// nothing happened, so no item may be reported as done.
-			s.Logger.Error().Str("identity", c.call.Identity.Name).Err(err).Msg("batch commit failed")
-			return c.failAll(h.Version, now, req.Items, ResultStatusOperationFailed, ResultReasonGeneralFailure, "batch could not be committed")
+			s.Logger.Error().Str("request", rid.String()).Str("identity", c.call.Identity.Name).Err(err).Msg("batch commit failed")
+			return c.failAll(h.Version, now, rid, req.Items, ResultStatusOperationFailed, ResultReasonGeneralFailure, "batch could not be committed")
 		}
 	} else {
 		c.serveItems(false)
@@ -118,7 +120,7 @@ func (c *Session) handle(msg []byte) []byte {
 	out, err := w.Finish()
 	if err != nil {
 		// Even the failure items did not fit: answer with one short failure.
-		return c.failAll(h.Version, now, nil, ResultStatusOperationFailed, ResultReasonResponseTooLarge, "response too large")
+		return c.failAll(h.Version, now, rid, nil, ResultStatusOperationFailed, ResultReasonResponseTooLarge, "response too large")
 	}
 	return out
 }
@@ -157,10 +159,9 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 			err = ErrResponseTooLarge
 		}
 		reason, msg := ResultOf(err)
-		if reason == ResultReasonGeneralFailure {
-			c.srv.Logger.Error().Str("identity", c.call.Identity.Name).Stringer("operation", it.Operation).Err(err).Msg("operation failed")
-		}
-		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, msg)
+		c.logFailure(it.Operation, reason, err)
+		c.msg = appendRequestID(c.msg[:0], msg, c.call.RequestID)
+		w.failureBytes(it.Operation, it.ID, ResultStatusOperationFailed, reason, c.msg)
 		if obs != nil {
 			obs.ItemServed(it.Operation, ResultStatusOperationFailed, reason, time.Since(start))
 		}
@@ -178,11 +179,27 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 	return failed
 }
 
+// logFailure logs a failed batch item with its request id, so that the id
+// a client reports finds the server's side: General Failure (the server's
+// fault) at error level with the cause, the rest at info.
+func (c *Session) logFailure(op Operation, reason ResultReason, err error) {
+	log := &c.srv.Logger
+	ev := log.Info()
+	if reason == ResultReasonGeneralFailure {
+		ev = log.Error().Err(err)
+	}
+	if ev == nil {
+		return
+	}
+	ev.Str("request", c.call.RequestID.String()).Str("identity", c.call.Identity.Name).Stringer("operation", op).
+		Stringer("reason", reason).Msg("operation failed")
+}
+
 // serveItem runs one item, turning a panic into General Failure.
 func (c *Session) serveItem(it *BatchItem) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.Logger.Error().Str("identity", c.call.Identity.Name).Stringer("operation", it.Operation).
+			c.srv.Logger.Error().Str("request", c.call.RequestID.String()).Str("identity", c.call.Identity.Name).Stringer("operation", it.Operation).
 				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("batch item panic recovered")
 			err = &Error{Reason: ResultReasonGeneralFailure, Message: "internal error"}
 		}
@@ -200,15 +217,16 @@ func (c *Session) serveItem(it *BatchItem) (err error) {
 
 // failAll answers every item (or, when items is nil, one item without an
 // Operation) with the same failure.
-func (c *Session) failAll(ver Version, now time.Time, items []BatchItem, status ResultStatus, reason ResultReason, msg string) []byte {
+func (c *Session) failAll(ver Version, now time.Time, rid RequestID, items []BatchItem, status ResultStatus, reason ResultReason, msg string) []byte {
 	w := &c.w
 	n := max(len(items), 1)
 	w.Begin(c.out, 0, &ResponseHeader{Version: ver, TimeStamp: now.Unix(), BatchCount: int32(n)})
+	c.msg = appendRequestID(c.msg[:0], msg, rid)
 	if len(items) == 0 {
-		w.Failure(0, nil, status, reason, msg)
+		w.failureBytes(0, nil, status, reason, c.msg)
 	}
 	for i := range items {
-		w.Failure(items[i].Operation, items[i].ID, status, reason, msg)
+		w.failureBytes(items[i].Operation, items[i].ID, status, reason, c.msg)
 	}
 	out, err := w.Finish()
 	if err != nil {

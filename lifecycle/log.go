@@ -21,7 +21,7 @@ func (s *Service) logOp(c *kmip.Call, w *ttlv.Builder) error {
 	if truncated {
 		msg = msg[:maxLogMessage]
 	}
-	ev := s.cfg.Logger.Info().Str("identity", c.Identity.Name).Bytes("log_message", msg)
+	ev := s.cfg.Logger.Info().Str("request", c.RequestID.String()).Str("identity", c.Identity.Name).Bytes("log_message", msg)
 	if truncated {
 		ev = ev.Int("log_message_len", len(req.Message))
 	}

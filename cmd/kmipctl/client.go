@@ -239,7 +239,7 @@ func jsonErrors(cmd *cobra.Command) {
 				var ke *kmip.Error
 				if errors.As(err, &ke) {
 					doc.Reason = ke.Reason.String()
-					doc.Message = ke.Message
+					doc.Message, doc.RequestID = ke.Message, ke.RequestID
 				}
 				writeJSON(c.OutOrStdout(), doc)
 			}
@@ -253,10 +253,13 @@ func jsonErrors(cmd *cobra.Command) {
 
 // jsonError is the JSON document of a failed command.
 type jsonError struct {
-	Error    string `json:"error"`
-	Reason   string `json:"reason,omitempty"`
-	Message  string `json:"message,omitempty"`
-	ExitCode int    `json:"exit_code"`
+	Error   string `json:"error"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// RequestID is the server's id of the failed request (kmipd's logs
+	// and audit trail name it).
+	RequestID string `json:"request_id,omitempty"`
+	ExitCode  int    `json:"exit_code"`
 }
 
 // args returns a cobra.PositionalArgs that wants between lo and hi

@@ -73,6 +73,10 @@ func describe(err error) string {
 	if ke.Message != "" && !containsWords(ke.Message, words) {
 		s += ": " + ke.Message
 	}
+	if ke.RequestID != "" {
+		// The server's logs and audit trail name the request by it.
+		s += " [request " + ke.RequestID + "]"
+	}
 	return s
 }
 

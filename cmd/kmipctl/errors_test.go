@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,13 +16,17 @@ import (
 	"github.com/kmipd/kmipd/kmip/kmiptest"
 )
 
+// requestSuffix is the request id kmipctl appends to a server's failure.
+var requestSuffix = regexp.MustCompile(` \[request [0-9a-f]{16}-[0-9]+\]\n$`)
+
 // Ensure that a missing object gives exit status 5 and the message
-// "get ID: object not found (KMIP ObjectNotFound)", and a JSON error
-// document with --output json.
+// "get ID: object not found (KMIP ObjectNotFound) [request RID]", and a
+// JSON error document with --output json.
 func TestErrors_NotFound(t *testing.T) {
 	e := newCtlEnv(t)
 	out, errOut, code := e.run("get", "1234")
-	if code != 5 || out != "" || errOut != "kmipctl: get 1234: object not found (KMIP ObjectNotFound)\n" {
+	if code != 5 || out != "" || !requestSuffix.MatchString(errOut) ||
+		requestSuffix.ReplaceAllString(errOut, "") != "kmipctl: get 1234: object not found (KMIP ObjectNotFound)" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	for _, args := range [][]string{
@@ -38,7 +43,10 @@ func TestErrors_NotFound(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 5 {
 		t.Fatalf("json error: exit %d, %q", code, out)
 	}
-	if doc.Reason != "ObjectNotFound" || doc.ExitCode != 5 || doc.Error != "get 1234: object not found (KMIP ObjectNotFound)" {
+	if doc.RequestID == "" || !strings.Contains(doc.Error, "[request "+doc.RequestID+"]") {
+		t.Errorf("json error without the request id: %q", out)
+	}
+	if doc.Reason != "ObjectNotFound" || doc.ExitCode != 5 || doc.Error != "get 1234: object not found (KMIP ObjectNotFound) [request "+doc.RequestID+"]" {
 		t.Errorf("json error %+v", doc)
 	}
 	// KMIP 1.x says Item Not Found.

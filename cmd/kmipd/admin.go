@@ -73,7 +73,7 @@ func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_unsynced_records", Help: "Audit records written but not yet on disk (audit lag)."},
 				func() float64 { u, _ := trail.Lag(); return float64(u) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_lost_records", Help: "Audit records that could not be written since the last one that was."},
-				func() float64 { _, l := trail.Lag(); return float64(l) }))
+				func() float64 { _, l := trail.Lag(); return float64(l) }), newAuditSinkMetrics(trail))
 	}
 }
 

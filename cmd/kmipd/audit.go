@@ -36,6 +36,8 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 	if a.SyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("audit.sync_interval %v: want a positive duration", time.Duration(a.SyncInterval)))
 	}
+	sinks, err := auditSinks(cfg)
+	errs = append(errs, err)
 	return audit.Options{
 		Path:               cfg.path(a.Path),
 		KeyPath:            cfg.path(a.Key),
@@ -45,6 +47,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 		CheckpointPeriod:   time.Duration(a.CheckpointPeriod),
 		FailClosed:         a.FailClosed,
 		ReadOnly:           lifecycle.ReadOnly,
+		Sinks:              sinks,
 		Logger:             log,
 	}, errors.Join(errs...)
 }

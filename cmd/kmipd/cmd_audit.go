@@ -77,7 +77,7 @@ The trail's length and head are also kept, signed, in an anchor file next to
 it (audit.log.anchor), so that a cut-off tail is detected: kmipd refuses to
 start on such a trail until an operator accepts the loss.`,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditAcceptTruncationCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditAcceptTruncationCmd(), newAuditCheckCopyCmd())
 	return cmd
 }
 

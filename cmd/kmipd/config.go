@@ -129,6 +129,9 @@ type Config struct {
 		SyncInterval       Duration `yaml:"sync_interval"`
 		CheckpointInterval int      `yaml:"checkpoint_interval"` // records between signed checkpoints
 		CheckpointPeriod   Duration `yaml:"checkpoint_period"`   // sign pending records at least this often
+
+		// Sinks stream every record to a SIEM too (audit_sinks.go).
+		Sinks []AuditSink `yaml:"sinks,omitempty"`
 	} `yaml:"audit"`
 	// Certify makes kmipd a certificate authority (cmd/kmipd/certify.go).
 	Certify certifyConfig `yaml:"certify,omitempty"`

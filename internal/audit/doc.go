@@ -7,7 +7,9 @@
 // reaches the handler is recorded after it is served, with the time the
 // request arrived, the client's identity (certificate CN) and certificate
 // fingerprint (SHA-256, hex), its address, the protocol version, the
-// operation, the Unique Identifier the request named, the identifiers the
+// server's request id (kmip.RequestID, also in the server's log lines and
+// the client's Result Message of a failure), the operation, the Unique
+// Identifier the request named, the identifiers the
 // response named (Unique, Private Key and Public Key Unique Identifier),
 // and the result status and reason. Nothing else of a request or response
 // is looked at: no key material, no attribute values, no Result Message.
@@ -81,6 +83,19 @@
 // earlier anchor is as valid as it ever was) cannot be told from the files
 // alone: export the trail off-host (kmipd audit export) to guard against
 // that.
+//
+// # Sinks
+//
+// Options.Sinks stream every line written, byte for byte, to syslog (RFC
+// 5424 over TCP or TLS, octet-counted) or a JSON-lines socket, so that a
+// copy kept elsewhere carries each record's seq and hash and can be
+// checked against the file ([VerifyCopy]). Each sink has a bounded queue,
+// filled in seq order as lines are written, and a goroutine that sends it,
+// reconnecting with backoff. Fail-closed, an operation is answered only
+// once its record has been sent to every sink (within the sink's Timeout);
+// otherwise it is refused like when the file cannot be written (see
+// [ErrSink]). Fail-open, what a sink cannot take is counted
+// ([Trail.SinkStats]) and logged.
 //
 // # Durability and failures
 //

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/hex"
+	"errors"
 	"sync"
 
 	"github.com/kmipd/kmipd/kmip"
@@ -90,10 +91,19 @@ func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
 		}
 	}
 	err := m.run(c, w, rec, true)
-	if _, aerr := m.t.Append(rec); aerr != nil && m.t.opts.FailClosed {
+	if seq, aerr := m.t.Append(rec); aerr != nil && m.t.opts.FailClosed {
+		m.unstreamed(rec, seq, aerr)
 		return unavailable(aerr)
 	}
 	return err
+}
+
+// unstreamed supersedes the record of an operation refused because a sink
+// did not send it: the file has it, saying what the client was not told.
+func (m *handler) unstreamed(rec *Record, seq uint64, err error) {
+	if seq > 0 && errors.Is(err, ErrSink) {
+		m.supersede(rec, seq)
+	}
 }
 
 // run serves the item with the inner handler and fills in rec's outcome.
@@ -135,6 +145,7 @@ func (m *handler) serveTx(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher, rec *Re
 	})
 	switch {
 	case auditErr != nil:
+		m.unstreamed(rec, seq, auditErr)
 		return unavailable(auditErr)
 	case opErr != nil:
 		return opErr
@@ -155,7 +166,7 @@ func (m *handler) supersede(rec *Record, seq uint64) {
 	fix.Status, fix.Reason = kmip.ResultStatusOperationFailed.String(), kmip.ResultReasonGeneralFailure.String()
 	fix.ResponseUIDs, fix.MoreUIDs = nil, 0
 	fix.Supersedes, fix.Time = seq, m.t.now()
-	m.t.Append(&fix)
+	m.t.append(&fix, false)
 }
 
 // RunBatch runs an Undo batch in h's transaction, recording its items when
@@ -188,7 +199,7 @@ func (m *batchHandler) RunBatch(c *kmip.Call, fn func() error) error {
 		}
 		return fnErr
 	})
-	if err != nil && fnErr == nil && (auditErr == nil || !m.t.opts.FailClosed) {
+	if err != nil && fnErr == nil && (auditErr == nil || !m.t.opts.FailClosed || errors.Is(auditErr, ErrSink)) {
 		// Every item was done and recorded, but the commit failed.
 		for i, r := range p.recs {
 			if i < len(seqs) {
@@ -201,7 +212,7 @@ func (m *batchHandler) RunBatch(c *kmip.Call, fn func() error) error {
 
 // newRecord starts the record of a batch item: who asked for what.
 func newRecord(c *kmip.Call) *Record {
-	r := &Record{Time: c.Now, Kind: KindOp, Version: c.Version.String()}
+	r := &Record{Time: c.Now, Kind: KindOp, Version: c.Version.String(), Request: c.RequestID.String()}
 	if c.Item != nil {
 		r.Operation = c.Item.Operation.String()
 		if it, ok := c.Item.Payload.Find(ttlv.TagUniqueIdentifier); ok && it.Type == ttlv.TypeTextString {

@@ -55,7 +55,10 @@ type Record struct {
 	Fingerprint string `json:"fingerprint,omitempty"` // SHA-256 of the client certificate, hex
 	Remote      string `json:"remote,omitempty"`      // client address
 	Version     string `json:"version,omitempty"`     // KMIP protocol version of the request
-	Operation   string `json:"operation,omitempty"`
+	// Request is the server's id of the request message (kmip.RequestID),
+	// also in its log lines and the Result Message of a failure.
+	Request   string `json:"request,omitempty"`
+	Operation string `json:"operation,omitempty"`
 	// RequestUID is the Unique Identifier the request named, if any.
 	RequestUID string `json:"request_uid,omitempty"`
 	// ResponseUIDs are the Unique Identifiers (also Private and Public Key
@@ -92,6 +95,7 @@ func (r *Record) appendBody(b []byte) []byte {
 	b = appendField(b, "fingerprint", r.Fingerprint)
 	b = appendField(b, "remote", r.Remote)
 	b = appendField(b, "version", r.Version)
+	b = appendField(b, "request", r.Request)
 	b = appendField(b, "operation", r.Operation)
 	b = appendField(b, "request_uid", r.RequestUID)
 	if len(r.ResponseUIDs) > 0 {

@@ -1,5 +1,10 @@
 package audit
 
+import (
+	"fmt"
+	"sync"
+)
+
 // Lag reports the records written but not yet synced to disk, and the
 // records lost since the last one that was written (metrics: audit lag).
 func (t *Trail) Lag() (unsynced uint64, lost int) {
@@ -14,4 +19,41 @@ func (t *Trail) Lag() (unsynced uint64, lost int) {
 		unsynced = written - synced
 	}
 	return unsynced, lost
+}
+
+// SinkStats reports each sink's counters, in the order of Options.Sinks.
+func (t *Trail) SinkStats() []SinkStats {
+	if t == nil {
+		return nil
+	}
+	out := make([]SinkStats, len(t.sinks))
+	for i, s := range t.sinks {
+		out[i] = s.stat()
+	}
+	return out
+}
+
+// streamed reports, for a fail-closed record, whether every sink has sent
+// it: missed says a sink did not even queue it.
+func (t *Trail) streamed(seq uint64, missed bool) error {
+	if missed {
+		return fmt.Errorf("%w: a sink's queue is full", ErrSink)
+	}
+	for _, s := range t.sinks {
+		if err := s.wait(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeSinks sends what the sinks hold (each within its Timeout) and stops
+// them.
+func (t *Trail) closeSinks() {
+	var wg sync.WaitGroup
+	for _, s := range t.sinks {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.close() }()
+	}
+	wg.Wait()
 }

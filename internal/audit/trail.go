@@ -79,6 +79,13 @@ type Options struct {
 	// operation then runs in a transaction.
 	ReadOnly func(kmip.Operation) bool
 
+	// Sinks stream every line written, besides the file (see
+	// SinkOptions). Fail-closed, an operation is answered only once its
+	// record has been sent to every sink within the sink's Timeout, else
+	// it is refused like when the file cannot be written; fail-open, what
+	// a sink could not take is counted (SinkStats) and logged.
+	Sinks []SinkOptions
+
 	Logger zerolog.Logger
 	Now    func() time.Time // default time.Now
 }
@@ -116,6 +123,8 @@ type Trail struct {
 	closed          bool
 	line            []byte // reused line buffer
 	truncation      string // what AcceptTruncation accepted
+	sinks           []*sink
+	unstreamed      uint64 // seq of the last line a sink did not take
 
 	failWrite func(f *os.File, b []byte) (int, error) // tests: replaces f.Write
 
@@ -179,6 +188,12 @@ func Open(o Options) (*Trail, error) {
 	if o.AnchorPeriod == 0 {
 		o.AnchorPeriod = DefaultAnchorPeriod
 	}
+	o.Sinks = append([]SinkOptions(nil), o.Sinks...)
+	for i := range o.Sinks {
+		if err := validateSink(&o.Sinks[i]); err != nil {
+			return nil, err
+		}
+	}
 	dir := filepath.Dir(o.Path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -188,9 +203,13 @@ func Open(o Options) (*Trail, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	ok := false
+	var t *Trail
 	defer func() {
 		if !ok {
 			f.Close()
+			if t != nil {
+				t.closeSinks()
+			}
 		}
 	}()
 	if err := lockFile(f, true); err != nil {
@@ -222,7 +241,7 @@ func Open(o Options) (*Trail, error) {
 	if size == 0 {
 		syncDir(dir)
 	}
-	t := &Trail{
+	t = &Trail{
 		opts: o, key: key, log: o.Logger, now: o.Now,
 		f: f, id: fi, size: size,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -265,6 +284,10 @@ func Open(o Options) (*Trail, error) {
 		notes = append(notes, fmt.Sprintf("discarded %d bytes of an incomplete last line", torn))
 	}
 	t.written.Store(t.seq)
+	// The sinks take every line from the first one this run writes.
+	for _, so := range o.Sinks {
+		t.sinks = append(t.sinks, newSink(t, so))
+	}
 	t.mu.Lock()
 	if trunc != nil {
 		t.truncation = trunc.Error()
@@ -326,7 +349,7 @@ func (t *Trail) Close() error {
 	<-t.done
 	var errs []error
 	for len(t.queue) > 0 {
-		if _, err := t.Append(<-t.queue); err != nil {
+		if _, err := t.append(<-t.queue, false); err != nil {
 			errs = append(errs, err)
 			break
 		}
@@ -346,6 +369,7 @@ func (t *Trail) Close() error {
 	t.mu.Unlock()
 	errs = append(errs, t.syncTo(t.written.Load()))
 	errs = append(errs, t.anchorDurable())
+	t.closeSinks()
 	for _, f := range files {
 		errs = append(errs, f.Close())
 	}

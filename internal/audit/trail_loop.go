@@ -69,7 +69,7 @@ func (t *Trail) loop() {
 		case <-anchorC:
 			t.anchorLogged()
 		case r := <-t.queue:
-			t.Append(r)
+			t.append(r, false)
 		case <-cpC:
 			t.mu.Lock()
 			if t.sinceCheckpoint > 0 && !t.closed && t.readyLocked() == nil {

@@ -12,9 +12,16 @@ import (
 )
 
 // Append writes r as the next record and, with SyncAlways, waits until it
-// is on stable storage. It returns the record's seq. Seq, PrevHash, Hash
-// and MAC of r are ignored; a zero Time means now.
+// is on stable storage; fail-closed, it also waits until every sink has
+// sent it, and fails with an error wrapping ErrSink (and the record's seq:
+// it is in the file) when one has not. It returns the record's seq. Seq,
+// PrevHash, Hash and MAC of r are ignored; a zero Time means now.
 func (t *Trail) Append(r *Record) (uint64, error) {
+	return t.append(r, t.opts.FailClosed)
+}
+
+// append is Append; streamed says whether to wait for the sinks.
+func (t *Trail) append(r *Record, streamed bool) (uint64, error) {
 	if r.Time.IsZero() {
 		r.Time = t.now()
 	}
@@ -22,13 +29,20 @@ func (t *Trail) Append(r *Record) (uint64, error) {
 	body := r.appendBody((*bp)[:0])
 	t.mu.Lock()
 	seq, err := t.appendLocked(body)
+	missed := err == nil && t.unstreamed == seq
 	t.mu.Unlock()
 	*bp = body[:0]
 	bufPool.Put(bp)
 	if err != nil {
 		return 0, err
 	}
-	return seq, t.durable(seq)
+	if err := t.durable(seq); err != nil {
+		return seq, err
+	}
+	if streamed {
+		return seq, t.streamed(seq, missed)
+	}
+	return seq, nil
 }
 
 // appendAll writes records in order and makes them durable together. It
@@ -38,6 +52,7 @@ func (t *Trail) appendAll(rs []*Record) ([]uint64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	var err error
+	missed := false
 	for _, r := range rs {
 		if r.Time.IsZero() {
 			r.Time = t.now()
@@ -53,12 +68,16 @@ func (t *Trail) appendAll(rs []*Record) ([]uint64, error) {
 			t.mu.Unlock()
 			break
 		}
+		missed = missed || t.unstreamed == seq
 		t.mu.Unlock()
 		seqs = append(seqs, seq)
 	}
 	if len(seqs) > 0 {
 		if serr := t.durable(seqs[len(seqs)-1]); serr != nil {
 			return nil, serr
+		}
+		if err == nil && t.opts.FailClosed {
+			err = t.streamed(seqs[len(seqs)-1], missed)
 		}
 	}
 	return seqs, err
@@ -245,6 +264,11 @@ func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	t.seq, t.prev = seq, h
 	t.sinceCheckpoint++
 	t.written.Store(seq)
+	for _, s := range t.sinks {
+		if !s.offer(seq, b[:len(b)-1]) {
+			t.unstreamed = seq
+		}
+	}
 	return seq, nil
 }
 
