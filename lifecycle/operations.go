@@ -84,6 +84,9 @@ func init() {
 		{op: kmip.OperationLog, serve: (*Service).logOp},
 		{op: kmip.OperationSetEndpointRole, serve: (*Service).setEndpointRole},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
+		{op: OperationGrant, serve: (*Service).grant, online: true},
+		{op: OperationRevokeGrant, serve: (*Service).revokeGrant, online: true},
+		{op: OperationListGrants, serve: (*Service).listGrants, readOnly: true, states: anyState},
 	}
 	byOp = make(map[kmip.Operation]*operation, len(operations))
 	for i := range operations {

@@ -283,6 +283,7 @@ func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error)
 const (
 	idxName  = "name"
 	idxUName = "uname"
+	idxTName = "tname" // NamesPerTenant: tenant NUL name, unique
 	idxType  = "type"
 	idxState = "state"
 	idxGroup = "group"
@@ -302,12 +303,15 @@ func vendorKind(vendorID, name string) (string, bool) {
 
 func indexEntries(o *objects.Object, names NamePolicy) []store.IndexEntry {
 	var ix []store.IndexEntry
-	claim := names == NamesPerOwner && !destroyed(o.State())
+	claim := names != NamesPerObject && !destroyed(o.State())
 	for _, a := range o.All(ttlv.TagName) {
 		if v, ok := nameValue(a); ok {
 			ix = append(ix, store.IndexEntry{Kind: idxName, Value: []byte(v)})
-			if claim {
+			switch {
+			case claim && names == NamesPerOwner:
 				ix = append(ix, store.IndexEntry{Kind: idxUName, Value: []byte(o.Owner + "\x00" + v), Unique: true})
+			case claim:
+				ix = append(ix, store.IndexEntry{Kind: idxTName, Value: []byte(o.Tenant + "\x00" + v), Unique: true})
 			}
 		}
 	}
@@ -353,7 +357,7 @@ func nameValue(a objects.Attribute) (string, bool) {
 func nameConflict(err error) error {
 	if errors.Is(err, store.ErrExists) {
 		return kmip.Errorf(kmip.ResultReasonNonUniqueNameAttribute,
-			"name already in use by another of your live objects (this server keeps names unique per owner, names.unique: owner; Locate by Name finds it; destroying it frees the name)")
+			"name already in use by another live object (this server keeps names unique per owner or per tenant, names.unique; Locate by Name finds it if you may see it; destroying it frees the name)")
 	}
 	return err
 }

@@ -343,7 +343,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
 	}
 	if _, ok := lifecycle.ParseNamePolicy(c.Names.Unique); !ok {
-		errs = append(errs, fmt.Errorf("names.unique %q: want object or owner", c.Names.Unique))
+		errs = append(errs, fmt.Errorf("names.unique %q: want object, owner or tenant", c.Names.Unique))
 	}
 	if c.RNG.SeedMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))

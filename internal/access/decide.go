@@ -139,3 +139,16 @@ func (d *Denied) Error() string { return "access denied by rule " + d.Rule }
 
 // DeniedBy returns the rule (the audit middleware asks for it).
 func (d *Denied) DeniedBy() string { return d.Rule }
+
+// Grantable are the operations a grant may give: those that act on one
+// existing object. Creating objects, the server operations and granting
+// itself are not.
+var Grantable = NewOpSet(kmip.OperationLocate, kmip.OperationCheck, kmip.OperationGet,
+	kmip.OperationGetAttributes, kmip.OperationGetAttributeList, kmip.OperationAddAttribute,
+	kmip.OperationModifyAttribute, kmip.OperationDeleteAttribute, kmip.OperationSetAttribute,
+	kmip.OperationAdjustAttribute, kmip.OperationObtainLease, kmip.OperationGetUsageAllocation,
+	kmip.OperationActivate, kmip.OperationRevoke, kmip.OperationDestroy, kmip.OperationArchive,
+	kmip.OperationRecover, kmip.OperationReKey, kmip.OperationReKeyKeyPair, kmip.OperationDeriveKey,
+	kmip.OperationEncrypt, kmip.OperationDecrypt, kmip.OperationSign, kmip.OperationSignatureVerify,
+	kmip.OperationMAC, kmip.OperationMACVerify, kmip.OperationExport, kmip.OperationCreateSplitKey,
+	kmip.OperationJoinSplitKey, OperationListGrants)
