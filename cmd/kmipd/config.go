@@ -60,6 +60,8 @@ type Config struct {
 	} `yaml:"hsm"`
 	// Admins are client identities (see Identity) that see every object.
 	Admins []string `yaml:"admins"`
+	// Access is the access model: tenants and roles (access.go).
+	Access *accessConfig `yaml:"access,omitempty"`
 	// Identity says which client certificate field names the client.
 	Identity struct {
 		// Source is cn (default), san-uri, san-email or fingerprint.
@@ -339,6 +341,9 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateHSM()...)
+	if _, err := c.accessPolicy(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, ok := lifecycle.ParseRNGSeedPolicy(c.RNG.Seed); !ok {
 		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
 	}

@@ -106,6 +106,7 @@ func (c *checker) run(dir string) {
 		c.warn("admins is empty: no identity can see every object")
 	}
 	c.checkIdentity(cfg)
+	c.checkAccess(cfg)
 	c.checkConnLimits(cfg)
 }
 

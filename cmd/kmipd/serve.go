@@ -129,7 +129,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.HSMStrict = cfg.HSM.Strict
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
+	if svcCfg.Access, err = cfg.accessPolicy(); err != nil {
+		return err
+	}
 	svc := lifecycle.NewService(svcCfg)
+	defer watchReload(cfg.dir, svc, log)()
 	trail, err := openAudit(cfg, log)
 	if err != nil {
 		return err
