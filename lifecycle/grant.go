@@ -37,11 +37,12 @@ const (
 
 // Their payload items, extension tags (KMIP 2.0 §10.1.1).
 const (
-	TagGrantee      ttlv.Tag = 0x540010 // Text String: identity name
-	TagFollowReKey  ttlv.Tag = 0x540011 // Boolean: Re-key copies the grant
-	TagGrantEntry   ttlv.Tag = 0x540012 // Structure: one grantee's grant
-	maxGrantsPerObj          = 256
+	TagGrantee     = access.TagGrantee
+	TagFollowReKey = access.TagFollowReKey
+	TagGrantEntry  = access.TagGrantEntry
 )
+
+const maxGrantsPerObj = 256
 
 // grantRequest is the decoded payload of Grant or Revoke Grant.
 type grantRequest struct {

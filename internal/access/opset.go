@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
 )
 
 // kmipd's vendor operations (KMIP 2.0 §10.1.1.3 extension values). Who Am
@@ -15,6 +16,14 @@ const (
 	OperationGrant       kmip.Operation = 0x8000_0010
 	OperationRevokeGrant kmip.Operation = 0x8000_0011
 	OperationListGrants  kmip.Operation = 0x8000_0012
+)
+
+// Payload items of the grant operations, extension tags (KMIP 2.0
+// §10.1.1); lifecycle/grant.go describes the payloads.
+const (
+	TagGrantee     ttlv.Tag = 0x540010 // Text String: identity name
+	TagFollowReKey ttlv.Tag = 0x540011 // Boolean: Re-key copies the grant
+	TagGrantEntry  ttlv.Tag = 0x540012 // Structure: one grantee's grant
 )
 
 // OpSet is a set of operations: bit n of the first word is standard
