@@ -274,16 +274,22 @@ type mxEnv struct {
 	c   map[string]*kmip.Client
 }
 
-func newMxEnv(t *testing.T) *mxEnv {
+func newMxEnv(t *testing.T) *mxEnv { return newMxEnvWith(t, lifecycle.NamesPerObject) }
+
+// newMxEnvNames is newMxEnv with names unique per tenant.
+func newMxEnvNames(t *testing.T) *mxEnv { return newMxEnvWith(t, lifecycle.NamesPerTenant) }
+
+func newMxEnvWith(t *testing.T, names lifecycle.NamePolicy) *mxEnv {
 	t.Helper()
 	le := lifecycletest.New(t, &lifecycletest.Options{NoSync: true, Configure: func(c *lifecycle.Config) {
 		c.Interop = false
 		c.Access = mxPolicy(t)
+		c.Names = names
 	}})
-	names := []string{mxOwner, mxUser, mxCrypto, mxAuditor, mxTAdmin, mxOther, mxGAdmin}
-	srv := kmiptest.Start(t, kmiptest.MustPKI(t, names...), le.Service)
+	ids := []string{mxOwner, mxUser, mxCrypto, mxAuditor, mxTAdmin, mxOther, mxGAdmin}
+	srv := kmiptest.Start(t, kmiptest.MustPKI(t, ids...), le.Service)
 	e := &mxEnv{srv: srv, le: le, c: map[string]*kmip.Client{}}
-	for _, n := range names {
+	for _, n := range ids {
 		e.c[n] = srv.Dial(t, n, kmip.V2_0)
 	}
 	return e
