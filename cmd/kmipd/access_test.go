@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,36 +17,27 @@ import (
 	"github.com/kmipd/kmipd/ttlv"
 )
 
-var kmipctlBin struct {
-	once sync.Once
-	path string
-	err  error
-}
+// kmipctlBins caches the kmipctl each test built (buildKmipctl).
+var kmipctlBins sync.Map // *testing.T → path
 
-// buildKmipctl builds the kmipctl command once per test run, skipping the
-// test when no go tool is at hand.
+// buildKmipctl builds the kmipctl command into the test's temporary
+// directory, once per test, skipping the test when no go tool is at hand.
 func buildKmipctl(t *testing.T) string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
+	if p, ok := kmipctlBins.Load(t); ok {
+		return p.(string)
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
 		t.Skipf("no go tool to build kmipctl: %v", err)
 	}
-	kmipctlBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "kmipctl-bin-")
-		if err != nil {
-			kmipctlBin.err = err
-			return
-		}
-		kmipctlBin.path = filepath.Join(dir, "kmipctl")
-		out, err := exec.Command(goTool, "build", "-o", kmipctlBin.path, "github.com/kmipd/kmipd/cmd/kmipctl").CombinedOutput()
-		if err != nil {
-			kmipctlBin.err = &exec.ExitError{Stderr: out}
-		}
-	})
-	if kmipctlBin.err != nil {
-		t.Fatalf("go build kmipctl: %v %s", kmipctlBin.err, kmipctlBin.err.(*exec.ExitError).Stderr)
+	p := filepath.Join(t.TempDir(), "kmipctl")
+	if out, err := exec.Command(goTool, "build", "-o", p, "github.com/kmipd/kmipd/cmd/kmipctl").CombinedOutput(); err != nil {
+		t.Fatalf("go build kmipctl: %v\n%s", err, out)
 	}
-	return kmipctlBin.path
+	kmipctlBins.Store(t, p)
+	t.Cleanup(func() { kmipctlBins.Delete(t) })
+	return p
 }
 
 // ctlAs runs kmipctl as identity who (pki/WHO.crt) against addr and returns
