@@ -92,14 +92,18 @@ func NewService(cfg Config) *Service {
 		if o.interop && !cfg.Interop {
 			continue
 		}
-		h := func(c *kmip.Call, w *ttlv.Builder) error {
+		h := func(c *kmip.Call, w *ttlv.Builder) error { return o.serve(s, c, w) }
+		if o.online {
+			h = s.online(h)
+		}
+		// The operation-level pass of the decision point comes first,
+		// before the online check reads the objects the request names.
+		inner := h
+		h = func(c *kmip.Call, w *ttlv.Builder) error {
 			if err := s.authorize(c, o.op); err != nil {
 				return err
 			}
-			return o.serve(s, c, w)
-		}
-		if o.online {
-			h = s.online(h)
+			return inner(c, w)
 		}
 		m.HandleFunc(o.op, h)
 	}

@@ -261,9 +261,6 @@ func (p *Policy) subject(b Binding, global bool, bound string) (*Subject, error)
 		return nil, err
 	}
 	s := &Subject{tenant: StoredTenant(b.Tenant), global: global, Bound: bound}
-	if b.Tenant == "" {
-		s.tenant = ""
-	}
 	roles := b.Roles
 	if roles == nil {
 		roles = p.dflt.Roles()
