@@ -101,7 +101,7 @@ type RoleSpec struct {
 // tenant with roles.
 type Binding struct {
 	Tenant string   // empty: DefaultTenant
-	Roles  []string // empty: the policy's default roles
+	Roles  []string // nil (omitted): the policy's default roles; empty: none
 }
 
 // Config is the declared policy.
