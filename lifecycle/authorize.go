@@ -112,3 +112,10 @@ func splitOwnerKey(k string) (owner, tenant string) {
 	}
 	return k, ""
 }
+
+// globalAdmin reports whether the identity name is a global admin (the
+// configured admins) under the policy in force.
+func (s *Service) globalAdmin(name string) bool {
+	subj, ok := s.policy.Load().NamedSubject(name)
+	return ok && subj.Global()
+}

@@ -53,7 +53,7 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 	if len(id) > store.MaxIDLen {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Unique Identifier longer than %d bytes", store.MaxIDLen)
 	}
-	if !s.subject(c).Global() && !store.IsNewIDForm(id) {
+	if !s.globalAdmin(c.Identity.Name) && !store.IsNewIDForm(id) {
 		return errImportID(id)
 	}
 	attrs, err := importAttrs(&req, id)
