@@ -80,7 +80,7 @@ func (s *Service) certify(c *kmip.Call, w *ttlv.Builder) error {
 		if id, err = tx.NewID(); err != nil {
 			return err
 		}
-		o := objects.New(id, kmip.ObjectTypeCertificate, c.Identity.Name)
+		o := s.newOwned(c, id, kmip.ObjectTypeCertificate)
 		if err := applyRequestAttrs(o, kmip.NewAttrList(rest, req.V1)); err != nil {
 			return err
 		}
@@ -169,6 +169,7 @@ func (s *Service) reCertify(c *kmip.Call, w *ttlv.Builder) error {
 			return err
 		}
 		nc := objects.New(newID, kmip.ObjectTypeCertificate, old.Owner)
+		nc.Tenant = old.Tenant // a renewed certificate stays the old one's; its grants are not copied
 		for _, a := range old.Attrs {
 			if !notCopied[a.Tag] && !certDerived[a.Tag] && !certDates[a.Tag] {
 				nc.Add(a)

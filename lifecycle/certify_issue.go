@@ -51,10 +51,10 @@ func (s *Service) mayCertify(c *kmip.Call) (selfOnly bool, err error) {
 	name := c.Identity.Name
 	p := s.cfg.Certify
 	switch {
-	case len(p.Certifiers) == 0 && s.admins[name]:
+	case len(p.Certifiers) == 0 && s.globalAdmin(name):
 		return false, nil
 	case len(p.Certifiers) > 0 && slices.Contains(p.Certifiers, name):
-		return !s.admins[name], nil
+		return !s.globalAdmin(name), nil
 	}
 	return false, kmip.Errorf(kmip.ResultReasonPermissionDenied, "identity %q may not certify (certify policy)", name)
 }

@@ -224,7 +224,7 @@ func (s *Service) create(c *kmip.Call, w *ttlv.Builder) error {
 		if id, err = tx.NewID(); err != nil {
 			return err
 		}
-		o := objects.New(id, req.ObjectType, c.Identity.Name)
+		o := s.newOwned(c, id, req.ObjectType)
 		if err := applyRequestAttrs(o, req.Attributes); err != nil {
 			return err
 		}

@@ -257,8 +257,8 @@ func (s *Service) createKeyPair(c *kmip.Call, w *ttlv.Builder) error {
 		if privID, pubID, err = newPairIDs(tx); err != nil {
 			return err
 		}
-		priv := objects.New(privID, kmip.ObjectTypePrivateKey, c.Identity.Name)
-		pub := objects.New(pubID, kmip.ObjectTypePublicKey, c.Identity.Name)
+		priv := s.newOwned(c, privID, kmip.ObjectTypePrivateKey)
+		pub := s.newOwned(c, pubID, kmip.ObjectTypePublicKey)
 		if err := mergeKeyAttrs(priv, req.common, req.private); err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 	if len(id) > store.MaxIDLen {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Unique Identifier longer than %d bytes", store.MaxIDLen)
 	}
-	if !s.admins[c.Identity.Name] && !store.IsNewIDForm(id) {
+	if !s.globalAdmin(c.Identity.Name) && !store.IsNewIDForm(id) {
 		return errImportID(id)
 	}
 	attrs, err := importAttrs(&req, id)
@@ -87,27 +87,35 @@ func (s *Service) importObject(c *kmip.Call, w *ttlv.Builder) error {
 		}
 	}
 	err = s.update(c, func(tx *store.Tx) error {
-		owner := c.Identity.Name
+		owner, tenant := c.Identity.Name, s.subject(c).StoredTenant()
+		var grants []objects.Grant
 		wasArchived := false
 		old, err := tx.Get(id)
 		switch {
 		case err == nil:
-			if !s.canSee(c, old.Owner) {
+			// One answer for an object of another tenant or one the caller
+			// may not replace, and for a malformed identifier.
+			if s.otherTenant(c, old.Owner) {
+				return errImportID(id)
+			}
+			prev := new(objects.Object)
+			if err := prev.UnmarshalBinary(old.Data); err != nil {
+				return err
+			}
+			prev.Owner, prev.Tenant = splitOwnerKey(old.Owner)
+			if s.mayUse(c, prev) != nil {
 				return errImportID(id)
 			}
 			if !req.ReplaceExisting {
 				return kmip.Errorf(kmip.ResultReasonObjectAlreadyExists, "an object %q already exists", id)
 			}
-			owner = old.Owner
-			prev := new(objects.Object)
-			if err := prev.UnmarshalBinary(old.Data); err != nil {
-				return err
-			}
+			owner, tenant, grants = prev.Owner, prev.Tenant, prev.Grants
 			wasArchived = isArchived(prev)
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 		o := objects.New(id, req.ObjectType, owner)
+		o.Tenant, o.Grants = tenant, grants
 		for _, a := range attrs {
 			o.Add(a)
 		}

@@ -15,7 +15,7 @@ func (s *Service) interop(c *kmip.Call, w *ttlv.Builder) error {
 	if !v.ReadEnum(ttlv.TagInteropFunction, &fn) {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Interop needs an Interop Function")
 	}
-	if !s.admins[c.Identity.Name] {
+	if !s.globalAdmin(c.Identity.Name) {
 		return kmip.Errorf(kmip.ResultReasonPermissionDenied, "Interop is for admins")
 	}
 	switch kmip.InteropFunction(fn) {

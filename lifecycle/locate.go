@@ -167,14 +167,17 @@ func (s *Service) locateIDs(c *kmip.Call, req *kmip.LocateRequest, mask kmip.Sto
 	err = s.read(c, func(tx *store.Tx) error {
 		visit := func(id string, _ uint64) bool {
 			rec, err := tx.Get(id)
-			if err != nil || !s.canSee(c, rec.Owner) {
+			if err != nil || s.otherTenant(c, rec.Owner) {
 				return true
 			}
 			o := new(objects.Object)
 			if o.UnmarshalBinary(rec.Data) != nil {
 				return true
 			}
-			o.Owner = rec.Owner
+			o.Owner, o.Tenant = splitOwnerKey(rec.Owner)
+			if s.mayApply(c, kmip.OperationLocate, o) != nil {
+				return true
+			}
 			Effective(o, c.Now)
 			destroyed := o.State() == kmip.StateDestroyed || o.State() == kmip.StateDestroyedCompromised
 			if destroyed && mask&kmip.StorageStatusMaskDestroyedStorage == 0 ||

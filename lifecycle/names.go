@@ -19,22 +19,31 @@ const (
 	// reused once its object is destroyed (Locate by Name with State
 	// Destroyed still finds the old one).
 	NamesPerOwner
+	// NamesPerTenant: a name belongs to one live object of the owner's
+	// tenant (internal/access), with the same release on Destroy. Tenants
+	// never see each other's names.
+	NamesPerTenant
 )
 
-// ParseNamePolicy reads "object" or "owner".
+// ParseNamePolicy reads "object", "owner" or "tenant".
 func ParseNamePolicy(s string) (NamePolicy, bool) {
 	switch s {
 	case "object", "":
 		return NamesPerObject, true
 	case "owner":
 		return NamesPerOwner, true
+	case "tenant":
+		return NamesPerTenant, true
 	}
 	return 0, false
 }
 
 func (p NamePolicy) String() string {
-	if p == NamesPerOwner {
+	switch p {
+	case NamesPerOwner:
 		return "owner"
+	case NamesPerTenant:
+		return "tenant"
 	}
 	return "object"
 }

@@ -92,6 +92,9 @@ func init() {
 		{op: kmip.OperationLogout, serve: (*Service).logout, readOnly: true},
 		{op: kmip.OperationDelegatedLogin, serve: (*Service).delegatedLogin, readOnly: true},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
+		{op: OperationGrant, serve: (*Service).grant, online: true},
+		{op: OperationRevokeGrant, serve: (*Service).revokeGrant, online: true},
+		{op: OperationListGrants, serve: (*Service).listGrants, readOnly: true, states: anyState},
 	}
 	byOp = make(map[kmip.Operation]*operation, len(operations))
 	for i := range operations {

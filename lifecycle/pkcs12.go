@@ -177,7 +177,7 @@ func writePKCS12(c *kmip.Call, w *ttlv.Builder, o *objects.Object, pfx []byte) {
 // Identifier carries the serial number's content octets, as
 // TC-PKCS12-2 step 8 shows.
 func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrList, pfx []byte) error {
-	probe := objects.New("", kmip.ObjectTypePrivateKey, c.Identity.Name)
+	probe := s.newOwned(c, "", kmip.ObjectTypePrivateKey)
 	if err := applyRequestAttrs(probe, attrs); err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Service) registerPKCS12(c *kmip.Call, w *ttlv.Builder, attrs kmip.AttrL
 				return err
 			}
 		}
-		o := objects.New(id, kmip.ObjectTypePrivateKey, c.Identity.Name)
+		o := s.newOwned(c, id, kmip.ObjectTypePrivateKey)
 		if err := applyRequestAttrs(o, attrs); err != nil {
 			return err
 		}
@@ -267,7 +267,7 @@ func (s *Service) pkcs12Certificate(c *kmip.Call, id string, der []byte) (*objec
 	if err != nil {
 		return nil, err
 	}
-	co := objects.New(id, kmip.ObjectTypeCertificate, c.Identity.Name)
+	co := s.newOwned(c, id, kmip.ObjectTypeCertificate)
 	for _, a := range derived {
 		if a.Tag == ttlv.TagX_509CertificateIdentifier {
 			a = contentSerialID(a)

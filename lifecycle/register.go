@@ -244,7 +244,7 @@ func (s *Service) register(c *kmip.Call, w *ttlv.Builder) error {
 		if id, err = tx.NewID(); err != nil {
 			return err
 		}
-		o := objects.New(id, typ, c.Identity.Name)
+		o := s.newOwned(c, id, typ)
 		if err := applyRequestAttrs(o, attrs); err != nil {
 			return err
 		}

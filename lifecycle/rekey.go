@@ -86,6 +86,7 @@ func (s *Service) reKey(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		t := now(c)
 		nk := objects.New(newID, old.Type, old.Owner)
+		nk.Tenant, nk.Grants = old.Tenant, followingGrants(old.Grants)
 		for _, a := range old.Attrs {
 			if !notCopied[a.Tag] {
 				nk.Add(a)

@@ -194,6 +194,7 @@ func (s *Service) planReKeyPair(tx *store.Tx, c *kmip.Call, req *reKeyKeyPairReq
 		{p.oldPub, &p.newPub, pubID, req.attrs.public},
 	} {
 		nk := objects.New(x.id, x.old.Type, x.old.Owner)
+		nk.Tenant, nk.Grants = x.old.Tenant, followingGrants(x.old.Grants)
 		for _, a := range x.old.Attrs {
 			if !notCopied[a.Tag] {
 				nk.Add(a)

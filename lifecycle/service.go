@@ -10,6 +10,7 @@ import (
 
 	"github.com/kmipd/kmipd/hsm"
 	"github.com/kmipd/kmipd/internal/authn"
+	"github.com/kmipd/kmipd/internal/access"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
@@ -20,8 +21,12 @@ import (
 type Config struct {
 	Store   *store.DB
 	Backend hsm.Backend
-	// Admins are identities (certificate CNs) that see every object.
+	// Admins are identities (certificate CNs) that see every object: the
+	// global admins of Access (or of access.Compat when Access is nil).
 	Admins []string
+	// Access is the access policy (internal/access); nil: access.Compat of
+	// Admins, the owner-only model. Service.SetPolicy replaces it.
+	Access *access.Policy
 	// Interop enables the Interop operation, whose Reset function wipes the
 	// store. Conformance runs only: KMIP 2.0 §6.1.25 forbids it in
 	// production.
@@ -64,7 +69,7 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	mux    *kmip.ServeMux
-	admins map[string]bool
+	policy atomic.Pointer[access.Policy]
 	cache  *objectCache
 	writes txWrites
 	// hsmInGo counts uses of an HSM-held key's plaintext in kmipd (useInGo).
@@ -92,12 +97,14 @@ const cacheSize = 100_000
 // NewService returns a Service with the operations of the operation table
 // (operations.go) registered.
 func NewService(cfg Config) *Service {
-	s := &Service{cfg: cfg, admins: make(map[string]bool), cache: newObjectCache(cacheSize), tickets: cfg.Tickets}
+	s := &Service{cfg: cfg, cache: newObjectCache(cacheSize), tickets: cfg.Tickets}
 	if s.tickets == nil {
 		s.tickets = authn.NewTickets(authn.TicketOptions{})
 	}
-	for _, a := range cfg.Admins {
-		s.admins[a] = true
+	if cfg.Access != nil {
+		s.policy.Store(cfg.Access)
+	} else {
+		s.policy.Store(access.Compat(cfg.Admins))
 	}
 	m := kmip.NewServeMux()
 	for _, o := range operations {
@@ -107,6 +114,15 @@ func NewService(cfg Config) *Service {
 		h := func(c *kmip.Call, w *ttlv.Builder) error { return o.serve(s, c, w) }
 		if o.online {
 			h = s.online(h)
+		}
+		// The operation-level pass of the decision point comes first,
+		// before the online check reads the objects the request names.
+		inner := h
+		h = func(c *kmip.Call, w *ttlv.Builder) error {
+			if err := s.authorize(c, o.op); err != nil {
+				return err
+			}
+			return inner(c, w)
 		}
 		m.HandleFunc(o.op, h)
 	}
@@ -185,13 +201,6 @@ func (s *Service) update(c *kmip.Call, fn func(tx *store.Tx) error) error {
 	return s.commit(c.Context(), fn)
 }
 
-// canSee reports whether the caller may see an object owned by owner: its
-// owner and the configured admins may; anyone else gets Object Not Found, so
-// that the existence of others' objects does not leak.
-func (s *Service) canSee(c *kmip.Call, owner string) bool {
-	return owner == c.Identity.Name || s.admins[c.Identity.Name]
-}
-
 func notFound(id string) error {
 	return kmip.Errorf(kmip.ResultReasonObjectNotFound, "object %q not found", id)
 }
@@ -228,14 +237,17 @@ func (s *Service) load(tx *store.Tx, c *kmip.Call, id string, writable bool) (*o
 	if err != nil {
 		return nil, err
 	}
-	if !s.canSee(c, rec.Owner) {
-		return nil, notFound(id)
+	if s.otherTenant(c, rec.Owner) {
+		return nil, hidden(id, access.RuleTenant)
 	}
 	o := new(objects.Object)
 	if err := o.UnmarshalBinary(rec.Data); err != nil {
 		return nil, err
 	}
-	o.Owner = rec.Owner
+	o.Owner, o.Tenant = splitOwnerKey(rec.Owner)
+	if err := s.mayUse(c, o); err != nil {
+		return nil, err
+	}
 	if Effective(o, c.Now) && writable {
 		o.SetDate(ttlv.TagLastChangeDate, c.Now.Unix())
 		if err := s.save(tx, o); err != nil {
@@ -253,7 +265,7 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 	}
 	s.cache.invalidate(o.ID)
 	s.writes.add(tx, o.ID)
-	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data, Index: indexEntries(o, s.cfg.Names)})
+	return tx.Put(&store.Record{ID: o.ID, Owner: ownerKey(o.Owner, o.Tenant), Data: data, Index: indexEntries(o, s.cfg.Names)})
 }
 
 // lookup returns an object for reading only: from the cache when it is
@@ -263,8 +275,8 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error) {
 	if _, inBatch := batchTx(c); !inBatch && u.Kind == kmip.UniqueIDText {
 		if o, ok := s.cache.get(u.Text, now(c)); ok {
-			if !s.canSee(c, o.Owner) {
-				return nil, notFound(string(u.Text))
+			if err := s.mayUse(c, o); err != nil {
+				return nil, err
 			}
 			return o, nil
 		}
@@ -294,6 +306,7 @@ func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error)
 const (
 	idxName  = "name"
 	idxUName = "uname"
+	idxTName = "tname" // NamesPerTenant: tenant NUL name, unique
 	idxType  = "type"
 	idxState = "state"
 	idxGroup = "group"
@@ -313,12 +326,15 @@ func vendorKind(vendorID, name string) (string, bool) {
 
 func indexEntries(o *objects.Object, names NamePolicy) []store.IndexEntry {
 	var ix []store.IndexEntry
-	claim := names == NamesPerOwner && !destroyed(o.State())
+	claim := names != NamesPerObject && !destroyed(o.State())
 	for _, a := range o.All(ttlv.TagName) {
 		if v, ok := nameValue(a); ok {
 			ix = append(ix, store.IndexEntry{Kind: idxName, Value: []byte(v)})
-			if claim {
+			switch {
+			case claim && names == NamesPerOwner:
 				ix = append(ix, store.IndexEntry{Kind: idxUName, Value: []byte(o.Owner + "\x00" + v), Unique: true})
+			case claim:
+				ix = append(ix, store.IndexEntry{Kind: idxTName, Value: []byte(o.Tenant + "\x00" + v), Unique: true})
 			}
 		}
 	}
@@ -364,7 +380,7 @@ func nameValue(a objects.Attribute) (string, bool) {
 func nameConflict(err error) error {
 	if errors.Is(err, store.ErrExists) {
 		return kmip.Errorf(kmip.ResultReasonNonUniqueNameAttribute,
-			"name already in use by another of your live objects (this server keeps names unique per owner, names.unique: owner; Locate by Name finds it; destroying it frees the name)")
+			"name already in use by another live object (this server keeps names unique per owner or per tenant, names.unique; Locate by Name finds it if you may see it; destroying it frees the name)")
 	}
 	return err
 }

@@ -129,7 +129,7 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			if ids[i], err = tx.NewID(); err != nil {
 				return err
 			}
-			o := objects.New(ids[i], kmip.ObjectTypeSplitKey, c.Identity.Name)
+			o := s.newOwned(c, ids[i], kmip.ObjectTypeSplitKey)
 			if err := applyRequestAttrs(o, req.attrs); err != nil {
 				return err
 			}
@@ -308,7 +308,7 @@ func (s *Service) joinSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 		if id, err = tx.NewID(); err != nil {
 			return err
 		}
-		o := objects.New(id, req.objectType, c.Identity.Name)
+		o := s.newOwned(c, id, req.objectType)
 		if err := applyRequestAttrs(o, req.attrs); err != nil {
 			return err
 		}

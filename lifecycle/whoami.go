@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"encoding/hex"
 
+	"github.com/kmipd/kmipd/internal/access"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/ttlv"
 )
@@ -12,7 +13,7 @@ import (
 // client's certificate, so that an operator can see which identity, and
 // so which objects, a certificate maps to without reading server logs. The
 // request payload is empty. Query does not list it (query.go).
-const OperationWhoAmI kmip.Operation = 0x8000_0001
+const OperationWhoAmI = access.OperationWhoAmI
 
 // Its response payload's items, extension tags (KMIP 2.0 §10.1.1).
 const (

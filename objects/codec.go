@@ -18,10 +18,15 @@ import (
 //	  UniqueIdentifier         Text String     Object.ID
 //	  ObjectType               Enumeration     Object.Type
 //	  Owner (0x540003)         Text String     Object.Owner, absent when ""
+//	  Tenant (0x540007)        Text String     Object.Tenant, absent when ""
 //	  KeyFormatType            Enumeration     Object.KeyFormat, absent when 0
 //	  DataType (0x540005)      Enumeration     Object.DataType, absent when 0
 //	  Blob (0x540004)          Byte String     Object.Blob, absent when nil
 //	  Extra (0x540006)         Structure       Object.Extra as its children, absent when nil
+//	  Grants (0x540008)        Structure       Object.Grants, absent when none: per grant a
+//	    Grant (0x540009)       Structure       {Identity (0x54000A) Text String, Operation
+//	                                           Enumeration per operation, FollowReKey
+//	                                           (0x54000B) Boolean when true}
 //	  Attributes               Structure       Object.Attrs in the KMIP 2.x wire form
 //
 // The 0x54xxxx extension tags are private to this encoding; fields appear in
@@ -34,6 +39,11 @@ const (
 	tagBlob          ttlv.Tag = 0x540004
 	tagDataType      ttlv.Tag = 0x540005
 	tagExtra         ttlv.Tag = 0x540006
+	tagTenant        ttlv.Tag = 0x540007
+	tagGrants        ttlv.Tag = 0x540008
+	tagGrant         ttlv.Tag = 0x540009
+	tagGrantIdentity ttlv.Tag = 0x54000A
+	tagFollowReKey   ttlv.Tag = 0x54000B
 )
 
 // FormatVersion is the storage format MarshalBinary writes.
@@ -71,6 +81,9 @@ func (o *Object) MarshalBinary() ([]byte, error) {
 	if o.Owner != "" {
 		b.AddText(tagOwner, o.Owner)
 	}
+	if o.Tenant != "" {
+		b.AddText(tagTenant, o.Tenant)
+	}
 	if o.KeyFormat != 0 {
 		b.AddEnum(ttlv.TagKeyFormatType, uint32(o.KeyFormat))
 	}
@@ -84,6 +97,9 @@ func (o *Object) MarshalBinary() ([]byte, error) {
 		b.Begin(tagExtra)
 		b.AddRaw(o.Extra)
 		b.End()
+	}
+	if len(o.Grants) > 0 {
+		appendGrants(b, o.Grants)
 	}
 	b.Begin(ttlv.TagAttributes)
 	for i, a := range o.Attrs {
@@ -160,6 +176,13 @@ func (o *Object) decodeV1(v ttlv.Value) error {
 		}
 		o.Owner = string(owner)
 	}
+	if v.PeekTag() == tagTenant {
+		var t []byte
+		if !v.ReadText(tagTenant, &t) {
+			return corrupt("bad tenant")
+		}
+		o.Tenant = string(t)
+	}
 	if v.PeekTag() == ttlv.TagKeyFormatType {
 		var kft uint32
 		if !v.ReadEnum(ttlv.TagKeyFormatType, &kft) {
@@ -183,6 +206,16 @@ func (o *Object) decodeV1(v ttlv.Value) error {
 			return corrupt("bad extra")
 		}
 		o.Extra = extra[:len(extra):len(extra)]
+	}
+	if v.PeekTag() == tagGrants {
+		var gs ttlv.Value
+		if !v.ReadStructure(tagGrants, &gs) {
+			return corrupt("bad grants")
+		}
+		var err error
+		if o.Grants, err = decodeGrants(gs); err != nil {
+			return err
+		}
 	}
 	var attrs ttlv.Value
 	if !v.ReadStructure(ttlv.TagAttributes, &attrs) {
@@ -213,4 +246,51 @@ func (o *Object) decodeV1(v ttlv.Value) error {
 		}
 	}
 	return nil
+}
+
+func appendGrants(b *ttlv.Builder, gs []Grant) {
+	b.Begin(tagGrants)
+	for _, g := range gs {
+		b.Begin(tagGrant)
+		b.AddText(tagGrantIdentity, g.Identity)
+		for _, op := range g.Ops {
+			b.AddEnum(ttlv.TagOperation, uint32(op))
+		}
+		if g.FollowReKey {
+			b.AddBool(tagFollowReKey, true)
+		}
+		b.End()
+	}
+	b.End()
+}
+
+func decodeGrants(v ttlv.Value) ([]Grant, error) {
+	var out []Grant
+	for !v.Empty() {
+		var gv ttlv.Value
+		if !v.ReadStructure(tagGrant, &gv) {
+			return nil, corrupt("bad grant")
+		}
+		var g Grant
+		var id []byte
+		if !gv.ReadText(tagGrantIdentity, &id) || len(id) == 0 {
+			return nil, corrupt("grant without identity")
+		}
+		g.Identity = string(id)
+		for gv.PeekTag() == ttlv.TagOperation {
+			var op uint32
+			if !gv.ReadEnum(ttlv.TagOperation, &op) {
+				return nil, corrupt("bad grant operation")
+			}
+			g.Ops = append(g.Ops, kmip.Operation(op))
+		}
+		if gv.PeekTag() == tagFollowReKey && !gv.ReadBool(tagFollowReKey, &g.FollowReKey) {
+			return nil, corrupt("bad grant follow re-key")
+		}
+		if !gv.Empty() {
+			return nil, corrupt("unexpected field in grant")
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }

@@ -89,8 +89,11 @@ type Object struct {
 	ID    string          // Unique Identifier
 	Type  kmip.ObjectType // Object Type
 	Owner string          // identity that created/registered it
-	Attrs []Attribute     // in insertion order (multi-valued attributes come back in the order added)
-	Blob  []byte          // protected key material (opaque; from the hsm backend); nil when destroyed / no material
+	// Tenant is the owner's tenant when the object was made; "" is the
+	// default tenant (internal/access).
+	Tenant string
+	Attrs  []Attribute // in insertion order (multi-valued attributes come back in the order added)
+	Blob   []byte      // protected key material (opaque; from the hsm backend); nil when destroyed / no material
 
 	// KeyFormat is the Key Format Type of the material sealed in Blob (for
 	// keys and Secret Data); 0 when there is none. It is what the material
@@ -109,6 +112,10 @@ type Object struct {
 	// Version, Key Compression Type, or the Key Wrapping Data of material
 	// registered wrapped. nil when there are none.
 	Extra []byte
+
+	// Grants let other identities of the tenant use the object; nil when
+	// none.
+	Grants []Grant
 }
 
 // New returns an Object with the given identity and owner and no attributes.
@@ -123,6 +130,7 @@ func (o *Object) Clone() *Object {
 	c.Attrs = append([]Attribute(nil), o.Attrs...)
 	c.Blob = cloneBytes(o.Blob)
 	c.Extra = cloneBytes(o.Extra)
+	c.Grants = cloneGrants(o.Grants)
 	return &c
 }
 

@@ -54,6 +54,7 @@ func clientCommands(root *cobra.Command) []*cobra.Command {
 		newAttrsCmd(), newLocateCmd(),
 		newActivateCmd(), newRevokeCmd(), newDestroyCmd(), newRekeyCmd(),
 		newExportCmd(), newImportCmd(), newCertifyCmd(), newIssueClientCertCmd(),
+		newGrantCmd(), newUngrantCmd(), newGrantsCmd(),
 		newQueryCmd(), newDiscoverVersionsCmd(), newPingCmd(),
 		newTTLVCmd(), newBenchCmd(), newOutputHelpCmd(),
 	}

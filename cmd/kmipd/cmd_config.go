@@ -115,6 +115,7 @@ func (c *checker) run(dir string) {
 	}
 	c.checkIdentity(cfg)
 	c.checkUsers(cfg)
+	c.checkAccess(cfg)
 	c.checkConnLimits(cfg)
 }
 

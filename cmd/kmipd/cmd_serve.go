@@ -142,7 +142,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	if svcCfg.Access, err = cfg.accessPolicy(); err != nil {
+		return err
+	}
 	svc := lifecycle.NewService(svcCfg)
+	defer watchReload(cfg.dir, svc, log)()
 	trail, err := openAudit(cfg, log)
 	if err != nil {
 		return err

@@ -65,6 +65,8 @@ type Config struct {
 	} `yaml:"hsm"`
 	// Admins are client identities (see Identity) that see every object.
 	Admins []string `yaml:"admins"`
+	// Access is the access model: tenants and roles (access.go).
+	Access *accessConfig `yaml:"access,omitempty"`
 	// Identity says which client certificate field names the client.
 	Identity struct {
 		// Source is cn (default), san-uri, san-email or fingerprint.
@@ -357,11 +359,14 @@ func (c *Config) validate() error {
 	errs = append(errs, c.validateHSM()...)
 	errs = append(errs, c.validateCertify()...)
 	errs = append(errs, c.validateAuth()...)
+	if _, err := c.accessPolicy(); err != nil {
+		errs = append(errs, err)
+	}
 	if _, ok := lifecycle.ParseRNGSeedPolicy(c.RNG.Seed); !ok {
 		errs = append(errs, fmt.Errorf("rng.seed %q: want accept, ignore or deny", c.RNG.Seed))
 	}
 	if _, ok := lifecycle.ParseNamePolicy(c.Names.Unique); !ok {
-		errs = append(errs, fmt.Errorf("names.unique %q: want object or owner", c.Names.Unique))
+		errs = append(errs, fmt.Errorf("names.unique %q: want object, owner or tenant", c.Names.Unique))
 	}
 	if c.RNG.SeedMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))

@@ -238,6 +238,10 @@ func (r *Record) outcome(err error, w *ttlv.Builder, mark int) {
 	if err != nil {
 		reason, _ := kmip.ResultOf(err)
 		r.Status, r.Reason = kmip.ResultStatusOperationFailed.String(), reason.String()
+		var d interface{ DeniedBy() string }
+		if errors.As(err, &d) {
+			r.Rule = d.DeniedBy()
+		}
 		return
 	}
 	r.Status = kmip.ResultStatusSuccess.String()

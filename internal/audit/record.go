@@ -67,6 +67,9 @@ type Record struct {
 	MoreUIDs     int      `json:"more_uids,omitempty"`
 	Status       string   `json:"status,omitempty"` // Success, OperationFailed or OperationUndone
 	Reason       string   `json:"reason,omitempty"` // Result Reason of a failure
+	// Rule is the access rule that refused the request (Permission Denied,
+	// or Object Not Found where existence must not leak): internal/access.
+	Rule string `json:"rule,omitempty"`
 	// Supersedes is the seq of an earlier record of the same item whose
 	// outcome changed after it was written (its transaction failed to
 	// commit).
@@ -114,6 +117,7 @@ func (r *Record) appendBody(b []byte) []byte {
 	}
 	b = appendField(b, "status", r.Status)
 	b = appendField(b, "reason", r.Reason)
+	b = appendField(b, "rule", r.Rule)
 	if r.Supersedes > 0 {
 		b = append(b, `,"supersedes":`...)
 		b = strconv.AppendUint(b, r.Supersedes, 10)
