@@ -120,6 +120,10 @@ var accessMatrix = []struct {
 	{lifecycle.OperationGrant /*        */, "AHHDDAHA"},
 	{lifecycle.OperationRevokeGrant /*  */, "AHHDDAHA"},
 	{lifecycle.OperationListGrants /*   */, "AHADAAHA"},
+	{kmip.OperationValidate /*          */, "AHHDDAHA"},
+	{kmip.OperationLogin /*             */, "AAAAAAAA"},
+	{kmip.OperationLogout /*            */, "AAAAAAAA"},
+	{kmip.OperationDelegatedLogin /*    */, "AAAAAAAA"},
 }
 
 // mxSucceeds are the rows whose allowed cells must succeed outright with
