@@ -293,8 +293,8 @@ func arLogEnv(t *testing.T) (*kmiptest.Server, *arLog) {
 	}
 	t.Cleanup(func() { db.Close() })
 	logs := &arLog{}
-	svc := lifecycle.NewService(lifecycle.Config{Store: db, Backend: be, Logger: zerolog.New(logs)})
-	return kmiptest.Start(t, kmiptest.MustPKI(t, "alice"), svc), logs
+	svc := lifecycle.NewService(lifecycle.Config{Store: db, Backend: be, Admins: []string{"admin"}, Logger: zerolog.New(logs)})
+	return kmiptest.Start(t, kmiptest.MustPKI(t, "alice", "admin"), svc), logs
 }
 
 type arLog struct {
@@ -318,7 +318,12 @@ func (l *arLog) String() string {
 // payload) and KMIP 2.0 §6.1.46.
 func TestLogAndSetEndpointRole(t *testing.T) {
 	srv, logs := arLogEnv(t)
-	c := srv.Dial(t, "alice", kmip.V2_1)
+	// Operations on the server itself: an admin's (the server role), not
+	// an ordinary user's.
+	user := srv.Dial(t, "alice", kmip.V2_1)
+	_, err := do(t, user, kmip.OperationLog, func(b *ttlv.Builder) { b.AddText(ttlv.TagLogMessage, "x") })
+	wantReason(t, err, kmip.ResultReasonPermissionDenied)
+	c := srv.Dial(t, "admin", kmip.V2_1)
 	it, err := do(t, c, kmip.OperationLog, func(b *ttlv.Builder) {
 		b.AddText(ttlv.TagLogMessage, "Registered a symmetric key.")
 	})
@@ -329,7 +334,7 @@ func TestLogAndSetEndpointRole(t *testing.T) {
 		t.Fatalf("Log response payload not empty: %s", ttlv.Format(it.Payload))
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"level":"info"`) || !strings.Contains(out, `"identity":"alice"`) ||
+	if !strings.Contains(out, `"level":"info"`) || !strings.Contains(out, `"identity":"admin"`) ||
 		!strings.Contains(out, "Registered a symmetric key.") {
 		t.Fatalf("server log lacks the client's message: %s", out)
 	}

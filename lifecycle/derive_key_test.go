@@ -286,7 +286,7 @@ func TestDerive_Checks(t *testing.T) {
 }
 
 func TestCrypto_RNG(t *testing.T) {
-	_, c := cryptoEnv(t)
+	e, c := cryptoEnv(t)
 	get := func(n int32) []byte {
 		return out(must(t, c, kmip.OperationRNGRetrieve, fInt(ttlv.TagDataLength, n)), ttlv.TagData)
 	}
@@ -299,12 +299,14 @@ func TestCrypto_RNG(t *testing.T) {
 	fails(t, c, kmip.OperationRNGRetrieve, kmip.ResultReasonInvalidMessage)
 	// RNG Seed accepts everything (CS-RNG-O-1) and the output stays random.
 	seed := unhex("333c06587706225099a67438f263f8f932f64b860c3a7dbb21bc2bd56685d8bc")
-	it := must(t, c, kmip.OperationRNGSeed, fData(seed))
+	fails(t, c, kmip.OperationRNGSeed, kmip.ResultReasonPermissionDenied, fData(seed)) // a user's
+	admin := e.srv.Dial(t, "admin", kmip.V2_1)
+	it := must(t, admin, kmip.OperationRNGSeed, fData(seed))
 	if n, ok := it.Payload.Find(ttlv.TagDataLength); !ok || n.Int32() != 32 {
 		t.Fatalf("RNG Seed: %s", ttlv.Format(it.Payload))
 	}
 	if x, y := get(64), get(64); len(x) != 64 || bytes.Equal(x, y) {
 		t.Fatal("RNG Retrieve after seeding")
 	}
-	fails(t, c, kmip.OperationRNGSeed, kmip.ResultReasonInvalidMessage)
+	fails(t, admin, kmip.OperationRNGSeed, kmip.ResultReasonInvalidMessage)
 }

@@ -36,9 +36,9 @@ func TestRNGSeed_Policies(t *testing.T) {
 			le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) {
 				c.RNGSeed, c.RNGSeedMaxBytes = pol, tc.max
 			}})
-			srv := kmiptest.Start(t, kmiptest.MustPKI(t, "alice"), le.Service)
+			srv := kmiptest.Start(t, kmiptest.MustPKI(t, "admin"), le.Service)
 			for _, ver := range []kmip.Version{kmip.V1_4, kmip.V2_1} {
-				c := srv.Dial(t, "alice", ver)
+				c := srv.Dial(t, "admin", ver)
 				it, err := do(t, c, kmip.OperationRNGSeed, func(b *ttlv.Builder) { b.AddBytes(ttlv.TagData, seed) })
 				if tc.want < 0 {
 					wantReason(t, err, kmip.ResultReasonPermissionDenied)

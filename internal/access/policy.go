@@ -179,11 +179,12 @@ type Policy struct {
 	roles  map[string]*Role
 }
 
-// Compat is the policy of a configuration without an access section, the
-// behaviour kmipd had before roles: every identity is a user, with the
-// server operations, in the default tenant, and admins are global admins.
+// Compat is the policy of a configuration without an access section:
+// every identity is a user in the default tenant (owner semantics, as
+// before roles), and admins are global admins with the server role; the
+// server operations need that explicit role.
 func Compat(admins []string) *Policy {
-	p, err := New(Config{DefaultRoles: []string{"user", "server"}, GlobalAdmins: admins,
+	p, err := New(Config{DefaultRoles: []string{"user"}, GlobalAdmins: admins,
 		Identities: adminBindings(admins, "server")})
 	if err != nil {
 		panic("access: compat policy: " + err.Error())
