@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kmipd/kmipd/hsm"
-	"github.com/kmipd/kmipd/internal/authn"
 	"github.com/kmipd/kmipd/internal/access"
+	"github.com/kmipd/kmipd/internal/authn"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
