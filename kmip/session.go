@@ -24,7 +24,7 @@ type Session struct {
 	call  Call
 	batch Batch
 	undo  []int
-	auth  Auth // the request's authentication, when it carries one
+	auth  Auth   // the request's authentication, when it carries one
 	msg   []byte // Result Message of a failed item, with the request id
 }
 
