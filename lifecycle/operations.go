@@ -83,6 +83,7 @@ func init() {
 		{op: kmip.OperationGetUsageAllocation, serve: (*Service).getUsageAllocation},
 		{op: kmip.OperationLog, serve: (*Service).logOp},
 		{op: kmip.OperationSetEndpointRole, serve: (*Service).setEndpointRole},
+		{op: kmip.OperationPKCS_11, serve: (*Service).pkcs11, readOnly: true},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
 	}
 	byOp = make(map[kmip.Operation]*operation, len(operations))

@@ -46,6 +46,10 @@ type Config struct {
 	// Zero means DefaultMaxAttributeSize and DefaultMaxAttributes.
 	MaxAttributeSize int
 	MaxAttributes    int
+	// PKCS11Functions are the PKCS#11 functions clients may have kmipd
+	// call (pkcs11.go); nil means DefaultPKCS11Functions. Functions that
+	// administer the token or log in to it are never allowed.
+	PKCS11Functions []kmip.PKCS_11Function
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -62,6 +66,8 @@ type Service struct {
 	// (bestEffort); lostLogged is when one was last logged (unix seconds).
 	lostWrites atomic.Uint64
 	lostLogged atomic.Int64
+	// p11 are the PKCS#11 interfaces clients initialised (pkcs11.go).
+	p11 p11Sessions
 }
 
 // HSMKeysUsedInGo returns how many operations used the plaintext of a key

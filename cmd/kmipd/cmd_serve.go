@@ -131,6 +131,9 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.RNGSeed, _ = lifecycle.ParseRNGSeedPolicy(cfg.RNG.Seed)
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
 	svcCfg.HSMStrict = cfg.HSM.Strict
+	for _, f := range cfg.HSM.PKCS11Functions {
+		svcCfg.PKCS11Functions = append(svcCfg.PKCS11Functions, kmip.PKCS_11Function(f))
+	}
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
 	svc := lifecycle.NewService(svcCfg)

@@ -62,6 +62,11 @@ type Config struct {
 		// for a key a client could Get; by default such a key (Extractable,
 		// not Sensitive) is used in kmipd instead.
 		Strict bool `yaml:"strict,omitempty"`
+		// PKCS11Functions are the PKCS#11 functions (their numbers in the
+		// PKCS#11 v2.40 function list, C_Initialize = 1) clients may have
+		// kmipd call with the PKCS#11 operation; empty: C_Initialize,
+		// C_Finalize and C_GetInfo. Token administration and login never.
+		PKCS11Functions []uint32 `yaml:"pkcs11_functions,omitempty"`
 	} `yaml:"hsm"`
 	// Admins are client identities (see Identity) that see every object.
 	Admins []string `yaml:"admins"`
@@ -349,6 +354,11 @@ func (c *Config) validate() error {
 	}
 	if _, ok := lifecycle.ParseNamePolicy(c.Names.Unique); !ok {
 		errs = append(errs, fmt.Errorf("names.unique %q: want object or owner", c.Names.Unique))
+	}
+	for _, f := range c.HSM.PKCS11Functions {
+		if !lifecycle.ValidPKCS11Function(kmip.PKCS_11Function(f)) {
+			errs = append(errs, fmt.Errorf("hsm.pkcs11_functions: %d is not a PKCS#11 function that may be allowed (1-68; never C_InitToken, C_InitPIN, C_SetPIN, C_Login, C_Logout)", f))
+		}
 	}
 	if c.RNG.SeedMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))
