@@ -15,6 +15,8 @@ import (
 type Client struct {
 	Version Version
 	Timeout time.Duration // per round trip; default 30s
+	// Options are the request header options of Do's requests (nil: none).
+	Options *RequestOptions
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -95,7 +97,7 @@ func (c *Client) roundTrip(req []byte) ([]byte, error) {
 func (c *Client) Do(op Operation, payload func(b *ttlv.Builder)) (*Response, *ResponseItem, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.w.Begin(nil, c.Version, 1, nil)
+	c.w.Begin(nil, c.Version, 1, c.Options)
 	c.w.Item(op, nil, payload)
 	req, err := c.w.Finish()
 	if err != nil {

@@ -17,6 +17,9 @@ type RequestOptions struct {
 	ClientCorrelationValue string
 	BatchErrorContinuation BatchErrorContinuationOption
 	BatchOrderOption       *bool
+	// AsynchronousIndicator lets the server answer Operation Pending
+	// (KMIP 2.0 §8.2).
+	AsynchronousIndicator bool
 }
 
 // Begin starts a request of count batch items.
@@ -36,6 +39,9 @@ func (w *RequestWriter) Begin(buf []byte, ver Version, count int, o *RequestOpti
 		}
 		if o.ClientCorrelationValue != "" {
 			b.AddText(ttlv.TagClientCorrelationValue, o.ClientCorrelationValue)
+		}
+		if o.AsynchronousIndicator {
+			b.AddBool(ttlv.TagAsynchronousIndicator, true)
 		}
 		if o.BatchErrorContinuation != 0 {
 			b.AddEnum(ttlv.TagBatchErrorContinuationOption, uint32(o.BatchErrorContinuation))

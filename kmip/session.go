@@ -144,6 +144,15 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 			continue
 		}
 		w.B.Rollback(mark)
+		if p, ok := pendingOf(err); ok && w.B.Err() == nil {
+			// Neither success nor failure: a batch that stops on failure
+			// goes on, and nothing is left to undo (the item runs on).
+			w.Pending(it.Operation, it.ID, p.CorrelationValue)
+			if obs != nil {
+				obs.ItemServed(it.Operation, ResultStatusOperationPending, 0, time.Since(start))
+			}
+			continue
+		}
 		if err == nil {
 			err = ErrResponseTooLarge
 		}

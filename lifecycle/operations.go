@@ -20,6 +20,9 @@ type operation struct {
 	online bool
 	// interop: served only with Config.Interop (conformance runs).
 	interop bool
+	// async: may go on in the background when the client allows it
+	// (async.go).
+	async bool
 	// states is the rule for the lifecycle states of the object it acts
 	// on (Allowed).
 	states stateRule
@@ -45,7 +48,7 @@ func init() {
 		{op: kmip.OperationCreate, serve: (*Service).create},
 		{op: kmip.OperationCreateKeyPair, serve: (*Service).createKeyPair},
 		{op: kmip.OperationRegister, serve: (*Service).register},
-		{op: kmip.OperationLocate, serve: (*Service).locateStored, readOnly: true, states: anyState},
+		{op: kmip.OperationLocate, serve: (*Service).locateStored, readOnly: true, async: true, states: anyState},
 		{op: kmip.OperationGet, serve: (*Service).get, readOnly: true, online: true, states: notDestroyed},
 		{op: kmip.OperationGetAttributes, serve: (*Service).getAttributes, readOnly: true, states: anyState},
 		{op: kmip.OperationGetAttributeList, serve: (*Service).getAttributeList, readOnly: true, states: anyState},
@@ -83,6 +86,8 @@ func init() {
 		{op: kmip.OperationGetUsageAllocation, serve: (*Service).getUsageAllocation},
 		{op: kmip.OperationLog, serve: (*Service).logOp},
 		{op: kmip.OperationSetEndpointRole, serve: (*Service).setEndpointRole},
+		{op: kmip.OperationPoll, serve: (*Service).poll, readOnly: true},
+		{op: kmip.OperationCancel, serve: (*Service).cancelOp, readOnly: true},
 		{op: kmip.OperationPKCS_11, serve: (*Service).pkcs11, readOnly: true},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
 	}

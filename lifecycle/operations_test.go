@@ -96,7 +96,7 @@ func TestOperationTable_ReadOnly(t *testing.T) {
 	want := []kmip.Operation{
 		kmip.OperationLocate, kmip.OperationGet, kmip.OperationGetAttributes,
 		kmip.OperationGetAttributeList, kmip.OperationQuery, kmip.OperationDiscoverVersions,
-		kmip.OperationPKCS_11,
+		kmip.OperationPoll, kmip.OperationCancel, kmip.OperationPKCS_11,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("read-only operations %v, want %v", got, want)

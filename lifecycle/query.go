@@ -85,7 +85,9 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		// Streaming: Encrypt, Decrypt, Sign, Signature Verify and MAC take
 		// Init/Final Indicators and a Correlation Value.
 		w.AddBool(ttlv.TagStreamingCapability, true)
-		w.AddBool(ttlv.TagAsynchronousCapability, false)
+		// Locate goes on in the background when the client allows it,
+		// unless configured off; Poll and Cancel follow it (async.go).
+		w.AddBool(ttlv.TagAsynchronousCapability, s.asyncLimit() >= 0)
 		w.AddBool(ttlv.TagAttestationCapability, false)
 		w.AddBool(ttlv.TagBatchUndoCapability, true)
 		w.AddBool(ttlv.TagBatchContinueCapability, true)

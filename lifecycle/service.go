@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -50,6 +51,12 @@ type Config struct {
 	// call (pkcs11.go); nil means DefaultPKCS11Functions. Functions that
 	// administer the token or log in to it are never allowed.
 	PKCS11Functions []kmip.PKCS_11Function
+	// AsyncLimit bounds the asynchronous operations one identity may have
+	// outstanding (async.go; 0: DefaultAsyncLimit, negative: none, every
+	// request is answered at once); AsyncTTL is how long a finished one's
+	// result waits for Poll (0: DefaultAsyncTTL).
+	AsyncLimit int
+	AsyncTTL   time.Duration
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -68,6 +75,8 @@ type Service struct {
 	lostLogged atomic.Int64
 	// p11 are the PKCS#11 interfaces clients initialised (pkcs11.go).
 	p11 p11Sessions
+	// async are the asynchronous operations outstanding (async.go).
+	async asyncJobs
 }
 
 // HSMKeysUsedInGo returns how many operations used the plaintext of a key
@@ -94,6 +103,9 @@ func NewService(cfg Config) *Service {
 		h := func(c *kmip.Call, w *ttlv.Builder) error { return o.serve(s, c, w) }
 		if o.online {
 			h = s.online(h)
+		}
+		if o.async {
+			h = s.asyncable(h)
 		}
 		m.HandleFunc(o.op, h)
 	}

@@ -112,6 +112,14 @@ type Config struct {
 		// SeedMaxBytes caps the bytes taken from one seed; 0: no cap.
 		SeedMaxBytes int `yaml:"seed_max_bytes"`
 	} `yaml:"rng"`
+	// Async bounds asynchronous operations (Locate with the client's
+	// Asynchronous Indicator, then Poll or Cancel): Limit outstanding per
+	// identity (0: 4; negative: none, every request answered at once), and
+	// how long a finished one's result waits for Poll (0: 10m).
+	Async struct {
+		Limit int      `yaml:"limit"`
+		TTL   Duration `yaml:"ttl"`
+	} `yaml:"async"`
 	// Names says where a Name must be unique: object (default: an object's
 	// names are distinct, objects may share one) or owner (one live object
 	// of an owner per name; destroying it frees the name).
@@ -359,6 +367,9 @@ func (c *Config) validate() error {
 		if !lifecycle.ValidPKCS11Function(kmip.PKCS_11Function(f)) {
 			errs = append(errs, fmt.Errorf("hsm.pkcs11_functions: %d is not a PKCS#11 function that may be allowed (1-68; never C_InitToken, C_InitPIN, C_SetPIN, C_Login, C_Logout)", f))
 		}
+	}
+	if c.Async.TTL < 0 {
+		errs = append(errs, fmt.Errorf("async.ttl %s: want 0 (the default) or more", time.Duration(c.Async.TTL)))
 	}
 	if c.RNG.SeedMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))

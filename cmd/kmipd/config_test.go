@@ -222,6 +222,8 @@ func TestConfigValidation(t *testing.T) {
 		{`hsm: {pkcs11_functions: [1, 2, 3, 5, 7]}`, ""},
 		{`hsm: {pkcs11_functions: [19]}`, "hsm.pkcs11_functions"},
 		{`hsm: {pkcs11_functions: [0]}`, "hsm.pkcs11_functions"},
+		{`async: {limit: 2, ttl: 1m}`, ""},
+		{`async: {ttl: -1s}`, "async.ttl"},
 	} {
 		dir := configDir(t, tc.yaml+"\n")
 		_, err := loadConfig(dir)
