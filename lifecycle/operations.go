@@ -23,6 +23,10 @@ type operation struct {
 	// async: may go on in the background when the client allows it
 	// (async.go).
 	async bool
+	// requires is an operation this one is carried out with: until the
+	// service serves that one, Query does not list this one, whose handler
+	// refuses with a message naming what it waits for.
+	requires kmip.Operation
 	// states is the rule for the lifecycle states of the object it acts
 	// on (Allowed).
 	states stateRule
@@ -88,6 +92,7 @@ func init() {
 		{op: kmip.OperationSetEndpointRole, serve: (*Service).setEndpointRole},
 		{op: kmip.OperationPoll, serve: (*Service).poll, readOnly: true},
 		{op: kmip.OperationCancel, serve: (*Service).cancelOp, readOnly: true},
+		{op: kmip.OperationReProvision, serve: (*Service).reProvision, requires: kmip.OperationCertify},
 		{op: kmip.OperationPKCS_11, serve: (*Service).pkcs11, readOnly: true},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
 	}
@@ -99,6 +104,12 @@ func init() {
 		}
 		byOp[o.op] = o
 	}
+}
+
+// listed reports whether Query lists o: a row whose required operation is
+// not served is not.
+func (s *Service) listed(o *operation) bool {
+	return o.requires == 0 || s.Supports(o.requires)
 }
 
 // ReadOnly reports whether op changes no object: it is served only to

@@ -60,7 +60,7 @@ func TestOperationTable_QueryMatchesMux(t *testing.T) {
 				if ver == kmip.V2_1 && !has {
 					t.Errorf("%s is registered but does not exist in KMIP 2.1", op)
 				}
-				if has && !seen[op] && !op.IsExtension() {
+				if has && !seen[op] && !op.IsExtension() && !lifecycle.Unlisted(le.Service, op) {
 					t.Errorf("interop=%v %s: %s is registered but Query does not list it", interop, ver, op)
 				}
 			}

@@ -36,11 +36,12 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 	v13 := ver.AtLeast(kmip.V1_3)
 	// Response fields in the order of KMIP 2.0 §6.1.37.
 	if has(kmip.QueryFunctionQueryOperations) {
-		for _, o := range operations {
+		for i := range operations {
+			o := &operations[i]
 			// Vendor (extension) operations are served but not listed:
 			// clients that map Operation values to their own enumeration
 			// (PyKMIP) fail on the whole answer for one value they lack.
-			if !o.op.IsExtension() && s.Supports(o.op) && ver.HasEnum(ttlv.TagOperation, uint32(o.op)) {
+			if !o.op.IsExtension() && s.Supports(o.op) && s.listed(o) && ver.HasEnum(ttlv.TagOperation, uint32(o.op)) {
 				w.AddEnum(ttlv.TagOperation, uint32(o.op))
 			}
 		}
