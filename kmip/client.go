@@ -92,6 +92,45 @@ func (c *Client) roundTrip(req []byte) ([]byte, error) {
 	return msg, nil
 }
 
+// ServeOne serves one server-to-client operation on a connection handed
+// over with Set Endpoint Role (Endpoint Role Server): it waits up to
+// timeout for the server's request message, passes its first batch item to
+// handle and sends back the response, Success with an empty payload when
+// handle returns nil, else Operation Failed with the error's reason.
+func (c *Client) ServeOne(timeout time.Duration, handle func(it *BatchItem) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn.SetDeadline(time.Now().Add(timeout))
+	msg, err := ttlv.ReadMessage(c.conn, nil, 64<<20)
+	if err != nil {
+		return err
+	}
+	var req Request
+	if err := req.Parse(msg, Limits{}); err != nil {
+		return err
+	}
+	if len(req.Items) != 1 {
+		return ErrNoBatchItem
+	}
+	it := &req.Items[0]
+	herr := handle(it)
+	var w ResponseWriter
+	w.Begin(nil, 0, &ResponseHeader{Version: req.Header.Version, TimeStamp: time.Now().Unix(), BatchCount: 1})
+	if herr == nil {
+		w.BeginSuccess(it.Operation, it.ID)
+		w.EndItem()
+	} else {
+		reason, m := ResultOf(herr)
+		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, m)
+	}
+	out, err := w.Finish()
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(out)
+	return err
+}
+
 // Do sends a single-item request and returns its response item. A failed
 // item is returned with a *Error.
 func (c *Client) Do(op Operation, payload func(b *ttlv.Builder)) (*Response, *ResponseItem, error) {

@@ -175,6 +175,8 @@ type Call struct {
 	Version    Version   // the request's protocol version: answer in it
 	Now        time.Time // when the request was received
 	Batch      *Batch
+
+	sess *Session // for BecomeEndpoint
 }
 
 // Context returns c.Ctx, or context.Background() when it is nil (a Call

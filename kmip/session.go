@@ -24,6 +24,9 @@ type Session struct {
 	call  Call
 	batch Batch
 	undo  []int
+	// endpoint: a Set Endpoint Role handed the connection over to
+	// server-to-client operations (push.go).
+	endpoint bool
 }
 
 // NewSession returns a Session for a client with the given identity. The
@@ -87,7 +90,7 @@ func (c *Session) handle(msg []byte) []byte {
 		BatchCount:             int32(len(req.Items)),
 	})
 	c.batch = Batch{}
-	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch}
+	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch, sess: c}
 
 	undo := h.BatchErrorContinuation == BatchErrorContinuationOptionUndo && len(req.Items) > 1
 	if b, ok := s.Handler.(Batcher); ok && undo {

@@ -57,6 +57,10 @@ type Config struct {
 	// result waits for Poll (0: DefaultAsyncTTL).
 	AsyncLimit int
 	AsyncTTL   time.Duration
+	// ServerToClient lets a client hand its connection over with Set
+	// Endpoint Role Server to receive Notify operations (notify.go); off,
+	// Set Endpoint Role only takes note of the role.
+	ServerToClient bool
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -77,6 +81,8 @@ type Service struct {
 	p11 p11Sessions
 	// async are the asynchronous operations outstanding (async.go).
 	async asyncJobs
+	// pusher sends Notify to handed-over connections (notify.go).
+	pusher Pusher
 }
 
 // HSMKeysUsedInGo returns how many operations used the plaintext of a key
@@ -156,7 +162,7 @@ func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error
 		if err := fn(tx); err != nil {
 			return err
 		}
-		tx.OnCommit(func() { s.invalidateWrites(tx) })
+		tx.OnCommit(func() { s.notifyWrites(s.invalidateWrites(tx)) })
 		return nil
 	})
 	if tx0 != nil {
@@ -165,13 +171,16 @@ func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error
 	return err
 }
 
-// invalidateWrites drops the cache entries of the objects tx saved.
-func (s *Service) invalidateWrites(tx *store.Tx) {
-	if e := s.writes.take(tx); e.wiped {
+// invalidateWrites drops the cache entries of the objects tx saved and
+// returns what it saved.
+func (s *Service) invalidateWrites(tx *store.Tx) written {
+	e := s.writes.take(tx)
+	if e.wiped {
 		s.cache.clear()
 	} else {
 		s.cache.invalidate(e.ids...)
 	}
+	return e
 }
 
 // update runs fn in the batch's transaction if there is one, else in its

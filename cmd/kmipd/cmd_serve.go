@@ -132,6 +132,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
 	svcCfg.HSMStrict = cfg.HSM.Strict
 	svcCfg.AsyncLimit, svcCfg.AsyncTTL = cfg.Async.Limit, time.Duration(cfg.Async.TTL)
+	svcCfg.ServerToClient = cfg.ServerToClient.Enabled
 	for _, f := range cfg.HSM.PKCS11Functions {
 		svcCfg.PKCS11Functions = append(svcCfg.PKCS11Functions, kmip.PKCS_11Function(f))
 	}
@@ -173,6 +174,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		HeaderReadTimeout:       time.Duration(cfg.Limits.HeaderReadTimeout),
 		IdentitySource:          idSource,
 		Observer:                auditObserver(trail, met),
+		PushQueue:               cfg.ServerToClient.Queue,
+	}
+	if cfg.ServerToClient.Enabled {
+		svc.SetPusher(srv)
+		met.watchPush(srv)
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

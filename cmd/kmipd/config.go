@@ -120,6 +120,14 @@ type Config struct {
 		Limit int      `yaml:"limit"`
 		TTL   Duration `yaml:"ttl"`
 	} `yaml:"async"`
+	// ServerToClient lets a KMIP 2.x client hand its connection over with
+	// Set Endpoint Role Server and receive Notify operations for changes
+	// to its objects; Queue bounds what waits for one such connection
+	// (0: 64; beyond it new messages are dropped and counted).
+	ServerToClient struct {
+		Enabled bool `yaml:"enabled"`
+		Queue   int  `yaml:"queue"`
+	} `yaml:"server_to_client"`
 	// Names says where a Name must be unique: object (default: an object's
 	// names are distinct, objects may share one) or owner (one live object
 	// of an owner per name; destroying it frees the name).
@@ -367,6 +375,9 @@ func (c *Config) validate() error {
 		if !lifecycle.ValidPKCS11Function(kmip.PKCS_11Function(f)) {
 			errs = append(errs, fmt.Errorf("hsm.pkcs11_functions: %d is not a PKCS#11 function that may be allowed (1-68; never C_InitToken, C_InitPIN, C_SetPIN, C_Login, C_Logout)", f))
 		}
+	}
+	if c.ServerToClient.Queue < 0 {
+		errs = append(errs, fmt.Errorf("server_to_client.queue %d: want 0 (the default) or more", c.ServerToClient.Queue))
 	}
 	if c.Async.TTL < 0 {
 		errs = append(errs, fmt.Errorf("async.ttl %s: want 0 (the default) or more", time.Duration(c.Async.TTL)))

@@ -1,0 +1,127 @@
+package lifecycle_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/kmip/kmiptest"
+	"github.com/kmipd/kmipd/lifecycle"
+	"github.com/kmipd/kmipd/lifecycle/lifecycletest"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// notifyEnv serves with server-to-client operations on, with a push queue
+// of queue messages per connection.
+func notifyEnv(t *testing.T, queue int) *kmiptest.Server {
+	le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) { c.ServerToClient = true }})
+	srv := kmiptest.Start(t, kmiptest.MustPKI(t, "alice", "bob"), le.Service, func(s *kmip.Server) { s.PushQueue = queue })
+	le.Service.SetPusher(srv.Server)
+	return srv
+}
+
+// handOver dials id and hands the connection over with Set Endpoint Role
+// Server.
+func handOver(t *testing.T, srv *kmiptest.Server, id string, ver kmip.Version) *kmip.Client {
+	t.Helper()
+	c := srv.Dial(t, id, ver)
+	if _, err := do(t, c, kmip.OperationSetEndpointRole, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagEndpointRole, uint32(kmip.EndpointRoleServer))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for srv.PushStats().Endpoints == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return c
+}
+
+// A client that handed its connection over (KMIP 2.x) is sent a Notify for each change to an object it owns, not for
+// another identity's; the server counts what the client answered.
+func TestNotify_AttributeChanges(t *testing.T) {
+	srv := notifyEnv(t, 0)
+	for _, ver := range []kmip.Version{kmip.V2_0, kmip.V2_1} {
+		before := srv.PushStats()
+		ep := handOver(t, srv, "alice", ver)
+		bobEP := handOver(t, srv, "bob", ver)
+		alice := srv.Dial(t, "alice", ver)
+		id := create(t, alice, "")
+		must(t, alice, kmip.OperationActivate, fUID(id))
+		var states []kmip.State
+		for range 2 {
+			err := ep.ServeOne(5*time.Second, func(it *kmip.BatchItem) error {
+				if it.Operation != kmip.OperationNotify {
+					t.Errorf("%s: pushed %s", ver, it.Operation)
+				}
+				p := it.Payload
+				var got []byte
+				if !p.ReadText(ttlv.TagUniqueIdentifier, &got) || string(got) != id {
+					t.Errorf("%s: Notify payload %s", ver, ttlv.Format(it.Payload))
+				}
+				attrs, _ := p.Find(ttlv.TagAttributes)
+				st, ok := attrs.Children().Find(ttlv.TagState)
+				if !ok {
+					t.Errorf("%s: Notify payload %s", ver, ttlv.Format(it.Payload))
+				}
+				states = append(states, kmip.State(st.Uint32()))
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", ver, err)
+			}
+		}
+		if len(states) != 2 || states[0] != kmip.StatePreActive || states[1] != kmip.StateActive {
+			t.Errorf("%s: states notified %v, want PreActive then Active", ver, states)
+		}
+		if err := bobEP.ServeOne(100*time.Millisecond, func(*kmip.BatchItem) error { return nil }); err == nil {
+			t.Errorf("%s: bob was notified of alice's object", ver)
+		}
+		waitStats(t, srv, func(s kmip.PushStats) bool { return s.Sent == before.Sent+2 })
+		ep.Close()
+		bobEP.Close()
+		waitStats(t, srv, func(s kmip.PushStats) bool { return s.Endpoints == 0 })
+	}
+}
+
+// A client that does not take its Notify operations loses the newest ones
+// once its queue is full, and they are counted; a failed answer counts as
+// failed. Without Config.ServerToClient nothing is handed over.
+func TestNotify_BackPressure(t *testing.T) {
+	srv := notifyEnv(t, 1)
+	ep := handOver(t, srv, "alice", kmip.V2_1)
+	alice := srv.Dial(t, "alice", kmip.V2_1)
+	for range 4 {
+		create(t, alice, "")
+	}
+	// One is in flight (written, awaiting the answer), one queued: the
+	// other two are dropped.
+	waitStats(t, srv, func(s kmip.PushStats) bool { return s.Dropped == 2 })
+	for range 2 {
+		if err := ep.ServeOne(5*time.Second, func(*kmip.BatchItem) error { return kmip.ErrPermissionDenied }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStats(t, srv, func(s kmip.PushStats) bool { return s.Failed == 2 && s.Sent == 0 })
+
+	e := newEnv(t, "alice")
+	c := e.srv.Dial(t, "alice", kmip.V2_1)
+	if _, err := do(t, c, kmip.OperationSetEndpointRole, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagEndpointRole, uint32(kmip.EndpointRoleServer))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := do(t, c, kmip.OperationQuery, nil); err != nil || e.srv.PushStats().Endpoints != 0 {
+		t.Errorf("without ServerToClient the connection was handed over: %v", err)
+	}
+}
+
+func waitStats(t *testing.T, srv *kmiptest.Server, ok func(kmip.PushStats) bool) {
+	t.Helper()
+	for range 500 {
+		if ok(srv.PushStats()) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("push stats %+v", srv.PushStats())
+}
