@@ -15,9 +15,9 @@ type Pusher interface {
 }
 
 // SetPusher makes s tell p of changed objects: after every committed
-// write, the owner of each object written gets a Notify (KMIP 1.4 §5.1,
-// KMIP 2.0 §7.1) with its Unique Identifier, State and Last Change Date.
-// Call it before serving.
+// write, the owner of each object written gets a Notify (KMIP 2.0 §7.1)
+// with its Unique Identifier and the attributes that changed. Call it
+// before serving.
 func (s *Service) SetPusher(p Pusher) { s.pusher = p }
 
 // notifyWrites sends the Notify operations of one committed transaction,
@@ -44,26 +44,43 @@ func (s *Service) notifyWrites(e written) {
 				if o.UnmarshalBinary(rec.Data) != nil {
 					continue
 				}
-				p.Push(rec.Owner, false, notifyItem(id, o))
+				p.Push(rec.Owner, false, notifyItem(o, e.before[id]))
 			}
 			return nil
 		})
 	}()
 }
 
-// notifyItem is the Notify of o's State and Last Change Date, in KMIP
-// 2.x form (an Attributes structure): a connection is handed over with Set
-// Endpoint Role, which KMIP 1.x lacks.
-func notifyItem(id string, o *objects.Object) kmip.PushItem {
-	state := uint32(o.State())
-	changed, hasChanged := o.Date(ttlv.TagLastChangeDate)
-	return kmip.PushItem{Operation: kmip.OperationNotify, Payload: func(b *ttlv.Builder, _ kmip.Version) {
-		b.AddText(ttlv.TagUniqueIdentifier, id)
-		b.Begin(ttlv.TagAttributes)
-		b.AddEnum(ttlv.TagState, state)
-		if hasChanged {
-			b.AddDateTime(ttlv.TagLastChangeDate, changed)
-		}
-		b.End()
+// attrsBefore returns the attributes of object id as tx holds it before a
+// save, nil when it does not exist yet.
+func (s *Service) attrsBefore(tx *store.Tx, id string) []objects.Attribute {
+	rec, err := tx.Get(id)
+	if err != nil {
+		return nil
+	}
+	o := new(objects.Object)
+	if o.UnmarshalBinary(rec.Data) != nil {
+		return nil
+	}
+	return o.Attrs
+}
+
+// notifyItem is the Notify of what changed in o (KMIP 2.0 §7.1): its
+// Unique Identifier and, in an Attributes structure, the attribute
+// instances it did not have before (all of them for a new object). A
+// deleted attribute, which the 2.x Attributes structure cannot name
+// without a value, is not reported. KMIP 2.x only: a connection is handed
+// over with Set Endpoint Role, which KMIP 1.x lacks.
+func notifyItem(o *objects.Object, before []objects.Attribute) kmip.PushItem {
+	return kmip.PushItem{Operation: kmip.OperationNotify, Payload: func(b *ttlv.Builder, v kmip.Version) {
+		b.AddText(ttlv.TagUniqueIdentifier, o.ID)
+		objects.AppendAttributes(b, o, v, func(a objects.Attribute) bool {
+			for _, x := range before {
+				if x.Equal(a) {
+					return false
+				}
+			}
+			return true
+		})
 	}}
 }

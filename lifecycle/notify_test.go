@@ -48,6 +48,7 @@ func TestNotify_AttributeChanges(t *testing.T) {
 		id := create(t, alice, "")
 		must(t, alice, kmip.OperationActivate, fUID(id))
 		var states []kmip.State
+		var algs []bool // whether each Notify names Cryptographic Algorithm
 		for range 2 {
 			err := ep.ServeOne(5*time.Second, func(it *kmip.BatchItem) error {
 				if it.Operation != kmip.OperationNotify {
@@ -64,6 +65,8 @@ func TestNotify_AttributeChanges(t *testing.T) {
 					t.Errorf("%s: Notify payload %s", ver, ttlv.Format(it.Payload))
 				}
 				states = append(states, kmip.State(st.Uint32()))
+				_, alg := attrs.Children().Find(ttlv.TagCryptographicAlgorithm)
+				algs = append(algs, alg)
 				return nil
 			})
 			if err != nil {
@@ -72,6 +75,11 @@ func TestNotify_AttributeChanges(t *testing.T) {
 		}
 		if len(states) != 2 || states[0] != kmip.StatePreActive || states[1] != kmip.StateActive {
 			t.Errorf("%s: states notified %v, want PreActive then Active", ver, states)
+		}
+		// The new object's Notify has every attribute, Activate's only
+		// what changed.
+		if len(algs) != 2 || !algs[0] || algs[1] {
+			t.Errorf("%s: Cryptographic Algorithm in the Notify operations: %v, want in the first only", ver, algs)
 		}
 		if err := bobEP.ServeOne(100*time.Millisecond, func(*kmip.BatchItem) error { return nil }); err == nil {
 			t.Errorf("%s: bob was notified of alice's object", ver)

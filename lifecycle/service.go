@@ -260,6 +260,9 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 		return err
 	}
 	s.cache.invalidate(o.ID)
+	if p := s.pusher; p != nil && p.HasPushEndpoints() {
+		s.writes.addBefore(tx, o.ID, s.attrsBefore(tx, o.ID))
+	}
 	s.writes.add(tx, o.ID)
 	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data, Index: indexEntries(o, s.cfg.Names)})
 }

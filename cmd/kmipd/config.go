@@ -121,8 +121,8 @@ type Config struct {
 		TTL   Duration `yaml:"ttl"`
 	} `yaml:"async"`
 	// ServerToClient lets a KMIP 2.x client hand its connection over with
-	// Set Endpoint Role Server and receive Notify operations for changes
-	// to its objects; Queue bounds what waits for one such connection
+	// Set Endpoint Role Server and receive a Notify, with the attributes
+	// that changed, for each change to its objects; Queue bounds what waits for one such connection
 	// (0: 64; beyond it new messages are dropped and counted).
 	ServerToClient struct {
 		Enabled bool `yaml:"enabled"`
