@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -132,4 +133,40 @@ func waitStats(t *testing.T, srv *kmiptest.Server, ok func(kmip.PushStats) bool)
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("push stats %+v", srv.PushStats())
+}
+
+// TC-NP-2-14's flow in KMIP 2.x: adding a vendor attribute to an object is
+// notified with that attribute and not with those that stayed.
+func TestNotify_VendorAttribute(t *testing.T) {
+	srv := notifyEnv(t, 0)
+	ep := handOver(t, srv, "alice", kmip.V2_1)
+	alice := srv.Dial(t, "alice", kmip.V2_1)
+	id := create(t, alice, "")
+	take := func() ttlv.Value {
+		var attrs ttlv.Value
+		if err := ep.ServeOne(5*time.Second, func(it *kmip.BatchItem) error {
+			a, _ := it.Payload.Find(ttlv.TagAttributes)
+			attrs = bytes.Clone(a.Children())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return attrs
+	}
+	take() // the new object's
+	aoOK(t, alice, kmip.OperationAddAttribute, id, aoPayload(fUID(id), aoNew(aoVendor("x", "provider", "unknown"))))
+	attrs := take()
+	v, ok := attrs.Find(ttlv.TagAttribute)
+	if !ok {
+		t.Fatalf("Notify of Add Attribute: %s", ttlv.Format(attrs))
+	}
+	var vid, name, val []byte
+	c := v.Children()
+	if !c.ReadText(ttlv.TagVendorIdentification, &vid) || !c.ReadText(ttlv.TagAttributeName, &name) ||
+		!c.ReadText(ttlv.TagAttributeValue, &val) || string(name) != "provider" || string(val) != "unknown" {
+		t.Errorf("notified vendor attribute %s", ttlv.Format(v.Children()))
+	}
+	if _, ok := attrs.Find(ttlv.TagCryptographicAlgorithm); ok {
+		t.Errorf("Notify of Add Attribute names an unchanged attribute: %s", ttlv.Format(attrs))
+	}
 }
