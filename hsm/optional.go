@@ -154,7 +154,7 @@ type StatsReporter interface {
 	Stats() Stats
 }
 
-// LibraryInfo is a PKCS#11 library's CK_INFO (PKCS#11 v2.40 §3.1): what
+// LibraryInfo is a PKCS#11 library's CK_INFO (PKCS#11 v2.40 base specification): what
 // C_GetInfo reports of the Cryptoki library behind a backend.
 type LibraryInfo struct {
 	CryptokiMajor, CryptokiMinor byte

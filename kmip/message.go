@@ -162,7 +162,7 @@ func (h *RequestHeader) parse(v ttlv.Value) error {
 			h.ServerCorrelationValue = it.Data
 		case ttlv.TagAsynchronousIndicator:
 			// A Boolean in KMIP 1.x and 2.0; KMIP 2.1's enumeration
-			// (§11.4: Mandatory, Optional, Prohibited) is taken too.
+			// (Mandatory, Optional, Prohibited) is taken too.
 			bit = 1 << 4
 			switch it.Type {
 			case ttlv.TypeBoolean:

@@ -5,10 +5,11 @@ import (
 )
 
 // Pending is what a handler returns when it goes on with the item after the
-// response is sent (KMIP 2.0 §6.1.33, §8.3): the item is answered with
-// Result Status Operation Pending and this Asynchronous Correlation Value,
-// which the client gives to Poll or Cancel. A handler may return it only
-// when the request's header allows it (RequestHeader.AsynchronousIndicator).
+// response is sent: the item is answered with Result Status Operation
+// Pending and this Asynchronous Correlation Value (KMIP 2.0 Response Batch
+// Item), which the client gives to Poll or Cancel. A handler may return it
+// only when the request's header allows it
+// (RequestHeader.AsynchronousIndicator).
 type Pending struct {
 	CorrelationValue []byte
 }
@@ -24,8 +25,8 @@ func pendingOf(err error) (*Pending, bool) {
 }
 
 // Pending writes a whole batch item that answers Operation Pending (KMIP
-// 2.0 §8.3: the Asynchronous Correlation Value follows the Result Status
-// and there is no payload).
+// 2.0 Response Batch Item: the Asynchronous Correlation Value follows the
+// Result Status and there is no payload).
 func (w *ResponseWriter) Pending(op Operation, id []byte, acv []byte) {
 	w.beginItem(op, id)
 	w.B.AddEnum(ttlv.TagResultStatus, uint32(ResultStatusOperationPending))

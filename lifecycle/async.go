@@ -12,13 +12,15 @@ import (
 	"github.com/kmipd/kmipd/ttlv"
 )
 
-// Asynchronous operations (KMIP 2.0 §6.1.33 Poll, §6.1.4 Cancel, §8.2
-// Asynchronous Indicator). kmipd's rule: an operation whose row says async
-// (Locate, which may scan the whole store) goes on in the background when
-// the request header allows it, unless the item is part of a batch run in
-// one transaction (Batch Error Continuation Undo) or its identity already
-// has Config.AsyncLimit operations outstanding; then it runs at once, as
-// the specification lets a server answer any request synchronously. The
+// Asynchronous operations (the Poll and Cancel operations and the Request
+// Header's Asynchronous Indicator, KMIP 2.0 §8.2). kmipd's rule: an
+// operation whose row says async (Locate, which may scan the whole store)
+// goes on in the background when the request header allows it, unless the
+// item is part of a batch run in one transaction (Batch Error Continuation
+// Undo, or a fail-closed audit trail's write transaction) or its identity
+// already has Config.AsyncLimit operations outstanding; then it runs at
+// once, as the specification lets a server answer any request
+// synchronously. The
 // item is answered Operation Pending with an Asynchronous Correlation
 // Value; only the identity that started it may Poll or Cancel it, and a
 // finished operation's result is kept for Config.AsyncTTL after it ends.
@@ -210,7 +212,7 @@ func readACV(c *kmip.Call, op string) ([]byte, error) {
 	return acv, nil
 }
 
-// poll is the Poll operation (KMIP 2.0 §6.1.33, 1.4 §4.27): while the
+// poll is the Poll operation (KMIP 1.0 on): while the
 // operation runs it answers Operation Pending again; once it has ended,
 // its result: the original operation's response payload, or its failure.
 // The result is then forgotten.
@@ -236,7 +238,7 @@ func (s *Service) poll(c *kmip.Call, w *ttlv.Builder) error {
 	return nil
 }
 
-// cancelOp is the Cancel operation (KMIP 2.0 §6.1.4, 1.4 §4.26): a running
+// cancelOp is the Cancel operation (KMIP 1.0 on): a running
 // operation is canceled (its context ends; its result, if it still
 // produces one, is dropped) and answers Canceled; one that has ended
 // answers Completed, or Failed if it failed. Either way it is forgotten.

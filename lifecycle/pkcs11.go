@@ -25,7 +25,7 @@ const (
 	p11MaxFunction kmip.PKCS_11Function = 68 // C_WaitForSlotEvent, the last of v2.40
 )
 
-// PKCS#11 return codes (CK_RV, PKCS#11 v2.40 §3.6) kmipd answers with.
+// PKCS#11 return codes (CK_RV, PKCS#11 v2.40) kmipd answers with.
 const (
 	CKROK                       kmip.PKCS_11ReturnCode = 0x000
 	CKRFunctionNotSupported     kmip.PKCS_11ReturnCode = 0x054
@@ -63,7 +63,7 @@ type p11Sessions struct {
 	count map[string]int
 }
 
-// pkcs11 is the PKCS#11 operation (KMIP 2.0 §6.1.37): kmipd serves the
+// pkcs11 is the PKCS#11 operation (KMIP 2.0 and 2.1): kmipd serves the
 // PKCS#11 functions of Config.PKCS11Functions (DefaultPKCS11Functions when
 // unset) on the client's behalf. C_Initialize hands out the Correlation
 // Value that the client's later calls carry, C_Finalize ends it; C_GetInfo
