@@ -31,7 +31,13 @@ const DefaultPushQueue = 64
 // endpoint's protocol version.
 type PushItem struct {
 	Operation Operation
-	Payload   func(b *ttlv.Builder, v Version)
+	// Get, for a Put, names the object to send: the server serves a Get of
+	// it as the endpoint's identity through its Handler, with every check
+	// and audit record a client's Get has, and the payload is the Unique
+	// Identifier, Put Function New, the object the Get answered and then
+	// what Payload writes. A Get that fails sends nothing (counted failed).
+	Get     string
+	Payload func(b *ttlv.Builder, v Version)
 }
 
 // PushStats counts server-to-client operations: sent and answered Success,
@@ -164,8 +170,24 @@ func (c *conn) servePush(ver Version) {
 			}
 			continue
 		}
+		var obj []byte
+		if it.Get != "" {
+			o, err := c.getForPush(it.Get, ver)
+			if err != nil {
+				s.push.failed.Add(1)
+				continue
+			}
+			obj = o
+		}
 		w.Begin(c.in[:0], ver, 1, nil)
-		w.Item(it.Operation, nil, func(b *ttlv.Builder) { it.Payload(b, ver) })
+		w.Item(it.Operation, nil, func(b *ttlv.Builder) {
+			if it.Get != "" {
+				b.AddText(ttlv.TagUniqueIdentifier, it.Get)
+				b.AddEnum(ttlv.TagPutFunction, uint32(PutFunctionNew))
+				b.AddRaw(obj)
+			}
+			it.Payload(b, ver)
+		})
 		msg, err := w.Finish()
 		if err != nil {
 			s.push.failed.Add(1)
@@ -192,4 +214,43 @@ func (c *conn) servePush(ver Version) {
 		}
 		s.push.sent.Add(1)
 	}
+}
+
+// getForPush serves a Get of id as the connection's identity through the
+// server's Handler and returns the encoded object item of its answer.
+func (c *conn) getForPush(id string, ver Version) ([]byte, error) {
+	s := c.srv
+	var pb ttlv.Builder
+	pb.Reset(nil, 0)
+	pb.AddText(ttlv.TagUniqueIdentifier, id)
+	payload, err := pb.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	req := &Request{Header: RequestHeader{Version: ver, BatchCount: 1},
+		Items: []BatchItem{{Operation: OperationGet, Payload: payload}}}
+	call := &Call{Ctx: s.baseContext(), Identity: &c.sess.Identity, RemoteAddr: c.sess.RemoteAddr, Request: req,
+		Item: &req.Items[0], Version: ver, Now: s.now(), Batch: &Batch{}}
+	var gb ttlv.Builder
+	gb.Reset(nil, 0)
+	if err := s.Handler.ServeKMIP(call, &gb); err != nil {
+		return nil, err
+	}
+	out, err := gb.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	// The answer is Object Type, Unique Identifier and the object.
+	v := ttlv.Value(out)
+	for !v.Empty() {
+		rest := v
+		it, ok := v.Next()
+		if !ok {
+			break
+		}
+		if it.Type == ttlv.TypeStructure {
+			return rest[:len(rest)-len(v)], nil
+		}
+	}
+	return nil, ErrNoBatchItem
 }

@@ -44,7 +44,12 @@ func (s *Service) notifyWrites(e written) {
 				if o.UnmarshalBinary(rec.Data) != nil {
 					continue
 				}
-				p.Push(rec.Owner, false, notifyItem(o, e.before[id]))
+				before, known := e.before[id]
+				if s.cfg.ServerToClientPut && known && before == nil && putType[o.Type] && gettable(o) {
+					p.Push(rec.Owner, false, putItem(o))
+					continue
+				}
+				p.Push(rec.Owner, false, notifyItem(o, before))
 			}
 			return nil
 		})
@@ -82,5 +87,31 @@ func notifyItem(o *objects.Object, before []objects.Attribute) kmip.PushItem {
 			}
 			return true
 		})
+	}}
+}
+
+// putType are the object types a Put sends (those a Get returns with a
+// value; a Template or Certificate Request is not sent).
+var putType = map[kmip.ObjectType]bool{
+	kmip.ObjectTypeSymmetricKey: true, kmip.ObjectTypeSecretData: true, kmip.ObjectTypeOpaqueObject: true,
+	kmip.ObjectTypeCertificate: true, kmip.ObjectTypePublicKey: true, kmip.ObjectTypePrivateKey: true,
+	kmip.ObjectTypeSplitKey: true, kmip.ObjectTypePGPKey: true,
+}
+
+// gettable reports whether a Get may return o's value: not Sensitive, and
+// Extractable unless said otherwise. Other objects are notified instead.
+func gettable(o *objects.Object) bool {
+	sensitive, _ := o.Bool(ttlv.TagSensitive)
+	extractable, set := o.Bool(ttlv.TagExtractable)
+	return !sensitive && (extractable || !set)
+}
+
+// putItem is the Put of a new object (KMIP 2.0 §7.2): Put Function New,
+// the object as a Get by its owner returns it (the server serves that Get,
+// with its checks and audit record, when it sends the Put) and its
+// attributes.
+func putItem(o *objects.Object) kmip.PushItem {
+	return kmip.PushItem{Operation: kmip.OperationPut, Get: o.ID, Payload: func(b *ttlv.Builder, v kmip.Version) {
+		objects.AppendAttributes(b, o, v, nil)
 	}}
 }

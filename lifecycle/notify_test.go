@@ -170,3 +170,66 @@ func TestNotify_VendorAttribute(t *testing.T) {
 		t.Errorf("Notify of Add Attribute names an unchanged attribute: %s", ttlv.Format(attrs))
 	}
 }
+
+// With Config.ServerToClientPut, TC-NP-1-14's flow in KMIP 2.x: a new key
+// is sent as a Put carrying the key as its owner's Get returns it, and its
+// attributes; a later change is a Notify.
+func TestNotify_Put(t *testing.T) {
+	le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) {
+		c.ServerToClient, c.ServerToClientPut = true, true
+	}})
+	srv := kmiptest.Start(t, kmiptest.MustPKI(t, "alice"), le.Service)
+	le.Service.SetPusher(srv.Server)
+	ep := handOver(t, srv, "alice", kmip.V2_1)
+	alice := srv.Dial(t, "alice", kmip.V2_1)
+	id := create(t, alice, "")
+	got := must(t, alice, kmip.OperationGet, fUID(id))
+	want, _ := got.Payload.Find(ttlv.TagSymmetricKey)
+	err := ep.ServeOne(5*time.Second, func(it *kmip.BatchItem) error {
+		p := it.Payload
+		var uid []byte
+		var fn uint32
+		var key ttlv.Value
+		var attrs ttlv.Value
+		if it.Operation != kmip.OperationPut || !p.ReadText(ttlv.TagUniqueIdentifier, &uid) || string(uid) != id ||
+			!p.ReadEnum(ttlv.TagPutFunction, &fn) || kmip.PutFunction(fn) != kmip.PutFunctionNew ||
+			!p.ReadStructure(ttlv.TagSymmetricKey, &key) || !p.ReadStructure(ttlv.TagAttributes, &attrs) || !p.Empty() {
+			t.Errorf("Put %s", ttlv.Format(it.Payload))
+			return nil
+		}
+		if !bytes.Equal(key, want.Children()) {
+			t.Errorf("Put key %s, Get's %s", ttlv.Format(key), ttlv.Format(want.Children()))
+		}
+		if _, ok := attrs.Find(ttlv.TagCryptographicAlgorithm); !ok {
+			t.Errorf("Put attributes %s", ttlv.Format(attrs))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Then Notify operations only (the Gets cleared Fresh, a change),
+	// the last for Activate.
+	must(t, alice, kmip.OperationActivate, fUID(id))
+	active := false
+	for range 4 {
+		if active {
+			break
+		}
+		err := ep.ServeOne(2*time.Second, func(it *kmip.BatchItem) error {
+			if it.Operation != kmip.OperationNotify {
+				t.Errorf("pushed %s after the Put, want Notify", it.Operation)
+			}
+			attrs, _ := it.Payload.Find(ttlv.TagAttributes)
+			st, ok := attrs.Children().Find(ttlv.TagState)
+			active = ok && kmip.State(st.Uint32()) == kmip.StateActive
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !active {
+		t.Error("no Notify of the Activate")
+	}
+}

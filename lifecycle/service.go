@@ -61,6 +61,9 @@ type Config struct {
 	// Endpoint Role Server to receive Notify operations (notify.go); off,
 	// Set Endpoint Role only takes note of the role.
 	ServerToClient bool
+	// ServerToClientPut sends a new object as a Put (its value included)
+	// rather than a Notify of its attributes.
+	ServerToClientPut bool
 }
 
 // Service implements the KMIP operations over the store: it is the

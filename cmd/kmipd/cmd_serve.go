@@ -132,7 +132,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
 	svcCfg.HSMStrict = cfg.HSM.Strict
 	svcCfg.AsyncLimit, svcCfg.AsyncTTL = cfg.Async.Limit, time.Duration(cfg.Async.TTL)
-	svcCfg.ServerToClient = cfg.ServerToClient.Enabled
+	svcCfg.ServerToClient, svcCfg.ServerToClientPut = cfg.ServerToClient.Enabled, cfg.ServerToClient.Put
 	for _, f := range cfg.HSM.PKCS11Functions {
 		svcCfg.PKCS11Functions = append(svcCfg.PKCS11Functions, kmip.PKCS_11Function(f))
 	}

@@ -124,9 +124,12 @@ type Config struct {
 	// Set Endpoint Role Server and receive a Notify, with the attributes
 	// that changed, for each change to its objects; Queue bounds what waits for one such connection
 	// (0: 64; beyond it new messages are dropped and counted).
+	// With Put, a new object is sent as a Put carrying its value (served as
+	// a Get by its owner, audited as one) instead of a Notify.
 	ServerToClient struct {
 		Enabled bool `yaml:"enabled"`
 		Queue   int  `yaml:"queue"`
+		Put     bool `yaml:"put"`
 	} `yaml:"server_to_client"`
 	// Names says where a Name must be unique: object (default: an object's
 	// names are distinct, objects may share one) or owner (one live object

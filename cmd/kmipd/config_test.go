@@ -224,7 +224,7 @@ func TestConfigValidation(t *testing.T) {
 		{`hsm: {pkcs11_functions: [0]}`, "hsm.pkcs11_functions"},
 		{`async: {limit: 2, ttl: 1m}`, ""},
 		{`async: {ttl: -1s}`, "async.ttl"},
-		{`server_to_client: {enabled: true, queue: 16}`, ""},
+		{`server_to_client: {enabled: true, queue: 16, put: true}`, ""},
 		{`server_to_client: {queue: -1}`, "server_to_client.queue"},
 	} {
 		dir := configDir(t, tc.yaml+"\n")
