@@ -62,6 +62,8 @@ refs=()
 [ -f conformance/pykmip-server.json ] && refs+=(--reference "PyKMIP server (1.4 set)=conformance/pykmip-server.json")
 note="CS-RNG-O-1..4 send the same RNG Seed request and expect four server policies (KMIP 2.0 §6.1.45 allows each). \
 O-1 is kmipd's default (accept the whole seed); O-2, O-3 and O-4 are replayed against kmipd configured with \
-\`rng.seed_max_bytes: 16\`, \`rng.seed: ignore\` and \`rng.seed: deny\` respectively."
+\`rng.seed_max_bytes: 16\`, \`rng.seed: ignore\` and \`rng.seed: deny\` respectively. \
+TC-NP-1-14 and TC-NP-2-14 record server-to-client messages (KMIP 1.4 §5), which a client-side runner cannot \
+replay: see conformance/README.md for those and the asynchronous and PKCS#11 files."
 bin/kmipctl conformance report --claimed conformance/claimed.txt --out conformance/REPORT.md --note "$note" "${refs[@]}" "$@" \
   2.1="$(with_rng 2.1)" 2.0-override="$(with_rng 2.0-override)" 2.0="$work/2.0.json" 1.4="$(with_rng 1.4)"

@@ -153,3 +153,20 @@ type Stats struct {
 type StatsReporter interface {
 	Stats() Stats
 }
+
+// LibraryInfo is a PKCS#11 library's CK_INFO (PKCS#11 v2.40 base specification): what
+// C_GetInfo reports of the Cryptoki library behind a backend.
+type LibraryInfo struct {
+	CryptokiMajor, CryptokiMinor byte
+	Manufacturer                 string // at most 32 bytes, blank-padded on the wire
+	Flags                        uint64
+	Description                  string // at most 32 bytes, blank-padded on the wire
+	LibraryMajor, LibraryMinor   byte
+}
+
+// LibraryInformer reports the PKCS#11 library behind the backend, for the
+// informational functions of KMIP's PKCS#11 operation (C_GetInfo). It hands
+// out no key, slot or session of the library.
+type LibraryInformer interface {
+	LibraryInfo(ctx context.Context) (LibraryInfo, error)
+}

@@ -18,6 +18,8 @@ type Client struct {
 	// Authentication, when set, puts a Credential in every request's
 	// header (RequestOptions.Authentication).
 	Authentication func(b *ttlv.Builder)
+	// Options are the request header options of Do's requests (nil: none).
+	Options *RequestOptions
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -31,7 +33,12 @@ type Client struct {
 // options returns the request options of c's requests (nil: none).
 func (c *Client) options() *RequestOptions {
 	if c.Authentication == nil {
-		return nil
+		return c.Options
+	}
+	if c.Options != nil {
+		c.ro = *c.Options
+	} else {
+		c.ro = RequestOptions{}
 	}
 	c.ro.Authentication = c.Authentication
 	return &c.ro
@@ -101,6 +108,45 @@ func (c *Client) roundTrip(req []byte) ([]byte, error) {
 	}
 	c.in = msg[:0]
 	return msg, nil
+}
+
+// ServeOne serves one server-to-client operation on a connection handed
+// over with Set Endpoint Role (Endpoint Role Server): it waits up to
+// timeout for the server's request message, passes its first batch item to
+// handle and sends back the response, Success with an empty payload when
+// handle returns nil, else Operation Failed with the error's reason.
+func (c *Client) ServeOne(timeout time.Duration, handle func(it *BatchItem) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn.SetDeadline(time.Now().Add(timeout))
+	msg, err := ttlv.ReadMessage(c.conn, nil, 64<<20)
+	if err != nil {
+		return err
+	}
+	var req Request
+	if err := req.Parse(msg, Limits{}); err != nil {
+		return err
+	}
+	if len(req.Items) != 1 {
+		return ErrNoBatchItem
+	}
+	it := &req.Items[0]
+	herr := handle(it)
+	var w ResponseWriter
+	w.Begin(nil, 0, &ResponseHeader{Version: req.Header.Version, TimeStamp: time.Now().Unix(), BatchCount: 1})
+	if herr == nil {
+		w.BeginSuccess(it.Operation, it.ID)
+		w.EndItem()
+	} else {
+		reason, m := ResultOf(herr)
+		w.Failure(it.Operation, it.ID, ResultStatusOperationFailed, reason, m)
+	}
+	out, err := w.Finish()
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(out)
+	return err
 }
 
 // Do sends a single-item request and returns its response item. A failed

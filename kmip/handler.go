@@ -186,6 +186,8 @@ type Call struct {
 	// RequestID names the request message in logs, the audit trail and
 	// the Result Message of failed items (zero in a Call built by hand).
 	RequestID RequestID
+
+	sess *Session // for BecomeEndpoint
 }
 
 // Context returns c.Ctx, or context.Background() when it is nil (a Call

@@ -161,8 +161,16 @@ func (h *RequestHeader) parse(v ttlv.Value) error {
 			bit, ok = 1<<3, it.Type == ttlv.TypeTextString
 			h.ServerCorrelationValue = it.Data
 		case ttlv.TagAsynchronousIndicator:
-			bit, ok = 1<<4, it.Type == ttlv.TypeBoolean
-			h.AsynchronousIndicator = it.Bool()
+			// A Boolean in KMIP 1.x and 2.0; KMIP 2.1's enumeration
+			// (Mandatory, Optional, Prohibited) is taken too.
+			bit = 1 << 4
+			switch it.Type {
+			case ttlv.TypeBoolean:
+				ok, h.AsynchronousIndicator = true, it.Bool()
+			case ttlv.TypeEnumeration:
+				e := it.Uint32()
+				ok, h.AsynchronousIndicator = e >= 1 && e <= 3, e == 1 || e == 2
+			}
 		case ttlv.TagAttestationCapableIndicator:
 			bit, ok = 1<<5, it.Type == ttlv.TypeBoolean
 			h.AttestationCapable = it.Bool()

@@ -20,6 +20,9 @@ type RequestOptions struct {
 	Authentication         func(b *ttlv.Builder)
 	BatchErrorContinuation BatchErrorContinuationOption
 	BatchOrderOption       *bool
+	// AsynchronousIndicator lets the server answer Operation Pending
+	// (KMIP 2.0 §8.2).
+	AsynchronousIndicator bool
 }
 
 // Begin starts a request of count batch items.
@@ -39,6 +42,9 @@ func (w *RequestWriter) Begin(buf []byte, ver Version, count int, o *RequestOpti
 		}
 		if o.ClientCorrelationValue != "" {
 			b.AddText(ttlv.TagClientCorrelationValue, o.ClientCorrelationValue)
+		}
+		if o.AsynchronousIndicator {
+			b.AddBool(ttlv.TagAsynchronousIndicator, true)
 		}
 		if o.Authentication != nil {
 			b.Begin(ttlv.TagAuthentication)

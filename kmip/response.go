@@ -183,12 +183,17 @@ type ResponseItem struct {
 	Reason    ResultReason
 	Message   []byte
 	Payload   ttlv.Value
+	// AsynchronousCorrelationValue is set when Status is Operation Pending.
+	AsynchronousCorrelationValue []byte
 }
 
 // Err returns nil for a successful item and a *Error otherwise.
 func (it *ResponseItem) Err() error {
 	if it.Status == ResultStatusSuccess {
 		return nil
+	}
+	if it.Status == ResultStatusOperationPending {
+		return &Pending{CorrelationValue: it.AsynchronousCorrelationValue}
 	}
 	msg, rid := SplitRequestID(string(it.Message))
 	return &Error{Reason: it.Reason, Message: msg, RequestID: rid}
@@ -244,6 +249,8 @@ func (r *Response) Parse(msg []byte, lim Limits) error {
 				ri.Reason = ResultReason(it.Uint32())
 			case ttlv.TagResultMessage:
 				ri.Message = it.Data
+			case ttlv.TagAsynchronousCorrelationValue:
+				ri.AsynchronousCorrelationValue = it.Data
 			case ttlv.TagResponsePayload:
 				ri.Payload = it.Children()
 			}

@@ -106,6 +106,11 @@ type Server struct {
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
 
+	// PushQueue bounds the server-to-client operations queued for one
+	// handed-over connection (push.go); 0 means DefaultPushQueue.
+	PushQueue int
+	push      pushHub
+
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
 	conns      map[*conn]struct{}

@@ -144,6 +144,10 @@ func (c *conn) serve() {
 			s.Logger.Info().Str("remote", remote).Err(err).Msg("write failed")
 			return
 		}
+		if c.sess.endpoint {
+			c.servePush(c.sess.req.Header.Version)
+			return
+		}
 	}
 }
 

@@ -26,6 +26,9 @@ type Session struct {
 	undo  []int
 	auth  Auth   // the request's authentication, when it carries one
 	msg   []byte // Result Message of a failed item, with the request id
+	// endpoint: a Set Endpoint Role handed the connection over to
+	// server-to-client operations (push.go).
+	endpoint bool
 }
 
 // NewSession returns a Session for a client with the given identity. The
@@ -77,7 +80,7 @@ func (c *Session) handle(msg []byte) []byte {
 		}
 	}
 
-	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, Peer: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch, RequestID: rid}
+	c.call = Call{Ctx: c.srv.baseContext(), Identity: &c.Identity, Peer: &c.Identity, RemoteAddr: c.RemoteAddr, Request: req, Version: h.Version, Now: now, Batch: &c.batch, RequestID: rid, sess: c}
 	if len(h.Authentication) != 0 && s.Authenticator != nil {
 		if err := c.authenticate(h, now); err != nil {
 			reason, msg := ResultOf(err)
@@ -155,6 +158,15 @@ func (c *Session) serveItems(undo bool) (failed bool) {
 			continue
 		}
 		w.B.Rollback(mark)
+		if p, ok := pendingOf(err); ok && w.B.Err() == nil {
+			// Neither success nor failure: a batch that stops on failure
+			// goes on, and nothing is left to undo (the item runs on).
+			w.Pending(it.Operation, it.ID, p.CorrelationValue)
+			if obs != nil {
+				obs.ItemServed(it.Operation, ResultStatusOperationPending, 0, time.Since(start))
+			}
+			continue
+		}
 		if err == nil {
 			err = ErrResponseTooLarge
 		}

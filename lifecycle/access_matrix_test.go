@@ -124,6 +124,10 @@ var accessMatrix = []struct {
 	{kmip.OperationLogin /*             */, "AAAAAAAA"},
 	{kmip.OperationLogout /*            */, "AAAAAAAA"},
 	{kmip.OperationDelegatedLogin /*    */, "AAAAAAAA"},
+	{kmip.OperationPoll /*              */, "AAAAAAAA"},
+	{kmip.OperationCancel /*            */, "AAAAAAAA"},
+	{kmip.OperationReProvision /*       */, "AAADDAAA"},
+	{kmip.OperationPKCS_11 /*           */, "DDDDDDDA"},
 }
 
 // mxSucceeds are the rows whose allowed cells must succeed outright with

@@ -110,6 +110,27 @@ type txWrites struct {
 type written struct {
 	ids   []string
 	wiped bool // the store was reset (Interop Reset)
+	// before holds, while connections take Notify operations, each
+	// object's attributes as the transaction found them (nil for an object
+	// it created), so that a Notify names what changed (notify.go).
+	before map[string][]objects.Attribute
+}
+
+// addBefore records id's attributes before tx first saved it.
+func (w *txWrites) addBefore(tx *store.Tx, id string, attrs []objects.Attribute) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = make(map[*store.Tx]written)
+	}
+	e := w.m[tx]
+	if e.before == nil {
+		e.before = make(map[string][]objects.Attribute)
+	}
+	if _, ok := e.before[id]; !ok {
+		e.before[id] = attrs
+	}
+	w.m[tx] = e
 }
 
 func (w *txWrites) add(tx *store.Tx, id string) {

@@ -121,6 +121,12 @@ func (s *Service) reCertify(c *kmip.Call, w *ttlv.Builder) error {
 	if err := req.Decode(c.Item.Payload, c.Version, kmip.OperationReCertify); err != nil {
 		return err
 	}
+	return s.renewCertificate(c, w, req)
+}
+
+// renewCertificate issues a replacement of the certificate req names:
+// Re-certify, and Re-Provision of a certificate.
+func (s *Service) renewCertificate(c *kmip.Call, w *ttlv.Builder, req kmip.CertifyRequest) error {
 	selfOnly, err := s.mayCertify(c)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"slices"
 	"testing"
 	"time"
 
@@ -367,6 +368,40 @@ func TestReCertify(t *testing.T) {
 	}
 	_, err = do(t, c, kmip.OperationReCertify, byID(idOf(t, it)))
 	wantReason(t, err, kmip.ResultReasonPermissionDenied)
+}
+
+// Re-Provision of an issued certificate renews it as Re-certify does, and
+// Query lists it once Certify is served.
+func TestReProvision_RenewsCertificate(t *testing.T) {
+	e := newCertEnv(t, nil)
+	c := e.srv.Dial(t, "admin", kmip.V2_1)
+	if !slices.Contains(queryOperations(t, c), kmip.OperationReProvision) {
+		t.Error("Query does not list Re-Provision with Certify served")
+	}
+	key, csr := newCSR(t, "reprovisioned")
+	it, err := do(t, c, kmip.OperationCertify, csrPayload(kmip.V2_1, csr, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := idOf(t, it)
+	oldCert := issuedCert(t, c, old)
+	it, err = do(t, c, kmip.OperationReProvision, byID(old))
+	if err != nil {
+		t.Fatalf("Re-Provision: %v", err)
+	}
+	nid := idOf(t, it)
+	nc := issuedCert(t, c, nid)
+	if nid == old || nc.Subject.CommonName != "reprovisioned" || !key.PublicKey.Equal(nc.PublicKey) || nc.SerialNumber.Cmp(oldCert.SerialNumber) == 0 {
+		t.Errorf("re-provisioned %s: %s serial %s", nid, nc.Subject, nc.SerialNumber)
+	}
+	if l := kpLinks(t, c, old); l[kmip.LinkTypeReplacementObjectLink] != nid {
+		t.Errorf("old links %v", l)
+	}
+	_, err = do(t, c, kmip.OperationReProvision, byID(create(t, c, "")))
+	wantReason(t, err, kmip.ResultReasonInvalidObjectType)
+	// 1.x has no Re-Provision.
+	_, err = do(t, e.srv.Dial(t, "admin", kmip.V1_4), kmip.OperationReProvision, byID(old))
+	wantReason(t, err, kmip.ResultReasonOperationNotSupported)
 }
 
 // In one batch, Create Key Pair then Certify without an identifier

@@ -14,3 +14,10 @@ func TableOperations() []kmip.Operation {
 	}
 	return ops
 }
+
+// Unlisted reports whether s serves op without Query listing it: its row
+// requires an operation s does not serve.
+func Unlisted(s *Service, op kmip.Operation) bool {
+	o := byOp[op]
+	return o != nil && !s.listed(o)
+}

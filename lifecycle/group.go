@@ -22,7 +22,9 @@ func (s *Service) updateGrouped(c *kmip.Call, fn func(tx *store.Tx) error) error
 		return fn(tx)
 	})
 	for _, tx := range txs {
-		s.invalidateWrites(tx)
+		if e := s.invalidateWrites(tx); err == nil {
+			s.notifyWrites(e)
+		}
 	}
 	return err
 }

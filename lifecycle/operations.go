@@ -22,6 +22,13 @@ type operation struct {
 	interop bool
 	// needsCA: served only with Config.Certify.
 	needsCA bool
+	// async: may go on in the background when the client allows it
+	// (async.go).
+	async bool
+	// requires is an operation this one is carried out with: until the
+	// service serves that one, Query does not list this one, whose handler
+	// refuses with a message naming what it waits for.
+	requires kmip.Operation
 	// states is the rule for the lifecycle states of the object it acts
 	// on (Allowed).
 	states stateRule
@@ -49,7 +56,7 @@ func init() {
 		{op: kmip.OperationRegister, serve: (*Service).register},
 		{op: kmip.OperationCertify, serve: (*Service).certify, online: true, needsCA: true, states: preActiveOrActive},
 		{op: kmip.OperationReCertify, serve: (*Service).reCertify, online: true, needsCA: true, states: notDestroyed},
-		{op: kmip.OperationLocate, serve: (*Service).locateStored, readOnly: true, states: anyState},
+		{op: kmip.OperationLocate, serve: (*Service).locateStored, readOnly: true, async: true, states: anyState},
 		{op: kmip.OperationGet, serve: (*Service).get, readOnly: true, online: true, states: notDestroyed},
 		{op: kmip.OperationGetAttributes, serve: (*Service).getAttributes, readOnly: true, states: anyState},
 		{op: kmip.OperationGetAttributeList, serve: (*Service).getAttributeList, readOnly: true, states: anyState},
@@ -91,6 +98,10 @@ func init() {
 		{op: kmip.OperationLogin, serve: (*Service).login, readOnly: true},
 		{op: kmip.OperationLogout, serve: (*Service).logout, readOnly: true},
 		{op: kmip.OperationDelegatedLogin, serve: (*Service).delegatedLogin, readOnly: true},
+		{op: kmip.OperationPoll, serve: (*Service).poll, readOnly: true},
+		{op: kmip.OperationCancel, serve: (*Service).cancelOp, readOnly: true},
+		{op: kmip.OperationReProvision, serve: (*Service).reProvision, requires: kmip.OperationCertify},
+		{op: kmip.OperationPKCS_11, serve: (*Service).pkcs11, readOnly: true},
 		{op: OperationWhoAmI, serve: (*Service).whoAmI, readOnly: true},
 		{op: OperationGrant, serve: (*Service).grant, online: true},
 		{op: OperationRevokeGrant, serve: (*Service).revokeGrant, online: true},
@@ -104,6 +115,12 @@ func init() {
 		}
 		byOp[o.op] = o
 	}
+}
+
+// listed reports whether Query lists o: a row whose required operation is
+// not served is not.
+func (s *Service) listed(o *operation) bool {
+	return o.requires == 0 || s.Supports(o.requires)
 }
 
 // ReadOnly reports whether op changes no object: it is served only to

@@ -36,11 +36,12 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 	v13 := ver.AtLeast(kmip.V1_3)
 	// Response fields in the order of KMIP 2.0 §6.1.37.
 	if has(kmip.QueryFunctionQueryOperations) {
-		for _, o := range operations {
+		for i := range operations {
+			o := &operations[i]
 			// Vendor (extension) operations are served but not listed:
 			// clients that map Operation values to their own enumeration
 			// (PyKMIP) fail on the whole answer for one value they lack.
-			if !o.op.IsExtension() && s.Supports(o.op) && ver.HasEnum(ttlv.TagOperation, uint32(o.op)) {
+			if !o.op.IsExtension() && s.Supports(o.op) && s.listed(o) && ver.HasEnum(ttlv.TagOperation, uint32(o.op)) {
 				w.AddEnum(ttlv.TagOperation, uint32(o.op))
 			}
 		}
@@ -85,7 +86,9 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 		// Streaming: Encrypt, Decrypt, Sign, Signature Verify and MAC take
 		// Init/Final Indicators and a Correlation Value.
 		w.AddBool(ttlv.TagStreamingCapability, true)
-		w.AddBool(ttlv.TagAsynchronousCapability, false)
+		// Locate goes on in the background when the client allows it,
+		// unless configured off; Poll and Cancel follow it (async.go).
+		w.AddBool(ttlv.TagAsynchronousCapability, s.asyncLimit() >= 0)
 		w.AddBool(ttlv.TagAttestationCapability, false)
 		w.AddBool(ttlv.TagBatchUndoCapability, true)
 		w.AddBool(ttlv.TagBatchContinueCapability, true)

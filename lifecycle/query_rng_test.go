@@ -77,7 +77,7 @@ func TestQuery_Capabilities(t *testing.T) {
 			got[item.Tag] = item.Uint32()
 		}
 		want := map[ttlv.Tag]uint32{
-			ttlv.TagStreamingCapability: 1, ttlv.TagAsynchronousCapability: 0, ttlv.TagAttestationCapability: 0,
+			ttlv.TagStreamingCapability: 1, ttlv.TagAsynchronousCapability: 1, ttlv.TagAttestationCapability: 0,
 			ttlv.TagBatchUndoCapability: 1, ttlv.TagBatchContinueCapability: 1,
 			ttlv.TagUnwrapMode:         uint32(kmip.UnwrapModeProcessed),
 			ttlv.TagDestroyAction:      uint32(kmip.DestroyActionKeyMaterialDeleted),

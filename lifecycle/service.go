@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -62,6 +63,23 @@ type Config struct {
 	// Tickets holds the tickets of Login and Delegated Login; nil: a store
 	// with the default bounds (Service.Tickets).
 	Tickets *authn.Tickets
+	// PKCS11Functions are the PKCS#11 functions clients may have kmipd
+	// call (pkcs11.go); nil means DefaultPKCS11Functions. Functions that
+	// administer the token or log in to it are never allowed.
+	PKCS11Functions []kmip.PKCS_11Function
+	// AsyncLimit bounds the asynchronous operations one identity may have
+	// outstanding (async.go; 0: DefaultAsyncLimit, negative: none, every
+	// request is answered at once); AsyncTTL is how long a finished one's
+	// result waits for Poll (0: DefaultAsyncTTL).
+	AsyncLimit int
+	AsyncTTL   time.Duration
+	// ServerToClient lets a client hand its connection over with Set
+	// Endpoint Role Server to receive Notify operations (notify.go); off,
+	// Set Endpoint Role only takes note of the role.
+	ServerToClient bool
+	// ServerToClientPut sends a new object as a Put (its value included)
+	// rather than a Notify of its attributes.
+	ServerToClientPut bool
 }
 
 // Service implements the KMIP operations over the store: it is the
@@ -79,6 +97,12 @@ type Service struct {
 	lostWrites atomic.Uint64
 	lostLogged atomic.Int64
 	tickets    *authn.Tickets
+	// p11 are the PKCS#11 interfaces clients initialised (pkcs11.go).
+	p11 p11Sessions
+	// async are the asynchronous operations outstanding (async.go).
+	async asyncJobs
+	// pusher sends Notify to handed-over connections (notify.go).
+	pusher Pusher
 }
 
 // Tickets returns the ticket store of Login and Delegated Login, which the
@@ -115,8 +139,12 @@ func NewService(cfg Config) *Service {
 		if o.online {
 			h = s.online(h)
 		}
+		if o.async {
+			h = s.asyncable(h)
+		}
 		// The operation-level pass of the decision point comes first,
-		// before the online check reads the objects the request names.
+		// before the online check reads the objects the request names and
+		// before an operation goes on in the background.
 		inner := h
 		h = func(c *kmip.Call, w *ttlv.Builder) error {
 			if err := s.authorize(c, o.op); err != nil {
@@ -173,7 +201,7 @@ func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error
 		if err := fn(tx); err != nil {
 			return err
 		}
-		tx.OnCommit(func() { s.invalidateWrites(tx) })
+		tx.OnCommit(func() { s.notifyWrites(s.invalidateWrites(tx)) })
 		return nil
 	})
 	if tx0 != nil {
@@ -182,13 +210,16 @@ func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error
 	return err
 }
 
-// invalidateWrites drops the cache entries of the objects tx saved.
-func (s *Service) invalidateWrites(tx *store.Tx) {
-	if e := s.writes.take(tx); e.wiped {
+// invalidateWrites drops the cache entries of the objects tx saved and
+// returns what it saved.
+func (s *Service) invalidateWrites(tx *store.Tx) written {
+	e := s.writes.take(tx)
+	if e.wiped {
 		s.cache.clear()
 	} else {
 		s.cache.invalidate(e.ids...)
 	}
+	return e
 }
 
 // update runs fn in the batch's transaction if there is one, else in its
@@ -264,6 +295,9 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 		return err
 	}
 	s.cache.invalidate(o.ID)
+	if p := s.pusher; p != nil && p.HasPushEndpoints() {
+		s.writes.addBefore(tx, o.ID, s.attrsBefore(tx, o.ID))
+	}
 	s.writes.add(tx, o.ID)
 	return tx.Put(&store.Record{ID: o.ID, Owner: ownerKey(o.Owner, o.Tenant), Data: data, Index: indexEntries(o, s.cfg.Names)})
 }

@@ -6,9 +6,11 @@ import (
 )
 
 // setEndpointRole is the Set Endpoint Role operation (KMIP 2.0 §6.1.46):
-// kmipd takes note of the role a client asks it to play, Client or Server,
-// and answers with an empty payload. It initiates no server-to-client
-// operations either way.
+// the requester names the role it takes on the connection. With
+// Config.ServerToClient, Endpoint Role Server hands the connection over:
+// once answered, kmipd sends Notify operations on it (notify.go,
+// kmip/push.go) and serves no more requests there. Otherwise, and for
+// Endpoint Role Client, kmipd only takes note of the role.
 func (s *Service) setEndpointRole(c *kmip.Call, w *ttlv.Builder) error {
 	var req kmip.SetEndpointRoleRequest
 	if err := req.Decode(c.Item.Payload); err != nil {
@@ -20,5 +22,8 @@ func (s *Service) setEndpointRole(c *kmip.Call, w *ttlv.Builder) error {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "unknown Endpoint Role %d", uint32(req.Role))
 	}
 	s.cfg.Logger.Debug().Str("identity", c.Identity.Name).Stringer("endpoint_role", req.Role).Msg("Set Endpoint Role")
+	if req.Role == kmip.EndpointRoleServer && s.cfg.ServerToClient {
+		c.BecomeEndpoint()
+	}
 	return nil
 }

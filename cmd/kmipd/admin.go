@@ -77,6 +77,19 @@ func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.
 	}
 }
 
+// watchPush registers the counters of server-to-client operations
+// (server_to_client): sent and answered Success, failed, dropped on a full
+// queue.
+func (m *metrics) watchPush(srv *kmip.Server) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_push_sent_total", Help: "Server-to-client operations (Notify) a client answered with Success."},
+			func() float64 { return float64(srv.PushStats().Sent) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_push_failed_total", Help: "Server-to-client operations a client failed or did not answer."},
+			func() float64 { return float64(srv.PushStats().Failed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_push_dropped_total", Help: "Server-to-client operations dropped because the connection's queue was full."},
+			func() float64 { return float64(srv.PushStats().Dropped) }))
+}
+
 func newMetrics(db *store.DB) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),

@@ -131,6 +131,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	svcCfg.RNGSeed, _ = lifecycle.ParseRNGSeedPolicy(cfg.RNG.Seed)
 	svcCfg.RNGSeedMaxBytes = cfg.RNG.SeedMaxBytes
 	svcCfg.HSMStrict = cfg.HSM.Strict
+	svcCfg.AsyncLimit, svcCfg.AsyncTTL = cfg.Async.Limit, time.Duration(cfg.Async.TTL)
+	svcCfg.ServerToClient, svcCfg.ServerToClientPut = cfg.ServerToClient.Enabled, cfg.ServerToClient.Put
+	for _, f := range cfg.HSM.PKCS11Functions {
+		svcCfg.PKCS11Functions = append(svcCfg.PKCS11Functions, kmip.PKCS_11Function(f))
+	}
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
 	svcCfg.TrustRoots = pool
@@ -183,6 +188,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		IdentitySource:          idSource,
 		Authenticator:           authenticator,
 		Observer:                auditObserver(trail, met),
+		PushQueue:               cfg.ServerToClient.Queue,
+	}
+	if cfg.ServerToClient.Enabled {
+		svc.SetPusher(srv)
+		met.watchPush(srv)
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -62,6 +62,11 @@ type Config struct {
 		// for a key a client could Get; by default such a key (Extractable,
 		// not Sensitive) is used in kmipd instead.
 		Strict bool `yaml:"strict,omitempty"`
+		// PKCS11Functions are the PKCS#11 functions (their numbers in the
+		// PKCS#11 v2.40 function list, C_Initialize = 1) clients may have
+		// kmipd call with the PKCS#11 operation; empty: C_Initialize,
+		// C_Finalize and C_GetInfo. Token administration and login never.
+		PKCS11Functions []uint32 `yaml:"pkcs11_functions,omitempty"`
 	} `yaml:"hsm"`
 	// Admins are client identities (see Identity) that see every object.
 	Admins []string `yaml:"admins"`
@@ -109,6 +114,25 @@ type Config struct {
 		// SeedMaxBytes caps the bytes taken from one seed; 0: no cap.
 		SeedMaxBytes int `yaml:"seed_max_bytes"`
 	} `yaml:"rng"`
+	// Async bounds asynchronous operations (Locate with the client's
+	// Asynchronous Indicator, then Poll or Cancel): Limit outstanding per
+	// identity (0: 4; negative: none, every request answered at once), and
+	// how long a finished one's result waits for Poll (0: 10m).
+	Async struct {
+		Limit int      `yaml:"limit"`
+		TTL   Duration `yaml:"ttl"`
+	} `yaml:"async"`
+	// ServerToClient lets a KMIP 2.x client hand its connection over with
+	// Set Endpoint Role Server and receive a Notify, with the attributes
+	// that changed, for each change to its objects; Queue bounds what waits for one such connection
+	// (0: 64; beyond it new messages are dropped and counted).
+	// With Put, a new object is sent as a Put carrying its value (served as
+	// a Get by its owner, audited as one) instead of a Notify.
+	ServerToClient struct {
+		Enabled bool `yaml:"enabled"`
+		Queue   int  `yaml:"queue"`
+		Put     bool `yaml:"put"`
+	} `yaml:"server_to_client"`
 	// Names says where a Name must be unique: object (default: an object's
 	// names are distinct, objects may share one) or owner (one live object
 	// of an owner per name; destroying it frees the name).
@@ -367,6 +391,17 @@ func (c *Config) validate() error {
 	}
 	if _, ok := lifecycle.ParseNamePolicy(c.Names.Unique); !ok {
 		errs = append(errs, fmt.Errorf("names.unique %q: want object, owner or tenant", c.Names.Unique))
+	}
+	for _, f := range c.HSM.PKCS11Functions {
+		if !lifecycle.ValidPKCS11Function(kmip.PKCS_11Function(f)) {
+			errs = append(errs, fmt.Errorf("hsm.pkcs11_functions: %d is not a PKCS#11 function that may be allowed (1-68; never C_InitToken, C_InitPIN, C_SetPIN, C_Login, C_Logout)", f))
+		}
+	}
+	if c.ServerToClient.Queue < 0 {
+		errs = append(errs, fmt.Errorf("server_to_client.queue %d: want 0 (the default) or more", c.ServerToClient.Queue))
+	}
+	if c.Async.TTL < 0 {
+		errs = append(errs, fmt.Errorf("async.ttl %s: want 0 (the default) or more", time.Duration(c.Async.TTL)))
 	}
 	if c.RNG.SeedMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("rng.seed_max_bytes %d: want 0 (no cap) or more", c.RNG.SeedMaxBytes))

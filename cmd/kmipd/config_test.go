@@ -219,6 +219,13 @@ func TestConfigValidation(t *testing.T) {
 		{`rng: {seed: ignore, seed_max_bytes: 16}`, ""},
 		{`rng: {seed: sometimes}`, "rng.seed"},
 		{`rng: {seed_max_bytes: -1}`, "rng.seed_max_bytes"},
+		{`hsm: {pkcs11_functions: [1, 2, 3, 5, 7]}`, ""},
+		{`hsm: {pkcs11_functions: [19]}`, "hsm.pkcs11_functions"},
+		{`hsm: {pkcs11_functions: [0]}`, "hsm.pkcs11_functions"},
+		{`async: {limit: 2, ttl: 1m}`, ""},
+		{`async: {ttl: -1s}`, "async.ttl"},
+		{`server_to_client: {enabled: true, queue: 16, put: true}`, ""},
+		{`server_to_client: {queue: -1}`, "server_to_client.queue"},
 	} {
 		dir := configDir(t, tc.yaml+"\n")
 		_, err := loadConfig(dir)

@@ -41,7 +41,8 @@ func (r *Role) allows(op kmip.Operation, typ kmip.ObjectType) bool {
 
 // Operations that act on the server rather than on objects: no built-in
 // role but server has them.
-var serverOps = NewOpSet(kmip.OperationRNGSeed, kmip.OperationLog, kmip.OperationSetEndpointRole, kmip.OperationInterop)
+var serverOps = NewOpSet(kmip.OperationRNGSeed, kmip.OperationLog, kmip.OperationSetEndpointRole, kmip.OperationInterop,
+	kmip.OperationPKCS_11)
 
 // allOps is every operation kmipd can name.
 var allOps = func() OpSet {
@@ -57,9 +58,11 @@ var cryptoOps = NewOpSet(kmip.OperationEncrypt, kmip.OperationDecrypt, kmip.Oper
 	kmip.OperationSignatureVerify, kmip.OperationMAC, kmip.OperationMACVerify, kmip.OperationDeriveKey)
 
 // sessionOps touch no object and reveal nothing of any: every built-in
-// role has them.
+// role has them. Poll and Cancel reach only the caller's own asynchronous
+// operations, whose start was decided on its own.
 var sessionOps = NewOpSet(kmip.OperationQuery, kmip.OperationDiscoverVersions, OperationWhoAmI,
-	kmip.OperationLogin, kmip.OperationLogout, kmip.OperationDelegatedLogin, kmip.OperationPing)
+	kmip.OperationLogin, kmip.OperationLogout, kmip.OperationDelegatedLogin, kmip.OperationPing,
+	kmip.OperationPoll, kmip.OperationCancel)
 
 // Built-in roles (docs/operator.md describes them).
 var builtins = map[string]*Role{

@@ -235,6 +235,12 @@ func newRecord(c *kmip.Call) *Record {
 // identifiers a successful response names. Nothing else of the payload is
 // looked at.
 func (r *Record) outcome(err error, w *ttlv.Builder, mark int) {
+	var pending *kmip.Pending
+	if errors.As(err, &pending) {
+		// Answered Operation Pending: the outcome is Poll's to record.
+		r.Status = kmip.ResultStatusOperationPending.String()
+		return
+	}
 	if err != nil {
 		reason, _ := kmip.ResultOf(err)
 		r.Status, r.Reason = kmip.ResultStatusOperationFailed.String(), reason.String()

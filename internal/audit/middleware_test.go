@@ -101,6 +101,8 @@ func (s *fakeService) ServeKMIP(c *kmip.Call, w *ttlv.Builder) error {
 		w.End()
 	case kmip.OperationActivate:
 		panic("boom")
+	case kmip.OperationLocate:
+		return &kmip.Pending{CorrelationValue: []byte{1}}
 	default:
 		return kmip.ErrOperationNotSupported
 	}
@@ -256,6 +258,18 @@ func TestWrapRecordsOperations(t *testing.T) {
 		if bytes.Contains(data, []byte(form)) {
 			t.Fatalf("the trail contains the key material (%q)", form)
 		}
+	}
+}
+
+// An item answered Operation Pending is recorded as such, not as a
+// failure.
+func TestWrapRecordsPending(t *testing.T) {
+	h := newHarness(t, true)
+	if res := h.do(t, false, item{kmip.OperationLocate, nil}); res[0].Status != kmip.ResultStatusOperationPending {
+		t.Fatalf("Locate: %+v", res[0])
+	}
+	if got, want := summary(h.records(t)), "op:Locate:OperationPending:"; got != want {
+		t.Fatalf("records %s, want %s", got, want)
 	}
 }
 

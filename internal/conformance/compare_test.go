@@ -422,3 +422,28 @@ func TestCanonical(t *testing.T) {
 		}
 	}
 }
+
+// Ensure that C_GetInfo's CK_INFO may name another library (manufacturer,
+// description, library version) but not another Cryptoki version, flags
+// or length; other PKCS#11 output is exact.
+func TestCompare_PKCS11GetInfo(t *testing.T) {
+	// The output of PKCS11-M-1-21 step 1, and kmipd's own.
+	const want = "022854455354202020202020507479204c7464202020202020202020202020202020" + "0000000000000000" +
+		"5445535420202020202020202020202020202020202020202020202020202020" + "0100"
+	kmipd := "0228" + strings.Repeat("6b", 32) + "0000000000000000" + strings.Repeat("20", 32) + "0105"
+	rq := req("2.1", reqItem("PKCS_11", `<PKCS_11Function type="Enumeration" value="C_GetInfo"/>`))
+	out := func(fn, v string) string {
+		return resp("2.1", item("PKCS_11", "Success", `<PKCS_11Function type="Enumeration" value="`+fn+
+			`"/><PKCS_11OutputParameters type="ByteString" value="`+v+`"/><PKCS_11ReturnCode type="Enumeration" value="OK"/>`))
+	}
+	wantPass(t, compareOnce(t, nil, kmip.V2_1, rq, out("C_GetInfo", want), out("C_GetInfo", kmipd)))
+	path := "ResponseMessage/BatchItem[0]/ResponsePayload/PKCS_11OutputParameters"
+	for _, bad := range []string{
+		"0300" + kmipd[4:],                           // Cryptoki version
+		kmipd[:68] + "0000000000000001" + kmipd[84:], // flags
+		kmipd[:len(kmipd)-2],                         // length
+	} {
+		wantFail(t, compareOnce(t, nil, kmip.V2_1, rq, out("C_GetInfo", want), out("C_GetInfo", bad)), path, "value differs")
+	}
+	wantFail(t, compareOnce(t, nil, kmip.V2_1, rq, out("C_Finalize", want), out("C_Finalize", kmipd)), path, "value differs")
+}

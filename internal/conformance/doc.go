@@ -157,6 +157,11 @@
 //     be present where expected) (PROF21 §4.1.1 "Query", "Vendor
 //     Identification", "Server Information"). Items are compared as a
 //     multiset.
+//   - PKCS#11: the Output Parameters of C_GetInfo, a CK_INFO, may name
+//     another library (manufacturer, description, library version) as
+//     Vendor Identification and Server Information may differ (PROF21
+//     §4.1.1); its length, Cryptoki version and flags are exact, as is the
+//     output of every other function.
 //   - Discover Versions without a client list may name extra versions: the
 //     expected ones must appear, in order (PROF21 §4.1.1).
 //   - Locate may return Located Items where the file shows none (PROF21
