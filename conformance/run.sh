@@ -19,8 +19,11 @@ trap cleanup EXIT
 
 bin/kmipd init --dir "$work/kmipd" --listen "127.0.0.1:$port" >/dev/null
 # kmipd as the certificate authority of its dev CA, so that Certify,
-# Re-certify and Re-Provision are served (and listed, as the files expect).
+# Re-certify and Re-Provision are served, and with its server-to-client
+# side on, so that every KMIP 2.0 operation is served (and listed, as the
+# files expect).
 printf 'certify:\n  enabled: true\n' >>"$work/kmipd/kmipd.yaml"
+sed -i '/^server_to_client:/,/^[a-z]/s/^\( *enabled:\).*/\1 true/; /^server_to_client:/,/^[a-z]/s/^\( *put:\).*/\1 true/' "$work/kmipd/kmipd.yaml"
 pki="$work/kmipd/pki"
 start() { # LOG [VAR=VALUE...]: serve $work/kmipd with the given environment until stop
   local log=$1; shift

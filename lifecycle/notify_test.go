@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/access"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
 	"github.com/kmipd/kmipd/lifecycle"
@@ -14,8 +15,26 @@ import (
 
 // notifyEnv serves with server-to-client operations on, with a push queue
 // of queue messages per connection.
+// endpointPolicy lets every identity hand its connection over: Set
+// Endpoint Role acts on the server, so it takes a role that has it.
+func endpointPolicy(t *testing.T) *access.Policy { return usersWith(t, "set-endpoint-role") }
+
+// usersWith is a policy where every identity is a user that may also call
+// the given server operations (admin is a global admin).
+func usersWith(t *testing.T, ops ...string) *access.Policy {
+	t.Helper()
+	p, err := access.New(access.Config{GlobalAdmins: []string{"admin"}, DefaultRoles: []string{"user", "extra"},
+		Roles: map[string]access.RoleSpec{"extra": {Ops: ops}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func notifyEnv(t *testing.T, queue int) *kmiptest.Server {
-	le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) { c.ServerToClient = true }})
+	le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) {
+		c.ServerToClient, c.Access = true, endpointPolicy(t)
+	}})
 	srv := kmiptest.Start(t, kmiptest.MustPKI(t, "alice", "bob"), le.Service, func(s *kmip.Server) { s.PushQueue = queue })
 	le.Service.SetPusher(srv.Server)
 	return srv
@@ -112,7 +131,7 @@ func TestNotify_BackPressure(t *testing.T) {
 	}
 	waitStats(t, srv, func(s kmip.PushStats) bool { return s.Failed == 2 && s.Sent == 0 })
 
-	e := newEnv(t, "alice")
+	e := newEnvWith(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) { c.Access = endpointPolicy(t) }}, "alice")
 	c := e.srv.Dial(t, "alice", kmip.V2_1)
 	if _, err := do(t, c, kmip.OperationSetEndpointRole, func(b *ttlv.Builder) {
 		b.AddEnum(ttlv.TagEndpointRole, uint32(kmip.EndpointRoleServer))
@@ -176,7 +195,7 @@ func TestNotify_VendorAttribute(t *testing.T) {
 // attributes; a later change is a Notify.
 func TestNotify_Put(t *testing.T) {
 	le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) {
-		c.ServerToClient, c.ServerToClientPut = true, true
+		c.ServerToClient, c.ServerToClientPut, c.Access = true, true, endpointPolicy(t)
 	}})
 	srv := kmiptest.Start(t, kmiptest.MustPKI(t, "alice"), le.Service)
 	le.Service.SetPusher(srv.Server)

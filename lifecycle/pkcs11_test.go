@@ -46,7 +46,9 @@ func p11(t *testing.T, c *kmip.Client, f kmip.PKCS_11Function, corr, in []byte) 
 // Another identity cannot use the value; a function off the allow-list,
 // and one that logs in to the token whatever the configuration, is refused.
 func TestPKCS11(t *testing.T) {
-	e := newEnv(t)
+	// PKCS#11 acts on the server's token: a server operation, given here
+	// to every identity.
+	e := newEnvWith(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) { c.Access = usersWith(t, "pkcs-11") }})
 	alice := e.srv.Dial(t, "alice", kmip.V2_1)
 	bob := e.srv.Dial(t, "bob", kmip.V2_1)
 	cv, _, rc, err := p11(t, alice, lifecycle.P11Initialize, nil, []byte{1})
@@ -79,6 +81,7 @@ func TestPKCS11(t *testing.T) {
 	// Configured: C_GetSlotList allowed but not carried out; C_Login never.
 	le := newEnvWith(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) {
 		c.PKCS11Functions = []kmip.PKCS_11Function{lifecycle.P11Initialize, 5, lifecycle.P11Login}
+		c.Access = usersWith(t, "pkcs-11")
 	}})
 	c := le.srv.Dial(t, "alice", kmip.V2_0)
 	if _, _, rc, err := p11(t, c, 5, nil, nil); err != nil || rc != lifecycle.CKRFunctionNotSupported {
@@ -87,6 +90,10 @@ func TestPKCS11(t *testing.T) {
 	_, _, _, err = p11(t, c, lifecycle.P11Login, nil, nil)
 	wantReason(t, err, kmip.ResultReasonPermissionDenied)
 	_, _, _, err = p11(t, c, lifecycle.P11GetInfo, nil, nil)
+	wantReason(t, err, kmip.ResultReasonPermissionDenied)
+
+	// An ordinary user without the role is refused.
+	_, _, _, err = p11(t, newEnv(t).srv.Dial(t, "alice", kmip.V2_1), lifecycle.P11Initialize, nil, []byte{1})
 	wantReason(t, err, kmip.ResultReasonPermissionDenied)
 
 	// The operation exists from KMIP 2.0 on.

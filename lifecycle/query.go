@@ -45,6 +45,15 @@ func (s *Service) query(c *kmip.Call, w *ttlv.Builder) error {
 				w.AddEnum(ttlv.TagOperation, uint32(o.op))
 			}
 		}
+		// The server-to-client operations kmipd sends, when it does
+		// (notify.go): Query lists what the server supports, in either
+		// direction, as the OASIS recordings do.
+		if s.cfg.ServerToClient && ver.HasEnum(ttlv.TagOperation, uint32(kmip.OperationNotify)) {
+			w.AddEnum(ttlv.TagOperation, uint32(kmip.OperationNotify))
+			if s.cfg.ServerToClientPut {
+				w.AddEnum(ttlv.TagOperation, uint32(kmip.OperationPut))
+			}
+		}
 	}
 	if has(kmip.QueryFunctionQueryObjects) {
 		for _, t := range supportedObjectTypes {
