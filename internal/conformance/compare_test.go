@@ -447,3 +447,19 @@ func TestCompare_PKCS11GetInfo(t *testing.T) {
 	}
 	wantFail(t, compareOnce(t, nil, kmip.V2_1, rq, out("C_Finalize", want), out("C_Finalize", kmipd)), path, "value differs")
 }
+
+// Ensure that a recording that left out the Operation its request item
+// named (TC-LOGIN-3-20) accepts the server's copy of it, which SPEC20 §8.6
+// requires, and nothing else in its place.
+func TestCompare_OperationTheRecordingOmitted(t *testing.T) {
+	rq := req("2.0", reqItem("Query", ""))
+	noOp := func(s string) string { return strings.Replace(s, `<Operation type="Enumeration" value="Query"/>`, "", 1) }
+	exp := resp("2.0", noOp(failed("Query", "UsageLimitExceeded", "")))
+	wantPass(t, compareOnce(t, nil, kmip.V2_0, rq, exp, resp("2.0", failed("Query", "UsageLimitExceeded", ""))))
+	wantPass(t, compareOnce(t, nil, kmip.V2_0, rq, exp, exp))
+	wantFail(t, compareOnce(t, nil, kmip.V2_0, rq, exp, resp("2.0", failed("Locate", "UsageLimitExceeded", ""))),
+		"ResponseMessage/BatchItem[0]/Operation", "unexpected element")
+	// A recording that has the Operation still requires it.
+	wantFail(t, compareOnce(t, nil, kmip.V2_0, rq, resp("2.0", failed("Query", "UsageLimitExceeded", "")), exp),
+		"ResponseMessage/BatchItem[0]/Operation", "missing")
+}

@@ -90,7 +90,10 @@
 //     items carry one, else by position (PROF21 §4.1.1 counts the Unique
 //     Batch Item ID among the identifiers; §4.1.2 requires it only when a
 //     batch has more than one item). The ID itself, Operation and Result
-//     Status are exact.
+//     Status are exact, except that an Operation the recording left out
+//     is accepted when it is the request item's (SPEC20 §8.6 requires it
+//     in the response; TC-LOGIN-3-20 omits it where TC-DLOGIN-1-20, the
+//     same exchange, has it).
 //   - Result Message may differ, be absent or be added (PROF21 §4.1.1
 //     "Result Message").
 //   - Result Reason is exact, except that under protocol version 2.0 Permission
