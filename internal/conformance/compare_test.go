@@ -453,7 +453,9 @@ func TestCompare_PKCS11GetInfo(t *testing.T) {
 // requires, and nothing else in its place.
 func TestCompare_OperationTheRecordingOmitted(t *testing.T) {
 	rq := req("2.0", reqItem("Query", ""))
-	noOp := func(s string) string { return strings.Replace(s, `<Operation type="Enumeration" value="Query"/>`, "", 1) }
+	noOp := func(s string) string {
+		return strings.Replace(s, `<Operation type="Enumeration" value="Query"/>`, "", 1)
+	}
 	exp := resp("2.0", noOp(failed("Query", "UsageLimitExceeded", "")))
 	wantPass(t, compareOnce(t, nil, kmip.V2_0, rq, exp, resp("2.0", failed("Query", "UsageLimitExceeded", ""))))
 	wantPass(t, compareOnce(t, nil, kmip.V2_0, rq, exp, exp))
