@@ -3,25 +3,14 @@ package objects
 import (
 	"slices"
 
-	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/internal/access"
 )
 
 // Grant lets an identity other than the owner apply some operations to an
-// object (the access model is internal/access; the grant operations are in
-// lifecycle/grant.go).
-type Grant struct {
-	Identity string
-	Ops      []kmip.Operation // ascending, no repeats
-	// FollowReKey: Re-key and Re-key Key Pair copy the grant to the
-	// replacement object.
-	FollowReKey bool
-}
-
-// Has reports whether g grants op.
-func (g *Grant) Has(op kmip.Operation) bool {
-	_, ok := slices.BinarySearch(g.Ops, op)
-	return ok
-}
+// object. The type is the access model's (internal/access), so that the
+// decision point reads an object's grants as they are stored, and clients
+// of the grant operations need not import the object model.
+type Grant = access.Grant
 
 // cloneGrants copies gs deeply.
 func cloneGrants(gs []Grant) []Grant {

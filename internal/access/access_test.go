@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/objects"
 )
 
 // Ensure that every operation name OpName writes is read back by ParseOp,
@@ -96,7 +95,7 @@ func TestDecide(t *testing.T) {
 	}
 	user := p.Subject(&kmip.Identity{Name: "bob"})
 	granted := &Object{Owner: "alice", Tenant: "acme", Type: kmip.ObjectTypeSymmetricKey,
-		Grants: []objects.Grant{{Identity: "bob", Ops: []kmip.Operation{kmip.OperationEncrypt}}}}
+		Grants: []Grant{{Identity: "bob", Ops: []kmip.Operation{kmip.OperationEncrypt}}}}
 	id := &kmip.Identity{Name: "bob"}
 	if n := testing.AllocsPerRun(100, func() {
 		s := p.Subject(id)

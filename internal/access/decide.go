@@ -2,7 +2,6 @@ package access
 
 import (
 	"github.com/kmipd/kmipd/kmip"
-	"github.com/kmipd/kmipd/objects"
 )
 
 // Outcome is what the decision point says of a request.
@@ -41,7 +40,7 @@ type Object struct {
 	Owner  string
 	Tenant string // as stored: "" for DefaultTenant
 	Type   kmip.ObjectType
-	Grants []objects.Grant
+	Grants []Grant
 }
 
 // Decide is kmipd's one authorization function. With o nil it decides
@@ -101,7 +100,7 @@ func (s *Subject) anyRole(op kmip.Operation, typ kmip.ObjectType, tenantOnly boo
 	return false
 }
 
-func findGrant(gs []objects.Grant, name string) *objects.Grant {
+func findGrant(gs []Grant, name string) *Grant {
 	for i := range gs {
 		if gs[i].Identity == name {
 			return &gs[i]
