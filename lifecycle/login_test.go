@@ -267,3 +267,54 @@ func TestDelegatedLoginRights(t *testing.T) {
 		}
 	}
 }
+
+// A Right limited to objects covers only items that act on those objects:
+// not items that name no object (Create, Locate) even after an earlier item
+// of the batch left a listed object as the ID Placeholder, nor an object
+// named under another tag or nested in a structure.
+func TestDelegatedLoginRights_ObjectsOnly(t *testing.T) {
+	e := newAuthEnv(t, nil, authn.PasswordOptions{})
+	alice := e.srv.Dial(t, "alice", kmip.V2_0)
+	k0, k1 := create(t, alice, ""), create(t, alice, "")
+	v := login(t, alice, kmip.OperationDelegatedLogin, 0, func(b *ttlv.Builder) {
+		b.Begin(ttlv.TagRights)
+		b.Begin(ttlv.TagRight)
+		b.Begin(ttlv.TagObjects)
+		b.AddText(ttlv.TagUniqueIdentifier, k0)
+		b.End()
+		b.End()
+		b.End()
+	})
+	opts := &kmip.RequestOptions{Authentication: kmip.TicketCredential(v),
+		BatchErrorContinuation: kmip.BatchErrorContinuationOptionContinue}
+	items := aoBatch(t, alice, opts,
+		aoItem{kmip.OperationExport, byID(k0)}, // allowed; leaves k0 as the ID Placeholder
+		aoItem{kmip.OperationLocate, func(*ttlv.Builder) {}},
+		aoItem{kmip.OperationCreate, func(b *ttlv.Builder) {
+			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+			symAttrs(kmip.V2_0, kmip.CryptographicAlgorithmAES, 128, "", nil)(b)
+		}},
+		aoItem{kmip.OperationGetAttributes, func(*ttlv.Builder) {}}, // the placeholder, k0: allowed
+		aoItem{kmip.OperationReKeyKeyPair, func(b *ttlv.Builder) { b.AddText(ttlv.TagPrivateKeyUniqueIdentifier, k1) }},
+		aoItem{kmip.OperationGet, func(b *ttlv.Builder) {
+			b.AddText(ttlv.TagUniqueIdentifier, k0)
+			b.Begin(ttlv.TagKeyWrappingSpecification)
+			b.AddEnum(ttlv.TagWrappingMethod, uint32(kmip.WrappingMethodEncrypt))
+			b.Begin(ttlv.TagEncryptionKeyInformation)
+			b.AddText(ttlv.TagUniqueIdentifier, k1)
+			b.End()
+			b.End()
+		}},
+	)
+	want := []kmip.ResultReason{0, kmip.ResultReasonNotAuthorized, kmip.ResultReasonNotAuthorized, 0,
+		kmip.ResultReasonNotAuthorized, kmip.ResultReasonNotAuthorized}
+	for i, it := range items {
+		if want[i] == 0 {
+			if it.Status != kmip.ResultStatusSuccess {
+				t.Errorf("item %d (%s): %s %q, want success", i, it.Operation, it.Reason, it.Message)
+			}
+		} else if it.Status == kmip.ResultStatusSuccess || it.Reason != want[i] {
+			t.Errorf("item %d (%s): %s %s, want %s", i, it.Operation, it.Status, it.Reason, want[i])
+		}
+	}
+}

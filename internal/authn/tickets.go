@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmipd/kmipd/internal/access"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/ttlv"
 )
@@ -214,32 +215,60 @@ func (r *Rights) Permit(c *kmip.Call) error {
 }
 
 func (r *Right) allows(c *kmip.Call) bool {
-	if len(r.Operations) > 0 && !slices.Contains(r.Operations, c.Item.Operation) {
+	op := c.Item.Operation
+	if len(r.Operations) > 0 && !slices.Contains(r.Operations, op) {
 		return false
 	}
 	if len(r.Objects) == 0 {
 		return true
 	}
-	named := false
-	p := c.Item.Payload
-	for !p.Empty() {
-		it, ok := p.Next()
+	named, ok := r.namesListedOnly(c.Item.Payload)
+	if !ok {
+		return false
+	}
+	if named {
+		return true
+	}
+	// An item that names no object may act on the one an earlier item
+	// left (KMIP 2.0 §6.1), but only if its operation acts on one existing
+	// object: Create, Register or Locate name none and act on none of the
+	// listed objects.
+	if !access.Grantable.Has(op) || op == kmip.OperationLocate || c.Batch == nil || c.Batch.IDPlaceholder == "" {
+		return false
+	}
+	return r.object([]byte(c.Batch.IDPlaceholder))
+}
+
+// namesListedOnly walks v, nested structures included (a wrapping key in a
+// Key Wrapping Specification), and reports whether it names an object and
+// whether every object it names is one of the Right's. The ID Placeholder
+// enumeration names none.
+func (r *Right) namesListedOnly(v ttlv.Value) (named, ok bool) {
+	for !v.Empty() {
+		it, ok := v.Next()
 		if !ok {
-			return false
+			return false, false
 		}
-		if it.Tag != ttlv.TagUniqueIdentifier {
+		switch it.Tag {
+		case ttlv.TagUniqueIdentifier, ttlv.TagPrivateKeyUniqueIdentifier, ttlv.TagPublicKeyUniqueIdentifier:
+			if it.Type == ttlv.TypeEnumeration {
+				continue
+			}
+			if it.Type != ttlv.TypeTextString || !r.object(it.Data) {
+				return false, false
+			}
+			named = true
 			continue
 		}
-		if it.Type != ttlv.TypeTextString || !r.object(it.Data) {
-			return false
+		if it.Type == ttlv.TypeStructure {
+			n, ok := r.namesListedOnly(it.Children())
+			if !ok {
+				return false, false
+			}
+			named = named || n
 		}
-		named = true
 	}
-	if !named && c.Batch != nil && c.Batch.IDPlaceholder != "" {
-		// The item acts on the object an earlier item left (KMIP 2.0 §6.1).
-		return r.object([]byte(c.Batch.IDPlaceholder))
-	}
-	return named
+	return named, true
 }
 
 func (r *Right) object(id []byte) bool {
