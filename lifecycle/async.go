@@ -40,6 +40,9 @@ type asyncJob struct {
 	payload []byte // the response payload's items
 	err     error
 	ended   time.Time
+	// dropped: forgotten (Cancel) while still running; it counts against
+	// its owner's limit until it has ended. Under asyncJobs.mu.
+	dropped bool
 }
 
 // asyncJobs are the outstanding asynchronous operations, by Asynchronous
@@ -101,7 +104,7 @@ func (s *Service) startAsync(c *kmip.Call, h kmip.HandlerFunc) ([]byte, bool) {
 		a.mu.Unlock()
 		return nil, false
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Context()))
+	ctx, cancel := context.WithCancel(c.Context()) // ends with the server's grace period too
 	j := &asyncJob{owner: owner, cancel: cancel, done: make(chan struct{})}
 	if a.jobs == nil {
 		a.jobs, a.count = make(map[string]*asyncJob), make(map[string]int)
@@ -139,6 +142,9 @@ func (s *Service) runAsync(j *asyncJob, c *kmip.Call, h kmip.HandlerFunc) {
 		j.cancel()
 		s.async.mu.Lock()
 		j.ended = time.Now()
+		if j.dropped {
+			s.async.release(j.owner)
+		}
 		s.async.mu.Unlock()
 		close(j.done)
 	}()
@@ -166,11 +172,21 @@ func (a *asyncJobs) expire(ttl time.Duration, now time.Time) {
 	}
 }
 
-// drop forgets job j under key k. a.mu is held.
+// drop forgets job j under key k; a job still running keeps its place in
+// its owner's count until it ends (runAsync). a.mu is held.
 func (a *asyncJobs) drop(k string, j *asyncJob) {
 	delete(a.jobs, k)
-	if a.count[j.owner]--; a.count[j.owner] <= 0 {
-		delete(a.count, j.owner)
+	if j.ended.IsZero() {
+		j.dropped = true
+		return
+	}
+	a.release(j.owner)
+}
+
+// release gives back one of owner's places. a.mu is held.
+func (a *asyncJobs) release(owner string) {
+	if a.count[owner]--; a.count[owner] <= 0 {
+		delete(a.count, owner)
 	}
 }
 

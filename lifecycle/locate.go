@@ -164,8 +164,12 @@ func (s *Service) locateIDs(c *kmip.Call, req *kmip.LocateRequest, mask kmip.Sto
 	}
 	var ids []string
 	total := 0
+	ctx := c.Context()
 	err = s.read(c, func(tx *store.Tx) error {
 		visit := func(id string, _ uint64) bool {
+			if ctx.Err() != nil {
+				return false // canceled (Cancel, or the server gave up): stop scanning
+			}
 			rec, err := tx.Get(id)
 			if err != nil || s.otherTenant(c, rec.Owner) {
 				return true
