@@ -169,3 +169,34 @@ func TestRightsPermit(t *testing.T) {
 		}
 	}
 }
+
+// Guesses sent at once from one certificate are held to the failure limit:
+// those that waited for a verification slot check the lock again.
+func TestPasswordsLimiterConcurrent(t *testing.T) {
+	p, err := NewPasswords([]User{{Name: "u", PasswordHash: mustHash(t, "pw"), Certificates: []string{"a"}}},
+		PasswordOptions{MaxFailures: 3, FailureWindow: time.Minute, MaxConcurrent: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1e9, 0)
+	p.sem <- struct{}{} // every guess queues behind this slot
+	const guesses = 40
+	errs := make(chan error, guesses)
+	for range guesses {
+		go func() {
+			_, err := p.Verify(context.Background(), "a", []byte("u"), []byte("guess"), now)
+			errs <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // all past the first lock check
+	<-p.sem
+	checked := 0
+	for range guesses {
+		if err := <-errs; err != nil && !strings.Contains(err.Error(), "too many failed") {
+			checked++
+		}
+	}
+	if checked > 3 {
+		t.Fatalf("%d of %d concurrent guesses were verified; the limit is 3", checked, guesses)
+	}
+}

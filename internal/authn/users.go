@@ -141,6 +141,12 @@ func (p *Passwords) Verify(ctx context.Context, peer string, username, password 
 	case <-ctx.Done():
 		return "", refused("authentication abandoned", ctx.Err())
 	}
+	// Again once it is this request's turn: guesses sent at once all pass
+	// the first check, and the failures of those ahead count here.
+	if p.locked(peer, now) {
+		<-p.sem
+		return "", refused("too many failed authentications from this certificate; try again later", nil)
+	}
 	ok := h.verify(password)
 	<-p.sem
 	switch {
