@@ -438,3 +438,41 @@ func TestAccess_HiddenLooksMissing(t *testing.T) {
 }
 
 func fText(tag ttlv.Tag, s string) fld { return func(b *ttlv.Builder) { b.AddText(tag, s) } }
+
+// Ensure that a grantee of Create Split Key cannot come away with the key:
+// the parts belong to the key's owner, so the grantee can neither read nor
+// join them, while the owner can.
+func TestAccess_SplitKeyPartsStayTheOwners(t *testing.T) {
+	e := newMxEnv(t)
+	id := e.mxKey(t)
+	e.grant(t, id, mxUser, kmip.OperationCreateSplitKey)
+	it, err := do(t, e.c[mxUser], kmip.OperationCreateSplitKey, mxPayload(kmip.OperationCreateSplitKey, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	p := it.Payload
+	for !p.Empty() {
+		x, _ := p.Next()
+		if x.Tag == ttlv.TagUniqueIdentifier {
+			parts = append(parts, string(x.Data))
+		}
+	}
+	if len(parts) != 3 {
+		t.Fatalf("parts: %s", ttlv.Format(it.Payload))
+	}
+	for _, part := range parts {
+		_, err := do(t, e.c[mxUser], kmip.OperationGet, byID(part))
+		wantReason(t, err, kmip.ResultReasonObjectNotFound)
+		if _, err := do(t, e.c[mxOwner], kmip.OperationGetAttributes, byID(part)); err != nil {
+			t.Errorf("the owner's part %s: %v", part, err)
+		}
+	}
+	_, err = do(t, e.c[mxUser], kmip.OperationJoinSplitKey, func(b *ttlv.Builder) {
+		b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+		for _, part := range parts {
+			b.AddText(ttlv.TagUniqueIdentifier, part)
+		}
+	})
+	wantReason(t, err, kmip.ResultReasonObjectNotFound)
+}

@@ -129,7 +129,11 @@ func (s *Service) createSplitKey(c *kmip.Call, w *ttlv.Builder) error {
 			if ids[i], err = tx.NewID(); err != nil {
 				return err
 			}
-			o := s.newOwned(c, ids[i], kmip.ObjectTypeSplitKey)
+			// The parts are the base key's owner's, in its tenant, as a
+			// Re-key's replacement is: a grantee of Create Split Key must
+			// not come away with parts it could join into a key it owns.
+			o := objects.New(ids[i], kmip.ObjectTypeSplitKey, base.Owner)
+			o.Tenant = base.Tenant
 			if err := applyRequestAttrs(o, req.attrs); err != nil {
 				return err
 			}
