@@ -196,7 +196,9 @@ func (s *sink) waitLocked(deadline time.Time) bool {
 func (s *sink) offer(seq uint64, line []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.queue) >= s.o.Queue && s.o.OnFull == OnFullBlock && s.closeBy.IsZero() {
+	// Block only for a sink that is connected and draining: waiting on one
+	// known down would hold the trail (and every operation) for nothing.
+	if len(s.queue) >= s.o.Queue && s.o.OnFull == OnFullBlock && s.closeBy.IsZero() && s.down == nil {
 		deadline := time.Now().Add(s.o.Timeout)
 		for len(s.queue) >= s.o.Queue && s.closeBy.IsZero() && s.waitLocked(deadline) {
 		}

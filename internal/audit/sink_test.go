@@ -321,3 +321,37 @@ func TestSink_Reconnects(t *testing.T) {
 	}
 	checkStreamed(t, r, path)
 }
+
+// A sink with on_full: block that is known down does not hold the trail:
+// once its queue is full, records are dropped at once rather than each
+// waiting out the timeout.
+func TestSink_BlockDoesNotWaitOnADownSink(t *testing.T) {
+	tr, _ := openWithSinks(t, false, SinkOptions{Type: SinkJSONL, Address: deadAddr(t), Queue: 4,
+		Timeout: 2 * time.Second, OnFull: OnFullBlock})
+	defer tr.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.SinkStats()[0].Connected || time.Now().Before(deadline) && !sinkDown(tr) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	for i := range 12 {
+		if _, err := tr.Append(opRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("12 records with a down sink took %v (each waiting out the block timeout)", d)
+	}
+}
+
+func sinkDown(tr *Trail) bool {
+	for _, s := range tr.sinks {
+		s.mu.Lock()
+		down := s.down != nil
+		s.mu.Unlock()
+		if down {
+			return true
+		}
+	}
+	return false
+}
