@@ -115,11 +115,14 @@ func (h *pushHub) remove(ep *pushEndpoint) {
 }
 
 // BecomeEndpoint hands the request's connection over to server-to-client
-// operations once the response is sent (Set Endpoint Role Server). It does
-// nothing where there is no connection (HTTP, a session without one).
-func (c *Call) BecomeEndpoint() {
+// operations once the response is sent (Set Endpoint Role Server), to
+// receive what Server.Push sends to key: the handler's name for the
+// caller, which must tell apart callers that share an identity name (two
+// tenants). It does nothing where there is no connection (HTTP, a session
+// without one).
+func (c *Call) BecomeEndpoint(key string) {
 	if c.sess != nil {
-		c.sess.endpoint = true
+		c.sess.endpoint, c.sess.endpointKey = true, key
 	}
 }
 
@@ -130,7 +133,7 @@ func (c *Call) BecomeEndpoint() {
 // ends the reader.
 func (c *conn) servePush(ver Version) {
 	s := c.srv
-	ep := s.push.add(c.sess.Identity.Name, s.PushQueue)
+	ep := s.push.add(c.sess.endpointKey, s.PushQueue)
 	defer s.push.remove(ep)
 	s.Logger.Info().Str("identity", c.sess.Identity.Name).Msg("connection handed over for server-to-client operations")
 	msgs := make(chan []byte)

@@ -29,6 +29,9 @@ type Session struct {
 	// endpoint: a Set Endpoint Role handed the connection over to
 	// server-to-client operations (push.go).
 	endpoint bool
+	// endpointKey is whom the handed-over connection receives pushes for
+	// (Server.Push's identity), as the handler named it.
+	endpointKey string
 }
 
 // NewSession returns a Session for a client with the given identity. The

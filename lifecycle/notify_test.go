@@ -252,3 +252,31 @@ func TestNotify_Put(t *testing.T) {
 		t.Error("no Notify of the Activate")
 	}
 }
+
+// An owner bound to a tenant is notified of its objects (pushes are keyed
+// by owner and tenant, as the objects' records are).
+func TestNotify_TenantOwner(t *testing.T) {
+	p, err := access.New(access.Config{GlobalAdmins: []string{"admin"},
+		Identities: map[string]access.Binding{"alice": {Tenant: "acme", Roles: []string{"user", "endpoint"}}},
+		Roles:      map[string]access.RoleSpec{"endpoint": {Ops: []string{"set-endpoint-role"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := lifecycletest.New(t, &lifecycletest.Options{Configure: func(c *lifecycle.Config) {
+		c.ServerToClient, c.Access = true, p
+	}})
+	srv := kmiptest.Start(t, kmiptest.MustPKI(t, "alice"), le.Service)
+	le.Service.SetPusher(srv.Server)
+	ep := handOver(t, srv, "alice", kmip.V2_1)
+	id := create(t, srv.Dial(t, "alice", kmip.V2_1), "")
+	err = ep.ServeOne(5*time.Second, func(it *kmip.BatchItem) error {
+		var got []byte
+		if p := it.Payload; it.Operation != kmip.OperationNotify || !p.ReadText(ttlv.TagUniqueIdentifier, &got) || string(got) != id {
+			t.Errorf("pushed %s %s", it.Operation, ttlv.Format(it.Payload))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("tenant owner not notified: %v", err)
+	}
+}

@@ -23,7 +23,9 @@ func (s *Service) setEndpointRole(c *kmip.Call, w *ttlv.Builder) error {
 	}
 	s.cfg.Logger.Debug().Str("identity", c.Identity.Name).Stringer("endpoint_role", req.Role).Msg("Set Endpoint Role")
 	if req.Role == kmip.EndpointRoleServer && s.cfg.ServerToClient {
-		c.BecomeEndpoint()
+		// Pushes go to the objects' owner key (owner and tenant), so a
+		// same-named identity of another tenant receives none of them.
+		c.BecomeEndpoint(ownerKey(c.Identity.Name, s.subject(c).StoredTenant()))
 	}
 	return nil
 }
