@@ -65,6 +65,10 @@ func (s *Service) asyncable(h kmip.HandlerFunc) kmip.HandlerFunc {
 			return h(c, w)
 		}
 		if acv, ok := s.startAsync(c, h); ok {
+			// Done synchronously, a Locate sets or empties the ID
+			// Placeholder; its result is not known yet, so later items of
+			// the batch must not act on an earlier item's object instead.
+			c.Batch.IDPlaceholder = ""
 			return &kmip.Pending{CorrelationValue: acv}
 		}
 		return h(c, w)
@@ -246,11 +250,16 @@ func (s *Service) poll(c *kmip.Call, w *ttlv.Builder) error {
 	default:
 		return &kmip.Pending{CorrelationValue: bytes.Clone(acv)}
 	}
-	s.forget(acv, j)
 	if j.err != nil {
+		s.forget(acv, j)
 		return j.err
 	}
 	w.AddRaw(j.payload)
+	if w.Err() == nil {
+		// Forgotten once delivered: a result too large for this answer
+		// can still be polled with a larger Maximum Response Size.
+		s.forget(acv, j)
+	}
 	return nil
 }
 

@@ -181,3 +181,25 @@ func TestAsync_BadRequests(t *testing.T) {
 		wantReason(t, err, kmip.ResultReasonInvalidField)
 	}
 }
+
+// A Locate answered Pending empties the batch's ID Placeholder, as a
+// synchronous Locate would set or empty it: a later item without an
+// identifier must not act on an earlier item's object.
+func TestAsync_LocateEmptiesPlaceholder(t *testing.T) {
+	e := newEnv(t)
+	c := e.srv.Dial(t, "alice", kmip.V2_1)
+	items := aoBatch(t, c, &kmip.RequestOptions{AsynchronousIndicator: true, BatchErrorContinuation: kmip.BatchErrorContinuationOptionContinue},
+		aoItem{kmip.OperationCreate, func(b *ttlv.Builder) {
+			b.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+			symAttrs(kmip.V2_1, kmip.CryptographicAlgorithmAES, 128, "", nil)(b)
+		}},
+		aoItem{kmip.OperationLocate, func(*ttlv.Builder) {}},
+		aoItem{kmip.OperationDestroy, func(*ttlv.Builder) {}},
+	)
+	if items[0].Status != kmip.ResultStatusSuccess || items[1].Status != kmip.ResultStatusOperationPending {
+		t.Fatalf("Create %s, Locate %s", items[0].Status, items[1].Status)
+	}
+	if items[2].Status == kmip.ResultStatusSuccess || items[2].Reason != kmip.ResultReasonInvalidField {
+		t.Fatalf("Destroy without an identifier after a pending Locate: %s %s, want Invalid Field", items[2].Status, items[2].Reason)
+	}
+}

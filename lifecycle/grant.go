@@ -113,7 +113,9 @@ func (s *Service) grant(c *kmip.Call, w *ttlv.Builder) error {
 			return kmip.Errorf(kmip.ResultReasonInvalidField, "the owner needs no grant")
 		}
 		if gs, ok := s.policy.Load().NamedSubject(r.grantee); ok && !gs.Global() && gs.StoredTenant() != o.Tenant {
-			return kmip.Errorf(kmip.ResultReasonInvalidField, "identity %q is not in the object's tenant", r.grantee)
+			// Worded as for any identity that cannot hold the grant: the
+			// answer must not tell which tenant another identity is in.
+			return kmip.Errorf(kmip.ResultReasonInvalidField, "identity %q cannot be granted operations on this object", r.grantee)
 		}
 		i := slices.IndexFunc(o.Grants, func(g objects.Grant) bool { return g.Identity == r.grantee })
 		if i < 0 {
