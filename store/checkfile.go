@@ -72,14 +72,16 @@ func VerifySnapshot(path string) (Stats, error) {
 	}
 	defer os.RemoveAll(tmp)
 	cp := filepath.Join(tmp, "snapshot.db")
-	if err := copyFile(path, cp); err != nil {
+	if err := CopyFile(path, cp, nil); err != nil {
 		return Stats{}, err
 	}
 	return CheckFile(cp)
 }
 
-// copyFile copies src to a new file dst (0600) and fsyncs it.
-func copyFile(src, dst string) error {
+// CopyFile copies a store file src to a new file dst (0600) and fsyncs
+// it, writing what it copies to progress too when that is not nil; dst is
+// removed on failure. Backup checks and restore use it.
+func CopyFile(src, dst string, progress io.Writer) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -89,7 +91,11 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
+	var w io.Writer = out
+	if progress != nil {
+		w = io.MultiWriter(out, progress)
+	}
+	_, err = io.Copy(w, in)
 	if err == nil {
 		err = out.Sync()
 	}

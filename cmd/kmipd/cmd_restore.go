@@ -90,7 +90,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	if fi, err := os.Stat(o.in); err == nil {
 		p.SetTotal(fi.Size())
 	}
-	if err := copyFile(o.in, tmpPath, p); err != nil {
+	if err := store.CopyFile(o.in, tmpPath, p); err != nil {
 		return err
 	}
 	sum, err := fileSHA256(tmpPath)
@@ -105,7 +105,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	if exists {
 		kept = live + preRestoreInfix + time.Now().UTC().Format("20060102T150405Z")
 		if err := os.Link(live, kept); err != nil {
-			if err := copyFile(live, kept, io.Discard); err != nil {
+			if err := store.CopyFile(live, kept, nil); err != nil {
 				return fmt.Errorf("keeping the current store: %w", err)
 			}
 		}
@@ -121,30 +121,6 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	auditEvent(cfg, stderr, "restore", detail)
 	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: %s\n", detail)
 	return nil
-}
-
-// copyFile copies src to a new file dst (0600) and fsyncs it.
-func copyFile(src, dst string, p io.Writer) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.MultiWriter(out, p), in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(dst)
-	}
-	return err
 }
 
 func fileSHA256(path string) ([]byte, error) {
