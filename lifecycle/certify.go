@@ -89,10 +89,7 @@ func (s *Service) certify(c *kmip.Call, w *ttlv.Builder) error {
 			return err
 		}
 		if pk != nil {
-			o.Add(objects.LinkAttr(kmip.LinkTypePublicKeyLink, pk.ID))
-			pk.Add(objects.LinkAttr(kmip.LinkTypeCertificateLink, id))
-			pk.SetDate(ttlv.TagLastChangeDate, now(c))
-			if err := s.save(tx, pk); err != nil {
+			if err := s.linkCertificate(tx, c, o, pk); err != nil {
 				return err
 			}
 		}
@@ -193,13 +190,12 @@ func (s *Service) renewCertificate(c *kmip.Call, w *ttlv.Builder, req kmip.Certi
 		}
 		nc.Add(objects.LinkAttr(kmip.LinkTypeReplacedObjectLink, old.ID))
 		if pkID := linkedID(old, kmip.LinkTypePublicKeyLink); pkID != "" && sameKey {
-			nc.Add(objects.LinkAttr(kmip.LinkTypePublicKeyLink, pkID))
 			if pk, err := s.load(tx, c, pkID, true); err == nil {
-				pk.Add(objects.LinkAttr(kmip.LinkTypeCertificateLink, newID))
-				pk.SetDate(ttlv.TagLastChangeDate, now(c))
-				if err := s.save(tx, pk); err != nil {
+				if err := s.linkCertificate(tx, c, nc, pk); err != nil {
 					return err
 				}
+			} else {
+				nc.Add(objects.LinkAttr(kmip.LinkTypePublicKeyLink, pkID))
 			}
 		}
 		// The existing certificate gives up its names (saved first, so
@@ -218,6 +214,16 @@ func (s *Service) renewCertificate(c *kmip.Call, w *ttlv.Builder, req kmip.Certi
 	c.Batch.IDPlaceholder = newID
 	w.AddText(ttlv.TagUniqueIdentifier, newID)
 	return nil
+}
+
+// linkCertificate links certificate cert and public key pk to each other
+// (Public Key Link, Certificate Link) and saves pk; cert is saved by the
+// caller.
+func (s *Service) linkCertificate(tx *store.Tx, c *kmip.Call, cert, pk *objects.Object) error {
+	cert.Add(objects.LinkAttr(kmip.LinkTypePublicKeyLink, pk.ID))
+	pk.Add(objects.LinkAttr(kmip.LinkTypeCertificateLink, cert.ID))
+	pk.SetDate(ttlv.TagLastChangeDate, now(c))
+	return s.save(tx, pk)
 }
 
 // certDates are the dates Re-certify does not copy: the replacement's
