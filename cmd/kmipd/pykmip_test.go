@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -23,29 +22,7 @@ func startDevServer(t *testing.T) (string, string) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = "127.0.0.1:0"
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	var logs bytes.Buffer
-	go func() { done <- serve(ctx, cfg, &syncWriter{w: &logs}, ready) }()
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return dir, addr.String()
+	return dir, serveDir(t, dir)
 }
 
 // TestPyKMIP drives the server with the real PyKMIP client at KMIP 1.2, 1.4
