@@ -119,8 +119,8 @@ func runRotate(cmd *cobra.Command, o *rotateOptions) error {
 		fmt.Fprintln(out, "kmipd: a server is running on this store: rotating online")
 		return control.RequestRotate(conn, out, errOut, o.keepOld)
 	}
-	if cfg.HSM.MigrateFrom != "" {
-		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
+	if err := unfinishedMigration(cfg); err != nil {
+		return err
 	}
 	be, err := openBackend(cfg)
 	if err != nil {
@@ -137,6 +137,16 @@ func runRotate(cmd *cobra.Command, o *rotateOptions) error {
 	return rotateStore(ctx, out, bar.Update, o.dir, be, db, o.keepOld, o.batch, nil)
 }
 
+// unfinishedMigration refuses a rotation while a backend migration is
+// unfinished: checked before the key backend is opened, and again by
+// rotateStore for the online path.
+func unfinishedMigration(cfg *Config) error {
+	if cfg.HSM.MigrateFrom != "" {
+		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
+	}
+	return nil
+}
+
 // rotateStore rotates the master key of the set-up in dir
 // (rotation.Rotate), recording the new version in its config. It runs
 // offline or inside a serving kmipd (forget: see rotation.RotateOptions).
@@ -146,8 +156,8 @@ func rotateStore(ctx context.Context, out io.Writer, progress func(done, total i
 	if err != nil {
 		return err
 	}
-	if cfg.HSM.MigrateFrom != "" {
-		return fmt.Errorf("a migration from %s to %s is unfinished: run kmipd hsm migrate --to %s first", cfg.HSM.MigrateFrom, cfg.HSM.Backend, cfg.HSM.Backend)
+	if err := unfinishedMigration(cfg); err != nil {
+		return err
 	}
 	return rotation.Rotate(ctx, be, db, rotation.RotateOptions{
 		Out: out, Progress: progress, KeepOld: keepOld, Batch: batch, Forget: forget,
