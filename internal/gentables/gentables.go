@@ -12,6 +12,7 @@
 package gentables
 
 import (
+	"flag"
 	"fmt"
 	"go/format"
 	"os"
@@ -185,4 +186,27 @@ func Write(path string, src []byte) error {
 		return fmt.Errorf("%s: %v", path, err)
 	}
 	return os.WriteFile(path, out, 0o644)
+}
+
+// Main is the command line both generators share: the -data, -out and -v
+// flags, loading the tables, and exit status 1 with "prog: error" on
+// failure. gen writes the generated files into outDir.
+func Main(prog, outDesc string, gen func(t *Tables, outDir string) error) {
+	dataDir := flag.String("data", "../internal/gentables", "directory holding the input files")
+	outDir := flag.String("out", ".", "output directory for "+outDesc)
+	verbose := flag.Bool("v", false, "report data oddities and unused tables on stderr")
+	flag.Parse()
+	log := func(format string, args ...any) {
+		if *verbose {
+			fmt.Fprintf(os.Stderr, prog+": "+format+"\n", args...)
+		}
+	}
+	t, err := Load(*dataDir, log)
+	if err == nil {
+		err = gen(t, *outDir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, prog+":", err)
+		os.Exit(1)
+	}
 }

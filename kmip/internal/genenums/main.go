@@ -9,9 +9,7 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,35 +17,14 @@ import (
 	"github.com/kmipd/kmipd/internal/gentables"
 )
 
-var (
-	dataDir = flag.String("data", "../internal/gentables", "directory holding the input files")
-	outDir  = flag.String("out", ".", "output directory for zenums.go (package kmip)")
-	verbose = flag.Bool("v", false, "report data oddities and unused tables on stderr")
-)
-
 func main() {
-	log := func(format string, args ...any) {
-		if *verbose {
-			fmt.Fprintf(os.Stderr, "genenums: "+format+"\n", args...)
+	gentables.Main("genenums", "zenums.go (package kmip)", func(t *gentables.Tables, outDir string) error {
+		src, err := genKMIP(append(slices.Clone(t.Groups), t.ItemType))
+		if err != nil {
+			return err
 		}
-	}
-	if err := run(log); err != nil {
-		fmt.Fprintln(os.Stderr, "genenums:", err)
-		os.Exit(1)
-	}
-}
-
-func run(log func(string, ...any)) error {
-	flag.Parse()
-	t, err := gentables.Load(*dataDir, log)
-	if err != nil {
-		return err
-	}
-	src, err := genKMIP(append(slices.Clone(t.Groups), t.ItemType))
-	if err != nil {
-		return err
-	}
-	return gentables.Write(filepath.Join(*outDir, "zenums.go"), src)
+		return gentables.Write(filepath.Join(outDir, "zenums.go"), src)
+	})
 }
 
 func genKMIP(groups []*gentables.Group) ([]byte, error) {

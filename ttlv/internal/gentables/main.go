@@ -8,42 +8,19 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/kmipd/kmipd/internal/gentables"
 )
 
-var (
-	dataDir = flag.String("data", "../internal/gentables", "directory holding the input files")
-	outDir  = flag.String("out", ".", "output directory for ztags.go and zenums.go (package ttlv)")
-	verbose = flag.Bool("v", false, "report data oddities and unused tables on stderr")
-)
-
 func main() {
-	log := func(format string, args ...any) {
-		if *verbose {
-			fmt.Fprintf(os.Stderr, "gentables: "+format+"\n", args...)
+	gentables.Main("gentables", "ztags.go and zenums.go (package ttlv)", func(t *gentables.Tables, outDir string) error {
+		if err := gentables.Write(filepath.Join(outDir, "ztags.go"), genTags(t.Tags)); err != nil {
+			return err
 		}
-	}
-	if err := run(log); err != nil {
-		fmt.Fprintln(os.Stderr, "gentables:", err)
-		os.Exit(1)
-	}
-}
-
-func run(log func(string, ...any)) error {
-	flag.Parse()
-	t, err := gentables.Load(*dataDir, log)
-	if err != nil {
-		return err
-	}
-	if err := gentables.Write(filepath.Join(*outDir, "ztags.go"), genTags(t.Tags)); err != nil {
-		return err
-	}
-	return gentables.Write(filepath.Join(*outDir, "zenums.go"), genEnums(t.Groups))
+		return gentables.Write(filepath.Join(outDir, "zenums.go"), genEnums(t.Groups))
+	})
 }
 
 func tableIdent(g *gentables.Group) string { return "tbl" + g.GoName }
