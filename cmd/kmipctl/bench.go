@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +81,7 @@ func (w *benchWorker) exchange(op string, req []byte) (ttlv.Value, error) {
 // benchRun sets up, connects every worker, runs them for the duration and
 // fills rep.
 func benchRun(addr string, cfg *tls.Config, opts options, o *benchOptions, mix *benchMix, rep *benchReport) error {
-	setup, err := dialTimed(addr, cfg, opts.version, opts.timeout)
+	setup, _, err := dialTimed(addr, 0, cfg, opts.version, opts.timeout)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,9 @@ func benchRun(addr string, cfg *tls.Config, opts options, o *benchOptions, mix *
 	var connectTotal time.Duration
 	for i := range workers {
 		t0 := time.Now()
-		c, err := dialTimed(addr, cfg, opts.version, opts.timeout)
+		// With several --server addresses, connections are spread over
+		// them, each failing over to the next.
+		c, _, err := dialTimed(addr, i, cfg, opts.version, opts.timeout)
 		if err != nil {
 			for _, w := range workers[:i] {
 				w.c.Close()
@@ -195,7 +198,16 @@ func benchRun(addr string, cfg *tls.Config, opts options, o *benchOptions, mix *
 }
 
 // loopbackOnly refuses a server that is not on a loopback address.
-func loopbackOnly(addr string) error {
+func loopbackOnly(addrs string) error {
+	for _, a := range strings.Split(addrs, ",") {
+		if err := loopbackOnlyOne(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loopbackOnlyOne(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return usageErrorf("invalid --server %q: %v", addr, err)

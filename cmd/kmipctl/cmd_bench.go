@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,7 +83,8 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 	if err != nil {
 		return failed("bench", o.mix, connError{err})
 	}
-	addr := conn.Server
+	addrs, _ := conn.addrs()
+	addr := strings.Join(addrs, ",")
 	var mix *benchMix
 	switch o.mix {
 	case "tls-echo":

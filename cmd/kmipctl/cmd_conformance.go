@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,9 +93,13 @@ func runConformance(cmd *cobra.Command, o *conformanceOptions) error {
 	if o.transport != "ttlv" && o.transport != "https" {
 		return fmt.Errorf("invalid --transport %q: want ttlv or https", o.transport)
 	}
+	addrs, err := conn.addrs()
+	if err != nil {
+		return err
+	}
 	url := o.httpsURL
 	if url == "" {
-		url = "https://" + conn.Server + "/kmip"
+		url = "https://" + addrs[0] + "/kmip"
 	}
 	files, err := conformance.Files(o.paths...)
 	if err != nil {
@@ -108,7 +113,15 @@ func runConformance(cmd *cobra.Command, o *conformanceOptions) error {
 			if https || o.transport == "https" {
 				return conformance.NewHTTPSTransport(url, cfg, enc), nil
 			}
-			return conformance.DialTTLV(conn.Server, cfg)
+			var errs []error
+			for _, a := range addrs {
+				t, err := conformance.DialTTLV(a, forAddr(cfg, a))
+				if err == nil {
+					return t, nil
+				}
+				errs = append(errs, err)
+			}
+			return nil, errors.Join(errs...)
 		},
 	}
 	if o.versionOverride != "" {

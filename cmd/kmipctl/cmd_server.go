@@ -285,13 +285,13 @@ func runPing(cmd *cobra.Command, opt *pingOptions) error {
 		return failed("ping", "", connError{err})
 	}
 	start := time.Now()
-	c, err := dialTimed(conn.Server, cfg, o.version, o.timeout)
+	c, used, err := dialTimed(conn.Server, 0, cfg, o.version, o.timeout)
 	if err != nil {
 		return failed("ping", "", err)
 	}
 	defer c.Close()
 	res := pingJSON{
-		Server: conn.Server, Operation: op.String(), ConnectMS: ms(time.Since(start)),
+		Server: used, Operation: op.String(), ConnectMS: ms(time.Since(start)),
 		TLSVersion: tls.VersionName(c.ConnectionState().Version), RTTMS: []float64{},
 	}
 	out := cmd.OutOrStdout()

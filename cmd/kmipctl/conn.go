@@ -40,7 +40,7 @@ var connEnv = map[string]string{
 // persistent flags.
 func addConnFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
-	f.String(flagServer, envOr(connEnv[flagServer], defaultServer), "KMIP server HOST:PORT (env KMIPCTL_SERVER)")
+	f.String(flagServer, envOr(connEnv[flagServer], defaultServer), "KMIP server HOST:PORT, or several comma-separated, tried in order when one cannot be reached (env KMIPCTL_SERVER)")
 	f.String(flagCA, os.Getenv(connEnv[flagCA]), "PEM file of the CA that issued the server certificate; the system roots if empty (env KMIPCTL_CA)")
 	f.String(flagCert, os.Getenv(connEnv[flagCert]), "PEM client certificate for mutual TLS (env KMIPCTL_CERT)")
 	f.String(flagKey, os.Getenv(connEnv[flagKey]), "PEM private key of the client certificate (env KMIPCTL_KEY)")
@@ -74,14 +74,35 @@ func connFromFlags(cmd *cobra.Command) (connOptions, error) {
 	return o, nil
 }
 
-// tlsConfig builds the client TLS configuration: the CA to trust, the
-// client certificate to present, and the server name to check (the host of
-// --server).
-func (o connOptions) tlsConfig() (*tls.Config, error) {
-	host, _, err := net.SplitHostPort(o.Server)
-	if err != nil {
-		return nil, fmt.Errorf("invalid --server %q: %w", o.Server, err)
+// addrs returns the addresses of --server: one, or several separated by
+// commas (the nodes of a cluster), in the order they are tried.
+func (o connOptions) addrs() ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(o.Server, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("invalid --server %q: %w", a, err)
+		}
+		out = append(out, a)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("invalid --server %q: no address", o.Server)
+	}
+	return out, nil
+}
+
+// tlsConfig builds the client TLS configuration: the CA to trust and the
+// client certificate to present. The server name checked is the host of the
+// address dialled (forAddr); here, that of the first --server address.
+func (o connOptions) tlsConfig() (*tls.Config, error) {
+	addrs, err := o.addrs()
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(addrs[0])
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	if o.CA != "" {
 		pem, err := os.ReadFile(o.CA)
@@ -107,28 +128,66 @@ func (o connOptions) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// dial connects to the server with the options.
+// forAddr returns cfg checking the server name of addr's host.
+func forAddr(cfg *tls.Config, addr string) *tls.Config {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == cfg.ServerName {
+		return cfg
+	}
+	c := cfg.Clone()
+	c.ServerName = host
+	return c
+}
+
+// dial connects to the first --server address that accepts the
+// connection.
 func (o connOptions) dial() (*kmip.Client, error) {
 	cfg, err := o.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	c, err := kmip.Dial(o.Server, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", o.Server, err)
+	addrs, _ := o.addrs()
+	c, _, err := dialAny(addrs, 0, func(addr string) (*kmip.Client, error) {
+		return kmip.Dial(addr, forAddr(cfg, addr))
+	})
+	return c, err
+}
+
+// dialAny tries addrs in turn, starting at addrs[first%len(addrs)], and
+// returns the first connection made and its address. Only connecting fails
+// over: once a request is sent, its outcome belongs to that server, so a
+// failure then is reported, not retried elsewhere (a Create might have been
+// done).
+func dialAny(addrs []string, first int, dial func(addr string) (*kmip.Client, error)) (*kmip.Client, string, error) {
+	var errs []error
+	for i := range addrs {
+		addr := addrs[(first+i)%len(addrs)]
+		c, err := dial(addr)
+		if err == nil {
+			return c, addr, nil
+		}
+		errs = append(errs, fmt.Errorf("connect to %s: %w", addr, err))
 	}
-	return c, nil
+	if len(errs) == 1 {
+		return nil, "", errs[0]
+	}
+	return nil, "", errors.Join(errs...)
 }
 
 // dialTimed connects for ping and bench, which time connecting and each
 // round trip themselves: timeout bounds the handshake and each round trip.
-func dialTimed(addr string, cfg *tls.Config, ver kmip.Version, timeout time.Duration) (*kmip.Client, error) {
-	c, err := kmip.DialTimeout(addr, cfg, timeout)
+// addr may list several addresses (--server); they are tried in turn from
+// the first-th.
+func dialTimed(addr string, first int, cfg *tls.Config, ver kmip.Version, timeout time.Duration) (*kmip.Client, string, error) {
+	addrs := strings.Split(addr, ",")
+	c, used, err := dialAny(addrs, first, func(a string) (*kmip.Client, error) {
+		return kmip.DialTimeout(a, forAddr(cfg, a), timeout)
+	})
 	if err != nil {
-		return nil, connError{fmt.Errorf("connect to %s: %w", addr, err)}
+		return nil, "", connError{err}
 	}
 	c.Version, c.Timeout = ver, timeout
-	return c, nil
+	return c, used, nil
 }
 
 // call sends one operation with kmip.Client.Call; see exchange.
@@ -193,7 +252,7 @@ func (o connOptions) hint(err error) string {
 		}
 		return fmt.Sprintf("check --ca (KMIPCTL_CA, ca: in the config file): %s does not hold the CA that issued the server's certificate%s", o.CA, devPKI)
 	case errors.As(err, &he):
-		host, _, _ := net.SplitHostPort(o.Server)
+		host := he.Host
 		return fmt.Sprintf("check --server (KMIPCTL_SERVER): the server's certificate is not valid for %q; it names %s. Connect by one of those names, or reissue the server certificate for %q (kmipd init --host)",
 			host, certNames(he.Certificate), host)
 	case errors.As(err, &cie):

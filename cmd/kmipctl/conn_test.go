@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/kmip/kmiptest"
@@ -83,5 +85,51 @@ func TestConnOptions_Dial(t *testing.T) {
 			t.Fatal("no error without a client certificate")
 		}
 		c.Close()
+	}
+}
+
+// Ensure that several --server addresses fail over: a node that refuses the
+// connection is skipped, and the next one serves.
+func TestConnOptions_DialFailsOver(t *testing.T) {
+	p := kmiptest.MustPKI(t)
+	srv := kmiptest.Start(t, p, kmip.NewServeMux())
+	dir := writePKI(t, p)
+	// A port that was just free: nothing listens on it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	o := connOptions{Server: dead + ", " + srv.Addr, CA: filepath.Join(dir, "ca.crt"), Cert: filepath.Join(dir, "client.crt"), Key: filepath.Join(dir, "client.key")}
+	c, err := o.dial()
+	if err != nil {
+		t.Fatalf("dial %s: %v", o.Server, err)
+	}
+	if _, _, err := c.Do(kmip.OperationQuery, nil); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("the live node did not answer: %v", err)
+	}
+	c.Close()
+	// Bench and ping spread connections: the i-th starts at the i-th address.
+	cfg, err := o.tlsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for first := range 3 {
+		c, used, err := dialTimed(dead+","+srv.Addr, first, cfg, kmip.V2_0, 5*time.Second)
+		if err != nil || used != srv.Addr {
+			t.Fatalf("first=%d: used %q, err %v", first, used, err)
+		}
+		c.Close()
+	}
+	// Every node down: the error names each.
+	o.Server = dead + "," + dead
+	if _, err := o.dial(); err == nil || strings.Count(err.Error(), "connect to "+dead) != 2 {
+		t.Fatalf("err = %v, want both addresses named", err)
+	}
+	for _, bad := range []string{"", " , ", "host-without-port"} {
+		if _, err := (connOptions{Server: bad}).addrs(); err == nil {
+			t.Errorf("--server %q accepted", bad)
+		}
 	}
 }
