@@ -33,8 +33,15 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// AdminAddr, when set, serves /metrics, /healthz and /readyz there.
 	AdminAddr string `yaml:"admin_addr"`
-	Store     string `yaml:"store"`
-	TLS       struct {
+	// Store is the bbolt file (a path, or bbolt:PATH) or the etcd cluster
+	// (etcd://HOST:PORT[,HOST:PORT...]) holding the objects (storeloc.go).
+	Store string `yaml:"store"`
+	// Etcd configures the connection to an etcd store.
+	Etcd etcdConfig `yaml:"etcd,omitempty"`
+	// Node names this server among the nodes sharing an etcd store, in
+	// logs, audit records and metrics (default: the host name).
+	Node string `yaml:"node,omitempty"`
+	TLS  struct {
 		CA           string   `yaml:"ca"`
 		Cert         string   `yaml:"cert"`
 		Key          string   `yaml:"key"`
@@ -253,6 +260,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KMIPD_LISTEN":          &c.Listen,
 		"KMIPD_ADMIN_ADDR":      &c.AdminAddr,
 		"KMIPD_STORE":           &c.Store,
+		"KMIPD_NODE":            &c.Node,
 		"KMIPD_TLS_CA":          &c.TLS.CA,
 		"KMIPD_TLS_CERT":        &c.TLS.Cert,
 		"KMIPD_TLS_KEY":         &c.TLS.Key,
@@ -371,6 +379,7 @@ func (c *Config) validateLimits() []error {
 func (c *Config) validate() error {
 	var errs []error
 	errs = append(errs, c.validateLimits()...)
+	errs = append(errs, c.validateStore()...)
 	if _, ok := kmip.ParseIdentitySource(c.Identity.Source); !ok {
 		errs = append(errs, fmt.Errorf("identity.source %q: want cn, san-uri, san-email or fingerprint", c.Identity.Source))
 	}
