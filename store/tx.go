@@ -17,10 +17,11 @@ import (
 // valid only until that function returns and must not be shared between
 // goroutines.
 type Tx struct {
-	btx       *bolt.Tx
+	kv        kvTx     // the engine's transaction; nil once finished
+	btx       *bolt.Tx // set on bbolt only
 	ctx       context.Context
-	bk        [nBuckets]*bolt.Bucket // opened on first use
-	forgotten [][]byte               // see Forget
+	bk        [nBuckets]kvBucket // opened on first use
+	forgotten [][]byte           // see Forget
 }
 
 // Context returns the context the transaction was started with, for the
@@ -35,43 +36,43 @@ func (tx *Tx) Context() context.Context {
 
 // bucket returns top-level bucket i. Open created them all and the file
 // lock keeps other writers out, so a missing bucket means a damaged file.
-func (tx *Tx) bucket(i int) *bolt.Bucket {
+func (tx *Tx) bucket(i int) kvBucket {
 	b := tx.bk[i]
 	if b == nil {
-		if b = tx.btx.Bucket(bucketNames[i]); b == nil {
+		if b = tx.kv.bucket(i); b == nil {
 			panic(fmt.Sprintf("store: bucket %q missing: damaged file", bucketNames[i]))
-		}
-		if i == bSeq || i == bIndex {
-			b.FillPercent = appendFill
 		}
 		tx.bk[i] = b
 	}
 	return b
 }
 
-func (tx *Tx) sys() *bolt.Bucket     { return tx.bucket(bSys) }
-func (tx *Tx) meta() *bolt.Bucket    { return tx.bucket(bMeta) }
-func (tx *Tx) objects() *bolt.Bucket { return tx.bucket(bObjects) }
-func (tx *Tx) seq() *bolt.Bucket     { return tx.bucket(bSeq) }
-func (tx *Tx) index() *bolt.Bucket   { return tx.bucket(bIndex) }
-func (tx *Tx) unique() *bolt.Bucket  { return tx.bucket(bUnique) }
+func (tx *Tx) sys() kvBucket     { return tx.bucket(bSys) }
+func (tx *Tx) meta() kvBucket    { return tx.bucket(bMeta) }
+func (tx *Tx) objects() kvBucket { return tx.bucket(bObjects) }
+func (tx *Tx) seq() kvBucket     { return tx.bucket(bSeq) }
+func (tx *Tx) index() kvBucket   { return tx.bucket(bIndex) }
+func (tx *Tx) unique() kvBucket  { return tx.bucket(bUnique) }
 
 func (tx *Tx) live() error {
-	if tx.btx == nil {
+	if tx.kv == nil {
 		return ErrClosed
 	}
 	return nil
 }
 
 func (tx *Tx) writable() error {
-	if tx.btx == nil {
+	if tx.kv == nil {
 		return ErrClosed
 	}
-	if !tx.btx.Writable() {
+	if !tx.kv.writable() {
 		return ErrReadOnly
 	}
 	return nil
 }
+
+// end finishes tx: every later use returns ErrClosed.
+func (tx *Tx) end() { tx.kv, tx.btx = nil, nil }
 
 // OnCommit runs f once the transaction has committed, before Update
 // returns and before the extra commits that scrub forgotten values: what
@@ -80,7 +81,7 @@ func (tx *Tx) writable() error {
 // in a read-only transaction.
 func (tx *Tx) OnCommit(f func()) {
 	if tx.writable() == nil {
-		tx.btx.OnCommit(f)
+		tx.kv.onCommit(f)
 	}
 }
 
@@ -400,7 +401,7 @@ func (tx *Tx) ScanIDs(fn func(id string, seq uint64) bool) error {
 
 // Count returns the number of objects (0 on a finished Tx).
 func (tx *Tx) Count() int {
-	if tx.btx == nil {
+	if tx.kv == nil {
 		return 0
 	}
 	return int(tx.count())
@@ -425,10 +426,7 @@ func (tx *Tx) Reset() error {
 	}
 	for i := bObjects; i < nBuckets; i++ {
 		tx.bk[i] = nil
-		if err := tx.btx.DeleteBucket(bucketNames[i]); err != nil {
-			return err
-		}
-		if _, err := tx.btx.CreateBucket(bucketNames[i]); err != nil {
+		if err := tx.kv.clear(i); err != nil {
 			return err
 		}
 	}
