@@ -343,22 +343,9 @@ func (tx *Tx) Lookup(kind string, value []byte, fn func(id string, seq uint64) b
 	if kind == "" || len(kind) > MaxKindLen {
 		return fmt.Errorf("%w: index kind %q must be 1..%d bytes", ErrInvalid, kind, MaxKindLen)
 	}
-	prefix := entryPrefix(kind, value)
-	end := indexKey(prefix, ^uint64(0))
-	c := tx.index().Cursor()
-	k, v := c.Seek(end)
-	switch {
-	case k == nil:
-		k, v = c.Last()
-	case !bytes.Equal(k, end):
-		k, v = c.Prev()
-	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-		if !fn(string(v), binary.BigEndian.Uint64(k[len(k)-8:])) {
-			break
-		}
-	}
-	return nil
+	return tx.index().descend(entryPrefix(kind, value), func(k, v []byte) bool {
+		return fn(string(v), binary.BigEndian.Uint64(k[len(k)-8:]))
+	})
 }
 
 // Scan calls fn with every record, newest first, until fn returns false.
@@ -390,13 +377,9 @@ func (tx *Tx) ScanIDs(fn func(id string, seq uint64) bool) error {
 	if err := tx.live(); err != nil {
 		return err
 	}
-	c := tx.seq().Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		if !fn(string(v), binary.BigEndian.Uint64(k)) {
-			break
-		}
-	}
-	return nil
+	return tx.seq().descend(nil, func(k, v []byte) bool {
+		return fn(string(v), binary.BigEndian.Uint64(k))
+	})
 }
 
 // Count returns the number of objects (0 on a finished Tx).
