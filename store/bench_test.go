@@ -29,6 +29,7 @@ var bench struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopSharedCluster()
 	if bench.db != nil {
 		_ = bench.db.Close()
 	}

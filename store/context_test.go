@@ -11,7 +11,9 @@ import (
 
 // A done context starts no transaction, and a transaction's function sees
 // the context it was started with.
-func TestContext_DoneStartsNothing(t *testing.T) {
+func TestContext_DoneStartsNothing(t *testing.T) { engines(t, testContext_DoneStartsNothing) }
+
+func testContext_DoneStartsNothing(t *testing.T, openT opener) {
 	db := openT(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -51,6 +53,10 @@ func TestContext_DoneStartsNothing(t *testing.T) {
 // A grouped writer whose context ends while it waits behind a slow group
 // leaves the queue without writing; the writers around it are unaffected.
 func TestUpdateGroupedContext_WithdrawsWhileQueued(t *testing.T) {
+	engines(t, testUpdateGroupedContext_WithdrawsWhileQueued)
+}
+
+func testUpdateGroupedContext_WithdrawsWhileQueued(t *testing.T, openT opener) {
 	db := openT(t)
 	inLeader, release := make(chan struct{}), make(chan struct{})
 	leaderDone := make(chan error, 1)

@@ -45,4 +45,13 @@ var (
 	// ErrCorrupt is returned when stored data cannot be decoded, and by
 	// DB.Check when the file or the store's indexes are inconsistent.
 	ErrCorrupt = errors.New("store: corrupt data")
+
+	// ErrConflict is returned on etcd when an Update function kept losing
+	// to other writers (EtcdOptions.MaxRetries), or when a read transaction's
+	// snapshot was compacted away under it (Tx.Forget compacts): run it again.
+	ErrConflict = errors.New("store: conflicting writers")
+
+	// ErrCommitUnknown is returned on etcd when a commit failed in a way that
+	// may have applied it, and etcd did not answer the question in time.
+	ErrCommitUnknown = errors.New("store: commit outcome unknown")
 )

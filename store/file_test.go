@@ -291,7 +291,9 @@ func crashChild(t *testing.T, path string, acks int) []string {
 	return ids
 }
 
-func TestConcurrentReadersWriter(t *testing.T) {
+func TestConcurrentReadersWriter(t *testing.T) { engines(t, testConcurrentReadersWriter) }
+
+func testConcurrentReadersWriter(t *testing.T, openT opener) {
 	db := openT(t)
 	const batches, perBatch = 100, 5
 	done := make(chan struct{})
@@ -350,7 +352,9 @@ func TestConcurrentReadersWriter(t *testing.T) {
 	check(t, db)
 }
 
-func TestMeta(t *testing.T) {
+func TestMeta(t *testing.T) { engines(t, testMeta) }
+
+func testMeta(t *testing.T, openT opener) {
 	db := openT(t)
 	update(t, db, func(tx *store.Tx) error {
 		if _, err := tx.GetMeta("k"); !errors.Is(err, store.ErrNotFound) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -34,8 +35,8 @@ type FormatEvent struct {
 
 // upgrades[v] turns a file of format v into one of format v+1, inside the
 // upgrade's transaction.
-var upgrades = map[uint32]func(sys *bolt.Bucket, now time.Time) error{
-	1: func(sys *bolt.Bucket, now time.Time) error {
+var upgrades = map[uint32]func(sys kvBucket, now time.Time) error{
+	1: func(sys kvBucket, now time.Time) error {
 		return appendHistory(sys, FormatEvent{Format: 2, Time: now, Note: "upgraded from format 1"})
 	},
 }
@@ -57,7 +58,7 @@ func checkFormat(v []byte, allowOlder bool) (uint32, error) {
 	return ver, nil
 }
 
-func appendHistory(sys *bolt.Bucket, ev FormatEvent) error {
+func appendHistory(sys kvBucket, ev FormatEvent) error {
 	var h []FormatEvent
 	if raw := sys.Get(keyHistory); raw != nil {
 		if err := json.Unmarshal(raw, &h); err != nil {
@@ -110,8 +111,8 @@ func (db *DB) Upgrade(step func(from, to int)) (from int, err error) {
 	if from >= SchemaVersion {
 		return from, nil
 	}
-	err = closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-		sys := btx.Bucket(bucketNames[bSys])
+	err = db.write(context.Background(), func(kv kvTx, _ *bolt.Tx) error {
+		sys := kv.bucket(bSys)
 		if sys == nil {
 			return fmt.Errorf("%w: bucket sys missing", ErrCorrupt)
 		}
@@ -125,7 +126,7 @@ func (db *DB) Upgrade(step func(from, to int)) (from int, err error) {
 			}
 		}
 		return sys.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
-	}))
+	})
 	db.noteCommit(err)
 	if err != nil {
 		return from, err

@@ -50,7 +50,9 @@ func toFormat1(t *testing.T, path string) {
 	})
 }
 
-func TestNewFileHasCurrentFormat(t *testing.T) {
+func TestNewFileHasCurrentFormat(t *testing.T) { engines(t, testNewFileHasCurrentFormat) }
+
+func testNewFileHasCurrentFormat(t *testing.T, openT opener) {
 	db := openT(t)
 	if db.Format() != store.SchemaVersion || store.SchemaVersion != 2 {
 		t.Errorf("Format = %d, SchemaVersion = %d, want 2", db.Format(), store.SchemaVersion)

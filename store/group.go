@@ -84,6 +84,10 @@ func (db *DB) UpdateGroupedContext(ctx context.Context, fn func(*Tx) error) erro
 	db.gmu.Lock()
 	batch := db.group.queue
 	db.group.queue = nil
+	if m := db.groupMax(); m > 0 && len(batch) > m {
+		// The rest stay queued for the next leader, in order.
+		db.group.queue, batch = batch[m:], batch[:m:m]
+	}
 	db.gmu.Unlock()
 	db.commitGroup(batch)
 	// Hand over to the first writer that queued meanwhile, if any.
@@ -120,9 +124,17 @@ func (db *DB) withdraw(c *groupCall) bool {
 
 func (db *DB) finishGrouped(c *groupCall) error {
 	if c.err == nil && len(c.forgotten) > 0 {
-		return db.scrub(c.forgotten)
+		return db.erase(c.forgotten)
 	}
 	return c.err
+}
+
+// groupMax is the most functions one group commits: unlimited on bbolt.
+func (db *DB) groupMax() int {
+	if db.etcd != nil {
+		return db.etcd.opts.GroupMax
+	}
+	return 0
 }
 
 // errGroupMember marks which function of a group failed.
@@ -136,23 +148,28 @@ func (db *DB) commitGroup(batch []*groupCall) {
 	for len(batch) > 0 {
 		txs := make([]*Tx, len(batch))
 		ran := false
-		err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
+		err := db.write(groupContext(batch), func(kv kvTx, btx *bolt.Tx) error {
+			ran = false
 			for i, c := range batch {
-				txs[i] = &Tx{btx: btx, ctx: c.ctx}
-				if c.err = runGuarded(c.fn, txs[i]); c.err != nil {
+				txs[i] = &Tx{kv: kv, btx: btx, ctx: c.ctx}
+				c.err = runGuarded(c.fn, txs[i])
+				txs[i].end()
+				if c.err != nil {
 					return &errGroupMember{i}
 				}
 			}
 			ran = true
 			return nil
-		}))
+		})
 		if ran {
 			db.noteCommit(err)
 		}
-		for _, tx := range txs {
-			if tx != nil {
-				tx.btx = nil
+		if len(batch) > 1 && errors.Is(err, errTooBig) {
+			// Too much for one etcd transaction: commit the members one by one.
+			for _, c := range batch {
+				db.commitGroup([]*groupCall{c})
 			}
+			return
 		}
 		var member *errGroupMember
 		if !errors.As(err, &member) {
@@ -170,12 +187,13 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		bad := batch[member.i]
 		var tx *Tx
 		ran = false
-		bad.err = closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-			tx = &Tx{btx: btx, ctx: bad.ctx}
+		bad.err = db.write(bad.ctx, func(kv kvTx, btx *bolt.Tx) error {
+			tx = &Tx{kv: kv, btx: btx, ctx: bad.ctx}
+			defer tx.end()
 			err := runGuarded(bad.fn, tx)
 			ran = err == nil
 			return err
-		}))
+		})
 		if ran {
 			db.noteCommit(bad.err)
 		}
@@ -185,6 +203,13 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		close(bad.done)
 		batch = append(batch[:member.i:member.i], batch[member.i+1:]...)
 	}
+}
+
+// groupContext is the context a group's commit runs under: the first
+// member's, which is started (a member whose context ends once its group
+// has begun waits for the outcome, see UpdateGroupedContext).
+func groupContext(batch []*groupCall) context.Context {
+	return context.WithoutCancel(batch[0].ctx)
 }
 
 // runGuarded runs fn, turning a panic into an error so that one bad

@@ -12,7 +12,9 @@ import (
 
 // Concurrent grouped writers: every success is committed, a failing or
 // panicking writer gets its own error and does not take the others down.
-func TestUpdateGrouped_IsolatesFailures(t *testing.T) {
+func TestUpdateGrouped_IsolatesFailures(t *testing.T) { engines(t, testUpdateGrouped_IsolatesFailures) }
+
+func testUpdateGrouped_IsolatesFailures(t *testing.T, openT opener) {
 	db := openT(t)
 	const n = 64
 	errs := make([]error, n)

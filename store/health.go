@@ -68,6 +68,9 @@ func (db *DB) CommitFailures() uint64 { return db.health.failures.Load() }
 // periodically off the request path (it may wait for the writer lock and an
 // fsync); it returns what Ready then reports.
 func (db *DB) Probe() error {
+	if db.etcd != nil {
+		return db.etcd.probe(db)
+	}
 	if free, ok := freeSpace(filepath.Dir(db.path)); ok && free < MinFreeSpace {
 		err := fmt.Errorf("%d bytes free on the filesystem of %s (less than %d): commits that grow the file fail", free, db.path, MinFreeSpace)
 		db.health.spaceErr.Store(&err)
@@ -85,4 +88,9 @@ func (db *DB) Probe() error {
 
 // FreeSpace returns the bytes kmipd may still use on the filesystem of the
 // store file, and false where that is unknown (outside Linux).
-func (db *DB) FreeSpace() (uint64, bool) { return freeSpace(filepath.Dir(db.path)) }
+func (db *DB) FreeSpace() (uint64, bool) {
+	if db.etcd != nil {
+		return 0, false
+	}
+	return freeSpace(filepath.Dir(db.path))
+}

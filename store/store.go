@@ -117,6 +117,8 @@ type DB struct {
 	health healthState // health.go
 
 	format atomic.Int32 // the file's format version (format.go)
+
+	etcd *etcdEngine // set for a DB opened with OpenEtcd; bolt is nil then
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its
@@ -146,7 +148,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	var format uint32
 	if err := bdb.Update(func(btx *bolt.Tx) error {
 		var err error
-		format, err = initSchema(btx, o.AllowOlder)
+		format, err = initSchema(boltTx{btx}, o.AllowOlder)
 		return err
 	}); err != nil {
 		_ = bdb.Close()
@@ -159,9 +161,12 @@ func Open(path string, opts *Options) (*DB, error) {
 
 // initSchema creates the buckets of a new file and checks the format
 // version of an existing one, which it returns.
-func initSchema(btx *bolt.Tx, allowOlder bool) (uint32, error) {
-	sys := btx.Bucket(bucketNames[bSys])
-	if sys == nil {
+func initSchema(t boltTx, allowOlder bool) (uint32, error) {
+	btx := t.btx
+	var sys kvBucket
+	if b := btx.Bucket(bucketNames[bSys]); b != nil {
+		sys = boltBucket{b}
+	} else {
 		var foreign []byte
 		_ = btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 			foreign = bytes.Clone(name)
@@ -170,17 +175,12 @@ func initSchema(btx *bolt.Tx, allowOlder bool) (uint32, error) {
 		if foreign != nil {
 			return 0, fmt.Errorf("%w: not a kmipd store (has bucket %q)", ErrSchema, foreign)
 		}
-		var err error
-		if sys, err = btx.CreateBucket(bucketNames[bSys]); err != nil {
+		b, err := btx.CreateBucket(bucketNames[bSys])
+		if err != nil {
 			return 0, err
 		}
-		if err := sys.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
-			return 0, err
-		}
-		if err := sys.Put(keyCount, make([]byte, 8)); err != nil {
-			return 0, err
-		}
-		if err := appendHistory(sys, FormatEvent{Format: SchemaVersion, Time: time.Now().UTC(), Note: "created"}); err != nil {
+		sys = boltBucket{b}
+		if err := initSys(sys); err != nil {
 			return 0, err
 		}
 	}
@@ -196,11 +196,25 @@ func initSchema(btx *bolt.Tx, allowOlder bool) (uint32, error) {
 	return ver, nil
 }
 
+// initSys writes the sys keys of a new store: format, count, history.
+func initSys(sys kvBucket) error {
+	if err := sys.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+		return err
+	}
+	if err := sys.Put(keyCount, make([]byte, 8)); err != nil {
+		return err
+	}
+	return appendHistory(sys, FormatEvent{Format: SchemaVersion, Time: time.Now().UTC(), Note: "created"})
+}
+
 // Close releases the file. It waits for running transactions to finish.
 // Closing a closed DB returns ErrClosed.
 func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
+	}
+	if db.etcd != nil {
+		return db.etcd.close()
 	}
 	return db.bolt.Close()
 }
@@ -227,21 +241,40 @@ func (db *DB) UpdateContext(ctx context.Context, fn func(*Tx) error) error {
 	}
 	var forgotten [][]byte
 	ran := false
-	err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-		tx := &Tx{btx: btx, ctx: ctx}
-		defer func() { tx.btx = nil }()
+	err := db.write(ctx, func(kv kvTx, btx *bolt.Tx) error {
+		tx := &Tx{kv: kv, btx: btx, ctx: ctx}
+		defer tx.end()
 		err := fn(tx)
 		forgotten = tx.forgotten
 		ran = err == nil
 		return err
-	}))
+	})
 	if ran {
 		db.noteCommit(err)
 	}
 	if err == nil && len(forgotten) > 0 {
-		err = db.scrub(forgotten)
+		err = db.erase(forgotten)
 	}
 	return err
+}
+
+// write runs body in one read-write transaction of the engine, committed if
+// body returns nil. On etcd body runs again, on a fresh snapshot, when
+// another writer committed first (etcd.go).
+func (db *DB) write(ctx context.Context, body func(kv kvTx, btx *bolt.Tx) error) error {
+	if db.etcd != nil {
+		return db.etcd.write(ctx, func(kv kvTx) error { return body(kv, nil) })
+	}
+	return closedErr(db.bolt.Update(func(btx *bolt.Tx) error { return body(boltTx{btx}, btx) }))
+}
+
+// erase makes forgotten values unrecoverable from the store once their
+// records no longer hold them (Tx.Forget).
+func (db *DB) erase(forgotten [][]byte) error {
+	if db.etcd != nil {
+		return db.etcd.compactNow()
+	}
+	return db.scrub(forgotten)
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot that
@@ -253,14 +286,21 @@ func (db *DB) ViewContext(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if db.etcd != nil {
+		return db.etcd.read(ctx, func(kv kvTx) error { return runKV(ctx, kv, nil, fn) })
+	}
 	db.readers.RLock()
 	defer db.readers.RUnlock()
 	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(ctx, btx, fn) }))
 }
 
 func run(ctx context.Context, btx *bolt.Tx, fn func(*Tx) error) error {
-	tx := &Tx{btx: btx, ctx: ctx}
-	defer func() { tx.btx = nil }()
+	return runKV(ctx, boltTx{btx}, btx, fn)
+}
+
+func runKV(ctx context.Context, kv kvTx, btx *bolt.Tx, fn func(*Tx) error) error {
+	tx := &Tx{kv: kv, btx: btx, ctx: ctx}
+	defer tx.end()
 	return fn(tx)
 }
 
@@ -275,6 +315,9 @@ func closedErr(err error) error {
 // stays online (readers and writers continue). The output is itself a store
 // file that Open accepts. It returns the number of bytes written.
 func (db *DB) Backup(w io.Writer) (int64, error) {
+	if db.etcd != nil {
+		return db.etcd.backup(db, w)
+	}
 	var n int64
 	db.readers.RLock()
 	defer db.readers.RUnlock()
@@ -291,9 +334,15 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 func (db *DB) Stats() Stats {
 	var s Stats
 	_ = db.View(func(tx *Tx) error {
-		s = Stats{Objects: tx.Count(), LastSeq: tx.seq().Sequence(), FileSize: tx.btx.Size()}
+		s = Stats{Objects: tx.Count(), LastSeq: tx.seq().Sequence()}
+		if tx.btx != nil {
+			s.FileSize = tx.btx.Size()
+		}
 		return nil
 	})
+	if db.etcd != nil {
+		s.FileSize = db.etcd.dbSize()
+	}
 	return s
 }
 
@@ -302,6 +351,9 @@ func (db *DB) Stats() Stats {
 // sequence entry is dangling, and the object count is right. Inconsistencies
 // are reported wrapping ErrCorrupt. It reads the whole file.
 func (db *DB) Check() error {
+	if db.etcd != nil {
+		return db.View(checkTx)
+	}
 	return closedErr(db.bolt.View(func(btx *bolt.Tx) error {
 		var errs []error
 		for err := range btx.Check() {
@@ -354,10 +406,14 @@ func checkTx(tx *Tx) error {
 	}
 	for _, b := range []struct {
 		name string
-		bkt  *bolt.Bucket
+		bkt  kvBucket
 		want int
 	}{{"sequence", tx.seq(), n}, {"index", tx.index(), nIndex}, {"unique", tx.unique(), nUnique}} {
-		if got := b.bkt.Stats().KeyN; got != b.want {
+		got, err := b.bkt.keyN()
+		if err != nil {
+			return err
+		}
+		if got != b.want {
 			return bad("%d %s entries, want %d", got, b.name, b.want)
 		}
 	}

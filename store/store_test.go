@@ -88,7 +88,9 @@ func check(t testing.TB, db *store.DB) {
 	}
 }
 
-func TestCRUD(t *testing.T) {
+func TestCRUD(t *testing.T) { engines(t, testCRUD) }
+
+func testCRUD(t *testing.T, openT opener) {
 	db := openT(t)
 	var id string
 	update(t, db, func(tx *store.Tx) error {
@@ -137,7 +139,9 @@ func TestCRUD(t *testing.T) {
 	check(t, db)
 }
 
-func TestCopiesSurviveTx(t *testing.T) {
+func TestCopiesSurviveTx(t *testing.T) { engines(t, testCopiesSurviveTx) }
+
+func testCopiesSurviveTx(t *testing.T, openT opener) {
 	db := openT(t)
 	in := named("x", "name-x", "t")
 	put(t, db, in)
@@ -182,7 +186,9 @@ func TestCopiesSurviveTx(t *testing.T) {
 	}
 }
 
-func TestPutReplaceUpdatesIndexes(t *testing.T) {
+func TestPutReplaceUpdatesIndexes(t *testing.T) { engines(t, testPutReplaceUpdatesIndexes) }
+
+func testPutReplaceUpdatesIndexes(t *testing.T, openT opener) {
 	db := openT(t)
 	put(t, db, named("a", "old", "sym"), named("b", "other", "sym"))
 	r := named("a", "new", "sym")
@@ -216,7 +222,9 @@ func TestPutReplaceUpdatesIndexes(t *testing.T) {
 	check(t, db)
 }
 
-func TestUniqueConflict(t *testing.T) {
+func TestUniqueConflict(t *testing.T) { engines(t, testUniqueConflict) }
+
+func testUniqueConflict(t *testing.T, openT opener) {
 	db := openT(t)
 	put(t, db, named("a", "n", "t"), &store.Record{ID: "b", Index: []store.IndexEntry{{Kind: "group", Value: []byte("g")}}})
 	put(t, db, named("a", "n", "t2")) // replacing the holder itself is fine
@@ -277,7 +285,9 @@ func TestUniqueConflict(t *testing.T) {
 	}
 }
 
-func TestUpdateErrorRollsBack(t *testing.T) {
+func TestUpdateErrorRollsBack(t *testing.T) { engines(t, testUpdateErrorRollsBack) }
+
+func testUpdateErrorRollsBack(t *testing.T, openT opener) {
 	db := openT(t)
 	put(t, db, named("keep", "keep", "t"))
 	update(t, db, func(tx *store.Tx) error { return tx.SetMeta("m", []byte("1")) })
@@ -333,7 +343,9 @@ func TestUpdateErrorRollsBack(t *testing.T) {
 	check(t, db)
 }
 
-func TestNewestFirst(t *testing.T) {
+func TestNewestFirst(t *testing.T) { engines(t, testNewestFirst) }
+
+func testNewestFirst(t *testing.T, openT opener) {
 	db := openT(t)
 	var ids []string // insertion order
 	for i := range 30 {
@@ -413,7 +425,9 @@ func TestNewestFirst(t *testing.T) {
 	check(t, db)
 }
 
-func TestValuesDoNotCollide(t *testing.T) {
+func TestValuesDoNotCollide(t *testing.T) { engines(t, testValuesDoNotCollide) }
+
+func testValuesDoNotCollide(t *testing.T, openT opener) {
 	db := openT(t)
 	long := bytes.Repeat([]byte("L"), 600)
 	long2 := append(bytes.Clone(long), 'x')
@@ -458,7 +472,9 @@ func TestValuesDoNotCollide(t *testing.T) {
 	check(t, db)
 }
 
-func TestDeleteRemovesIndexEntries(t *testing.T) {
+func TestDeleteRemovesIndexEntries(t *testing.T) { engines(t, testDeleteRemovesIndexEntries) }
+
+func testDeleteRemovesIndexEntries(t *testing.T, openT opener) {
 	db := openT(t)
 	put(t, db, named("a", "n1", "t"), named("b", "n2", "t"))
 	update(t, db, func(tx *store.Tx) error { return tx.Delete("a") })
@@ -472,7 +488,9 @@ func TestDeleteRemovesIndexEntries(t *testing.T) {
 	check(t, db)
 }
 
-func TestReset(t *testing.T) {
+func TestReset(t *testing.T) { engines(t, testReset) }
+
+func testReset(t *testing.T, openT opener) {
 	db := openT(t)
 	for i := range 100 {
 		put(t, db, named(fmt.Sprint(i), fmt.Sprint("n", i), "t"))
@@ -509,7 +527,9 @@ func TestReset(t *testing.T) {
 	check(t, db)
 }
 
-func TestInvalidAndMisuse(t *testing.T) {
+func TestInvalidAndMisuse(t *testing.T) { engines(t, testInvalidAndMisuse) }
+
+func testInvalidAndMisuse(t *testing.T, openT opener) {
 	db := openT(t)
 	bad := []*store.Record{
 		nil,

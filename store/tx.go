@@ -17,10 +17,11 @@ import (
 // valid only until that function returns and must not be shared between
 // goroutines.
 type Tx struct {
-	btx       *bolt.Tx
+	kv        kvTx     // the engine's transaction; nil once finished
+	btx       *bolt.Tx // set on bbolt only
 	ctx       context.Context
-	bk        [nBuckets]*bolt.Bucket // opened on first use
-	forgotten [][]byte               // see Forget
+	bk        [nBuckets]kvBucket // opened on first use
+	forgotten [][]byte           // see Forget
 }
 
 // Context returns the context the transaction was started with, for the
@@ -35,43 +36,43 @@ func (tx *Tx) Context() context.Context {
 
 // bucket returns top-level bucket i. Open created them all and the file
 // lock keeps other writers out, so a missing bucket means a damaged file.
-func (tx *Tx) bucket(i int) *bolt.Bucket {
+func (tx *Tx) bucket(i int) kvBucket {
 	b := tx.bk[i]
 	if b == nil {
-		if b = tx.btx.Bucket(bucketNames[i]); b == nil {
+		if b = tx.kv.bucket(i); b == nil {
 			panic(fmt.Sprintf("store: bucket %q missing: damaged file", bucketNames[i]))
-		}
-		if i == bSeq || i == bIndex {
-			b.FillPercent = appendFill
 		}
 		tx.bk[i] = b
 	}
 	return b
 }
 
-func (tx *Tx) sys() *bolt.Bucket     { return tx.bucket(bSys) }
-func (tx *Tx) meta() *bolt.Bucket    { return tx.bucket(bMeta) }
-func (tx *Tx) objects() *bolt.Bucket { return tx.bucket(bObjects) }
-func (tx *Tx) seq() *bolt.Bucket     { return tx.bucket(bSeq) }
-func (tx *Tx) index() *bolt.Bucket   { return tx.bucket(bIndex) }
-func (tx *Tx) unique() *bolt.Bucket  { return tx.bucket(bUnique) }
+func (tx *Tx) sys() kvBucket     { return tx.bucket(bSys) }
+func (tx *Tx) meta() kvBucket    { return tx.bucket(bMeta) }
+func (tx *Tx) objects() kvBucket { return tx.bucket(bObjects) }
+func (tx *Tx) seq() kvBucket     { return tx.bucket(bSeq) }
+func (tx *Tx) index() kvBucket   { return tx.bucket(bIndex) }
+func (tx *Tx) unique() kvBucket  { return tx.bucket(bUnique) }
 
 func (tx *Tx) live() error {
-	if tx.btx == nil {
+	if tx.kv == nil {
 		return ErrClosed
 	}
 	return nil
 }
 
 func (tx *Tx) writable() error {
-	if tx.btx == nil {
+	if tx.kv == nil {
 		return ErrClosed
 	}
-	if !tx.btx.Writable() {
+	if !tx.kv.writable() {
 		return ErrReadOnly
 	}
 	return nil
 }
+
+// end finishes tx: every later use returns ErrClosed.
+func (tx *Tx) end() { tx.kv, tx.btx = nil, nil }
 
 // OnCommit runs f once the transaction has committed, before Update
 // returns and before the extra commits that scrub forgotten values: what
@@ -80,7 +81,7 @@ func (tx *Tx) writable() error {
 // in a read-only transaction.
 func (tx *Tx) OnCommit(f func()) {
 	if tx.writable() == nil {
-		tx.btx.OnCommit(f)
+		tx.kv.onCommit(f)
 	}
 }
 
@@ -342,22 +343,9 @@ func (tx *Tx) Lookup(kind string, value []byte, fn func(id string, seq uint64) b
 	if kind == "" || len(kind) > MaxKindLen {
 		return fmt.Errorf("%w: index kind %q must be 1..%d bytes", ErrInvalid, kind, MaxKindLen)
 	}
-	prefix := entryPrefix(kind, value)
-	end := indexKey(prefix, ^uint64(0))
-	c := tx.index().Cursor()
-	k, v := c.Seek(end)
-	switch {
-	case k == nil:
-		k, v = c.Last()
-	case !bytes.Equal(k, end):
-		k, v = c.Prev()
-	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-		if !fn(string(v), binary.BigEndian.Uint64(k[len(k)-8:])) {
-			break
-		}
-	}
-	return nil
+	return tx.index().descend(entryPrefix(kind, value), func(k, v []byte) bool {
+		return fn(string(v), binary.BigEndian.Uint64(k[len(k)-8:]))
+	})
 }
 
 // Scan calls fn with every record, newest first, until fn returns false.
@@ -389,18 +377,14 @@ func (tx *Tx) ScanIDs(fn func(id string, seq uint64) bool) error {
 	if err := tx.live(); err != nil {
 		return err
 	}
-	c := tx.seq().Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		if !fn(string(v), binary.BigEndian.Uint64(k)) {
-			break
-		}
-	}
-	return nil
+	return tx.seq().descend(nil, func(k, v []byte) bool {
+		return fn(string(v), binary.BigEndian.Uint64(k))
+	})
 }
 
 // Count returns the number of objects (0 on a finished Tx).
 func (tx *Tx) Count() int {
-	if tx.btx == nil {
+	if tx.kv == nil {
 		return 0
 	}
 	return int(tx.count())
@@ -425,10 +409,7 @@ func (tx *Tx) Reset() error {
 	}
 	for i := bObjects; i < nBuckets; i++ {
 		tx.bk[i] = nil
-		if err := tx.btx.DeleteBucket(bucketNames[i]); err != nil {
-			return err
-		}
-		if _, err := tx.btx.CreateBucket(bucketNames[i]); err != nil {
+		if err := tx.kv.clear(i); err != nil {
 			return err
 		}
 	}
