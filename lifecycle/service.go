@@ -122,6 +122,15 @@ const cacheSize = 100_000
 // (operations.go) registered.
 func NewService(cfg Config) *Service {
 	s := &Service{cfg: cfg, cache: newObjectCache(cacheSize), tickets: cfg.Tickets}
+	// Other nodes' writes to a shared store reach the cache through the
+	// store's change feed (only etcd has one).
+	cfg.Store.OnChange(func(ids []string, all bool) {
+		if all {
+			s.cache.clear()
+		} else {
+			s.cache.invalidate(ids...)
+		}
+	})
 	if s.tickets == nil {
 		s.tickets = authn.NewTickets(authn.TicketOptions{})
 	}
@@ -308,6 +317,12 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 // object is shared: callers must not modify it.
 func (s *Service) lookup(c *kmip.Call, u kmip.UniqueID) (*objects.Object, error) {
 	if _, inBatch := batchTx(c); !inBatch && u.Kind == kmip.UniqueIDText {
+		// On a shared store, wait until every change committed elsewhere
+		// before this request has reached the cache (store.DB.Fence): a
+		// key destroyed on another node is never served from here.
+		if err := s.cfg.Store.Fence(c.Context()); err != nil {
+			return nil, err
+		}
 		if o, ok := s.cache.get(u.Text, now(c)); ok {
 			if err := s.mayUse(c, o); err != nil {
 				return nil, err

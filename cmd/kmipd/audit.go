@@ -39,7 +39,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 	sinks, err := auditSinks(cfg)
 	errs = append(errs, err)
 	return audit.Options{
-		Path:               cfg.path(a.Path),
+		Path:               cfg.auditPath(),
 		KeyPath:            cfg.path(a.Key),
 		Sync:               audit.SyncMode(a.Sync),
 		SyncInterval:       time.Duration(a.SyncInterval),

@@ -46,7 +46,7 @@ func (o *auditFileOptions) resolve() (path string, key []byte, err error) {
 			return "", nil, err
 		}
 		if path == "" {
-			path = cfg.path(cfg.Audit.Path)
+			path = cfg.auditPath()
 		}
 		if keyPath == "" {
 			keyPath = cfg.path(cfg.Audit.Key)

@@ -128,7 +128,14 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 }
 
 // controlPath is the control socket of the server using cfg's store.
-func controlPath(cfg *Config) string { return control.SocketPath(cfg.path(cfg.Store)) }
+// controlPath is the control socket of the server of cfg: next to its
+// store file, or in the node's own directory on etcd.
+func controlPath(cfg *Config) string {
+	if loc, err := parseStoreLocation(cfg.Store); err == nil && loc.etcd {
+		return filepath.Join(cfg.nodeDir(), "kmipd.sock")
+	}
+	return control.SocketPath(cfg.path(cfg.Store))
+}
 
 func syncDirOf(path string) {
 	if d, err := os.Open(filepath.Dir(path)); err == nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/kmipd/kmipd/internal/rotation"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/lifecycle"
-	"github.com/kmipd/kmipd/store"
 )
 
 type serveOptions struct {
@@ -31,12 +30,14 @@ type serveOptions struct {
 	logLevel  string
 	interop   bool
 	adminAddr string
+	store     string
+	node      string
 }
 
 func newServeCmd() *cobra.Command {
 	o := &serveOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve --dir DIR [--addr HOST:PORT]",
+		Use:   "serve --dir DIR [--addr HOST:PORT] [--store etcd://HOST:PORT,... --node NAME]",
 		Short: "Run the KMIP server from the set-up in DIR",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runServe(cmd, o) },
@@ -46,6 +47,8 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error")
 	cmd.Flags().StringVar(&o.adminAddr, "admin-addr", "", "serve /metrics, /healthz and /readyz over plain HTTP on HOST:PORT (off by default)")
 	cmd.Flags().BoolVar(&o.interop, "interop", false, "enable the KMIP Interop operation (Reset wipes the store): conformance runs only, never in production")
+	cmd.Flags().StringVar(&o.store, "store", "", "the store: a bbolt file (PATH or bbolt:PATH) or an etcd cluster (etcd://HOST:PORT[,HOST:PORT...]); overrides config and KMIPD_STORE")
+	cmd.Flags().StringVar(&o.node, "node", "", "this node's name among those sharing an etcd store (default: the host name); overrides config and KMIPD_NODE")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -66,6 +69,17 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	}
 	if o.adminAddr != "" {
 		cfg.AdminAddr = o.adminAddr
+	}
+	if o.store != "" || o.node != "" {
+		if o.store != "" {
+			cfg.Store = o.store
+		}
+		if o.node != "" {
+			cfg.Node = o.node
+		}
+		if err := errors.Join(cfg.validateStore()...); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -114,7 +128,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		return err
 	}
 	defer backend.Close()
-	db, err := store.Open(cfg.path(cfg.Store), &store.Options{Timeout: 2 * time.Second})
+	db, err := openStore(ctx, cfg, storeOpen{lockWait: 2 * time.Second})
 	if err != nil {
 		return fmt.Errorf("store: %w", upgradeHint(err, cfg))
 	}
@@ -208,7 +222,11 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		defer admin.Close()
 		adminAt = al.Addr().String()
 	}
-	log.Info().Str("addr", l.Addr().String()).Str("store", cfg.path(cfg.Store)).Str("key_backend", backend.Name()).Msg("kmipd serving KMIP over mutual TLS")
+	storeDesc := cfg.path(cfg.Store)
+	if loc, _ := parseStoreLocation(cfg.Store); loc.etcd {
+		storeDesc = loc.String()
+	}
+	log.Info().Str("addr", l.Addr().String()).Str("store", storeDesc).Str("node", cfg.nodeName()).Str("key_backend", backend.Name()).Msg("kmipd serving KMIP over mutual TLS")
 	if cfg.Interop {
 		log.Warn().Msg("Interop is enabled: an admin's Interop Reset deletes every object (for conformance runs only)")
 	}

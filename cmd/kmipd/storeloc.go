@@ -130,6 +130,16 @@ func (c *Config) validateStore() []error {
 	return errs
 }
 
+// auditPath is the audit trail's file: a relative audit.path is in the
+// node's directory, so that each node of a cluster keeps its own trail.
+func (c *Config) auditPath() string {
+	p := c.Audit.Path
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.nodeDir(), p)
+}
+
 // nodeDir is where a node of a cluster keeps what is its own (its audit
 // trail and control socket): DIR/nodes/NODE, so that nodes sharing one
 // kmipd directory never share those files. With a bbolt store it is DIR.

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kmipd/kmipd/internal/etcdtest"
+	"github.com/kmipd/kmipd/kmip"
+)
+
+// cluster is two `kmipd serve` processes, nodes a and b, sharing one kmipd
+// init directory (its PKI and master key) and one 3-member etcd cluster.
+type cluster struct {
+	dir  string
+	etcd *etcdtest.Cluster
+	env  []string
+	a, b *serverProcess
+}
+
+// etcdStore is the store setting naming every member of c.
+func etcdStore(c *etcdtest.Cluster) string {
+	var hp []string
+	for _, e := range c.Endpoints() {
+		hp = append(hp, strings.TrimPrefix(e, "http://"))
+	}
+	return "etcd://" + strings.Join(hp, ",")
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	e := etcdtest.Start(t, 3)
+	dir := initDir(t)
+	env := []string{"KMIPD_STORE=" + etcdStore(e)}
+	c := &cluster{dir: dir, etcd: e, env: env}
+	c.a = startServer(t, dir, append(env, "KMIPD_NODE=a"))
+	c.b = startServer(t, dir, append(env, "KMIPD_NODE=b"))
+	for name, p := range map[string]*serverProcess{"a": c.a, "b": c.b} {
+		if s := p.stderr.String(); !strings.Contains(s, `"store":"etcd http://`) || !strings.Contains(s, `"node":"`+name+`"`) {
+			t.Fatalf("node %s does not serve from etcd as node %s:\n%s", name, name, s)
+		}
+	}
+	return c
+}
+
+// TestCluster_SameObjects: keys created on node a are served by node b with
+// the same bytes; keys destroyed on b are refused on a at once, with no
+// wait in between; a state change on one node is seen on the other at once.
+func TestCluster_SameObjects(t *testing.T) {
+	cl := startCluster(t)
+	ca, cb := dialKMIP(t, cl.dir, cl.a.addr), dialKMIP(t, cl.dir, cl.b.addr)
+	ids := make([]string, 50)
+	material := map[string][]byte{}
+	for i := range ids {
+		id, err := createKey(ca, fmt.Sprintf("shared-%d", i))
+		if err != nil {
+			t.Fatalf("Create on a: %v", err)
+		}
+		ids[i] = id
+		if material[id], err = getKey(ca, id); err != nil {
+			t.Fatalf("Get on a: %v", err)
+		}
+	}
+	for _, id := range ids {
+		got, err := getKey(cb, id)
+		if err != nil || !bytes.Equal(got, material[id]) || len(got) != 32 {
+			t.Fatalf("Get %s on b: %d bytes, %v; want a's 32 bytes", id, len(got), err)
+		}
+	}
+	// Node a has every key in its object cache now; destroying through b
+	// must not leave a serving any of them.
+	for _, id := range ids[:25] {
+		if _, _, err := cb.Do(kmip.OperationDestroy, byID(id)); err != nil {
+			t.Fatalf("Destroy %s on b: %v", id, err)
+		}
+		if _, err := getKey(ca, id); !isKMIPError(err) {
+			t.Fatalf("Get on a of %s, destroyed on b: err %v, want a KMIP failure", id, err)
+		}
+	}
+	for _, id := range ids[25:30] {
+		if _, _, err := cb.Do(kmip.OperationActivate, byID(id)); err != nil {
+			t.Fatalf("Activate %s on b: %v", id, err)
+		}
+		a, err := getAttrs(ca, id)
+		if err != nil || a.State != kmip.StateActive {
+			t.Fatalf("state on a of %s, activated on b: %v, %v", id, a.State, err)
+		}
+	}
+	// Names are unique per object across the cluster, and Locate works on
+	// every node.
+	for _, c := range []*kmip.Client{ca, cb} {
+		got := locateByName(t, c, "shared-40")
+		if len(got) != 1 || got[0] != ids[40] {
+			t.Fatalf("Locate shared-40: %v, want [%s]", got, ids[40])
+		}
+	}
+	cl.a.stop(t)
+	cl.b.stop(t)
+}
+
+// failoverRecord is what TestCluster_Failover measured.
+type failoverRecord struct {
+	Acked            int     `json:"acked"`
+	EtcdLeaderGapS   float64 `json:"etcd_leader_kill_gap_s"`
+	NodeKillGapS     float64 `json:"node_kill_gap_s"`
+	LostAcknowledged int     `json:"lost_acknowledged"`
+	// Failed Creates by phase: before any kill, after the etcd leader's,
+	// after node a's; with the first few messages of each.
+	Failed   [3]int      `json:"failed"`
+	Messages [3][]string `json:"messages"`
+}
+
+// TestCluster_Failover: 16 connections create keys on node a; the etcd
+// leader is killed with SIGKILL, then node a. Every acknowledged key is
+// served by node b afterwards. Clients on a fail over to b the way
+// `kmipctl --server a,b` does: on a broken connection they connect to the
+// next node. Errors on the way are counted, not fatal: a Create that was not
+// acknowledged may or may not have happened.
+func TestCluster_Failover(t *testing.T) {
+	cl := startCluster(t)
+	addrs := []string{cl.a.addr, cl.b.addr}
+	var (
+		mu      sync.Mutex
+		acked   = map[string]string{}
+		lastAck time.Time
+		gaps    []time.Duration // longest gap since each mark
+		rec     failoverRecord
+		phase   atomic.Int32
+		stop    atomic.Bool
+	)
+	markGap := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		gaps = append(gaps, 0)
+		lastAck = time.Now()
+		return len(gaps) - 1
+	}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := 0
+			c, err := kmip.Dial(addrs[node], clientTLS(t, cl.dir))
+			if err != nil {
+				t.Errorf("worker %d: dial a: %v", w, err)
+				return
+			}
+			c.Version, c.Timeout = kmip.V2_0, 10*time.Second
+			defer func() { c.Close() }()
+			for i := 0; !stop.Load(); i++ {
+				name := fmt.Sprintf("fo-%d-%d", w, i)
+				id, err := createKey(c, name)
+				if err == nil {
+					now := time.Now()
+					mu.Lock()
+					acked[id] = name
+					if len(gaps) > 0 {
+						if g := now.Sub(lastAck); g > gaps[len(gaps)-1] {
+							gaps[len(gaps)-1] = g
+						}
+					}
+					lastAck = now
+					mu.Unlock()
+					continue
+				}
+				mu.Lock()
+				ph := phase.Load()
+				rec.Failed[ph]++
+				if len(rec.Messages[ph]) < 3 {
+					rec.Messages[ph] = append(rec.Messages[ph], fmt.Sprintf("%s on %s: %v", name, addrs[node], err))
+				}
+				mu.Unlock()
+				if isKMIPError(err) {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				// The connection broke: fail over to the next node.
+				c.Close()
+				for {
+					if stop.Load() {
+						return
+					}
+					node = (node + 1) % len(addrs)
+					if c, err = kmip.Dial(addrs[node], clientTLS(t, cl.dir)); err == nil {
+						c.Version, c.Timeout = kmip.V2_0, 10*time.Second
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	waitFor := func(n int, within time.Duration, what string) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for count() < n {
+			if time.Now().After(deadline) {
+				stop.Store(true)
+				wg.Wait()
+				t.Fatalf("%s: %d acknowledged Creates after %v, want %d", what, count(), within, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(200, 30*time.Second, "before the failures")
+
+	leader := cl.etcd.Leader()
+	if leader < 0 {
+		t.Fatal("no etcd leader")
+	}
+	g1 := markGap()
+	phase.Store(1)
+	cl.etcd.Kill(leader)
+	n := count()
+	waitFor(n+300, 60*time.Second, "after the etcd leader was killed")
+
+	g2 := markGap()
+	phase.Store(2)
+	cl.a.signal(t, syscall.SIGKILL)
+	cl.a.wait(t, 10*time.Second)
+	n = count()
+	waitFor(n+300, 60*time.Second, "after node a was killed")
+	stop.Store(true)
+	wg.Wait()
+
+	mu.Lock()
+	rec.Acked, rec.EtcdLeaderGapS, rec.NodeKillGapS = len(acked), gaps[g1].Seconds(), gaps[g2].Seconds()
+	snapshot := make(map[string]string, len(acked))
+	for k, v := range acked {
+		snapshot[k] = v
+	}
+	mu.Unlock()
+
+	// Every acknowledged key, on the surviving node.
+	cb := dialKMIP(t, cl.dir, cl.b.addr)
+	for id, name := range snapshot {
+		key, err := getKey(cb, id)
+		if err != nil || len(key) != 32 {
+			rec.LostAcknowledged++
+			if rec.LostAcknowledged <= 10 {
+				t.Errorf("acknowledged %s (%s) not served by b: %d bytes, %v", id, name, len(key), err)
+			}
+		}
+	}
+	t.Logf("failover: %d Creates acknowledged; failed: %d before, %d after the etcd leader's kill, %d after node a's; longest gap without an acknowledgement: %.2fs after the etcd leader's kill, %.2fs after node a's; %d acknowledged keys lost; first failures %q",
+		rec.Acked, rec.Failed[0], rec.Failed[1], rec.Failed[2], rec.EtcdLeaderGapS, rec.NodeKillGapS, rec.LostAcknowledged, rec.Messages)
+	if rec.Failed[0] > 0 {
+		t.Errorf("%d Creates failed before anything was killed", rec.Failed[0])
+	}
+	if p := os.Getenv("KMIPD_FAILOVER_REPORT"); p != "" {
+		b, _ := json.MarshalIndent(rec, "", "  ")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	if rec.LostAcknowledged > 0 {
+		t.Fatalf("%d acknowledged keys lost", rec.LostAcknowledged)
+	}
+}
