@@ -9,7 +9,7 @@ CHAOS_TESTS ?= ^(TestChaos|TestDurability|TestServe_FullDisk|TestServe_MegabyteN
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-unit test-race check-generated conformance pykmip-suite chaos bench fuzz lint clean
+.PHONY: all build run test test-unit test-race check-generated conformance pykmip-suite conformance-etcd pykmip-suite-etcd chaos bench fuzz lint clean
 
 all: build
 
@@ -30,7 +30,7 @@ run: build
 # test: everything CI runs. The unit tests run last so that their summary
 # closes the output; they also run under the race detector, which skips the
 # allocation guards and benchmark ratios (they measure the detector).
-test: lint check-generated conformance pykmip-suite test-race test-unit
+test: lint check-generated conformance pykmip-suite conformance-etcd pykmip-suite-etcd test-race test-unit
 
 test-unit:
 	$(GO) test -count=1 ./...
@@ -53,6 +53,15 @@ conformance: build
 # conformance/pykmip-exceptions.txt does not explain.
 pykmip-suite: build
 	conformance/pykmip-suite.sh
+
+# conformance-etcd, pykmip-suite-etcd: the same two, against two kmipd nodes
+# on a real 3-member etcd cluster (conformance/etcd-cluster.sh; etcd from
+# $ETCD_BIN or PATH), reporting to conformance/REPORT-etcd.md.
+conformance-etcd: build
+	KMIPD_TEST_STORE=etcd conformance/run.sh
+
+pykmip-suite-etcd: build
+	KMIPD_TEST_STORE=etcd conformance/pykmip-suite.sh
 
 # chaos: the robustness suite at a large scale (make test runs it small):
 # handshake flood, slowloris, connection hoarding, HTTP header flood,

@@ -12,6 +12,9 @@
 #                                            (conformance/pykmip-suite-reference.json)
 # Environment: PYKMIP_SUITE (default ../shared/pykmip-suite),
 #   PYKMIP_SUITE_PORT (default 25697), PYKMIP_SUITE_VERSIONS (default "1.2 1.4 2.0").
+#   KMIPD_TEST_STORE=etcd runs the suite against two kmipd nodes on a fresh
+#   3-member etcd cluster per version, behind a round-robin TCP balancer
+#   (conformance/etcd-cluster.sh), and reports to conformance/REPORT-etcd.md.
 set -euo pipefail
 suite=${PYKMIP_SUITE:-../shared/pykmip-suite}
 port=${PYKMIP_SUITE_PORT:-25697}
@@ -21,6 +24,14 @@ py=/usr/bin/python3 # PyKMIP needs ssl.wrap_socket (Python <= 3.11)
 [ -x bin/kmipd ] || { echo "pykmip-suite: bin/kmipd missing: run make build" >&2; exit 1; }
 
 work=$(mktemp -d)
+cluster=
+report=conformance/REPORT.md
+if [ "${KMIPD_TEST_STORE:-bbolt}" = etcd ]; then
+  cluster=1
+  report=conformance/REPORT-etcd.md
+  . conformance/etcd-cluster.sh
+  go build -o "$work/tcplb" ./testdata/tcplb
+fi
 pid=
 stop() { # SIGNAL: stop the server we started (kmipd: TERM; pykmip-server: INT)
   [ -n "$pid" ] || return 0
@@ -30,7 +41,11 @@ stop() { # SIGNAL: stop the server we started (kmipd: TERM; pykmip-server: INT)
   wait "$pid" 2>/dev/null || true
   pid=
 }
-cleanup() { stop TERM; rm -rf "$work"; }
+cleanup() {
+  stop TERM
+  if [ -n "$cluster" ]; then nodes_stop; etcd_cluster_stop; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -59,6 +74,21 @@ suite() {
 for v in $versions; do
   rm -rf "$work/kmipd"
   bin/kmipd init --dir "$work/kmipd" --listen "127.0.0.1:$port" >/dev/null
+  if [ -n "$cluster" ]; then
+    # Nodes a and b on a fresh etcd cluster; the suite connects through
+    # the balancer on $port, so its connections alternate between them.
+    rm -rf "$work/etcd"
+    etcd_cluster_start "$work" "${PYKMIP_SUITE_ETCD_PORT:-24100}"
+    nodes_start "$work/kmipd" "$work/kmipd-$v.server.log" "$((port + 1))" "$((port + 2))"
+    setsid "$work/tcplb" "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "127.0.0.1:$((port + 2))" >"$work/tcplb-$v.log" 2>&1 &
+    pid=$!
+    wait_port "$work/tcplb-$v.log"
+    suite kmipd "$v" "$work/kmipd/pki"
+    stop TERM
+    nodes_stop
+    etcd_cluster_stop
+    continue
+  fi
   setsid bin/kmipd serve --dir "$work/kmipd" >"$work/kmipd-$v.server.log" 2>&1 &
   pid=$!
   wait_port "$work/kmipd-$v.server.log"
@@ -96,5 +126,5 @@ CONF
 fi
 
 "$py" conformance/pykmip_report.py report --exceptions conformance/pykmip-exceptions.txt \
-  --reference "$ref" --report conformance/REPORT.md \
+  --reference "$ref" --report "$report" \
   $(for v in $versions; do echo "$v=$work/kmipd-$v.json"; done)

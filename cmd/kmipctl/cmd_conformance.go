@@ -106,6 +106,7 @@ func runConformance(cmd *cobra.Command, o *conformanceOptions) error {
 		return err
 	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	nextFile := 0
 	r := &conformance.Runner{
 		Reset: !o.noReset,
 		Dial: func(file string) (conformance.Transport, error) {
@@ -113,8 +114,15 @@ func runConformance(cmd *cobra.Command, o *conformanceOptions) error {
 			if https || o.transport == "https" {
 				return conformance.NewHTTPSTransport(url, cfg, enc), nil
 			}
+			// With several --server addresses (the nodes of a cluster),
+			// files go to them in turn: each file's state (tickets,
+			// asynchronous results) stays on one node, while what the
+			// files share goes through the store every node serves.
+			first := nextFile
+			nextFile++
 			var errs []error
-			for _, a := range addrs {
+			for i := range addrs {
+				a := addrs[(first+i)%len(addrs)]
 				t, err := conformance.DialTTLV(a, forAddr(cfg, a))
 				if err == nil {
 					return t, nil
