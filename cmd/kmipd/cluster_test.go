@@ -266,3 +266,59 @@ func TestCluster_Failover(t *testing.T) {
 		t.Fatalf("%d acknowledged keys lost", rec.LostAcknowledged)
 	}
 }
+
+// TestCluster_ReadyzWithoutQuorum: a node's /readyz turns red when etcd
+// loses its quorum, and green again once it is back; nothing acknowledged
+// before is lost.
+func TestCluster_ReadyzWithoutQuorum(t *testing.T) {
+	e := etcdtest.Start(t, 3)
+	dir := initDir(t)
+	admin := freePort(t)
+	n := startServer(t, dir, []string{"KMIPD_STORE=" + etcdStore(e), "KMIPD_NODE=a"}, "--addr", "127.0.0.1:0", "--admin-addr", admin)
+	waitReady := func(want int, within time.Duration) string {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			code, body := adminGet(t, admin, "/readyz")
+			if code == want {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz still %d after %v, want %d: %s", code, within, want, body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitReady(200, 10*time.Second)
+	c := dialKMIP(t, dir, n.addr)
+	id, err := createKey(c, "before-quorum-loss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := getKey(c, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Kill(1)
+	e.Kill(2)
+	body := waitReady(503, 20*time.Second)
+	if !strings.Contains(body, "store") {
+		t.Errorf("/readyz without quorum does not name the store: %s", body)
+	}
+	// Requests fail with a KMIP error rather than hang or be served stale.
+	c.Timeout = 30 * time.Second
+	if _, err := getKey(c, id); !isKMIPError(err) {
+		t.Errorf("Get without quorum: %v, want a KMIP failure", err)
+	}
+	for _, i := range []int{1, 2} {
+		if err := e.Restart(i); err != nil {
+			t.Fatalf("restart etcd member %d: %v", i, err)
+		}
+	}
+	waitReady(200, 30*time.Second)
+	got, err := getKey(c, id)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Get after quorum came back: %v", err)
+	}
+	n.stop(t)
+}
