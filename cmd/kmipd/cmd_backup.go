@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,11 @@ it began. When no server runs, backup opens the store itself. Either way the
 snapshot is checked (opened from a temporary copy and run through the full
 consistency check) before FILE is put in place. The snapshot holds the
 objects as stored, their key material wrapped by the master key: it is no
-use without that key, which is not in it.`,
+use without that key, which is not in it.
+
+With an etcd store (store: etcd://...), backup reads one etcd revision, while
+nodes go on serving, and writes it as a store file: kmipd restore puts it
+back into etcd, and a single node with a bbolt store can serve it as it is.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBackup(cmd, o) },
 	}
@@ -75,16 +80,39 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 	var n int64
 	var how string
 	storePath := cfg.path(cfg.Store)
-	conn, err := net.DialTimeout("unix", controlPath(cfg), 2*time.Second)
-	online := err == nil
-	if online {
+	loc, err := parseStoreLocation(cfg.Store)
+	if err != nil {
+		return err
+	}
+	var conn net.Conn
+	online := false
+	if !loc.etcd {
+		conn, err = net.DialTimeout("unix", controlPath(cfg), 2*time.Second)
+		online = err == nil
+	}
+	switch {
+	case loc.etcd:
+		// Any node, or none, may be serving: the export reads one etcd
+		// revision, consistent whatever the nodes do meanwhile.
+		storePath = loc.String()
+		how = "from the etcd cluster, at one revision"
+		db, err := openStore(context.Background(), cfg, storeOpen{allowOlder: true})
+		if err != nil {
+			return err
+		}
+		n, err = db.Backup(io.MultiWriter(tmp, p))
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	case online:
 		how = "online, from the running server"
 		n, err = control.FetchBackup(conn, tmp, p)
 		conn.Close()
 		if err != nil {
 			return fmt.Errorf("online backup: %w", err)
 		}
-	} else {
+	default:
 		how = "offline, from the store file"
 		if _, err := os.Stat(storePath); err != nil {
 			return fmt.Errorf("no store to back up: %w", err)
@@ -119,7 +147,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 	ok = true
 	syncDirOf(o.out)
 	if !online {
-		// Online, the server recorded it.
+		// Online, the server recorded it. On etcd, this node's trail.
 		auditEvent(cfg, stderr, "backup", fmt.Sprintf("offline backup of the store to %s: %d bytes, %d objects", o.out, n, st.Objects))
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: backup of %s written to %s (%s): %d bytes, %d objects, checked, in %v\n",

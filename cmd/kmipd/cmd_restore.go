@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -22,8 +23,9 @@ import (
 const preRestoreInfix = ".pre-restore-"
 
 type restoreOptions struct {
-	dir string
-	in  string
+	dir   string
+	in    string
+	force bool
 }
 
 func newRestoreCmd() *cobra.Command {
@@ -36,12 +38,17 @@ server uses the store, and checks the snapshot first: a copy of it is put
 next to the store, opened and run through the full consistency check; only
 then does it replace the store (atomically, by rename). The old store is
 kept beside it as STORE.pre-restore-TIME. A snapshot that fails the check
-changes nothing. Restore needs the master key the snapshot was made with.`,
+changes nothing. Restore needs the master key the snapshot was made with.
+
+With an etcd store (store: etcd://...), restore copies the checked snapshot
+into the etcd keyspace, which must hold nothing; --force empties it first
+(stop every node before: they would serve a store being replaced).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, o) },
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "kmipd directory")
 	cmd.Flags().StringVar(&o.in, "in", "", "snapshot file written by kmipd backup")
+	cmd.Flags().BoolVar(&o.force, "force", false, "etcd store: empty the keyspace before restoring into it")
 	_ = cmd.MarkFlagRequired("dir")
 	_ = cmd.MarkFlagRequired("in")
 	return cmd
@@ -53,6 +60,11 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
+	if loc, err := parseStoreLocation(cfg.Store); err != nil {
+		return err
+	} else if loc.etcd {
+		return restoreEtcd(cmd, cfg, loc, o)
+	}
 	live := cfg.path(cfg.Store)
 	if conn, err := net.DialTimeout("unix", controlPath(cfg), time.Second); err == nil {
 		conn.Close()
@@ -134,4 +146,62 @@ func fileSHA256(path string) ([]byte, error) {
 		return nil, err
 	}
 	return h.Sum(nil), nil
+}
+
+// restoreEtcd restores the snapshot o.in into the etcd keyspace of cfg.
+func restoreEtcd(cmd *cobra.Command, cfg *Config, loc storeLocation, o *restoreOptions) error {
+	stderr := cmd.ErrOrStderr()
+	tmpDir, err := os.MkdirTemp("", "kmipd-restore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmpDir)
+	snap := filepath.Join(tmpDir, "snapshot.db")
+	if err := store.CopyFile(o.in, snap, nil); err != nil {
+		return err
+	}
+	sum, err := fileSHA256(snap)
+	if err != nil {
+		return err
+	}
+	if _, err := store.CheckFile(snap); err != nil {
+		return fmt.Errorf("%s is not a usable snapshot, nothing was changed: %w", o.in, err)
+	}
+	src, err := store.Open(snap, &store.Options{Timeout: -1})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.in, err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	dst, err := openStoreAt(ctx, cfg, loc, storeOpen{})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if held := dst.Stats().Objects; !o.force && (held > 0 || hasMeta(dst)) {
+		return fmt.Errorf("%s is not empty (%d objects): stop every node and restore with --force, which empties it first; nothing was changed", loc, held)
+	}
+	if o.force {
+		if err := dst.Update(func(tx *store.Tx) error { return tx.Wipe() }); err != nil {
+			return fmt.Errorf("emptying %s: %w", loc, err)
+		}
+	}
+	n, err := migrate(ctx, stderr, dst, src)
+	if err != nil {
+		return fmt.Errorf("restoring into %s (run again with --force): %w", loc, err)
+	}
+	detail := fmt.Sprintf("store %s restored from %s (sha256 %x, %d objects)", loc, o.in, sum, n)
+	auditEvent(cfg, stderr, "restore", detail)
+	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: %s\n", detail)
+	return nil
+}
+
+// hasMeta reports whether db holds server metadata (a store in use does).
+func hasMeta(db *store.DB) bool {
+	found := false
+	_ = db.View(func(tx *store.Tx) error {
+		found = tx.HasMeta()
+		return nil
+	})
+	return found
 }

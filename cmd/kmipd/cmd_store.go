@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,15 +27,18 @@ func upgradeHint(err error, cfg *Config) error {
 func newStoreCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
-		Short: "Show the store's format and upgrade it (server stopped)",
+		Short: "Show the store's format, upgrade it, migrate it between bbolt and etcd (servers stopped)",
 	}
-	cmd.AddCommand(newStoreInfoCmd(), newStoreUpgradeCmd())
+	cmd.AddCommand(newStoreInfoCmd(), newStoreUpgradeCmd(), newStoreMigrateCmd())
 	return cmd
 }
 
 // openStoreAnyFormat opens the store of cfg whatever its (not newer)
 // format, failing at once if a server holds it.
 func openStoreAnyFormat(cfg *Config) (*store.DB, error) {
+	if loc, err := parseStoreLocation(cfg.Store); err == nil && loc.etcd {
+		return openStoreAt(context.Background(), cfg, loc, storeOpen{allowOlder: true})
+	}
 	path := cfg.path(cfg.Store)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store: %w", err)
