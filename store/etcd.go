@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -119,6 +120,9 @@ type etcdEngine struct {
 	compactQ   *coalesced
 
 	watch watchState // etcd_watch.go
+
+	// Outcomes of commits that errored (resolve), for tests and metrics.
+	resolvedApplied, resolvedNot atomic.Int64
 }
 
 // errTooBig marks a commit etcd refused or would refuse as too large.
@@ -229,13 +233,16 @@ func (e *etcdEngine) write(ctx context.Context, body func(kvTx) error) error {
 			return err
 		}
 		err = body(t)
-		if t.err != nil {
+		switch {
+		case t.err != nil && errors.Is(t.err, ErrConflict):
+			err = fmt.Errorf("%w: %w", errRetry, t.err) // snapshot compacted: run again
+		case t.err != nil:
 			return t.err
-		}
-		if err != nil {
+		case err != nil:
 			return err
+		default:
+			err = e.commit(ctx, t)
 		}
-		err = e.commit(ctx, t)
 		if err == nil {
 			for _, f := range t.commits {
 				f()
@@ -314,6 +321,11 @@ func (e *etcdEngine) commit(ctx context.Context, t *etcdTx) error {
 	}
 	// The request may have been applied (etcd guide §5): find out.
 	rev, ok, rerr := e.resolve(t.clockMod, marker)
+	if ok {
+		e.resolvedApplied.Add(1)
+	} else if rerr == nil {
+		e.resolvedNot.Add(1)
+	}
 	if rerr != nil {
 		return fmt.Errorf("%w: %w (then: %w)", ErrCommitUnknown, err, rerr)
 	}
@@ -489,8 +501,14 @@ func (e *etcdEngine) probe(db *DB) error {
 	if err != nil {
 		err = fmt.Errorf("etcd %s does not answer a linearizable read within %v: %w", strings.Join(e.opts.Endpoints, ","), e.opts.RequestTimeout, err)
 		db.health.spaceErr.Store(&err)
-	} else {
-		db.health.spaceErr.Store(nil)
+		return db.Ready()
+	}
+	db.health.spaceErr.Store(nil)
+	if db.health.commitErr.Load() != nil {
+		// The last commit failed: see whether one goes through now.
+		_ = db.Update(func(tx *Tx) error {
+			return tx.SetMeta("health", []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		})
 	}
 	return db.Ready()
 }
