@@ -16,6 +16,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/kmipd/kmipd/internal/etcdtest"
 	"github.com/kmipd/kmipd/store"
@@ -372,7 +373,7 @@ func TestEtcd_RefusesNewerFormat(t *testing.T) {
 	c := sharedCluster(t)
 	prefix := freshPrefix()
 	openEtcdPrefix(t, c, prefix, nil).Close()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ func TestEtcd_ForgetCompacts(t *testing.T) {
 	db := openEtcd(t)
 	secret := bytes.Repeat([]byte("s3cr3t-"), 8)
 	put(t, db, &store.Record{ID: "k", Data: secret})
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
