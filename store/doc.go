@@ -1,4 +1,5 @@
-// Package store keeps kmipd's managed objects in one bbolt file.
+// Package store keeps kmipd's managed objects, in one bbolt file ([Open])
+// or in etcd ([OpenEtcd]), behind one API: [DB] and [Tx].
 //
 // # Basics
 //
@@ -39,9 +40,52 @@
 // [DB.Backup] streams a consistent copy of the live file; [DB.Check] verifies
 // the file and the indexes.
 //
+// # etcd
+//
+// [OpenEtcd] keeps the same buckets as keys <prefix><bucket>/<key> of an
+// etcd cluster that several kmipd nodes share. A transaction reads one
+// snapshot: a linearizable read gives the current revision R, and every
+// read is at R. Its writes stay in memory until the commit, one etcd
+// transaction that applies only if nothing was committed since R (a
+// compare on the key <prefix>sys/clock, which every commit moves). So
+// every acknowledged write is committed by a quorum, and writers on
+// different nodes are serialized by etcd, as a file's writers are by its
+// lock.
+//
+//   - An Update function may run more than once on etcd: when another
+//     writer committed first it runs again on a new snapshot (at most
+//     EtcdOptions.MaxRetries times, then [ErrConflict]). Keep effects
+//     outside the transaction idempotent, as for UpdateGrouped.
+//   - A commit that fails in a way that may have applied it (a timeout, a
+//     leader lost mid-request) is resolved before Update returns: if it
+//     applied Update returns nil, if not it is made sure never to apply and
+//     the function runs again; [ErrCommitUnknown] if etcd cannot say.
+//   - [DB.OnChange] hooks hear of every object changed by any node (or
+//     "all" after the change stream was compacted away), and [DB.Fence]
+//     returns once every write committed anywhere before the call has
+//     reached them: a node caching objects calls Fence before trusting the
+//     cache, so an object destroyed on one node is refused on the others
+//     at once. On bbolt Fence returns at once.
+//   - Reset deletes in chunks (EtcdOptions.Chunk keys per etcd
+//     transaction) before its commit; if the commit then fails, the objects
+//     stay deleted.
+//   - Limits: a commit holds at most EtcdOptions.MaxTxnOps operations and
+//     MaxTxnBytes bytes (etcd's --max-txn-ops and --max-request-bytes);
+//     a group commit holds at most GroupMax functions and falls back to
+//     one by one when too large. Every etcd request has RequestTimeout.
+//   - Erasure: [Tx.Forget] compacts etcd's history to the current revision,
+//     so no etcd read returns the old value; but compaction does not erase
+//     it from the members' files, and the etcd WAL keeps it until its
+//     segment is purged (about 5 × 64 MB of later writes), as do earlier
+//     etcd snapshots. Store on etcd only what is encrypted under a key held
+//     elsewhere. Compaction also ends the snapshots of running read
+//     transactions: their reads fail with [ErrConflict] (Update runs again).
+//   - [DB.Backup] writes a bbolt store file read at one revision; [Copy]
+//     moves a store between engines.
+//
 // # Caveats
 //
-//   - Only one DB may hold a file: Open waits Options.Timeout for the lock of
+//   - Only one DB may hold a file (bbolt): Open waits Options.Timeout for the lock of
 //     another DB (in any process) and then fails with [ErrLocked].
 //   - A [Tx] and everything bbolt hands it are valid only inside the
 //     function; the store copies what it returns (Get, Scan, GetMeta), and

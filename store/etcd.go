@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -119,6 +121,9 @@ type etcdEngine struct {
 	compactQ   *coalesced
 
 	watch watchState // etcd_watch.go
+
+	// Outcomes of commits that errored (resolve), for tests and metrics.
+	resolvedApplied, resolvedNot atomic.Int64
 }
 
 // errTooBig marks a commit etcd refused or would refuse as too large.
@@ -190,20 +195,53 @@ func (e *etcdEngine) reqCtx(ctx context.Context) (context.Context, context.Cance
 
 // begin takes a snapshot: a linearizable read of the clock key gives the
 // current revision and the clock's ModRevision, which the commit compares.
+// The same read-only Txn fetches the object count and the sequence, which
+// every create needs, saving two round trips.
 func (e *etcdEngine) begin(ctx context.Context, write bool) (*etcdTx, error) {
 	if e.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	rctx, cancel := e.reqCtx(ctx)
-	defer cancel()
-	resp, err := e.cli.Get(rctx, e.clockKey)
+	t := &etcdTx{e: e, ctx: ctx, write: write}
+	sys, seq := t.bucket(bSys).(*etcdBucket), t.bucket(bSeq).(*etcdBucket)
+	countKey := sys.prefix + string(keyCount)
+	var resp *clientv3.TxnResponse
+	var err error
+	// A read is safe to repeat: ride out a leader election (1.5 to 2.5 s).
+	for deadline := time.Now().Add(2 * e.opts.RequestTimeout); ; {
+		rctx, cancel := e.reqCtx(ctx)
+		resp, err = e.cli.Txn(rctx).Then(clientv3.OpGet(e.clockKey), clientv3.OpGet(countKey), clientv3.OpGet(seq.seqKey())).Commit()
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(e.opts.RequestTimeout / 20)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %v: %w", e.opts.Endpoints, err)
 	}
-	t := &etcdTx{e: e, ctx: ctx, rev: resp.Header.Revision, write: write}
-	if len(resp.Kvs) > 0 {
-		t.clockMod = resp.Kvs[0].ModRevision
+	t.rev = resp.Header.Revision
+	first := func(i int) []byte {
+		if r := resp.Responses[i].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+			if t.clockMod == 0 && i == 0 {
+				t.clockMod = r.Kvs[0].ModRevision
+			}
+			if r.Kvs[0].Value == nil {
+				return []byte{}
+			}
+			return r.Kvs[0].Value
+		}
+		return nil
 	}
+	first(0)
+	sys.reads = map[string][]byte{string(keyCount): first(1)}
+	if v := first(2); v != nil {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: sequence of bucket seq: %v", ErrCorrupt, err)
+		}
+		seq.seq = n
+	}
+	seq.seqRead = true
 	return t, nil
 }
 
@@ -229,13 +267,16 @@ func (e *etcdEngine) write(ctx context.Context, body func(kvTx) error) error {
 			return err
 		}
 		err = body(t)
-		if t.err != nil {
+		switch {
+		case t.err != nil && errors.Is(t.err, ErrConflict):
+			err = fmt.Errorf("%w: %w", errRetry, t.err) // snapshot compacted: run again
+		case t.err != nil:
 			return t.err
-		}
-		if err != nil {
+		case err != nil:
 			return err
+		default:
+			err = e.commit(ctx, t)
 		}
-		err = e.commit(ctx, t)
 		if err == nil {
 			for _, f := range t.commits {
 				f()
@@ -314,6 +355,11 @@ func (e *etcdEngine) commit(ctx context.Context, t *etcdTx) error {
 	}
 	// The request may have been applied (etcd guide §5): find out.
 	rev, ok, rerr := e.resolve(t.clockMod, marker)
+	if ok {
+		e.resolvedApplied.Add(1)
+	} else if rerr == nil {
+		e.resolvedNot.Add(1)
+	}
 	if rerr != nil {
 		return fmt.Errorf("%w: %w (then: %w)", ErrCommitUnknown, err, rerr)
 	}
@@ -376,6 +422,18 @@ func (e *etcdEngine) markerLease(ctx context.Context) (clientv3.LeaseID, error) 
 	}
 	e.lease, e.leaseTime = g.ID, start
 	return g.ID, nil
+}
+
+// transient reports whether err is etcd failing over or unreachable for a
+// moment, rather than refusing the request.
+func transient(err error) bool {
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrNoLeader),
+		errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return status.Code(err) == codes.Unavailable
 }
 
 func newTxID() (string, error) {
@@ -489,8 +547,14 @@ func (e *etcdEngine) probe(db *DB) error {
 	if err != nil {
 		err = fmt.Errorf("etcd %s does not answer a linearizable read within %v: %w", strings.Join(e.opts.Endpoints, ","), e.opts.RequestTimeout, err)
 		db.health.spaceErr.Store(&err)
-	} else {
-		db.health.spaceErr.Store(nil)
+		return db.Ready()
+	}
+	db.health.spaceErr.Store(nil)
+	if db.health.commitErr.Load() != nil {
+		// The last commit failed: see whether one goes through now.
+		_ = db.Update(func(tx *Tx) error {
+			return tx.SetMeta("health", []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		})
 	}
 	return db.Ready()
 }

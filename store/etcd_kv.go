@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -98,11 +99,20 @@ func (t *etcdTx) get(key string, opts ...clientv3.OpOption) (*clientv3.GetRespon
 		return nil, t.err
 	}
 	opts = append(opts, clientv3.WithRev(t.rev))
-	ctx, cancel := context.WithTimeout(t.ctx, t.e.opts.RequestTimeout)
-	defer cancel()
-	resp, err := t.e.cli.Get(ctx, key, append(opts, clientv3.WithSerializable())...)
-	if errors.Is(err, rpctypes.ErrFutureRev) {
-		resp, err = t.e.cli.Get(ctx, key, opts...)
+	ser := append(opts[:len(opts):len(opts)], clientv3.WithSerializable())
+	var resp *clientv3.GetResponse
+	var err error
+	for deadline := time.Now().Add(2 * t.e.opts.RequestTimeout); ; {
+		ctx, cancel := context.WithTimeout(t.ctx, t.e.opts.RequestTimeout)
+		resp, err = t.e.cli.Get(ctx, key, ser...)
+		if errors.Is(err, rpctypes.ErrFutureRev) {
+			resp, err = t.e.cli.Get(ctx, key, opts...)
+		}
+		cancel()
+		if err == nil || t.ctx.Err() != nil || !transient(err) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(t.e.opts.RequestTimeout / 20)
 	}
 	if err != nil {
 		t.fail(err)

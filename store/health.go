@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -39,8 +40,8 @@ func (db *DB) noteCommit(err error) {
 		h.lastOK.Store(time.Now().UnixNano())
 		return
 	}
-	if errors.Is(err, ErrClosed) {
-		return
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) {
+		return // not the store's failure
 	}
 	h.failures.Add(1)
 	h.commitErr.Store(&err)

@@ -225,13 +225,17 @@ func (db *DB) Path() string { return db.path }
 // Update runs fn in a read-write transaction. If fn returns nil the
 // transaction commits and, unless Options.NoSync, is on stable storage when
 // Update returns; otherwise (error or panic) everything fn did is rolled
-// back and fn's error is returned unchanged. Writers are serialized.
+// back and fn's error is returned unchanged. Writers are serialized. On
+// etcd fn runs again, on a new snapshot, when another writer committed
+// first (see the package doc): it must have no harmful effect outside the
+// transaction when repeated.
 func (db *DB) Update(fn func(*Tx) error) error { return db.UpdateContext(context.Background(), fn) }
 
 // UpdateContext is Update with a context: a transaction is not started once
 // ctx is done (ctx's error is returned), and fn finds ctx in Tx.Context. A
 // transaction that has started runs to its end: bbolt cannot abandon a
-// writer halfway.
+// writer halfway. On etcd ctx also bounds the etcd requests; a commit it
+// interrupts is resolved (applied: nil; not applied: an error).
 func (db *DB) UpdateContext(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

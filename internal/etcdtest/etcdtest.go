@@ -21,6 +21,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // HealthyTimeout bounds the wait for a started or restarted cluster to
@@ -199,7 +200,7 @@ func (c *Cluster) running(i int) bool {
 
 // status asks member i alone for its status.
 func (c *Cluster) status(i int, timeout time.Duration) (*clientv3.StatusResponse, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{c.members[i].client}, DialTimeout: timeout})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{c.members[i].client}, DialTimeout: timeout, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, err
 	}
