@@ -5,6 +5,7 @@ package pkcs11
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/miekg/pkcs11"
 )
@@ -216,9 +217,10 @@ func (o *op) cachedKey(use keyUse, id string, blob []byte, w *wrapBlob, tmpl []*
 	}
 	if c.byHandle[h] != nil {
 		// The HSM handed out a handle the cache holds for another key:
-		// this session's objects were destroyed behind its back (a
-		// logout), so every cached handle is stale.
-		b.discard(o.ss)
+		// objects of this session were destroyed behind its back (a
+		// logout) and the cache cannot tell which. The error closes the
+		// session, and every object it made, and recovers.
+		return 0, false, fmt.Errorf("pkcs11: C_UnwrapKey returned handle %d, held by a cached key: %w", h, pkcs11.Error(pkcs11.CKR_OBJECT_HANDLE_INVALID))
 	}
 	e := &cacheEntry{key: k, id: id, h: h}
 	c.m[k] = e

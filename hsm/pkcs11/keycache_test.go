@@ -508,3 +508,48 @@ func TestKeyCache_Options(t *testing.T) {
 		}
 	}
 }
+
+// Ensure that an HSM handing out a handle the cache holds for another key
+// (its object destroyed behind the backend's back, the number reused) is
+// taken as lost objects: the session is closed and the operation retried,
+// with the right result. SoftHSM numbers handles in sequence, so the
+// test plants a cache entry on the number the next unwrap gets.
+func TestKeyCache_ReusedHandle(t *testing.T) {
+	b := openCache(t, cacheToken, 4, 1)
+	blobA, _ := b.GenerateSymmetric(bg, "ra", 32)
+	blobB, _ := b.GenerateSymmetric(bg, "rb", 32)
+	keyB, err := b.Open(bg, "rb", blobB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MAC(bg, "ra", blobA, hsm.HMACSHA256, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	hs := cachedHandles(b)
+	if len(hs) != 1 {
+		t.Fatalf("%d cached handles, want 1", len(hs))
+	}
+	// The planted entry stands for a key whose object is gone.
+	b.m.mu.Lock()
+	s := <-b.idle
+	ghost := &cacheEntry{id: "ghost", h: hs[0] + 1}
+	ghost.key[0] = 1
+	s.cache.m[ghost.key], s.cache.byHandle[ghost.h] = ghost, ghost
+	s.cache.pushFront(ghost)
+	b.handles.Add(1)
+	b.cachedIDs["ghost"]++
+	b.idle <- s
+	b.m.mu.Unlock()
+	got, err := b.MAC(bg, "rb", blobB, hsm.HMACSHA256, []byte("x"))
+	m := hmac.New(sha256.New, keyB)
+	m.Write([]byte("x"))
+	if err != nil || !bytes.Equal(got, m.Sum(nil)) {
+		t.Fatalf("MAC after a reused handle: %x, %v", got, err)
+	}
+	if b.Stats().Errors == 0 {
+		t.Fatal("no failed call counted: the reused handle went unnoticed (or SoftHSM numbered it otherwise)")
+	}
+	if n, st := sessionKeys(t, b), b.Stats(); n != 1 || st.KeyCacheHandles != 1 || len(cachedHandles(b)) != 1 {
+		t.Fatalf("%d session keys, stats %+v, %d cached; want 1 (rb)", n, st, len(cachedHandles(b)))
+	}
+}
