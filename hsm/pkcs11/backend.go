@@ -43,6 +43,7 @@ type Backend struct {
 	// sem bounds the sessions in use; idle holds open sessions not in use.
 	sem  chan struct{}
 	idle chan *session
+	stop chan struct{} // closed by Close: ends the health monitor
 
 	// The key cache (keycache.go): at most keyCacheMax keys per session
 	// (0: off), its counters, and how many cached handles each object
@@ -53,7 +54,6 @@ type Backend struct {
 	handles                 atomic.Int64
 	cmu                     sync.Mutex
 	cachedIDs               map[string]int
-	stop                    chan struct{} // closed by Close: ends the health monitor
 
 	// The fields below are written with m.mu held for writing and read
 	// with it held for reading.
