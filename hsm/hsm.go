@@ -5,9 +5,9 @@
 // pure-Go backend with a master key in a local file, and hsm/pkcs11, whose
 // master keys never leave the HSM. A backend may also implement optional
 // interfaces ([HealthChecker], [KeySealer], [KeyPairGenerator],
-// [KeyExporter], [KeyRotator], [StatsReporter]) and [Cipher], which uses
-// keys without bringing them out of the backend; hsm/pkcs11 implements all
-// of them, hsm/soft none.
+// [KeyExporter], [KeyRotator], [KeyForgetter], [StatsReporter]) and
+// [Cipher], which uses keys without bringing them out of the backend;
+// hsm/pkcs11 implements all of them, hsm/soft none.
 //
 // # Blob format, version 1
 //

@@ -147,6 +147,21 @@ type KeyRotator interface {
 type Stats struct {
 	PoolWaits uint64 // operations that waited for a free HSM session
 	Errors    uint64 // failed HSM calls
+
+	// The cache of unwrapped key handles ([KeyForgetter]): Cipher
+	// operations that found the key unwrapped, those that unwrapped it,
+	// handles destroyed to make room, and handles held now.
+	KeyCacheHits, KeyCacheMisses, KeyCacheEvictions uint64
+	KeyCacheHandles                                 uint64
+}
+
+// KeyForgetter is implemented by backends that keep keys unwrapped
+// between [Cipher] operations (the PKCS#11 one: non-extractable session
+// objects). ForgetKey destroys what is kept for object id; the server calls
+// it once a Destroy or Revoke of the object has committed, so that no
+// handle of a key that is gone or no longer to be used stays in the HSM.
+type KeyForgetter interface {
+	ForgetKey(id string)
 }
 
 // StatsReporter is implemented by backends that count (the PKCS#11 one).

@@ -244,6 +244,16 @@ func (s *Service) hsmCipher() (hsm.Cipher, bool) {
 	return c, ok
 }
 
+// forgetKey has the backend drop what it keeps of object id's key for
+// [hsm.Cipher] (unwrapped HSM key handles), once a Destroy or Revoke of the
+// object has committed: a destroyed key leaves no handle in the HSM, and a
+// revoked one is unwrapped again only if it is still used.
+func (s *Service) forgetKey(id string) {
+	if f, ok := s.cfg.Backend.(hsm.KeyForgetter); ok {
+		f.ForgetKey(id)
+	}
+}
+
 // hsmCryptErr turns an error of [hsm.Cipher] into a KMIP one: what the HSM
 // cannot do is Feature Not Supported, data it rejects a Cryptographic
 // Failure (failure says which).

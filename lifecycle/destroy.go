@@ -13,7 +13,7 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 	if err := kmip.ReadUniqueID(&v, &u); err != nil {
 		return err
 	}
-	_, err := s.updateObject(c, w, u, func(tx *store.Tx, o *objects.Object) (bool, error) {
+	id, err := s.updateObject(c, w, u, func(tx *store.Tx, o *objects.Object) (bool, error) {
 		st, err := Transition(o.State(), EventDestroy)
 		if err != nil {
 			return false, err
@@ -37,5 +37,8 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 		}
 		return true, nil
 	})
+	if err == nil {
+		s.forgetKey(id)
+	}
 	return err
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/objects"
+	"github.com/kmipd/kmipd/store"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -15,14 +16,14 @@ func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
 	if !compromise && req.CompromiseOccurrenceDate != 0 {
 		return kmip.Errorf(kmip.ResultReasonInvalidField, "Compromise Occurrence Date given with a non-compromise reason")
 	}
-	return s.transitionID(c, w, req.UniqueID, func(o *objects.Object) error {
+	id, err := s.updateObject(c, w, req.UniqueID, func(_ *store.Tx, o *objects.Object) (bool, error) {
 		ev := EventRevokeOther
 		if compromise {
 			ev = EventRevokeCompromise
 		}
 		st, err := Transition(o.State(), ev)
 		if err != nil {
-			return err
+			return false, err
 		}
 		o.SetState(st)
 		if compromise {
@@ -36,8 +37,12 @@ func (s *Service) revoke(c *kmip.Call, w *ttlv.Builder) error {
 			o.SetDate(ttlv.TagDeactivationDate, now(c))
 		}
 		o.Set(revocationReasonAttr(req.Code, req.Message))
-		return nil
+		return true, nil
 	})
+	if err == nil {
+		s.forgetKey(id)
+	}
+	return err
 }
 
 // revocationReasonAttr builds the Revocation Reason attribute.

@@ -61,7 +61,15 @@ func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_pool_waits_total", Help: "HSM operations that waited for a free session."},
 				func() float64 { return float64(sr.Stats().PoolWaits) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_errors_total", Help: "Failed HSM (PKCS#11) calls."},
-				func() float64 { return float64(sr.Stats().Errors) }))
+				func() float64 { return float64(sr.Stats().Errors) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_key_cache_hits_total", Help: "Operations inside the HSM that found their key unwrapped in the session (hsm.key_cache)."},
+				func() float64 { return float64(sr.Stats().KeyCacheHits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_key_cache_misses_total", Help: "Operations inside the HSM that unwrapped their key."},
+				func() float64 { return float64(sr.Stats().KeyCacheMisses) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_hsm_key_cache_evictions_total", Help: "Unwrapped HSM keys destroyed to make room in a session's cache."},
+				func() float64 { return float64(sr.Stats().KeyCacheEvictions) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_hsm_key_cache_handles", Help: "Unwrapped keys the HSM holds for kmipd now (at most hsm.key_cache per session)."},
+				func() float64 { return float64(sr.Stats().KeyCacheHandles) }))
 	}
 	if svc != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_lost_writes_total",

@@ -82,6 +82,7 @@ func pkcs11Options(cfg *Config) (pkcs11.Options, error) {
 		KEKVersion: cfg.HSM.KEKVersion,
 		PoolSize:   cfg.HSM.PoolSize,
 		PoolWait:   time.Duration(cfg.HSM.PoolWait),
+		KeyCache:   cfg.HSM.KeyCache,
 	}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kmipd/kmipd/hsm/pkcs11"
 	"github.com/kmipd/kmipd/internal/audit"
 	"github.com/kmipd/kmipd/kmip"
 	"github.com/kmipd/kmipd/lifecycle"
@@ -62,6 +63,10 @@ type Config struct {
 		// PoolWait bounds an operation's wait for a free PKCS#11 session
 		// (0: pkcs11.DefaultPoolWait); it then fails (General Failure).
 		PoolWait Duration `yaml:"pool_wait,omitempty"`
+		// KeyCache is how many unwrapped keys each PKCS#11 session keeps
+		// for operations inside the HSM (default
+		// pkcs11.DefaultKeyCache; 0: none).
+		KeyCache int `yaml:"key_cache"`
 		// MigrateFrom names the previous backend while `kmipd hsm
 		// migrate` is unfinished; its blobs stay readable.
 		MigrateFrom string `yaml:"migrate_from,omitempty"`
@@ -198,6 +203,7 @@ func defaultConfig() *Config {
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = "pki/ca.crt", "pki/server.crt", "pki/server.key"
 	c.TLS.MinVersion = "1.2"
 	c.HSM.Backend, c.HSM.MasterKey = "software", "master.key"
+	c.HSM.KeyCache = pkcs11.DefaultKeyCache
 	c.Admins = []string{"admin"}
 	c.Identity.Source = string(kmip.IdentityCN)
 	c.GroupCommit = true
@@ -447,6 +453,9 @@ func (c *Config) validateHSM() []error {
 	}
 	if c.HSM.PoolSize < 0 {
 		errs = append(errs, fmt.Errorf("hsm.pool_size %d: want 0 (default) or more", c.HSM.PoolSize))
+	}
+	if c.HSM.KeyCache < 0 || c.HSM.KeyCache > pkcs11.MaxKeyCache {
+		errs = append(errs, fmt.Errorf("hsm.key_cache %d: want 0 (off) to %d keys per session", c.HSM.KeyCache, pkcs11.MaxKeyCache))
 	}
 	return errs
 }

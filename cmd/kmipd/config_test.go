@@ -457,6 +457,10 @@ limits:
 		{`identity: {sourse: cn}`, "sourse"},
 		{`hsm: {pool_wait: 2s}`, ""},
 		{`hsm: {pool_wait: -1s}`, "hsm.pool_wait"},
+		{`hsm: {key_cache: 0}`, ""},
+		{`hsm: {key_cache: 4096}`, ""},
+		{`hsm: {key_cache: 4097}`, "hsm.key_cache"},
+		{`hsm: {key_cache: -1}`, "hsm.key_cache"},
 	} {
 		_, err := loadConfig(configDir(t, tc.yaml+"\n"))
 		switch {
@@ -543,5 +547,25 @@ func TestConfigCheckIdentityAndLimits(t *testing.T) {
 	if err != nil || !strings.Contains(out, `WARN  admins "admin": no client can have this identity (identity.source fingerprint)`) ||
 		!strings.Contains(out, "WARN  limits.max_handshakes_per_address 300") {
 		t.Errorf("fingerprint identities with a CN admin: %v\n%s", err, out)
+	}
+}
+
+// Ensure that hsm.key_cache defaults to pkcs11.DefaultKeyCache and that an
+// explicit 0 turns the cache off rather than meaning the default.
+func TestConfigKeyCache(t *testing.T) {
+	clearKMIPDEnv(t)
+	t.Setenv(envPKCS11PIN, "1234")
+	for yaml, want := range map[string]int{`listen: 127.0.0.1:5696`: 64, `hsm: {key_cache: 0}`: 0, `hsm: {key_cache: 8}`: 8} {
+		c, err := loadConfig(configDir(t, yaml+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", yaml, err)
+		}
+		if c.HSM.KeyCache != want {
+			t.Errorf("%s: hsm.key_cache %d, want %d", yaml, c.HSM.KeyCache, want)
+		}
+		opts, err := pkcs11Options(c)
+		if err != nil || opts.KeyCache != want {
+			t.Errorf("%s: pkcs11 options KeyCache %d, %v; want %d", yaml, opts.KeyCache, err, want)
+		}
 	}
 }

@@ -37,13 +37,14 @@ const (
 	hsmTokenE = "kmipd-cmd-e" // wrapped Get inside the HSM
 	hsmTokenF = "kmipd-cmd-f" // Encrypt, Decrypt and MAC inside the HSM
 	hsmTokenG = "kmipd-cmd-g" // exact RSA-PSS parameters, truncated MACs
+	hsmTokenH = "kmipd-cmd-h" // the key cache
 )
 
 // TestHSM runs the PKCS#11 tests of the command on one private SoftHSM
 // token directory, which must exist before the library is initialised in
 // this process.
 func TestHSM(t *testing.T) {
-	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE, hsmTokenF, hsmTokenG)
+	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE, hsmTokenF, hsmTokenG, hsmTokenH)
 	if err != nil {
 		softhsmtest.Unavailable(t, err)
 	}
@@ -60,6 +61,7 @@ func TestHSM(t *testing.T) {
 	t.Run("WrappedGet", func(t *testing.T) { testHSMWrappedGet(t, env) })
 	t.Run("Crypto", func(t *testing.T) { testHSMCrypto(t, env) })
 	t.Run("ExactParams", func(t *testing.T) { testHSMExactParams(t, env) })
+	t.Run("KeyCache", func(t *testing.T) { testHSMKeyCache(t, env) })
 }
 
 // testHSMWrappedGet serves a Sensitive key held by the HSM wrapped under a

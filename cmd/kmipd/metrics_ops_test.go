@@ -31,7 +31,8 @@ func TestAdmin_OpsMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want 1", name, v)
 		}
 	}
-	for _, name := range []string{"kmipd_hsm_pool_waits_total", "kmipd_hsm_errors_total", "kmipd_hsm_keys_used_in_go_total"} {
+	for _, name := range []string{"kmipd_hsm_pool_waits_total", "kmipd_hsm_errors_total", "kmipd_hsm_keys_used_in_go_total",
+		"kmipd_hsm_key_cache_hits_total", "kmipd_hsm_key_cache_misses_total", "kmipd_hsm_key_cache_evictions_total", "kmipd_hsm_key_cache_handles"} {
 		if v := metricValue(t, body, "(?m)^"+name); v != 0 || !regexp.MustCompile("(?m)^"+name+" 0$").MatchString(body) {
 			t.Errorf("%s = %v or missing, want 0 with the software backend", name, v)
 		}

@@ -5,6 +5,7 @@ package pkcs11
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,8 @@ var (
 	_ hsm.KeyRotator       = (*Backend)(nil)
 	_ hsm.KeyExporter      = (*Backend)(nil)
 	_ hsm.KeyPairGenerator = (*Backend)(nil)
+	_ hsm.KeyForgetter     = (*Backend)(nil)
+	_ hsm.StatsReporter    = (*Backend)(nil)
 )
 
 const sessionFlags = pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION
@@ -39,8 +42,18 @@ type Backend struct {
 
 	// sem bounds the sessions in use; idle holds open sessions not in use.
 	sem  chan struct{}
-	idle chan pkcs11.SessionHandle
+	idle chan *session
 	stop chan struct{} // closed by Close: ends the health monitor
+
+	// The key cache (keycache.go): at most keyCacheMax keys per session
+	// (0: off), its counters, and how many cached handles each object
+	// identifier has in all sessions (guarded by cmu), so that ForgetKey
+	// of an object with none costs no lock of the module.
+	keyCacheMax             int
+	hits, misses, evictions atomic.Uint64
+	handles                 atomic.Int64
+	cmu                     sync.Mutex
+	cachedIDs               map[string]int
 
 	// The fields below are written with m.mu held for writing and read
 	// with it held for reading.
@@ -81,7 +94,10 @@ func Open(opts Options) (*Backend, error) {
 		poolWait: opts.PoolWait,
 		current:  opts.KEKVersion,
 		sem:      make(chan struct{}, opts.PoolSize),
-		idle:     make(chan pkcs11.SessionHandle, opts.PoolSize),
+		idle:     make(chan *session, opts.PoolSize),
+
+		keyCacheMax: opts.KeyCache,
+		cachedIDs:   map[string]int{},
 	}
 	m.mu.Lock()
 	err = b.connect()
@@ -148,6 +164,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.forgetAll("") // closing the sessions would destroy them too; do not rely on it
 	b.disconnect()
 	if b.stop != nil {
 		close(b.stop)
@@ -155,8 +172,13 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Stats returns how often a caller had to wait for a free session, and how
-// many PKCS#11 calls failed, since the backend was opened (for metrics).
+// Stats returns how often a caller had to wait for a free session, how
+// many PKCS#11 calls failed, and the key cache's counters, since the
+// backend was opened (for metrics).
 func (b *Backend) Stats() hsm.Stats {
-	return hsm.Stats{PoolWaits: b.waits.Load(), Errors: b.errs.Load()}
+	return hsm.Stats{
+		PoolWaits: b.waits.Load(), Errors: b.errs.Load(),
+		KeyCacheHits: b.hits.Load(), KeyCacheMisses: b.misses.Load(), KeyCacheEvictions: b.evictions.Load(),
+		KeyCacheHandles: uint64(max(b.handles.Load(), 0)),
+	}
 }

@@ -142,7 +142,7 @@ func (b *Backend) SymmetricCrypt(ctx context.Context, id string, blob []byte, so
 	if sop.Encrypt {
 		kind = opEncrypt
 	}
-	out, err = b.oneShot(ctx, &w, id, cryptTmpl, mechs, kind, sop.Data)
+	out, err = b.oneShot(ctx, &w, id, blob, useCrypt, cryptTmpl, mechs, kind, sop.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -173,16 +173,16 @@ func (b *Backend) MAC(ctx context.Context, id string, blob []byte, mech hsm.MACM
 	if err != nil {
 		return nil, err
 	}
-	tmpl := macTmpl
+	tmpl, use := macTmpl, useMAC
 	if mech == hsm.CMAC {
 		if w.keyType != keyTypeAES {
 			return nil, fmt.Errorf("%w: CMAC with a key that is not an AES key", hsm.ErrNotSupported)
 		}
-		tmpl = cmacTmpl
+		tmpl, use = cmacTmpl, useCMAC
 	}
 	mechs := []*pkcs11.Mechanism{pkcs11.NewMechanism(m, nil)}
 	var out []byte
-	out, err = b.oneShot(ctx, &w, id, tmpl, mechs, opSign, data)
+	out, err = b.oneShot(ctx, &w, id, blob, use, tmpl, mechs, opSign, data)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func (b *Backend) Sign(ctx context.Context, id string, blob []byte, sop hsm.Sign
 	var mech *pkcs11.Mechanism
 	var w wrapBlob
 	var err error
-	tmpl := rsaPrivTmpl
+	tmpl, use := rsaPrivTmpl, useRSA
 	switch sop.Mech {
 	case hsm.SignRSAPKCS1:
 		w, err = privateBlob(blob, keyTypeRSA)
@@ -278,7 +278,7 @@ func (b *Backend) Sign(ctx context.Context, id string, blob []byte, sop hsm.Sign
 	case hsm.SignECDSA:
 		w, err = privateBlob(blob, keyTypeEC)
 		mech = pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)
-		tmpl = ecPrivTmpl
+		tmpl, use = ecPrivTmpl, useEC
 	default:
 		return nil, fmt.Errorf("%w: signature mechanism %d", hsm.ErrNotSupported, sop.Mech)
 	}
@@ -287,7 +287,7 @@ func (b *Backend) Sign(ctx context.Context, id string, blob []byte, sop hsm.Sign
 	}
 	mechs := []*pkcs11.Mechanism{mech}
 	var out []byte
-	out, err = b.oneShot(ctx, &w, id, tmpl, mechs, opSign, sop.Digest)
+	out, err = b.oneShot(ctx, &w, id, blob, use, tmpl, mechs, opSign, sop.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (b *Backend) Decrypt(ctx context.Context, id string, blob []byte, dm hsm.De
 	}
 	mechs := []*pkcs11.Mechanism{mech}
 	var out []byte
-	out, err = b.oneShot(ctx, &w, id, rsaPrivTmpl, mechs, opDecrypt, ciphertext)
+	out, err = b.oneShot(ctx, &w, id, blob, useRSA, rsaPrivTmpl, mechs, opDecrypt, ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -344,16 +344,20 @@ const (
 	opSign
 )
 
-// oneShot unwraps w (bound to id) into a session copy of the key made from
-// tmpl, runs one single-part operation on data with it and destroys it.
-func (b *Backend) oneShot(ctx context.Context, w *wrapBlob, id string, tmpl []*pkcs11.Attribute, mechs []*pkcs11.Mechanism, kind oneShotKind, data []byte) ([]byte, error) {
+// oneShot runs one single-part operation on data with the key in w (bound
+// to id; blob is w serialised) as a session object made from tmpl for use:
+// one the session has cached, or one unwrapped now and cached, or (caching
+// off) unwrapped for this operation and destroyed.
+func (b *Backend) oneShot(ctx context.Context, w *wrapBlob, id string, blob []byte, use keyUse, tmpl []*pkcs11.Attribute, mechs []*pkcs11.Mechanism, kind oneShotKind, data []byte) ([]byte, error) {
 	var out []byte
 	err := b.do(ctx, true, func(o *op) error {
-		key, err := o.unwrapBlob(w, id, tmpl)
+		key, temporary, err := o.cachedKey(use, id, blob, w, tmpl)
 		if err != nil {
 			return err
 		}
-		defer o.destroy(key)
+		if temporary {
+			defer o.destroy(key)
+		}
 		switch kind {
 		case opEncrypt:
 			if err := o.p.EncryptInit(o.s, mechs, key); err != nil {

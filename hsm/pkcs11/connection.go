@@ -72,7 +72,7 @@ func (b *Backend) drainPool() {
 	for {
 		select {
 		case s := <-b.idle:
-			_ = b.m.p.CloseSession(s)
+			b.closeSession(s)
 		default:
 			return
 		}
@@ -81,9 +81,10 @@ func (b *Backend) drainPool() {
 
 // op is one operation's exclusive use of a session.
 type op struct {
-	p *pkcs11.Ctx
-	s pkcs11.SessionHandle
-	b *Backend
+	p  *pkcs11.Ctx
+	s  pkcs11.SessionHandle
+	ss *session // s with its key cache
+	b  *Backend
 }
 
 // kek returns master-key version v, or an error wrapping hsm.ErrKeyVersion.
@@ -131,19 +132,22 @@ func (b *Backend) try(ctx context.Context, fn func(o *op) error) (gen uint64, er
 		}
 	}
 	defer func() { <-b.sem }()
-	var s pkcs11.SessionHandle
+	var s *session
 	select {
 	case s = <-b.idle:
 	default:
-		if s, err = b.m.p.OpenSession(b.slot, sessionFlags); err != nil {
+		h, err := b.m.p.OpenSession(b.slot, sessionFlags)
+		if err != nil {
 			return gen, call("C_OpenSession", err)
 		}
+		s = b.newSession(h)
 	}
-	err = fn(&op{p: b.m.p, s: s, b: b})
+	err = fn(&op{p: b.m.p, s: s.h, ss: s, b: b})
 	if _, failed := ckr(err); failed {
 		b.errs.Add(1)
-		// The session may hold an unfinished operation or be dead.
-		_ = b.m.p.CloseSession(s)
+		// The session may hold an unfinished operation or be dead; its
+		// cached keys go with it.
+		b.closeSession(s)
 	} else {
 		b.idle <- s
 	}

@@ -136,11 +136,30 @@
 // # Using keys inside the HSM
 //
 // The [hsm.Cipher] methods unwrap a kind-0x03 blob into a sensitive,
-// non-extractable session object for one operation and destroy it:
+// non-extractable session object and use it:
 // [Backend.SymmetricCrypt] (AES), [Backend.MAC] (HMAC, AES-CMAC),
 // [Backend.Sign] (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA; the private
 // key is unwrapped as a CKO_PRIVATE_KEY object from its PKCS#8) and
 // [Backend.Decrypt] (CKM_RSA_PKCS_OAEP with SHA-1 and no label, and
 // CKM_RSA_X_509, on which the caller builds PKCS#1 v1.5 with implicit
 // rejection rather than let CKM_RSA_PKCS's padding error be an oracle).
+//
+// # Key cache
+//
+// With Options.KeyCache 0 the object is destroyed after the operation.
+// Otherwise each pooled session keeps up to KeyCache of them, least
+// recently used first out, found by SHA-256 of the use (which template the
+// key was unwrapped with), the object identifier and the whole blob: a
+// blob that changes or is presented for another object is another key,
+// and its binding tag is checked before it is unwrapped. A cached key is
+// used only in the session that unwrapped it (the cache belongs to the
+// session, touched only by the goroutine that checked it out, or under the
+// module lock held for writing) and dies with it: a session is closed on
+// any failed PKCS#11 call and by every recovery, and C_CloseSession
+// destroys its session objects. Cached keys are destroyed
+// (C_DestroyObject) on eviction, by [Backend.ForgetKey] (the server calls
+// it once a Destroy or Revoke commits), when another master-key version
+// becomes current or one is retired, and by Close. The HSM holds at most
+// KeyCache × PoolSize of them; caching needs no extra trust, since the
+// objects are as sensitive and non-extractable as the one-operation ones.
 package pkcs11

@@ -282,6 +282,10 @@ func (b *Backend) UseKeyVersion(ctx context.Context, v uint32, create bool) erro
 		}
 		b.keks[v] = k
 	}
+	if v != b.current {
+		// Rotation: no key unwrapped under the old versions outlives it.
+		b.forgetAll("")
+	}
 	b.current = v
 	return nil
 }
@@ -301,6 +305,9 @@ func (b *Backend) RetireKeyVersion(ctx context.Context, v uint32) error {
 	if v == b.current {
 		return fmt.Errorf("pkcs11: cannot retire the current master-key version %d", v)
 	}
+	// Blobs under v can no longer be opened; neither may their keys be
+	// used from the cache.
+	b.forgetAll("")
 	if k := b.keks[v]; k != nil {
 		if k.wrap != k.wrapTok {
 			_ = b.m.p.DestroyObject(b.anchor, k.wrap)

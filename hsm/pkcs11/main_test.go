@@ -18,6 +18,9 @@ const (
 	removedToken = "kmipd-removed" // its files are deleted by TestTokenRemoved
 	rotateToken  = "kmipd-rotate"  // master-key rotation
 	monitorToken = "kmipd-monitor" // removed under the health monitor
+	// Key cache tests count the session objects of these tokens.
+	cacheToken    = "kmipd-cache"
+	cacheRotToken = "kmipd-cache-rotate"
 )
 
 var (
@@ -28,9 +31,9 @@ var (
 // TestMain gives the test process a private SoftHSM token directory; it
 // must exist before the module is initialised.
 func TestMain(m *testing.M) {
-	softhsm, softhsmErr = softhsmtest.Setup(mainToken, emptyToken, removedToken, rotateToken, monitorToken)
+	softhsm, softhsmErr = softhsmtest.Setup(mainToken, emptyToken, removedToken, rotateToken, monitorToken, cacheToken, cacheRotToken)
 	if softhsmErr == nil {
-		for _, tok := range []string{mainToken, removedToken, rotateToken, monitorToken} {
+		for _, tok := range []string{mainToken, removedToken, rotateToken, monitorToken, cacheToken, cacheRotToken} {
 			if err := CreateKEK(testOptions(tok)); err != nil {
 				softhsmErr = fmt.Errorf("CreateKEK on %s: %w", tok, err)
 				break

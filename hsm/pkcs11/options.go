@@ -56,7 +56,19 @@ type Options struct {
 	// when a token's storage disappears; the health check notices, and
 	// the backend then fails closed.
 	HealthInterval time.Duration
+	// KeyCache is how many unwrapped keys each pooled session keeps for
+	// the hsm.Cipher operations (0: none, every operation unwraps its key
+	// and destroys it; at most MaxKeyCache). The keys are sensitive,
+	// non-extractable session objects, so the HSM holds at most
+	// KeyCache × PoolSize of them; see the package documentation.
+	KeyCache int
 }
+
+// DefaultKeyCache is the KeyCache kmipd configures unless told otherwise.
+const DefaultKeyCache = 64
+
+// MaxKeyCache is the largest KeyCache: HSMs bound their session objects.
+const MaxKeyCache = 4096
 
 // DefaultPoolWait is the default of Options.PoolWait.
 const DefaultPoolWait = 10 * time.Second
@@ -89,6 +101,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.PoolWait <= 0 {
 		o.PoolWait = DefaultPoolWait
+	}
+	if o.KeyCache < 0 || o.KeyCache > MaxKeyCache {
+		return fmt.Errorf("pkcs11: key cache of %d keys per session: want 0 (off) to %d", o.KeyCache, MaxKeyCache)
 	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = min(2*runtime.GOMAXPROCS(0), 64)
