@@ -121,6 +121,7 @@ type etcdEngine struct {
 	compactQ   *coalesced
 
 	watch watchState // etcd_watch.go
+	wlock writerLock // etcd_lock.go
 
 	// Outcomes of commits that errored (resolve), for tests and metrics.
 	resolvedApplied, resolvedNot atomic.Int64
@@ -150,6 +151,7 @@ func OpenEtcd(ctx context.Context, o EtcdOptions) (*DB, error) {
 		return nil, fmt.Errorf("store: etcd %v: %w", o.Endpoints, err)
 	}
 	e := &etcdEngine{cli: cli, opts: o, prefix: o.Prefix, clockKey: o.Prefix + "sys/clock"}
+	e.wlock.turn = make(chan struct{}, 1)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	db := &DB{etcd: e, path: "etcd:" + strings.Join(o.Endpoints, ",") + "/" + o.Prefix}
 	var format uint32
@@ -183,6 +185,7 @@ func OpenEtcd(ctx context.Context, o EtcdOptions) (*DB, error) {
 }
 
 func (e *etcdEngine) close() error {
+	e.wlock.close()
 	e.cancel()
 	e.wg.Wait()
 	return e.cli.Close()
@@ -261,7 +264,20 @@ func (e *etcdEngine) read(ctx context.Context, body func(kvTx) error) error {
 // that applies only if no one committed since the snapshot; otherwise it
 // runs body again on a new snapshot, at most MaxRetries times.
 func (e *etcdEngine) write(ctx context.Context, body func(kvTx) error) error {
+	var unlock func()
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	for attempt := 1; ; attempt++ {
+		if attempt >= 2 && unlock == nil {
+			// Lost a race: retry in turn with the other losers (etcd_lock.go).
+			var err error
+			if unlock, err = e.lockWriters(ctx); err != nil {
+				return err
+			}
+		}
 		t, err := e.begin(ctx, true)
 		if err != nil {
 			return err
@@ -286,10 +302,18 @@ func (e *etcdEngine) write(ctx context.Context, body func(kvTx) error) error {
 		if !errors.Is(err, errRetry) {
 			return err
 		}
-		if attempt > e.opts.MaxRetries {
+		// Holding the writers' lock, a writer races only the first
+		// attempts of others, each of which commits something: allow it
+		// more tries before giving up.
+		if limit := e.opts.MaxRetries; attempt > limit && (unlock == nil || attempt > 4*limit) {
 			return fmt.Errorf("%w: gave up after %d attempts: %w", ErrConflict, attempt, err)
 		}
-		backoff := time.Duration(mrand.Int64N(int64(min(time.Millisecond<<attempt, 100*time.Millisecond)) + 1))
+		// Holding the writers' lock, retry at once: the lock already
+		// spaces the losers out.
+		backoff := time.Duration(0)
+		if unlock == nil {
+			backoff = time.Duration(mrand.Int64N(int64(min(time.Millisecond<<attempt, 100*time.Millisecond)) + 1))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
