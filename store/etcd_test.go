@@ -34,8 +34,8 @@ func twoNodes(t *testing.T, c *etcdtest.Cluster, o *store.EtcdOptions) (a, b *st
 func TestEtcd_TwoNodesConflictingWriters(t *testing.T) {
 	a, b := twoNodes(t, sharedCluster(t), nil)
 	put(t, a, &store.Record{ID: "counter", Data: []byte("0")})
-	const perNode = 4
-	const incs = 10
+	const perNode = 8
+	const incs = 15
 	var wg sync.WaitGroup
 	var claimed, exists atomic.Int32
 	errs := make(chan error, 64)
@@ -65,6 +65,10 @@ func TestEtcd_TwoNodesConflictingWriters(t *testing.T) {
 							return err
 						}
 						v, _ := strconv.Atoi(string(r.Data))
+						// As long as a Create's reads take: a writer that
+						// only raced would lose to the other node again
+						// and again (it did, 17 times in a row).
+						time.Sleep(2 * time.Millisecond)
 						r.Data = []byte(strconv.Itoa(v + 1))
 						return tx.Put(r)
 					}); err != nil {
