@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmipd/kmipd/hsm/pkcs11/softhsmtest"
 	"github.com/kmipd/kmipd/internal/etcdtest"
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
 )
 
 // cluster is two `kmipd serve` processes, nodes a and b, sharing one kmipd
@@ -397,4 +399,98 @@ func TestCluster_MigrateBackupRestore(t *testing.T) {
 		t.Fatalf("migrate back to bbolt: %v\n%s", err, out)
 	}
 	serveAndCheck([]string{"KMIPD_STORE=bbolt:" + back}, 0, "")
+}
+
+// testHSMCluster: two nodes on one etcd store and one PKCS#11 token (as
+// nodes sharing a network HSM, or HSMs cloned with the same KEK): a
+// Sensitive key created through one node is used inside the HSM through
+// the other, and once destroyed through one is refused by the other.
+func testHSMCluster(t *testing.T, env *softhsmtest.Env) {
+	dir, _ := initPKCS11(t, env, hsmTokenI, "cluster")
+	e := etcdtest.Start(t, 3)
+	envs := []string{"KMIPD_STORE=" + etcdStore(e), envPKCS11PIN + "=" + softhsmtest.UserPIN}
+	a := startServer(t, dir, append(envs, "KMIPD_NODE=a"))
+	b := startServer(t, dir, append(envs, "KMIPD_NODE=b"))
+	ca, cb := dialKMIP(t, dir, a.addr), dialKMIP(t, dir, b.addr)
+	_, it, err := ca.Do(kmip.OperationCreate, func(bd *ttlv.Builder) {
+		bd.AddEnum(ttlv.TagObjectType, uint32(kmip.ObjectTypeSymmetricKey))
+		bd.Begin(ttlv.TagAttributes)
+		bd.AddEnum(ttlv.TagCryptographicAlgorithm, uint32(kmip.CryptographicAlgorithmAES))
+		bd.AddInt32(ttlv.TagCryptographicLength, 256)
+		bd.AddInt32(ttlv.TagCryptographicUsageMask, int32(kmip.CryptographicUsageMaskEncrypt|kmip.CryptographicUsageMaskDecrypt))
+		bd.AddDateTime(ttlv.TagActivationDate, time.Now().Add(-time.Hour).Unix())
+		bd.AddBool(ttlv.TagSensitive, true)
+		bd.End()
+	})
+	if err != nil {
+		t.Fatalf("Create on a: %v", err)
+	}
+	id, err := createdID(it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getKey(cb, id); !isKMIPError(err) {
+		t.Fatalf("Get of a Sensitive key on b: %v, want refused", err)
+	}
+	params := func(bd *ttlv.Builder) {
+		bd.Begin(ttlv.TagCryptographicParameters)
+		bd.AddEnum(ttlv.TagBlockCipherMode, uint32(kmip.BlockCipherModeCBC))
+		bd.AddEnum(ttlv.TagPaddingMethod, uint32(kmip.PaddingMethodPKCS5))
+		bd.End()
+	}
+	msg := []byte("shared by two nodes")
+	_, it, err = cb.Do(kmip.OperationEncrypt, func(bd *ttlv.Builder) {
+		bd.AddText(ttlv.TagUniqueIdentifier, id)
+		params(bd)
+		bd.AddBytes(ttlv.TagData, msg)
+	})
+	if err != nil {
+		t.Fatalf("Encrypt on b with a's key: %v", err)
+	}
+	var ct, iv []byte
+	if d, ok := it.Payload.Find(ttlv.TagData); ok {
+		ct = d.Data
+	}
+	if d, ok := it.Payload.Find(ttlv.TagIVCounterNonce); ok {
+		iv = d.Data
+	}
+	if len(ct) == 0 || len(iv) == 0 {
+		t.Fatalf("Encrypt response: %s", ttlv.Format(it.Payload))
+	}
+	_, it, err = ca.Do(kmip.OperationDecrypt, func(bd *ttlv.Builder) {
+		bd.AddText(ttlv.TagUniqueIdentifier, id)
+		params(bd)
+		bd.AddBytes(ttlv.TagData, ct)
+		bd.AddBytes(ttlv.TagIVCounterNonce, iv)
+	})
+	if err != nil {
+		t.Fatalf("Decrypt on a: %v", err)
+	}
+	var pt []byte
+	if d, ok := it.Payload.Find(ttlv.TagData); ok {
+		pt = d.Data
+	}
+	if !bytes.Equal(pt, msg) {
+		t.Fatalf("Decrypt on a of b's ciphertext: %q, want %q", pt, msg)
+	}
+	if _, _, err := cb.Do(kmip.OperationRevoke, func(bd *ttlv.Builder) {
+		bd.AddText(ttlv.TagUniqueIdentifier, id)
+		bd.Begin(ttlv.TagRevocationReason)
+		bd.AddEnum(ttlv.TagRevocationReasonCode, uint32(kmip.RevocationReasonCodeCessationOfOperation))
+		bd.End()
+	}); err != nil {
+		t.Fatalf("Revoke on b: %v", err)
+	}
+	if _, _, err := cb.Do(kmip.OperationDestroy, byID(id)); err != nil {
+		t.Fatalf("Destroy on b: %v", err)
+	}
+	if _, _, err := ca.Do(kmip.OperationEncrypt, func(bd *ttlv.Builder) {
+		bd.AddText(ttlv.TagUniqueIdentifier, id)
+		params(bd)
+		bd.AddBytes(ttlv.TagData, msg)
+	}); !isKMIPError(err) {
+		t.Fatalf("Encrypt on a with a key destroyed on b: %v, want a KMIP failure", err)
+	}
+	a.stop(t)
+	b.stop(t)
 }

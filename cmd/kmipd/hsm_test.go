@@ -38,13 +38,14 @@ const (
 	hsmTokenF = "kmipd-cmd-f" // Encrypt, Decrypt and MAC inside the HSM
 	hsmTokenG = "kmipd-cmd-g" // exact RSA-PSS parameters, truncated MACs
 	hsmTokenH = "kmipd-cmd-h" // the key cache
+	hsmTokenI = "kmipd-cmd-i" // two nodes on etcd sharing the token
 )
 
 // TestHSM runs the PKCS#11 tests of the command on one private SoftHSM
 // token directory, which must exist before the library is initialised in
 // this process.
 func TestHSM(t *testing.T) {
-	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE, hsmTokenF, hsmTokenG, hsmTokenH)
+	env, err := softhsmtest.Setup(hsmTokenA, hsmTokenB, hsmTokenC, hsmTokenD, hsmTokenE, hsmTokenF, hsmTokenG, hsmTokenH, hsmTokenI)
 	if err != nil {
 		softhsmtest.Unavailable(t, err)
 	}
@@ -62,6 +63,7 @@ func TestHSM(t *testing.T) {
 	t.Run("Crypto", func(t *testing.T) { testHSMCrypto(t, env) })
 	t.Run("ExactParams", func(t *testing.T) { testHSMExactParams(t, env) })
 	t.Run("KeyCache", func(t *testing.T) { testHSMKeyCache(t, env) })
+	t.Run("Cluster", func(t *testing.T) { testHSMCluster(t, env) })
 }
 
 // testHSMWrappedGet serves a Sensitive key held by the HSM wrapped under a
