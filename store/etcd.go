@@ -202,7 +202,7 @@ func (e *etcdEngine) begin(ctx context.Context, write bool) (*etcdTx, error) {
 		return nil, ErrClosed
 	}
 	t := &etcdTx{e: e, ctx: ctx, write: write}
-	sys, seq := t.bucket(bSys).(*etcdBucket), t.bucket(bSeq).(*etcdBucket)
+	sys, seq := t.bucket(bSys).e, t.bucket(bSeq).e
 	countKey := sys.prefix + string(keyCount)
 	var resp *clientv3.TxnResponse
 	var err error
