@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -547,4 +548,49 @@ func TestEtcd_LeaderKillLosesNoAckedWrite(t *testing.T) {
 	if err != nil {
 		t.Errorf("Probe with the quorum back = %v", err)
 	}
+}
+
+// A keyspace of format 1 is refused without AllowOlder, read-only with it,
+// and DB.Upgrade brings it to the current format with a history event.
+func TestEtcd_UpgradeFromFormat1(t *testing.T) {
+	c := sharedCluster(t)
+	prefix := freshPrefix()
+	db := openEtcdPrefix(t, c, prefix, nil)
+	put(t, db, named("a", "a", "t"))
+	db.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut(prefix+"sys/schema", string(binary.BigEndian.AppendUint32(nil, 1))),
+		clientv3.OpDelete(prefix+"sys/history")).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: c.Endpoints(), Prefix: prefix}); !errors.Is(err, store.ErrNeedsUpgrade) {
+		t.Fatalf("OpenEtcd of format 1 = %v, want ErrNeedsUpgrade", err)
+	}
+	old := openEtcdPrefix(t, c, prefix, &store.EtcdOptions{AllowOlder: true})
+	if old.Format() != 1 {
+		t.Errorf("Format = %d, want 1", old.Format())
+	}
+	if err := old.Update(func(tx *store.Tx) error { return tx.SetMeta("k", []byte("v")) }); !errors.Is(err, store.ErrNeedsUpgrade) {
+		t.Errorf("write to format 1 = %v, want ErrNeedsUpgrade", err)
+	}
+	var steps []string
+	from, err := old.Upgrade(func(from, to int) { steps = append(steps, fmt.Sprint(from, "->", to)) })
+	if err != nil || from != 1 || old.Format() != store.SchemaVersion || !slices.Equal(steps, []string{"1->2"}) {
+		t.Fatalf("Upgrade = %d, %v, steps %v, Format %d", from, err, steps, old.Format())
+	}
+	h, err := old.FormatHistory()
+	if err != nil || len(h) != 1 || h[0].Note != "upgraded from format 1" {
+		t.Errorf("history after Upgrade = %+v, %v", h, err)
+	}
+	again := openEtcdPrefix(t, c, prefix, nil)
+	view(t, again, func(tx *store.Tx) error {
+		_, err := tx.Get("a")
+		return err
+	})
 }

@@ -98,7 +98,7 @@ func (k kvBucket) descend(prefix []byte, fn func(k, v []byte) bool) error {
 	var key, v []byte
 	if end := successor(prefix); end == nil {
 		key, v = c.Last()
-	} else if key, v = c.Seek(end); key == nil {
+	} else if key, _ = c.Seek(end); key == nil {
 		key, v = c.Last()
 	} else {
 		key, v = c.Prev()

@@ -219,7 +219,8 @@ func (db *DB) Close() error {
 	return db.bolt.Close()
 }
 
-// Path returns the file the DB was opened from.
+// Path returns the file the DB was opened from; on etcd,
+// "etcd:<endpoints>/<prefix>".
 func (db *DB) Path() string { return db.path }
 
 // Update runs fn in a read-write transaction. If fn returns nil the
