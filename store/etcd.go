@@ -476,7 +476,8 @@ func (e *etcdEngine) clearChunks(ctx context.Context, b *etcdBucket) error {
 // coalesced is one run of a shared operation and its outcome.
 type coalesced struct {
 	done chan struct{}
-	rev  int64
+	rev  int64 // etcd's current revision
+	mod  int64 // the clock's ModRevision (Fence)
 	err  error
 }
 

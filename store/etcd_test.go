@@ -594,3 +594,61 @@ func TestEtcd_UpgradeFromFormat1(t *testing.T) {
 		return err
 	})
 }
+
+// When the changes a watch missed are compacted away before it catches up,
+// the hooks are told that everything may have changed (all), and the watch
+// goes on from there.
+func TestEtcd_WatchCompactedTellsAll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills etcd members")
+	}
+	c := etcdtest.Start(t, 3)
+	prefix := freshPrefix()
+	a := openEtcdPrefix(t, c, prefix, &store.EtcdOptions{Endpoints: c.Endpoints()[1:]})
+	b := openEtcdPrefix(t, c, prefix, &store.EtcdOptions{Endpoints: c.Endpoints()[:1]})
+	var mu sync.Mutex
+	var alls int
+	seen := map[string]bool{}
+	b.OnChange(func(ids []string, all bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if all {
+			alls++
+		}
+		for _, id := range ids {
+			seen[id] = true
+		}
+	})
+	c.Kill(0) // B's only member
+	for i := range 5 {
+		id := fmt.Sprint("missed-", i)
+		put(t, a, named(id, id, "t"))
+	}
+	// Forget compacts etcd's history to the current revision.
+	update(t, a, func(tx *store.Tx) error {
+		if err := tx.Forget(bytes.Repeat([]byte{7}, 32)); err != nil {
+			return err
+		}
+		return tx.Put(named("compacting", "compacting", "t"))
+	})
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.Fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put(t, a, named("later", "later", "t"))
+	if err := b.Fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if alls == 0 {
+		t.Errorf("hooks never told all after a compacted watch (saw %v)", seen)
+	}
+	if !seen["later"] {
+		t.Error("the watch did not go on after the compaction")
+	}
+}
