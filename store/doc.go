@@ -78,8 +78,9 @@
 //     it from the members' files, and the etcd WAL keeps it until its
 //     segment is purged (about 5 × 64 MB of later writes), as do earlier
 //     etcd snapshots. Store on etcd only what is encrypted under a key held
-//     elsewhere. Compaction also ends the snapshots of running read
-//     transactions: their reads fail with [ErrConflict] (Update runs again).
+//     elsewhere. Compaction is etcd-wide: it also ends the snapshots of
+//     running transactions, of every prefix; their reads fail with
+//     [ErrConflict] (Update runs again).
 //   - [DB.Backup] writes a bbolt store file read at one revision; [Copy]
 //     moves a store between engines.
 //
@@ -96,7 +97,11 @@
 //     Lookup results are exact up to SHA-256 collisions, and Locate re-checks
 //     the decoded object anyway.
 //   - Writers are serialized: keep Update functions short, and batch bulk
-//     imports (several thousand Puts per Update) since each commit fsyncs.
+//     imports (several thousand Puts per Update on bbolt, since each commit
+//     fsyncs; on etcd at most MaxTxnOps keys per commit, about 20 objects).
+//   - On etcd every read outside the transaction's own writes is a round
+//     trip to a member (walks read PageSize keys per trip): prefer Lookup
+//     and ScanIDs to Scan over many objects.
 //   - The file never shrinks; space from deleted objects is reused.
 //     [Tx.Reset] keeps metadata and restarts Seq at 1.
 //   - Options.NoSync trades durability for speed and is for tests only.

@@ -67,14 +67,18 @@ func openEtcd(t testing.TB) *store.DB {
 	return openEtcdPrefix(t, sharedCluster(t), freshPrefix(), nil)
 }
 
-// openEtcdPrefix opens prefix of c, with o's other fields if o is not nil.
+// openEtcdPrefix opens prefix of c, with o's fields if o is not nil (all
+// of c's endpoints unless o names some).
 func openEtcdPrefix(t testing.TB, c *etcdtest.Cluster, prefix string, o *store.EtcdOptions) *store.DB {
 	t.Helper()
 	var opts store.EtcdOptions
 	if o != nil {
 		opts = *o
 	}
-	opts.Endpoints, opts.Prefix = c.Endpoints(), prefix
+	if opts.Endpoints == nil {
+		opts.Endpoints = c.Endpoints()
+	}
+	opts.Prefix = prefix
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db, err := store.OpenEtcd(ctx, opts)

@@ -205,7 +205,7 @@ func (e *etcdEngine) begin(ctx context.Context, write bool) (*etcdTx, error) {
 		return nil, ErrClosed
 	}
 	t := &etcdTx{e: e, ctx: ctx, write: write}
-	sys, seq := t.bucket(bSys).(*etcdBucket), t.bucket(bSeq).(*etcdBucket)
+	sys, seq := t.bucket(bSys).e, t.bucket(bSeq).e
 	countKey := sys.prefix + string(keyCount)
 	var resp *clientv3.TxnResponse
 	var err error
@@ -500,7 +500,8 @@ func (e *etcdEngine) clearChunks(ctx context.Context, b *etcdBucket) error {
 // coalesced is one run of a shared operation and its outcome.
 type coalesced struct {
 	done chan struct{}
-	rev  int64
+	rev  int64 // etcd's current revision
+	mod  int64 // the clock's ModRevision (Fence)
 	err  error
 }
 

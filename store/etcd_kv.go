@@ -68,14 +68,14 @@ func (t *etcdTx) bucket(i int) kvBucket {
 	if t.b[i] == nil {
 		t.b[i] = &etcdBucket{tx: t, i: i, prefix: t.e.prefix + string(bucketNames[i]) + "/"}
 	}
-	return t.b[i]
+	return kvBucket{e: t.b[i]}
 }
 
 func (t *etcdTx) writable() bool    { return t.write }
 func (t *etcdTx) onCommit(f func()) { t.commits = append(t.commits, f) }
 
 func (t *etcdTx) clear(i int) error {
-	b := t.bucket(i).(*etcdBucket)
+	b := t.bucket(i).e
 	b.cleared, b.ov, b.reads = true, nil, nil
 	b.seq, b.seqRead, b.seqSet = 0, true, true
 	return nil
@@ -207,8 +207,6 @@ func (b *etcdBucket) NextSequence() (uint64, error) {
 	return n, b.SetSequence(n)
 }
 
-func (b *etcdBucket) Cursor() kvCursor { return &etcdCursor{b: b} }
-
 func (b *etcdBucket) ForEach(fn func(k, v []byte) error) error {
 	it := b.iter("")
 	for k, v := it.next(); k != nil; k, v = it.next() {
@@ -320,7 +318,7 @@ func (it *etcdIter) fetch() bool {
 	return len(it.page) > 0 || it.more
 }
 
-// etcdCursor is the kvCursor of an etcd bucket (see kvCursor).
+// etcdCursor is the cursor of an etcd bucket (see kvCursor).
 type etcdCursor struct {
 	b  *etcdBucket
 	it *etcdIter

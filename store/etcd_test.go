@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -550,5 +551,108 @@ func TestEtcd_LeaderKillLosesNoAckedWrite(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("Probe with the quorum back = %v", err)
+	}
+}
+
+// A keyspace of format 1 is refused without AllowOlder, read-only with it,
+// and DB.Upgrade brings it to the current format with a history event.
+func TestEtcd_UpgradeFromFormat1(t *testing.T) {
+	c := sharedCluster(t)
+	prefix := freshPrefix()
+	db := openEtcdPrefix(t, c, prefix, nil)
+	put(t, db, named("a", "a", "t"))
+	db.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut(prefix+"sys/schema", string(binary.BigEndian.AppendUint32(nil, 1))),
+		clientv3.OpDelete(prefix+"sys/history")).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: c.Endpoints(), Prefix: prefix}); !errors.Is(err, store.ErrNeedsUpgrade) {
+		t.Fatalf("OpenEtcd of format 1 = %v, want ErrNeedsUpgrade", err)
+	}
+	old := openEtcdPrefix(t, c, prefix, &store.EtcdOptions{AllowOlder: true})
+	if old.Format() != 1 {
+		t.Errorf("Format = %d, want 1", old.Format())
+	}
+	if err := old.Update(func(tx *store.Tx) error { return tx.SetMeta("k", []byte("v")) }); !errors.Is(err, store.ErrNeedsUpgrade) {
+		t.Errorf("write to format 1 = %v, want ErrNeedsUpgrade", err)
+	}
+	var steps []string
+	from, err := old.Upgrade(func(from, to int) { steps = append(steps, fmt.Sprint(from, "->", to)) })
+	if err != nil || from != 1 || old.Format() != store.SchemaVersion || !slices.Equal(steps, []string{"1->2"}) {
+		t.Fatalf("Upgrade = %d, %v, steps %v, Format %d", from, err, steps, old.Format())
+	}
+	h, err := old.FormatHistory()
+	if err != nil || len(h) != 1 || h[0].Note != "upgraded from format 1" {
+		t.Errorf("history after Upgrade = %+v, %v", h, err)
+	}
+	again := openEtcdPrefix(t, c, prefix, nil)
+	view(t, again, func(tx *store.Tx) error {
+		_, err := tx.Get("a")
+		return err
+	})
+}
+
+// When the changes a watch missed are compacted away before it catches up,
+// the hooks are told that everything may have changed (all), and the watch
+// goes on from there.
+func TestEtcd_WatchCompactedTellsAll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills etcd members")
+	}
+	c := etcdtest.Start(t, 3)
+	prefix := freshPrefix()
+	a := openEtcdPrefix(t, c, prefix, &store.EtcdOptions{Endpoints: c.Endpoints()[1:]})
+	b := openEtcdPrefix(t, c, prefix, &store.EtcdOptions{Endpoints: c.Endpoints()[:1]})
+	var mu sync.Mutex
+	var alls int
+	seen := map[string]bool{}
+	b.OnChange(func(ids []string, all bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if all {
+			alls++
+		}
+		for _, id := range ids {
+			seen[id] = true
+		}
+	})
+	c.Kill(0) // B's only member
+	for i := range 5 {
+		id := fmt.Sprint("missed-", i)
+		put(t, a, named(id, id, "t"))
+	}
+	// Forget compacts etcd's history to the current revision.
+	update(t, a, func(tx *store.Tx) error {
+		if err := tx.Forget(bytes.Repeat([]byte{7}, 32)); err != nil {
+			return err
+		}
+		return tx.Put(named("compacting", "compacting", "t"))
+	})
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.Fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put(t, a, named("later", "later", "t"))
+	if err := b.Fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if alls == 0 {
+		t.Errorf("hooks never told all after a compacted watch (saw %v)", seen)
+	}
+	if !seen["later"] {
+		t.Error("the watch did not go on after the compaction")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,10 +16,16 @@ import (
 // the revision after the DB opened; every change is passed to the OnChange
 // hooks. Fence tells a caller when every write committed before it has been
 // passed on, so a node can trust a cache kept by the hooks.
-
-// fenceProgressEvery is how often a waiting Fence asks etcd for a progress
-// notification while no event arrives.
-const fenceProgressEvery = 50 * time.Millisecond
+//
+// The watch covers the keys from <prefix>objects/ to <prefix>sys/clock, so
+// it sees the clock, which every commit moves in the same etcd transaction
+// as its objects. Fence reads the clock's ModRevision M linearizably and
+// waits for the watch to deliver the clock's event at M: events come in
+// revision order, so every object change committed up to M has then been
+// passed on. This needs no progress notification: etcd before 3.4.24 and
+// 3.5.8 answers a progress request with its current revision even while a
+// resumed watch is still catching up, which was seen here to end a Fence
+// before the changes it waited for.
 
 type watchState struct {
 	hmu   sync.Mutex // serializes hook calls and guards hooks
@@ -27,7 +34,6 @@ type watchState struct {
 	mu      sync.Mutex // guards the fields below
 	seen    int64      // every objects change up to this revision has been delivered
 	waiters []*fenceWaiter
-	wctx    context.Context // the watch's context, for RequestProgress
 
 	fmu      sync.Mutex // guards the coalesced revision reads of Fence
 	reading  *coalesced
@@ -69,10 +75,10 @@ func (w *watchState) notify(ids []string, all bool) {
 // Fence returns once every write committed anywhere before the call has
 // been passed to this DB's OnChange hooks. On bbolt, where writes commit in
 // this process and call the hooks before Update returns, it returns nil at
-// once. On etcd it reads the current revision linearizably (callers
-// arriving together share one read that started after they arrived) and
-// waits until the watch has passed it; it fails if ctx ends first or etcd
-// has no quorum.
+// once. On etcd it reads the clock linearizably (callers arriving together
+// share one read that started after they arrived) and waits until the
+// watch has delivered the clock's last move; it fails if ctx ends first or
+// etcd has no quorum.
 func (db *DB) Fence(ctx context.Context) error {
 	if db.etcd == nil {
 		return nil
@@ -81,10 +87,11 @@ func (db *DB) Fence(ctx context.Context) error {
 }
 
 func (e *etcdEngine) fence(ctx context.Context) error {
-	rev, err := e.currentRev(ctx)
+	r, err := e.currentRev(ctx)
 	if err != nil {
 		return err
 	}
+	rev := r.mod
 	w := &e.watch
 	w.mu.Lock()
 	if w.seen >= rev {
@@ -93,33 +100,31 @@ func (e *etcdEngine) fence(ctx context.Context) error {
 	}
 	fw := &fenceWaiter{rev: rev, done: make(chan struct{})}
 	w.waiters = append(w.waiters, fw)
-	wctx := w.wctx
 	w.mu.Unlock()
-	t := time.NewTicker(fenceProgressEvery)
-	defer t.Stop()
-	for {
-		if wctx != nil {
-			_ = e.cli.RequestProgress(wctx)
-		}
-		select {
-		case <-fw.done:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("store: fence at revision %d: %w", rev, ctx.Err())
-		case <-e.ctx.Done():
-			return ErrClosed
-		case <-t.C:
-			w.mu.Lock()
-			wctx = w.wctx
-			w.mu.Unlock()
-		}
+	select {
+	case <-fw.done:
+		return nil
+	case <-ctx.Done():
+		w.drop(fw)
+		return fmt.Errorf("store: fence at revision %d: %w", rev, ctx.Err())
+	case <-e.ctx.Done():
+		return ErrClosed
 	}
 }
 
-// currentRev reads etcd's current revision linearizably. Concurrent
-// callers share a read; one arriving while a read is in flight waits for
-// the next, which starts after it arrived.
-func (e *etcdEngine) currentRev(ctx context.Context) (int64, error) {
+// drop forgets a waiter that gave up.
+func (w *watchState) drop(fw *fenceWaiter) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i := slices.Index(w.waiters, fw); i >= 0 {
+		w.waiters = slices.Delete(w.waiters, i, i+1)
+	}
+}
+
+// currentRev reads etcd's current revision and the clock's ModRevision
+// linearizably. Concurrent callers share a read; one arriving while a read
+// is in flight waits for the next, which starts after it arrived.
+func (e *etcdEngine) currentRev(ctx context.Context) (*coalesced, error) {
 	w := &e.watch
 	w.fmu.Lock()
 	var c *coalesced
@@ -140,9 +145,9 @@ func (e *etcdEngine) currentRev(ctx context.Context) (int64, error) {
 	}
 	select {
 	case <-c.done:
-		return c.rev, c.err
+		return c, c.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -150,12 +155,15 @@ func (e *etcdEngine) runRevReads(c *coalesced) {
 	w := &e.watch
 	for c != nil {
 		rctx, cancel := e.reqCtx(e.ctx)
-		resp, err := e.cli.Get(rctx, e.clockKey, clientv3.WithCountOnly())
+		resp, err := e.cli.Get(rctx, e.clockKey)
 		cancel()
 		if err != nil {
 			c.err = fmt.Errorf("store: etcd %v: current revision: %w", e.opts.Endpoints, err)
 		} else {
 			c.rev = resp.Header.Revision
+			if len(resp.Kvs) > 0 {
+				c.mod = resp.Kvs[0].ModRevision
+			}
 		}
 		close(c.done)
 		w.fmu.Lock()
@@ -196,47 +204,43 @@ func (e *etcdEngine) committed(rev int64, t *etcdTx) {
 
 // startWatch starts the watch from the current revision + 1.
 func (e *etcdEngine) startWatch(ctx context.Context, db *DB) error {
-	rev, err := e.currentRev(ctx)
+	r, err := e.currentRev(ctx)
 	if err != nil {
 		return err
 	}
-	e.watch.advance(rev)
+	e.watch.advance(r.rev)
 	e.wg.Add(1)
-	go e.watchLoop(rev + 1)
+	go e.watchLoop(r.rev + 1)
 	return nil
 }
 
-// watchLoop follows the objects bucket from rev until Close. It requires a
-// leader (a watch on a member cut off from the quorum would otherwise stay
-// silent) and asks for progress notifications, which Fence relies on.
+// watchLoop follows the objects bucket and the clock from rev until
+// Close. It requires a leader: a watch on a member cut off from the quorum
+// would otherwise stay silent.
 func (e *etcdEngine) watchLoop(rev int64) {
 	defer e.wg.Done()
 	objects := e.prefix + string(bucketNames[bObjects]) + "/"
 	for e.ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(e.ctx))
-		e.watch.mu.Lock()
-		e.watch.wctx = wctx
-		e.watch.mu.Unlock()
-		wch := e.cli.Watch(wctx, objects, clientv3.WithPrefix(), clientv3.WithRev(rev),
-			clientv3.WithProgressNotify())
+		wch := e.cli.Watch(wctx, objects, clientv3.WithRange(e.clockKey+"\x00"), clientv3.WithRev(rev))
 		lost := false
 		for resp := range wch {
 			if err := resp.Err(); err != nil || resp.Canceled {
 				lost = errors.Is(err, rpctypes.ErrCompacted) || resp.CompactRevision != 0
 				break
 			}
-			if resp.IsProgressNotify() {
-				e.watch.advance(resp.Header.Revision)
-				continue
-			}
-			ids := make([]string, 0, len(resp.Events))
+			var ids []string
 			last := int64(0)
 			for _, ev := range resp.Events {
-				ids = append(ids, string(ev.Kv.Key[len(objects):]))
+				if k := ev.Kv.Key; len(k) > len(objects) && string(k[:len(objects)]) == objects {
+					ids = append(ids, string(k[len(objects):]))
+				}
 				last = max(last, ev.Kv.ModRevision)
 			}
 			if len(ids) > 0 {
 				e.watch.notify(ids, false)
+			}
+			if last > 0 {
 				rev = last + 1
 				e.watch.advance(last)
 			}
@@ -252,8 +256,8 @@ func (e *etcdEngine) watchLoop(rev int64) {
 				cur, err := e.currentRev(e.ctx)
 				if err == nil {
 					e.watch.notify(nil, true)
-					e.watch.advance(cur)
-					rev = cur + 1
+					e.watch.advance(cur.rev)
+					rev = cur.rev + 1
 					break
 				}
 				time.Sleep(e.opts.RequestTimeout / 4)

@@ -113,7 +113,7 @@ func (db *DB) Upgrade(step func(from, to int)) (from int, err error) {
 	}
 	err = db.write(context.Background(), func(kv kvTx, _ *bolt.Tx) error {
 		sys := kv.bucket(bSys)
-		if sys == nil {
+		if !sys.ok() {
 			return fmt.Errorf("%w: bucket sys missing", ErrCorrupt)
 		}
 		now := time.Now().UTC()

@@ -161,15 +161,15 @@ func (db *DB) commitGroup(batch []*groupCall) {
 			ran = true
 			return nil
 		})
-		if ran {
-			db.noteCommit(err)
-		}
 		if len(batch) > 1 && errors.Is(err, errTooBig) {
 			// Too much for one etcd transaction: commit the members one by one.
 			for _, c := range batch {
 				db.commitGroup([]*groupCall{c})
 			}
 			return
+		}
+		if ran {
+			db.noteCommit(err)
 		}
 		var member *errGroupMember
 		if !errors.As(err, &member) {

@@ -40,7 +40,8 @@ func (db *DB) noteCommit(err error) {
 		h.lastOK.Store(time.Now().UnixNano())
 		return
 	}
-	if errors.Is(err, ErrClosed) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrConflict) || errors.Is(err, errTooBig) ||
+		errors.Is(err, context.Canceled) {
 		return // not the store's failure
 	}
 	h.failures.Add(1)

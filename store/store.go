@@ -165,7 +165,7 @@ func initSchema(t boltTx, allowOlder bool) (uint32, error) {
 	btx := t.btx
 	var sys kvBucket
 	if b := btx.Bucket(bucketNames[bSys]); b != nil {
-		sys = boltBucket{b}
+		sys = kvBucket{b: b}
 	} else {
 		var foreign []byte
 		_ = btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
@@ -179,7 +179,7 @@ func initSchema(t boltTx, allowOlder bool) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		sys = boltBucket{b}
+		sys = kvBucket{b: b}
 		if err := initSys(sys); err != nil {
 			return 0, err
 		}
@@ -219,7 +219,8 @@ func (db *DB) Close() error {
 	return db.bolt.Close()
 }
 
-// Path returns the file the DB was opened from.
+// Path returns the file the DB was opened from; on etcd,
+// "etcd:<endpoints>/<prefix>".
 func (db *DB) Path() string { return db.path }
 
 // Update runs fn in a read-write transaction. If fn returns nil the

@@ -38,8 +38,8 @@ func (tx *Tx) Context() context.Context {
 // lock keeps other writers out, so a missing bucket means a damaged file.
 func (tx *Tx) bucket(i int) kvBucket {
 	b := tx.bk[i]
-	if b == nil {
-		if b = tx.kv.bucket(i); b == nil {
+	if !b.ok() {
+		if b = tx.kv.bucket(i); !b.ok() {
 			panic(fmt.Sprintf("store: bucket %q missing: damaged file", bucketNames[i]))
 		}
 		tx.bk[i] = b
@@ -408,7 +408,7 @@ func (tx *Tx) Reset() error {
 		return err
 	}
 	for i := bObjects; i < nBuckets; i++ {
-		tx.bk[i] = nil
+		tx.bk[i] = kvBucket{}
 		if err := tx.kv.clear(i); err != nil {
 			return err
 		}
