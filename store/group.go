@@ -24,12 +24,11 @@ import (
 // that a second run would repeat harmfully.
 
 type groupCall struct {
-	ctx       context.Context
-	fn        func(*Tx) error
-	err       error
-	forgotten [][]byte
-	done      chan struct{} // closed when err is final
-	lead      chan struct{} // closed when this caller is to lead the next group
+	ctx  context.Context
+	fn   func(*Tx) error
+	err  error
+	done chan struct{} // closed when err is final
+	lead chan struct{} // closed when this caller is to lead the next group
 }
 
 type groupState struct {
@@ -118,12 +117,7 @@ func (db *DB) withdraw(c *groupCall) bool {
 	return false
 }
 
-func (db *DB) finishGrouped(c *groupCall) error {
-	if c.err == nil && len(c.forgotten) > 0 {
-		return db.scrub(c.forgotten)
-	}
-	return c.err
-}
+func (db *DB) finishGrouped(c *groupCall) error { return c.err }
 
 // errGroupMember marks which function of a group failed.
 type errGroupMember struct{ i int }
@@ -138,9 +132,17 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		ran := false
 		err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
 			for i, c := range batch {
-				txs[i] = &Tx{btx: btx, ctx: c.ctx}
+				txs[i] = db.newTx(btx, c.ctx)
 				if c.err = runGuarded(c.fn, txs[i]); c.err != nil {
 					return &errGroupMember{i}
+				}
+			}
+			for _, tx := range txs {
+				if len(tx.sealed)+len(tx.released) > 0 {
+					if err := tx.prepare(); err != nil {
+						return err
+					}
+					break // one prepare covers the group
 				}
 			}
 			ran = true
@@ -148,6 +150,9 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		}))
 		if ran {
 			db.noteCommit(err)
+		}
+		if serr := settleAll(db.keys, txs, err == nil); err == nil {
+			err = serr
 		}
 		for _, tx := range txs {
 			if tx != nil {
@@ -157,11 +162,8 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		var member *errGroupMember
 		if !errors.As(err, &member) {
 			// Committed (err nil) or the commit itself failed: final for all.
-			for i, c := range batch {
+			for _, c := range batch {
 				c.err = err
-				if err == nil && txs[i] != nil {
-					c.forgotten = txs[i].forgotten
-				}
 				close(c.done)
 			}
 			return
@@ -171,16 +173,19 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		var tx *Tx
 		ran = false
 		bad.err = closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-			tx = &Tx{btx: btx, ctx: bad.ctx}
+			tx = db.newTx(btx, bad.ctx)
 			err := runGuarded(bad.fn, tx)
+			if err == nil {
+				err = tx.prepare()
+			}
 			ran = err == nil
 			return err
 		}))
 		if ran {
 			db.noteCommit(bad.err)
 		}
-		if bad.err == nil && tx != nil {
-			bad.forgotten = tx.forgotten
+		if serr := settleAll(db.keys, []*Tx{tx}, bad.err == nil); bad.err == nil {
+			bad.err = serr
 		}
 		close(bad.done)
 		batch = append(batch[:member.i:member.i], batch[member.i+1:]...)

@@ -19,7 +19,7 @@ import (
 const (
 	// SchemaVersion is the on-disk format version this build writes; it
 	// reads older ones and upgrades them on request (format.go).
-	SchemaVersion = 2
+	SchemaVersion = 3
 	// DefaultTimeout is the file lock wait used when Options.Timeout is zero.
 	DefaultTimeout = 5 * time.Second
 	// MaxIDLen is the longest accepted Record.ID, in bytes.
@@ -29,8 +29,10 @@ const (
 	// maxInlineValue is the longest index value stored verbatim in index
 	// keys; longer values are keyed by their SHA-256 digest.
 	maxInlineValue = 512
-	// recFormat is the first byte of every encoded object value.
-	recFormat = 1
+	// recFormat is the first byte of every encoded object value this build
+	// writes; recFormatV1 records (no sealed secret) are still read.
+	recFormat   = 2
+	recFormatV1 = 1
 )
 
 // The top-level buckets, by position in bucketNames. Those from bObjects on
@@ -42,11 +44,12 @@ const (
 	bSeq            // big-endian seq → ID
 	bIndex          // entry prefix ‖ big-endian seq → ID
 	bUnique         // entry prefix → ID
+	bSlots          // key slot (big-endian) → ID, format 3 (slots.go)
 	nBuckets
 )
 
 var (
-	bucketNames = [nBuckets][]byte{[]byte("sys"), []byte("meta"), []byte("objects"), []byte("seq"), []byte("index"), []byte("unique")}
+	bucketNames = [nBuckets][]byte{[]byte("sys"), []byte("meta"), []byte("objects"), []byte("seq"), []byte("index"), []byte("unique"), []byte("slots")}
 	keySchema   = []byte("schema")
 	keyCount    = []byte("count")
 	keyHistory  = []byte("history")
@@ -63,7 +66,14 @@ type Record struct {
 	Seq   uint64 // creation sequence assigned by the first Put; larger is newer
 	Owner string // identity owning the object ("" for none)
 	Data  []byte // the encoded object, opaque to the store
-	Index []IndexEntry
+	// Secret is the object's key material (already sealed by the key
+	// backend), kept apart from Data: the store protects it so that
+	// replacing or deleting it erases it in constant time (secret.go).
+	// Nil for none.
+	Secret []byte
+	Index  []IndexEntry
+
+	sealed []byte // what the keeper stores for Secret (decodeRecord)
 }
 
 // IndexEntry declares that a record can be found by Tx.Lookup(Kind, Value).
@@ -117,6 +127,8 @@ type DB struct {
 	health healthState // health.go
 
 	format atomic.Int32 // the file's format version (format.go)
+
+	keys *slotKeeper // Record.Secret protection (slots.go)
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its
@@ -152,7 +164,17 @@ func Open(path string, opts *Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
-	db := &DB{bolt: bdb, path: path}
+	keys, err := openSlotKeeper(KeysPath(path), o.NoSync)
+	if err == nil {
+		if err = bdb.Update(keys.recover); err != nil {
+			keys.close()
+		}
+	}
+	if err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	db := &DB{bolt: bdb, path: path, keys: keys}
 	db.format.Store(int32(format))
 	return db, nil
 }
@@ -188,6 +210,9 @@ func initSchema(btx *bolt.Tx, allowOlder bool) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := checkMoved(sys, allowOlder); err != nil {
+		return 0, err
+	}
 	for _, name := range bucketNames[bMeta:] {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return 0, err
@@ -202,7 +227,11 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}
-	return db.bolt.Close()
+	err := db.bolt.Close()
+	if kerr := db.keys.close(); err == nil {
+		err = kerr
+	}
+	return err
 }
 
 // Path returns the file the DB was opened from.
@@ -225,21 +254,25 @@ func (db *DB) UpdateContext(ctx context.Context, fn func(*Tx) error) error {
 	if err := db.writable(); err != nil {
 		return err
 	}
-	var forgotten [][]byte
 	ran := false
+	var tx *Tx
 	err := closedErr(db.bolt.Update(func(btx *bolt.Tx) error {
-		tx := &Tx{btx: btx, ctx: ctx}
+		tx = db.newTx(btx, ctx)
 		defer func() { tx.btx = nil }()
 		err := fn(tx)
-		forgotten = tx.forgotten
+		if err == nil {
+			err = tx.prepare()
+		}
 		ran = err == nil
 		return err
 	}))
 	if ran {
 		db.noteCommit(err)
 	}
-	if err == nil && len(forgotten) > 0 {
-		err = db.scrub(forgotten)
+	if tx != nil {
+		if serr := settleAll(db.keys, []*Tx{tx}, err == nil); err == nil {
+			err = serr
+		}
 	}
 	return err
 }
@@ -255,13 +288,17 @@ func (db *DB) ViewContext(ctx context.Context, fn func(*Tx) error) error {
 	}
 	db.readers.RLock()
 	defer db.readers.RUnlock()
-	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(ctx, btx, fn) }))
+	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return db.run(ctx, btx, fn) }))
 }
 
-func run(ctx context.Context, btx *bolt.Tx, fn func(*Tx) error) error {
-	tx := &Tx{btx: btx, ctx: ctx}
+func (db *DB) run(ctx context.Context, btx *bolt.Tx, fn func(*Tx) error) error {
+	tx := db.newTx(btx, ctx)
 	defer func() { tx.btx = nil }()
 	return fn(tx)
+}
+
+func (db *DB) newTx(btx *bolt.Tx, ctx context.Context) *Tx {
+	return &Tx{btx: btx, ctx: ctx, keeper: db.keys}
 }
 
 func closedErr(err error) error {
@@ -310,7 +347,7 @@ func (db *DB) Check() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", ErrCorrupt, errors.Join(errs...))
 		}
-		return run(context.Background(), btx, checkTx)
+		return db.run(context.Background(), btx, checkTx)
 	}))
 }
 
@@ -319,11 +356,23 @@ func checkTx(tx *Tx) error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, a...))
 	}
 	var n, nIndex, nUnique int
+	sealed := map[uint64]string{}
 	err := tx.objects().ForEach(func(k, raw []byte) error {
 		n++
 		r, err := decodeRecord(string(k), raw, false)
 		if err != nil {
 			return err
+		}
+		if r.sealed != nil {
+			i, _ := parseSealed(r.sealed)
+			if other, dup := sealed[i]; dup {
+				return bad("objects %q and %q share key slot %d", other, k, i)
+			}
+			sealed[i] = r.ID
+			if err := tx.openSecret(r); err != nil {
+				return bad("%v", err)
+			}
+			clear(r.Secret)
 		}
 		if !bytes.Equal(tx.seq().Get(binary.BigEndian.AppendUint64(nil, r.Seq)), k) {
 			return bad("object %q: no sequence entry %d", k, r.Seq)
@@ -351,6 +400,11 @@ func checkTx(tx *Tx) error {
 	}
 	if c := tx.Count(); c != n {
 		return bad("count is %d, %d objects stored", c, n)
+	}
+	if k, ok := tx.keeper.(*slotKeeper); ok {
+		if err := k.check(tx, sealed); err != nil {
+			return err
+		}
 	}
 	for _, b := range []struct {
 		name string
