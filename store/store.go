@@ -309,15 +309,34 @@ func closedErr(err error) error {
 }
 
 // Backup writes a consistent snapshot of the whole file to w while the DB
-// stays online (readers and writers continue). The output is itself a store
-// file that Open accepts. It returns the number of bytes written.
+// stays online (readers and writers continue), followed by the data keys
+// of the secrets it holds (backupkeys.go): [ExtractSnapshot] makes a store
+// file and its key file of it. It returns the number of bytes written.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
 	db.readers.RLock()
 	defer db.readers.RUnlock()
+	// No slot of the snapshot may be erased before its key is collected.
+	db.keys.erasing.RLock()
+	locked := true
+	defer func() {
+		if locked {
+			db.keys.erasing.RUnlock()
+		}
+	}()
 	err := db.bolt.View(func(btx *bolt.Tx) error {
-		var err error
-		n, err = btx.WriteTo(w)
+		slots, deks, err := db.keys.backupKeys(db.newTx(btx, context.Background()))
+		db.keys.erasing.RUnlock()
+		locked = false
+		if err != nil {
+			return err
+		}
+		defer clear(deks)
+		if n, err = btx.WriteTo(w); err != nil {
+			return err
+		}
+		m, err := writeBackupKeys(w, slots, deks, n)
+		n += m
 		return err
 	})
 	return n, closedErr(err)

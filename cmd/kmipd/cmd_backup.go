@@ -35,9 +35,11 @@ control socket (the store file next to it, suffix .sock): clients go on
 reading and writing, and the snapshot holds exactly what was committed when
 it began. When no server runs, backup opens the store itself. Either way the
 snapshot is checked (opened from a temporary copy and run through the full
-consistency check) before FILE is put in place. The snapshot holds the
-objects as stored, their key material wrapped by the master key: it is no
-use without that key, which is not in it.`,
+consistency check, every object's key material opening) before FILE is put
+in place. The snapshot holds the objects as stored, their key material wrapped
+by the master key, and the data keys of the key slots (STORE.keys) that
+protect it in the store: it is no use without the master key, which is not in
+it. Destroying an object later does not erase it from existing backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBackup(cmd, o) },
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,9 +35,11 @@ func newRestoreCmd() *cobra.Command {
 		Long: `restore replaces the store of DIR with the snapshot FILE. It refuses while a
 server uses the store, and checks the snapshot first: a copy of it is put
 next to the store, opened and run through the full consistency check; only
-then does it replace the store (atomically, by rename). The old store is
-kept beside it as STORE.pre-restore-TIME. A snapshot that fails the check
-changes nothing. Restore needs the master key the snapshot was made with.`,
+then does it replace the store and its key file (STORE.keys, the data keys
+the backup carries), each atomically, by rename. The old store and key file
+are kept beside them as STORE.pre-restore-TIME and STORE.pre-restore-TIME.keys.
+A snapshot that fails the check changes nothing. Restore needs the master key
+the snapshot was made with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, o) },
 	}
@@ -86,11 +89,12 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	tmp.Close()
 	os.Remove(tmpPath)
 	defer os.Remove(tmpPath)
+	defer os.Remove(store.KeysPath(tmpPath))
 	p := progress.NewBytes(stderr, "restore")
 	if fi, err := os.Stat(o.in); err == nil {
 		p.SetTotal(fi.Size())
 	}
-	if err := store.CopyFile(o.in, tmpPath, p); err != nil {
+	if err := store.ExtractSnapshot(o.in, tmpPath, p); err != nil {
 		return err
 	}
 	sum, err := fileSHA256(tmpPath)
@@ -104,11 +108,25 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	kept := ""
 	if exists {
 		kept = live + preRestoreInfix + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Link(live, kept); err != nil {
-			if err := store.CopyFile(live, kept, nil); err != nil {
-				return fmt.Errorf("keeping the current store: %w", err)
+		for _, f := range [][2]string{{live, kept}, {store.KeysPath(live), store.KeysPath(kept)}} {
+			if _, err := os.Stat(f[0]); err != nil {
+				continue
+			}
+			if err := os.Link(f[0], f[1]); err != nil {
+				if err := store.CopyFile(f[0], f[1], nil); err != nil {
+					return fmt.Errorf("keeping the current store: %w", err)
+				}
 			}
 		}
+	}
+	// The key file first: a store is never in place without the keys its
+	// secrets need (an old backup, without keys, leaves none).
+	if _, err := os.Stat(store.KeysPath(tmpPath)); err == nil {
+		if err := os.Rename(store.KeysPath(tmpPath), store.KeysPath(live)); err != nil {
+			return err
+		}
+	} else if err := os.Remove(store.KeysPath(live)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	if err := os.Rename(tmpPath, live); err != nil {
 		return err
