@@ -171,4 +171,3 @@ func (k *slotKeeper) backupKeys(tx *Tx) ([]uint64, [][dekSize]byte, error) {
 	})
 	return slots, deks, err
 }
-

@@ -247,6 +247,9 @@ func (db *DB) Upgrade(step func(from, to int)) (from int, err error) {
 				return fmt.Errorf("upgrade from format %d: %w", v, err)
 			}
 		}
+		if _, err := btx.CreateBucketIfNotExists(bucketNames[bSlots]); err != nil {
+			return err
+		}
 		return sys.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	}))
 	db.noteCommit(err)

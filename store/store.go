@@ -213,7 +213,13 @@ func initSchema(btx *bolt.Tx, allowOlder bool) (uint32, error) {
 	if err := checkMoved(sys, allowOlder); err != nil {
 		return 0, err
 	}
-	for _, name := range bucketNames[bMeta:] {
+	// An older file is left as it is until it is upgraded: its slots
+	// bucket comes with the upgrade to format 3.
+	last := nBuckets
+	if ver < 3 {
+		last = bSlots
+	}
+	for _, name := range bucketNames[bMeta:last] {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return 0, err
 		}
@@ -335,6 +341,9 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 		if n, err = btx.WriteTo(w); err != nil {
 			return err
 		}
+		if db.Format() < 3 {
+			return nil // a plain snapshot, as the kmipd of its format wrote
+		}
 		m, err := writeBackupKeys(w, slots, deks, n)
 		n += m
 		return err
@@ -420,7 +429,7 @@ func checkTx(tx *Tx) error {
 	if c := tx.Count(); c != n {
 		return bad("count is %d, %d objects stored", c, n)
 	}
-	if k, ok := tx.keeper.(*slotKeeper); ok {
+	if k, ok := tx.keeper.(*slotKeeper); ok && tx.btx.Bucket(bucketNames[bSlots]) != nil {
 		if err := k.check(tx, sealed); err != nil {
 			return err
 		}

@@ -35,10 +35,11 @@ func storeFormat(t *testing.T, path string) uint32 {
 }
 
 // setStoreFormat1 rewrites a store file into format 1, the format of the
-// kmipd before format versions 2: the same buckets and keys, without the
-// format history, and "schema" 1.
+// kmipd before format versions 2: a format 2 store (setStoreFormat2)
+// without the format history, and "schema" 1.
 func setStoreFormat1(t *testing.T, path string) {
 	t.Helper()
+	setStoreFormat2(t, path)
 	bdb, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
