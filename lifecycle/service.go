@@ -191,7 +191,7 @@ func batchTx(c *kmip.Call) (*store.Tx, bool) {
 
 // commit runs fn in a read-write transaction and invalidates the cache
 // entries of the objects it saved: right after the commit, before the store
-// scrubs what Destroy forgot (a reader that loaded the old version before
+// erases the key slots Destroy released (a reader that loaded the old version before
 // the commit must not be able to cache it once the new one is visible), or
 // after a rollback.
 func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error {

@@ -142,10 +142,17 @@ func TestSlots_Kill9(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.AfterFunc(time.Duration(100+rand.IntN(400))*time.Millisecond, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+		// Killed at a random point once it writes (however slow the
+		// machine is to start it), or after 30 s whatever it did.
+		kill := func() { _ = cmd.Process.Signal(syscall.SIGKILL) }
+		guard := time.AfterFunc(30*time.Second, kill)
 		sc := bufio.NewScanner(out)
 		lines := 0
 		for sc.Scan() {
+			if lines == 0 {
+				guard.Stop()
+				time.AfterFunc(time.Duration(50+rand.IntN(400))*time.Millisecond, kill)
+			}
 			f := strings.Fields(sc.Text())
 			if len(f) != 3 {
 				continue // the kill cut the last line

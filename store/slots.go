@@ -65,6 +65,17 @@ var ErrErased = errors.New("store: key material erased")
 type slotMem struct {
 	state byte
 	dek   [dekSize]byte
+	// nonce is that of the secret last sealed in the slot (memory only):
+	// settle and abort act on a slot only for the seal that reserved it,
+	// not for a later one that reused it meanwhile (they run after the
+	// writer lock is released).
+	nonce [12]byte
+}
+
+// sealedBy reports whether slot i holds the seal that produced stored.
+// k.mu is held.
+func (k *slotKeeper) sealedBy(i uint64, stored []byte) bool {
+	return i < uint64(len(k.slots)) && bytes.Equal(k.slots[i].nonce[:], stored[9:sealedHeader])
 }
 
 type slotKeeper struct {
@@ -125,15 +136,14 @@ func (k *slotKeeper) load() error {
 	for i := range k.slots {
 		b := buf[(i+1)*slotSize : (i+2)*slotSize]
 		s := &k.slots[i]
-		if b[0] > slotDying || crc32.ChecksumIEEE(b[:40]) != binary.BigEndian.Uint32(b[40:44]) && b[0] != slotFree {
-			// A torn write: the slot was being changed. Only a
-			// pending or dying slot can be (live ones are written whole
-			// before they are used), so recovery decides it.
-			s.state = slotPending
-			continue
-		}
-		s.state = b[0]
 		copy(s.dek[:], b[8:40])
+		s.state = b[0]
+		if b[0] > slotDying || crc32.ChecksumIEEE(b[:40]) != binary.BigEndian.Uint32(b[40:44]) && b[0] != slotFree {
+			// Damaged, or a torn write. Recovery decides it as one in
+			// flight: unmapped, it goes; mapped, it stays as it is, and
+			// the secret that fails to open names it (Check).
+			s.state = slotPending
+		}
 	}
 	clear(buf)
 	return nil
@@ -236,7 +246,7 @@ func (k *slotKeeper) seal(tx *Tx, id string, secret []byte) ([]byte, error) {
 		i = uint64(len(k.slots))
 		k.slots = append(k.slots, slotMem{})
 	}
-	k.slots[i] = slotMem{state: slotPending, dek: dek}
+	k.slots[i] = slotMem{state: slotPending, dek: dek, nonce: [12]byte(out[9:sealedHeader])}
 	err := k.writeSlot(i)
 	if err != nil {
 		k.slots[i] = slotMem{}
@@ -347,7 +357,7 @@ func (k *slotKeeper) settle(sealed, released [][]byte) error {
 	}
 	for _, st := range sealed {
 		i, _ := parseSealed(st)
-		if k.slots[i].state == slotPending {
+		if k.slots[i].state == slotPending && k.sealedBy(i, st) {
 			k.slots[i].state = slotLive
 			k.toLive = append(k.toLive, i)
 		}
@@ -375,7 +385,7 @@ func (k *slotKeeper) abort(sealed, released [][]byte) {
 	// was never committed and goes.
 	for _, st := range sealed {
 		i, _ := parseSealed(st)
-		if s := k.slots[i].state; s == slotPending || s == slotDying {
+		if s := k.slots[i].state; (s == slotPending || s == slotDying) && k.sealedBy(i, st) {
 			k.slots[i] = slotMem{}
 			_ = k.writeSlot(i) // unmapped: recovery zeroes it anyway
 			k.free = append(k.free, i)

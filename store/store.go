@@ -113,8 +113,8 @@ type DB struct {
 	path   string
 	closed atomic.Bool
 	// readers is held (shared) by every read transaction and (exclusive)
-	// while forgotten bytes are scrubbed from the file, so no reader can
-	// see a page being zeroed (scrub.go).
+	// while the key material moved out of Data by an upgrade is zeroed in
+	// the file, so no reader can see a page being zeroed (scrub.go).
 	readers sync.RWMutex
 
 	gmu   sync.Mutex // guards group (group.go)
