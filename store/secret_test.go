@@ -144,6 +144,9 @@ func TestSecret_NotInClearAndCheckedAgainstTheKeyFile(t *testing.T) {
 	put(t, db, &store.Record{ID: "a", Data: []byte("d"), Secret: s})
 	path := db.Path()
 	db.Close()
+	if fi, err := os.Stat(store.KeysPath(path)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", fi.Mode(), err)
+	}
 	for _, f := range []string{path, store.KeysPath(path)} {
 		b, err := os.ReadFile(f)
 		if err != nil {

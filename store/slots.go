@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -119,7 +119,19 @@ func (k *slotKeeper) load() error {
 		if _, err := k.f.WriteAt(hdr, 0); err != nil {
 			return err
 		}
-		return k.sync()
+		if err := k.sync(); err != nil {
+			return err
+		}
+		// The new file's directory entry too: its slots are soon the only
+		// copy of the keys.
+		if d, err := os.Open(filepath.Dir(k.f.Name())); err == nil {
+			if !k.noSync {
+				err = d.Sync()
+			}
+			d.Close()
+			return err
+		}
+		return nil
 	}
 	n := fi.Size()/slotSize - 1
 	if fi.Size()%slotSize != 0 || n < 0 || n > maxSlots {
@@ -434,19 +446,4 @@ func (k *slotKeeper) check(tx *Tx, sealed map[uint64]string) error {
 		}
 		return nil
 	})
-}
-
-// readSlots reads a key file's live slots, for tests and tools.
-func readSlots(r io.ReaderAt, size int64) (map[uint64][dekSize]byte, error) {
-	out := map[uint64][dekSize]byte{}
-	buf := make([]byte, slotSize)
-	for off := int64(slotSize); off+slotSize <= size; off += slotSize {
-		if _, err := r.ReadAt(buf, off); err != nil {
-			return nil, err
-		}
-		if buf[0] != slotFree {
-			out[uint64(off/slotSize-1)] = [dekSize]byte(buf[8:40])
-		}
-	}
-	return out, nil
 }
