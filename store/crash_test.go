@@ -128,11 +128,14 @@ func TestSlots_Kill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kmipd.db")
 	type state struct{ acked, tried int }
 	model := map[string]*state{}
-	rounds := 8
+	// At least rounds kills, and more (up to 40) until the child has
+	// written enough, however loaded the machine is.
+	rounds, want := 8, 300
 	if testing.Short() {
-		rounds = 3
+		rounds, want = 3, 50
 	}
-	for round := range rounds {
+	total := 0
+	for round := 0; round < rounds || total < want && round < 40; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSlots_Kill9$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+path+"|"+strconv.Itoa(round))
 		out, err := cmd.StdoutPipe()
@@ -174,9 +177,10 @@ func TestSlots_Kill9(t *testing.T) {
 			lines++
 		}
 		_ = cmd.Wait()
-		if lines < 10 {
-			t.Fatalf("round %d: the child wrote only %d lines before it was killed", round, lines)
+		if lines == 0 {
+			t.Fatalf("round %d: the child wrote nothing before it was killed", round)
 		}
+		total += lines
 
 		db, err := Open(path, &Options{NoSync: true})
 		if err != nil {
@@ -247,5 +251,8 @@ func TestSlots_Kill9(t *testing.T) {
 		}
 		db.Close()
 		t.Logf("round %d: %d lines, %d secrets checked, %d slots in use", round, lines, checked, len(used))
+	}
+	if total < want/2 {
+		t.Fatalf("the child wrote only %d lines in all", total)
 	}
 }
