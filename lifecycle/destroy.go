@@ -21,14 +21,10 @@ func (s *Service) destroy(c *kmip.Call, w *ttlv.Builder) error {
 		o.SetState(st)
 		o.SetDate(ttlv.TagDestroyDate, now(c))
 		// The sealed material goes; the metadata stays (KMIP 2.0 §6.1.15).
-		// Forget has the store zero every copy of it in the file once this
-		// commits, including those earlier versions of the record left in
-		// freed pages: destroyed material is gone from the disk, not only
-		// from the API.
+		// save stores no Secret: the store erases the key slot that
+		// protected it before Update returns, which makes every copy left
+		// in the file unreadable (store/secret.go).
 		if o.Blob != nil {
-			if err := tx.Forget(o.Blob); err != nil {
-				return false, err
-			}
 			clear(o.Blob)
 			o.Blob = nil
 		}

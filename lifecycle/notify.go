@@ -40,8 +40,8 @@ func (s *Service) notifyWrites(e written) {
 				if err != nil {
 					continue
 				}
-				o := new(objects.Object)
-				if o.UnmarshalBinary(rec.Data) != nil {
+				o, err := objectOf(rec)
+				if err != nil {
 					continue
 				}
 				before, known := e.before[id]

@@ -200,7 +200,7 @@ func batchTx(c *kmip.Call) (*store.Tx, bool) {
 
 // commit runs fn in a read-write transaction and invalidates the cache
 // entries of the objects it saved: right after the commit, before the store
-// scrubs what Destroy forgot (a reader that loaded the old version before
+// erases the key slots Destroy released (a reader that loaded the old version before
 // the commit must not be able to cache it once the new one is visible), or
 // after a rollback.
 func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error {
@@ -280,8 +280,8 @@ func (s *Service) load(tx *store.Tx, c *kmip.Call, id string, writable bool) (*o
 	if s.otherTenant(c, rec.Owner) {
 		return nil, hidden(id, access.RuleTenant)
 	}
-	o := new(objects.Object)
-	if err := o.UnmarshalBinary(rec.Data); err != nil {
+	o, err := objectOf(rec)
+	if err != nil {
 		return nil, err
 	}
 	o.Owner, o.Tenant = splitOwnerKey(rec.Owner)
@@ -297,9 +297,31 @@ func (s *Service) load(tx *store.Tx, c *kmip.Call, id string, writable bool) (*o
 	return o, nil
 }
 
+// objectOf decodes a stored record: the object from Data, its key
+// material from Secret (records of store format 2 kept it in Data).
+func objectOf(rec *store.Record) (*objects.Object, error) {
+	o := new(objects.Object)
+	if err := o.UnmarshalBinary(rec.Data); err != nil {
+		return nil, err
+	}
+	if rec.Secret != nil {
+		o.Blob = rec.Secret
+	}
+	return o, nil
+}
+
+// encodeRecord returns the Data and Secret of o's record: the key
+// material goes to Secret, which the store can erase in constant time.
+func encodeRecord(o *objects.Object) (data, secret []byte, err error) {
+	bare := *o
+	bare.Blob = nil
+	data, err = bare.MarshalBinary()
+	return data, o.Blob, err
+}
+
 // save writes o with its index entries.
 func (s *Service) save(tx *store.Tx, o *objects.Object) error {
-	data, err := o.MarshalBinary()
+	data, secret, err := encodeRecord(o)
 	if err != nil {
 		return err
 	}
@@ -308,7 +330,7 @@ func (s *Service) save(tx *store.Tx, o *objects.Object) error {
 		s.writes.addBefore(tx, o.ID, s.attrsBefore(tx, o.ID))
 	}
 	s.writes.add(tx, o.ID)
-	return tx.Put(&store.Record{ID: o.ID, Owner: ownerKey(o.Owner, o.Tenant), Data: data, Index: indexEntries(o, s.cfg.Names)})
+	return tx.Put(&store.Record{ID: o.ID, Owner: ownerKey(o.Owner, o.Tenant), Data: data, Secret: secret, Index: indexEntries(o, s.cfg.Names)})
 }
 
 // lookup returns an object for reading only: from the cache when it is

@@ -20,6 +20,7 @@ type env struct {
 	srv *kmiptest.Server
 	db  *store.DB
 	dir string
+	be  *soft.Backend
 }
 
 func newEnv(t *testing.T, clients ...string) *env {
@@ -35,7 +36,7 @@ func newEnvWith(t *testing.T, o *lifecycletest.Options, clients ...string) *env 
 		clients = []string{"admin", "alice", "bob"}
 	}
 	p := kmiptest.MustPKI(t, clients...)
-	return &env{srv: kmiptest.Start(t, p, le.Service), db: le.Store, dir: le.Dir}
+	return &env{srv: kmiptest.Start(t, p, le.Service), db: le.Store, dir: le.Dir, be: le.Backend}
 }
 
 // softBackend opens a software key backend on a new master key file in

@@ -29,6 +29,10 @@ import (
 //	                                           (0x54000B) Boolean when true}
 //	  Attributes               Structure       Object.Attrs in the KMIP 2.x wire form
 //
+// kmipd's store keeps the key material apart, in store.Record.Secret, so
+// lifecycle encodes objects with Blob nil; a Blob is still read from (and
+// written to) this encoding, as stores of format 2 held it here.
+//
 // The 0x54xxxx extension tags are private to this encoding; fields appear in
 // the order shown. A change of layout gets a new FormatVersion, and
 // UnmarshalBinary keeps reading the old ones.

@@ -63,8 +63,10 @@ func CheckFile(path string) (st Stats, err error) {
 	return st, err
 }
 
-// VerifySnapshot runs [CheckFile] on a temporary copy of the file at path
-// (in a directory beside it), leaving the file itself untouched.
+// VerifySnapshot runs [CheckFile] on a store file and key file extracted
+// from the backup at path ([ExtractSnapshot], in a directory beside it),
+// leaving the file itself untouched: every secret must open with the keys
+// the backup carries.
 func VerifySnapshot(path string) (Stats, error) {
 	tmp, err := os.MkdirTemp(filepath.Dir(path), ".kmipd-verify-")
 	if err != nil {
@@ -72,7 +74,7 @@ func VerifySnapshot(path string) (Stats, error) {
 	}
 	defer os.RemoveAll(tmp)
 	cp := filepath.Join(tmp, "snapshot.db")
-	if err := CopyFile(path, cp, nil); err != nil {
+	if err := ExtractSnapshot(path, cp, nil); err != nil {
 		return Stats{}, err
 	}
 	return CheckFile(cp)

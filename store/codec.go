@@ -33,11 +33,14 @@ func indexKey(prefix []byte, seq uint64) []byte {
 	return k
 }
 
-// encodeRecord lays a record out as: format byte, seq (8 bytes), uvarint
-// length and owner, uvarint entry count, per entry {flags byte, uvarint
-// length and kind, uvarint length and value}, then the data to the end.
-func encodeRecord(seq uint64, r *Record) []byte {
-	n := 1 + 8 + 2*binary.MaxVarintLen64 + len(r.Owner) + len(r.Data)
+// encodeRecord lays a record out as: format byte (recFormat), seq (8
+// bytes), uvarint length and owner, uvarint entry count, per entry {flags
+// byte, uvarint length and kind, uvarint length and value}, uvarint length
+// and the sealed secret (what the secret keeper stores for Record.Secret),
+// then the data to the end. Format 1 (store format 2 and older) has no
+// sealed secret.
+func encodeRecord(seq uint64, r *Record, sealed []byte) []byte {
+	n := 1 + 8 + 3*binary.MaxVarintLen64 + len(r.Owner) + len(sealed) + len(r.Data)
 	for _, e := range r.Index {
 		n += 1 + 2*binary.MaxVarintLen64 + len(e.Kind) + len(e.Value)
 	}
@@ -58,6 +61,8 @@ func encodeRecord(seq uint64, r *Record) []byte {
 		b = binary.AppendUvarint(b, uint64(len(e.Value)))
 		b = append(b, e.Value...)
 	}
+	b = binary.AppendUvarint(b, uint64(len(sealed)))
+	b = append(b, sealed...)
 	return append(b, r.Data...)
 }
 
@@ -89,9 +94,9 @@ func (d *decoder) uvarint() uint64 {
 }
 
 // decodeRecord decodes raw into a Record that shares no memory with raw.
-// Data is copied only if withData.
+// Data is copied only if withData; the sealed secret always is.
 func decodeRecord(id string, raw []byte, withData bool) (*Record, error) {
-	if len(raw) < 9 || raw[0] != recFormat {
+	if len(raw) < 9 || raw[0] != recFormat && raw[0] != recFormatV1 {
 		return nil, fmt.Errorf("%w: object %q: unknown record format", ErrCorrupt, id)
 	}
 	d := decoder{b: raw[9:]}
@@ -109,6 +114,11 @@ func decodeRecord(id string, raw []byte, withData bool) (*Record, error) {
 				break
 			}
 			r.Index[i] = IndexEntry{Kind: string(kind), Value: bytes.Clone(val), Unique: flags[0]&1 != 0}
+		}
+	}
+	if raw[0] == recFormat {
+		if s := d.next(d.uvarint()); len(s) > 0 {
+			r.sealed = bytes.Clone(s)
 		}
 	}
 	if d.bad {

@@ -43,9 +43,10 @@ func Copy(ctx context.Context, dst, src *DB, progress func(n int)) error {
 	}
 	return src.ViewContext(ctx, func(stx *Tx) error {
 		type item struct {
-			id, raw []byte
-			ents    []entry
-			seq     uint64
+			id   []byte
+			rec  *Record // Secret opened by src's keeper, sealed again by dst's
+			ents []entry
+			seq  uint64
 		}
 		var (
 			batch      []item
@@ -58,12 +59,23 @@ func Copy(ctx context.Context, dst, src *DB, progress func(n int)) error {
 			}
 			err := dst.UpdateContext(ctx, func(tx *Tx) error {
 				for _, it := range batch {
-					if err := tx.putRaw(it.id, it.raw, it.seq, it.ents); err != nil {
+					var stored []byte
+					if it.rec.Secret != nil {
+						var err error
+						if stored, err = tx.keeper.seal(tx, it.rec.ID, it.rec.Secret); err != nil {
+							return fmt.Errorf("object %q: seal secret: %w", it.rec.ID, err)
+						}
+						tx.sealed = append(tx.sealed, stored)
+					}
+					if err := tx.putRaw(it.id, encodeRecord(it.seq, it.rec, stored), it.seq, it.ents); err != nil {
 						return err
 					}
 				}
 				return tx.addCount(len(batch))
 			})
+			for _, it := range batch {
+				clear(it.rec.Secret)
+			}
 			if err != nil {
 				return fmt.Errorf("store: copy to %s after %d objects: %w", dst.path, n, err)
 			}
@@ -79,9 +91,12 @@ func Copy(ctx context.Context, dst, src *DB, progress func(n int)) error {
 			if raw == nil || len(k) != 8 {
 				return fmt.Errorf("%w: sequence entry %x for missing object %q", ErrCorrupt, k, id)
 			}
-			r, err := decodeRecord(string(id), raw, false)
+			r, err := decodeRecord(string(id), raw, true)
 			if err != nil {
 				return err
+			}
+			if err := stx.openSecret(r); err != nil {
+				return fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 			ents, _, err := entries(r.Index)
 			if err != nil {
@@ -101,7 +116,7 @@ func Copy(ctx context.Context, dst, src *DB, progress func(n int)) error {
 					return err
 				}
 			}
-			batch = append(batch, item{append([]byte(nil), id...), append([]byte(nil), raw...), ents, binary.BigEndian.Uint64(k)})
+			batch = append(batch, item{append([]byte(nil), id...), r, ents, binary.BigEndian.Uint64(k)})
 			ops, bytes = ops+o, bytes+b
 			return nil
 		})
@@ -164,35 +179,26 @@ func (tx *Tx) putRaw(id, raw []byte, seq uint64, ents []entry) error {
 	return tx.objects().Put(id, raw)
 }
 
-// backup writes an etcd store, read at one revision, to w as a bbolt store
-// file, which Open and restore accept.
+// backup writes an etcd store, read at one revision, to w in the form of
+// every backup: a bbolt store file followed by the data keys of its secrets
+// (DB.Backup), which restore and ExtractSnapshot accept.
 func (e *etcdEngine) backup(db *DB, w io.Writer) (int64, error) {
 	dir, err := os.MkdirTemp("", "kmipd-etcd-backup-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "backup.db")
-	out, err := Open(path, &Options{NoSync: true})
+	out, err := Open(filepath.Join(dir, "backup.db"), &Options{NoSync: true})
 	if err != nil {
 		return 0, err
 	}
-	err = Copy(e.ctx, out, db, nil)
-	if err == nil {
-		err = out.bolt.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer out.Close()
+	if err := Copy(e.ctx, out, db, nil); err != nil {
 		return 0, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	n, err := io.Copy(w, f)
+	// The temporary store's own backup: its file and the data keys of its
+	// key slots, the format every backup has (backupkeys.go).
+	n, err := out.Backup(w)
 	if err != nil {
 		return n, errors.Join(errors.New("store: backup"), err)
 	}

@@ -18,14 +18,34 @@
 // (descending Seq), so Locate can honour Maximum Items by stopping early.
 // Lookup costs O(matches), independent of the number of objects.
 //
+// # Key material
+//
+// [Record.Secret] holds the object's key material (already sealed by the
+// key backend under the master key or HSM), apart from Data. The store
+// keeps it encrypted (AES-256-GCM, the object ID and slot bound as
+// associated data) under a random 32-byte data key of its own, kept in one
+// fixed-size slot of the key file beside the store ([KeysPath], mode
+// 0600). Replacing or removing a Secret erases its slot: overwritten in
+// place and synced before Update returns. The copies of the encrypted
+// Secret that bbolt leaves in freed pages are then undecryptable, so
+// destroying key material costs the same whatever the size of the store
+// (cryptographic erase, NIST SP 800-88). The key file alone reveals
+// nothing either: the material under its keys is still sealed by the key
+// backend. The keeper (secret.go) is behind a small interface so that
+// another engine can protect Secret its own way.
+//
+// A crash leaves at most the slots in flight in doubt; Open settles them
+// against the slot mapping committed with the records, without scanning
+// the records (slots.go).
+//
 // Index entries flagged Unique (e.g. Name) make a (kind, value) pair belong
 // to one object; a conflicting [Tx.Put] fails with [ErrExists] and writes
 // nothing.
 //
 // On disk the file holds buckets "objects" (ID → record), "seq" (big-endian
 // Seq → ID), "index" (entry ‖ big-endian Seq → ID), "unique" (entry → ID),
-// "meta" (caller metadata, [Tx.SetMeta]) and "sys" (format version, object
-// count, format history). An entry is the kind and value, each
+// "slots" (key slot → ID), "meta" (caller metadata, [Tx.SetMeta]) and
+// "sys" (format version, object count, format history). An entry is the kind and value, each
 // length-prefixed, so values containing 0x00 or prefixes of other values
 // never collide.
 //
@@ -37,8 +57,10 @@
 // Options.AllowOlder it opens an older file read-only, for a backup, a check
 // or [DB.Upgrade], which brings it to the current format in one transaction.
 //
-// [DB.Backup] streams a consistent copy of the live file; [DB.Check] verifies
-// the file and the indexes.
+// [DB.Backup] streams a consistent copy of the live file followed by the
+// data keys its secrets need, which [ExtractSnapshot] turns back into a
+// store file and its key file; [DB.Check] verifies the file, the indexes
+// and that every secret opens with its slot.
 //
 // # etcd
 //

@@ -68,24 +68,75 @@ func TestReopenKeepsData(t *testing.T) {
 
 func TestBackup(t *testing.T) {
 	db := openT(t)
+	secret := func(i int) []byte { return bytes.Repeat([]byte{byte(i), 0xA5}, 24) }
 	for i := range 50 {
-		put(t, db, named(fmt.Sprint(i), fmt.Sprint("n", i), "t"))
+		r := named(fmt.Sprint(i), fmt.Sprint("n", i), "t")
+		r.Secret = secret(i)
+		put(t, db, r)
 	}
+	// Erased before the backup: not in it.
+	put(t, db, &store.Record{ID: "0", Data: []byte("destroyed")})
 	var buf bytes.Buffer
 	n, err := db.Backup(&buf)
-	if err != nil || n != int64(buf.Len()) || n != db.Stats().FileSize {
-		t.Fatalf("Backup = %d, %v (buffer %d, file %d)", n, err, buf.Len(), db.Stats().FileSize)
+	// The snapshot, then 49 keys of 40 bytes and a 32-byte footer.
+	if want := db.Stats().FileSize + 49*40 + 32; err != nil || n != int64(buf.Len()) || n != want {
+		t.Fatalf("Backup = %d, %v (buffer %d, want %d)", n, err, buf.Len(), want)
 	}
 	put(t, db, named("later", "later", "t"))
-	path := filepath.Join(t.TempDir(), "backup.db")
+	// Erased after the backup: the backup keeps it.
+	put(t, db, &store.Record{ID: "1", Data: []byte("destroyed")})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "backup")
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := openPath(t, path)
+	if _, err := store.VerifySnapshot(path); err != nil {
+		t.Fatalf("VerifySnapshot: %v", err)
+	}
+	restored := filepath.Join(dir, "restored.db")
+	if err := store.ExtractSnapshot(path, restored, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := openPath(t, restored)
 	if s := b.Stats(); s.Objects != 50 {
 		t.Errorf("backup has %d objects", s.Objects)
 	}
 	check(t, b)
+	if err := b.View(func(tx *store.Tx) error {
+		for i := range 50 {
+			r, err := tx.Get(fmt.Sprint(i))
+			if err != nil {
+				return err
+			}
+			if i == 0 && r.Secret != nil || i > 0 && !bytes.Equal(r.Secret, secret(i)) {
+				return fmt.Errorf("object %d: secret %x", i, r.Secret)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A damaged key section is refused, and leaves nothing behind.
+	bad := bytes.Clone(buf.Bytes())
+	bad[len(bad)-1] ^= 1
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ExtractSnapshot(path, filepath.Join(dir, "bad.db"), nil); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("ExtractSnapshot of a damaged backup = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.db")); err == nil {
+		t.Error("a failed extraction left a file")
+	}
+	// A backup whose key section lacks a key fails its check.
+	short := bytes.Clone(buf.Bytes())
+	copy(short[len(short)-32-40:], make([]byte, 40)) // slot 0's key zeroed
+	if err := os.WriteFile(path, short, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.VerifySnapshot(path); err == nil {
+		t.Error("VerifySnapshot passed a backup missing a key")
+	}
 }
 
 func TestOpenLockedTimesOut(t *testing.T) {

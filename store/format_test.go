@@ -54,12 +54,15 @@ func TestNewFileHasCurrentFormat(t *testing.T) { engines(t, testNewFileHasCurren
 
 func testNewFileHasCurrentFormat(t *testing.T, openT opener) {
 	db := openT(t)
-	if db.Format() != store.SchemaVersion || store.SchemaVersion != 2 {
-		t.Errorf("Format = %d, SchemaVersion = %d, want 2", db.Format(), store.SchemaVersion)
+	if db.Format() != store.SchemaVersion || store.SchemaVersion != 3 {
+		t.Errorf("Format = %d, SchemaVersion = %d, want 3", db.Format(), store.SchemaVersion)
 	}
 	h, err := db.FormatHistory()
-	if err != nil || len(h) != 1 || h[0].Format != 2 || h[0].Note != "created" || h[0].Time.IsZero() {
-		t.Errorf("FormatHistory = %+v, %v; want one 'created' event at format 2", h, err)
+	if err != nil || len(h) != 1 || h[0].Format != 3 || h[0].Note != "created" || h[0].Time.IsZero() {
+		t.Errorf("FormatHistory = %+v, %v; want one 'created' event at format 3", h, err)
+	}
+	if db.NeedsMove() {
+		t.Error("a new file needs its key material moved")
 	}
 }
 
@@ -84,7 +87,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 			tc.make(path)
 
 			_, err := store.Open(path, nil)
-			if !errors.Is(err, store.ErrNeedsUpgrade) || !strings.Contains(err.Error(), "format version 1, this kmipd uses format 2") {
+			if !errors.Is(err, store.ErrNeedsUpgrade) || !strings.Contains(err.Error(), "format version 1, this kmipd uses format 3") {
 				t.Fatalf("Open of format 1 = %v, want ErrNeedsUpgrade naming both versions", err)
 			}
 			db, err := store.Open(path, &store.Options{AllowOlder: true})
@@ -105,13 +108,27 @@ func TestUpgradeFromFormat1(t *testing.T) {
 			}
 			var steps []int
 			from, err := db.Upgrade(func(f, to int) { steps = append(steps, f, to) })
-			if err != nil || from != 1 || len(steps) != 2 || steps[0] != 1 || steps[1] != 2 {
-				t.Fatalf("Upgrade = %d, %v, steps %v; want from 1, one step 1→2", from, err, steps)
+			if err != nil || from != 1 || len(steps) != 4 || steps[0] != 1 || steps[1] != 2 || steps[3] != 3 {
+				t.Fatalf("Upgrade = %d, %v, steps %v; want from 1, steps 1→2→3", from, err, steps)
 			}
-			if db.Format() != 2 {
+			if db.Format() != 3 {
 				t.Errorf("Format after Upgrade = %d", db.Format())
 			}
 			update(t, db, func(tx *store.Tx) error { return tx.SetMeta("x", nil) })
+			db.Close()
+			if _, err := store.Open(path, nil); !errors.Is(err, store.ErrNeedsUpgrade) {
+				t.Fatalf("Open before the key material is moved = %v, want ErrNeedsUpgrade", err)
+			}
+			db, err = store.Open(path, &store.Options{AllowOlder: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !db.NeedsMove() {
+				t.Fatal("NeedsMove false after the upgrade from format 1")
+			}
+			if err := db.MoveSecrets(func(string, []byte) ([]byte, []byte, error) { return nil, nil, nil }, 0, nil); err != nil {
+				t.Fatal(err)
+			}
 			db.Close()
 
 			db = openPath(t, path) // no AllowOlder needed now
@@ -121,15 +138,16 @@ func TestUpgradeFromFormat1(t *testing.T) {
 				t.Errorf("%d objects after the upgrade, want %d", n, tc.objects)
 			}
 			h, err := db.FormatHistory()
-			if err != nil || len(h) != 1 || h[0].Format != 2 || h[0].Note != "upgraded from format 1" {
+			if err != nil || len(h) != 3 || h[0].Format != 2 || h[0].Note != "upgraded from format 1" ||
+				h[1].Format != 3 || h[1].Note != "upgraded from format 2" || h[2].Note != "key material moved to key slots" {
 				t.Errorf("history = %+v, %v", h, err)
 			}
 			// Idempotent: nothing to do, nothing written.
 			from, err = db.Upgrade(func(int, int) { t.Error("step on a current file") })
-			if err != nil || from != 2 {
+			if err != nil || from != 3 {
 				t.Errorf("second Upgrade = %d, %v", from, err)
 			}
-			if h2, _ := db.FormatHistory(); len(h2) != 1 {
+			if h2, _ := db.FormatHistory(); len(h2) != 3 {
 				t.Errorf("second Upgrade changed the history: %+v", h2)
 			}
 		})
@@ -140,14 +158,14 @@ func TestOpenRefusesNewerFormat(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kmipd.db")
 	openPath(t, path).Close()
 	boltEdit(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("sys")).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 3))
+		return tx.Bucket([]byte("sys")).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, 4))
 	})
 	for _, o := range []*store.Options{nil, {AllowOlder: true}} {
 		_, err := store.Open(path, o)
 		if !errors.Is(err, store.ErrSchema) {
-			t.Fatalf("Open of format 3 = %v, want ErrSchema", err)
+			t.Fatalf("Open of format 4 = %v, want ErrSchema", err)
 		}
-		for _, want := range []string{"format version 3", "supports formats 1 to 2", "restore a backup", path} {
+		for _, want := range []string{"format version 4", "supports formats 1 to 3", "restore a backup", path} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not say %q", err, want)
 			}

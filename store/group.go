@@ -24,12 +24,11 @@ import (
 // that a second run would repeat harmfully.
 
 type groupCall struct {
-	ctx       context.Context
-	fn        func(*Tx) error
-	err       error
-	forgotten [][]byte
-	done      chan struct{} // closed when err is final
-	lead      chan struct{} // closed when this caller is to lead the next group
+	ctx  context.Context
+	fn   func(*Tx) error
+	err  error
+	done chan struct{} // closed when err is final
+	lead chan struct{} // closed when this caller is to lead the next group
 }
 
 type groupState struct {
@@ -122,12 +121,7 @@ func (db *DB) withdraw(c *groupCall) bool {
 	return false
 }
 
-func (db *DB) finishGrouped(c *groupCall) error {
-	if c.err == nil && len(c.forgotten) > 0 {
-		return db.erase(c.forgotten)
-	}
-	return c.err
-}
+func (db *DB) finishGrouped(c *groupCall) error { return c.err }
 
 // groupMax is the most functions one group commits: unlimited on bbolt.
 func (db *DB) groupMax() int {
@@ -151,11 +145,19 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		err := db.write(groupContext(batch), func(kv kvTx, btx *bolt.Tx) error {
 			ran = false
 			for i, c := range batch {
-				txs[i] = &Tx{kv: kv, btx: btx, ctx: c.ctx}
+				txs[i] = db.newTx(kv, btx, c.ctx)
 				c.err = runGuarded(c.fn, txs[i])
 				txs[i].end()
 				if c.err != nil {
 					return &errGroupMember{i}
+				}
+			}
+			for _, tx := range txs {
+				if len(tx.sealed)+len(tx.released) > 0 {
+					if err := tx.prepare(); err != nil {
+						return err
+					}
+					break // one prepare covers the group
 				}
 			}
 			ran = true
@@ -171,14 +173,14 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		if ran {
 			db.noteCommit(err)
 		}
+		if serr := settleAll(db.keeper(), txs, err == nil); err == nil {
+			err = serr
+		}
 		var member *errGroupMember
 		if !errors.As(err, &member) {
 			// Committed (err nil) or the commit itself failed: final for all.
-			for i, c := range batch {
+			for _, c := range batch {
 				c.err = err
-				if err == nil && txs[i] != nil {
-					c.forgotten = txs[i].forgotten
-				}
 				close(c.done)
 			}
 			return
@@ -188,17 +190,20 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		var tx *Tx
 		ran = false
 		bad.err = db.write(bad.ctx, func(kv kvTx, btx *bolt.Tx) error {
-			tx = &Tx{kv: kv, btx: btx, ctx: bad.ctx}
+			tx = db.newTx(kv, btx, bad.ctx)
 			defer tx.end()
 			err := runGuarded(bad.fn, tx)
+			if err == nil {
+				err = tx.prepare()
+			}
 			ran = err == nil
 			return err
 		})
 		if ran {
 			db.noteCommit(bad.err)
 		}
-		if bad.err == nil && tx != nil {
-			bad.forgotten = tx.forgotten
+		if serr := settleAll(db.keys, []*Tx{tx}, bad.err == nil); bad.err == nil {
+			bad.err = serr
 		}
 		close(bad.done)
 		batch = append(batch[:member.i:member.i], batch[member.i+1:]...)

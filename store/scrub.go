@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,30 +11,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Forget asks that every copy of secret in the store file be overwritten
-// with zeros once this transaction has committed. The caller removes secret
-// from the records in the same transaction (Destroy erasing sealed key
-// material): bbolt writes copy-on-write, so without this the old pages, and
-// the pages of every earlier version of the record, keep the bytes until
-// they happen to be reused.
-//
-// secret should be long and random (a sealed blob is): every occurrence in
-// the file is zeroed, wherever it is. Forget copies secret.
-func (tx *Tx) Forget(secret []byte) error {
-	if err := tx.writable(); err != nil {
-		return err
-	}
-	if len(secret) < minForget {
-		return fmt.Errorf("%w: a forgotten value must be at least %d bytes", ErrInvalid, minForget)
-	}
-	tx.forgotten = append(tx.forgotten, bytes.Clone(secret))
-	return nil
-}
-
-// minForget keeps Forget from zeroing short, common byte strings.
+// minForget keeps scrub from zeroing short, common byte strings.
 const minForget = 32
 
-// scrub zeroes the forgotten values in the file. It first commits twice
+// scrub zeroes every copy of secrets in the file: bbolt writes
+// copy-on-write, so the pages of earlier versions of a record keep its
+// bytes until they happen to be reused. Only DB.MoveSecrets uses it, to
+// erase the key material that format 2 kept in Data; since format 3,
+// erasing a secret is the key slot's job (slots.go) and costs the same
+// whatever the size of the file. It first commits twice
 // more, so that neither meta page still points at a tree holding them, and
 // then, holding both bbolt's writer lock (no page can be reused meanwhile)
 // and db.readers exclusively (no read transaction can be looking at an old
@@ -99,11 +85,26 @@ func (db *DB) scrubNow(secrets [][]byte) error {
 	})
 }
 
-// zeroAll overwrites every occurrence of every secret in f.
+// zeroAll overwrites every occurrence of every secret in f, in one pass
+// however many secrets there are: each secret is found by its last 8
+// bytes (random in sealed material), pre-filtered through a bit set.
 func zeroAll(f *os.File, secrets [][]byte) error {
+	const filterBits = 1 << 24
 	longest := 0
+	bySuffix := make(map[uint64][][]byte, len(secrets))
+	filter := make([]uint64, filterBits/64)
 	for _, s := range secrets {
+		if len(s) < 8 {
+			continue
+		}
 		longest = max(longest, len(s))
+		key := binary.LittleEndian.Uint64(s[len(s)-8:])
+		bySuffix[key] = append(bySuffix[key], s)
+		h := key % filterBits
+		filter[h/64] |= 1 << (h % 64)
+	}
+	if longest == 0 {
+		return nil
 	}
 	const chunk = 1 << 20
 	buf := make([]byte, chunk+longest)
@@ -117,18 +118,21 @@ func zeroAll(f *os.File, secrets [][]byte) error {
 			return err
 		}
 		data := buf[:n]
-		for _, s := range secrets {
-			for from := 0; ; {
-				i := bytes.Index(data[from:], s)
-				if i < 0 {
-					break
+		for q := 0; q+8 <= len(data); q++ {
+			key := binary.LittleEndian.Uint64(data[q:])
+			if h := key % filterBits; filter[h/64]&(1<<(h%64)) == 0 {
+				continue
+			}
+			for _, s := range bySuffix[key] {
+				at := q + 8 - len(s)
+				if at < 0 || !bytes.Equal(data[at:q+8], s) {
+					continue
 				}
-				at := off + int64(from+i)
-				if _, err := f.WriteAt(make([]byte, len(s)), at); err != nil {
+				if _, err := f.WriteAt(make([]byte, len(s)), off+int64(at)); err != nil {
 					return err
 				}
-				clear(data[from+i : from+i+len(s)])
-				from += i + len(s)
+				clear(data[at : q+8])
+				break
 			}
 		}
 		if errors.Is(err, io.EOF) || n < len(buf) {

@@ -19,7 +19,7 @@ import (
 const (
 	// SchemaVersion is the on-disk format version this build writes; it
 	// reads older ones and upgrades them on request (format.go).
-	SchemaVersion = 2
+	SchemaVersion = 3
 	// DefaultTimeout is the file lock wait used when Options.Timeout is zero.
 	DefaultTimeout = 5 * time.Second
 	// MaxIDLen is the longest accepted Record.ID, in bytes.
@@ -29,8 +29,10 @@ const (
 	// maxInlineValue is the longest index value stored verbatim in index
 	// keys; longer values are keyed by their SHA-256 digest.
 	maxInlineValue = 512
-	// recFormat is the first byte of every encoded object value.
-	recFormat = 1
+	// recFormat is the first byte of every encoded object value this build
+	// writes; recFormatV1 records (no sealed secret) are still read.
+	recFormat   = 2
+	recFormatV1 = 1
 )
 
 // The top-level buckets, by position in bucketNames. Those from bObjects on
@@ -42,11 +44,12 @@ const (
 	bSeq            // big-endian seq → ID
 	bIndex          // entry prefix ‖ big-endian seq → ID
 	bUnique         // entry prefix → ID
+	bSlots          // key slot (big-endian) → ID, format 3 (slots.go)
 	nBuckets
 )
 
 var (
-	bucketNames = [nBuckets][]byte{[]byte("sys"), []byte("meta"), []byte("objects"), []byte("seq"), []byte("index"), []byte("unique")}
+	bucketNames = [nBuckets][]byte{[]byte("sys"), []byte("meta"), []byte("objects"), []byte("seq"), []byte("index"), []byte("unique"), []byte("slots")}
 	keySchema   = []byte("schema")
 	keyCount    = []byte("count")
 	keyHistory  = []byte("history")
@@ -63,7 +66,14 @@ type Record struct {
 	Seq   uint64 // creation sequence assigned by the first Put; larger is newer
 	Owner string // identity owning the object ("" for none)
 	Data  []byte // the encoded object, opaque to the store
-	Index []IndexEntry
+	// Secret is the object's key material (already sealed by the key
+	// backend), kept apart from Data: the store protects it so that
+	// replacing or deleting it erases it in constant time (secret.go).
+	// Nil for none.
+	Secret []byte
+	Index  []IndexEntry
+
+	sealed []byte // what the keeper stores for Secret (decodeRecord)
 }
 
 // IndexEntry declares that a record can be found by Tx.Lookup(Kind, Value).
@@ -103,8 +113,8 @@ type DB struct {
 	path   string
 	closed atomic.Bool
 	// readers is held (shared) by every read transaction and (exclusive)
-	// while forgotten bytes are scrubbed from the file, so no reader can
-	// see a page being zeroed (scrub.go).
+	// while the key material moved out of Data by an upgrade is zeroed in
+	// the file, so no reader can see a page being zeroed (scrub.go).
 	readers sync.RWMutex
 
 	gmu   sync.Mutex // guards group (group.go)
@@ -119,6 +129,7 @@ type DB struct {
 	format atomic.Int32 // the file's format version (format.go)
 
 	etcd *etcdEngine // set for a DB opened with OpenEtcd; bolt is nil then
+	keys *slotKeeper // Record.Secret protection on bbolt (slots.go)
 }
 
 // Open opens the store at path, creating the file (mode 0600) and its
@@ -154,7 +165,17 @@ func Open(path string, opts *Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
-	db := &DB{bolt: bdb, path: path}
+	keys, err := openSlotKeeper(KeysPath(path), o.NoSync)
+	if err == nil {
+		if err = bdb.Update(keys.recover); err != nil {
+			keys.close()
+		}
+	}
+	if err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	db := &DB{bolt: bdb, path: path, keys: keys}
 	db.format.Store(int32(format))
 	return db, nil
 }
@@ -188,7 +209,16 @@ func initSchema(t boltTx, allowOlder bool) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, name := range bucketNames[bMeta:] {
+	if err := checkMoved(sys, allowOlder); err != nil {
+		return 0, err
+	}
+	// An older file is left as it is until it is upgraded: its slots
+	// bucket comes with the upgrade to format 3.
+	last := nBuckets
+	if ver < 3 {
+		last = bSlots
+	}
+	for _, name := range bucketNames[bMeta:last] {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return 0, err
 		}
@@ -216,7 +246,11 @@ func (db *DB) Close() error {
 	if db.etcd != nil {
 		return db.etcd.close()
 	}
-	return db.bolt.Close()
+	err := db.bolt.Close()
+	if kerr := db.keys.close(); err == nil {
+		err = kerr
+	}
+	return err
 }
 
 // Path returns the file the DB was opened from; on etcd,
@@ -244,21 +278,25 @@ func (db *DB) UpdateContext(ctx context.Context, fn func(*Tx) error) error {
 	if err := db.writable(); err != nil {
 		return err
 	}
-	var forgotten [][]byte
 	ran := false
+	var tx *Tx
 	err := db.write(ctx, func(kv kvTx, btx *bolt.Tx) error {
-		tx := &Tx{kv: kv, btx: btx, ctx: ctx}
+		tx = db.newTx(kv, btx, ctx)
 		defer tx.end()
 		err := fn(tx)
-		forgotten = tx.forgotten
+		if err == nil {
+			err = tx.prepare()
+		}
 		ran = err == nil
 		return err
 	})
 	if ran {
 		db.noteCommit(err)
 	}
-	if err == nil && len(forgotten) > 0 {
-		err = db.erase(forgotten)
+	if tx != nil {
+		if serr := settleAll(db.keeper(), []*Tx{tx}, err == nil); err == nil {
+			err = serr
+		}
 	}
 	return err
 }
@@ -273,15 +311,6 @@ func (db *DB) write(ctx context.Context, body func(kv kvTx, btx *bolt.Tx) error)
 	return closedErr(db.bolt.Update(func(btx *bolt.Tx) error { return body(boltTx{btx}, btx) }))
 }
 
-// erase makes forgotten values unrecoverable from the store once their
-// records no longer hold them (Tx.Forget).
-func (db *DB) erase(forgotten [][]byte) error {
-	if db.etcd != nil {
-		return db.etcd.compactNow()
-	}
-	return db.scrub(forgotten)
-}
-
 // View runs fn in a read-only transaction: a consistent snapshot that
 // concurrent writers do not disturb.
 func (db *DB) View(fn func(*Tx) error) error { return db.ViewContext(context.Background(), fn) }
@@ -292,21 +321,38 @@ func (db *DB) ViewContext(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	if db.etcd != nil {
-		return db.etcd.read(ctx, func(kv kvTx) error { return runKV(ctx, kv, nil, fn) })
+		return db.etcd.read(ctx, func(kv kvTx) error { return db.runKV(ctx, kv, nil, fn) })
 	}
 	db.readers.RLock()
 	defer db.readers.RUnlock()
-	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return run(ctx, btx, fn) }))
+	return closedErr(db.bolt.View(func(btx *bolt.Tx) error { return db.run(ctx, btx, fn) }))
 }
 
-func run(ctx context.Context, btx *bolt.Tx, fn func(*Tx) error) error {
-	return runKV(ctx, boltTx{btx}, btx, fn)
+func (db *DB) run(ctx context.Context, btx *bolt.Tx, fn func(*Tx) error) error {
+	return db.runKV(ctx, boltTx{btx}, btx, fn)
 }
 
-func runKV(ctx context.Context, kv kvTx, btx *bolt.Tx, fn func(*Tx) error) error {
-	tx := &Tx{kv: kv, btx: btx, ctx: ctx}
+func (db *DB) runKV(ctx context.Context, kv kvTx, btx *bolt.Tx, fn func(*Tx) error) error {
+	tx := db.newTx(kv, btx, ctx)
 	defer tx.end()
 	return fn(tx)
+}
+
+func (db *DB) newTx(kv kvTx, btx *bolt.Tx, ctx context.Context) *Tx {
+	return &Tx{kv: kv, btx: btx, ctx: ctx, keeper: db.keeper()}
+}
+
+// newBoltTx is newTx for a bbolt transaction.
+func (db *DB) newBoltTx(btx *bolt.Tx, ctx context.Context) *Tx {
+	return db.newTx(boltTx{btx}, btx, ctx)
+}
+
+// keeper is what protects Record.Secret in this DB's engine.
+func (db *DB) keeper() secretKeeper {
+	if db.etcd != nil {
+		return etcdKeeper{db.etcd}
+	}
+	return db.keys
 }
 
 func closedErr(err error) error {
@@ -317,8 +363,9 @@ func closedErr(err error) error {
 }
 
 // Backup writes a consistent snapshot of the whole file to w while the DB
-// stays online (readers and writers continue). The output is itself a store
-// file that Open accepts. It returns the number of bytes written.
+// stays online (readers and writers continue), followed by the data keys
+// of the secrets it holds (backupkeys.go): [ExtractSnapshot] makes a store
+// file and its key file of it. It returns the number of bytes written.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	if db.etcd != nil {
 		return db.etcd.backup(db, w)
@@ -326,9 +373,30 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
 	db.readers.RLock()
 	defer db.readers.RUnlock()
+	// No slot of the snapshot may be erased before its key is collected.
+	db.keys.erasing.RLock()
+	locked := true
+	defer func() {
+		if locked {
+			db.keys.erasing.RUnlock()
+		}
+	}()
 	err := db.bolt.View(func(btx *bolt.Tx) error {
-		var err error
-		n, err = btx.WriteTo(w)
+		slots, deks, err := db.keys.backupKeys(db.newBoltTx(btx, context.Background()))
+		db.keys.erasing.RUnlock()
+		locked = false
+		if err != nil {
+			return err
+		}
+		defer clear(deks)
+		if n, err = btx.WriteTo(w); err != nil {
+			return err
+		}
+		if db.Format() < 3 {
+			return nil // a plain snapshot, as the kmipd of its format wrote
+		}
+		m, err := writeBackupKeys(w, slots, deks, n)
+		n += m
 		return err
 	})
 	return n, closedErr(err)
@@ -367,7 +435,7 @@ func (db *DB) Check() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", ErrCorrupt, errors.Join(errs...))
 		}
-		return run(context.Background(), btx, checkTx)
+		return db.run(context.Background(), btx, checkTx)
 	}))
 }
 
@@ -376,11 +444,25 @@ func checkTx(tx *Tx) error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, a...))
 	}
 	var n, nIndex, nUnique int
+	sealed := map[uint64]string{}
 	err := tx.objects().ForEach(func(k, raw []byte) error {
 		n++
 		r, err := decodeRecord(string(k), raw, false)
 		if err != nil {
 			return err
+		}
+		if r.sealed != nil {
+			if _, slots := tx.keeper.(*slotKeeper); slots {
+				i, _ := parseSealed(r.sealed)
+				if other, dup := sealed[i]; dup {
+					return bad("objects %q and %q share key slot %d", other, k, i)
+				}
+				sealed[i] = r.ID
+			}
+			if err := tx.openSecret(r); err != nil {
+				return bad("%v", err)
+			}
+			clear(r.Secret)
 		}
 		if !bytes.Equal(tx.seq().Get(binary.BigEndian.AppendUint64(nil, r.Seq)), k) {
 			return bad("object %q: no sequence entry %d", k, r.Seq)
@@ -408,6 +490,11 @@ func checkTx(tx *Tx) error {
 	}
 	if c := tx.Count(); c != n {
 		return bad("count is %d, %d objects stored", c, n)
+	}
+	if k, ok := tx.keeper.(*slotKeeper); ok && tx.btx.Bucket(bucketNames[bSlots]) != nil {
+		if err := k.check(tx, sealed); err != nil {
+			return err
+		}
 	}
 	for _, b := range []struct {
 		name string

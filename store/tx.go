@@ -17,11 +17,23 @@ import (
 // valid only until that function returns and must not be shared between
 // goroutines.
 type Tx struct {
-	kv        kvTx     // the engine's transaction; nil once finished
-	btx       *bolt.Tx // set on bbolt only
-	ctx       context.Context
-	bk        [nBuckets]kvBucket // opened on first use
-	forgotten [][]byte           // see Forget
+	kv  kvTx     // the engine's transaction; nil once finished
+	btx *bolt.Tx // set on bbolt only
+	ctx context.Context
+	bk  [nBuckets]kvBucket // opened on first use
+
+	keeper   secretKeeper // protects Record.Secret (secret.go)
+	sealed   [][]byte     // secrets sealed by this transaction
+	released [][]byte     // sealed secrets it dropped
+}
+
+// prepare runs just before the commit: the keeper makes this
+// transaction's seals and releases durable first.
+func (tx *Tx) prepare() error {
+	if len(tx.sealed) == 0 && len(tx.released) == 0 {
+		return nil
+	}
+	return tx.keeper.prepare()
 }
 
 // Context returns the context the transaction was started with, for the
@@ -75,7 +87,7 @@ func (tx *Tx) writable() error {
 func (tx *Tx) end() { tx.kv, tx.btx = nil, nil }
 
 // OnCommit runs f once the transaction has committed, before Update
-// returns and before the extra commits that scrub forgotten values: what
+// returns and before erased key slots are synced: what
 // others may read from then on is the committed state, so a cache of it
 // must be invalidated here rather than when Update returns. It does nothing
 // in a read-only transaction.
@@ -147,7 +159,11 @@ func (tx *Tx) Get(id string) (*Record, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%w: object %q", ErrNotFound, id)
 	}
-	return decodeRecord(id, raw, true)
+	r, err := decodeRecord(id, raw, true)
+	if err != nil {
+		return nil, err
+	}
+	return r, tx.openSecret(r)
 }
 
 // entry is an index entry reduced to its key prefix (see entryPrefix).
@@ -259,7 +275,15 @@ func (tx *Tx) Put(r *Record) error {
 			}
 		}
 	}
-	if err := tx.objects().Put(id, encodeRecord(seq, r)); err != nil {
+	var prev []byte
+	if old != nil {
+		prev = old.sealed
+	}
+	sealed, err := tx.sealFor(r, prev)
+	if err != nil {
+		return err
+	}
+	if err := tx.objects().Put(id, encodeRecord(seq, r, sealed)); err != nil {
 		return err
 	}
 	if old == nil {
@@ -323,6 +347,11 @@ func (tx *Tx) Delete(id string) error {
 			}
 		}
 	}
+	if old.sealed != nil {
+		if err := tx.releaseSecret(old.sealed); err != nil {
+			return err
+		}
+	}
 	if err := tx.seq().Delete(binary.BigEndian.AppendUint64(nil, old.Seq)); err != nil {
 		return err
 	}
@@ -361,6 +390,9 @@ func (tx *Tx) Scan(fn func(r *Record) bool) error {
 		}
 		var r *Record
 		if r, derr = decodeRecord(id, raw, true); derr != nil {
+			return false
+		}
+		if derr = tx.openSecret(r); derr != nil {
 			return false
 		}
 		return fn(r)
@@ -405,6 +437,16 @@ func (tx *Tx) addCount(d int) error {
 // Metadata set with SetMeta is kept.
 func (tx *Tx) Reset() error {
 	if err := tx.writable(); err != nil {
+		return err
+	}
+	err := tx.objects().ForEach(func(k, raw []byte) error {
+		r, err := decodeRecord(string(k), raw, false)
+		if err == nil && r.sealed != nil {
+			err = tx.releaseSecret(r.sealed)
+		}
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	for i := bObjects; i < nBuckets; i++ {

@@ -7,7 +7,7 @@ func (tx *Tx) Wipe() error {
 	if err := tx.Reset(); err != nil {
 		return err
 	}
-	tx.bk[bMeta] = nil
+	tx.bk[bMeta] = kvBucket{}
 	return tx.kv.clear(bMeta)
 }
 

@@ -19,9 +19,20 @@ import (
 
 // storeIDs opens a store file and returns its consistency check and object
 // identifiers.
+// storeIDs lists the objects of a backup, or of a store file and its key
+// file, and runs the full check on it (every secret opening).
 func storeIDs(t *testing.T, path string) (map[string]bool, error) {
 	t.Helper()
-	db, err := store.Open(path, &store.Options{Timeout: time.Second})
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	if err := store.ExtractSnapshot(path, cp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(store.KeysPath(cp)); err != nil {
+		if err := store.CopyFile(store.KeysPath(path), store.KeysPath(cp), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := store.Open(cp, &store.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +130,10 @@ func TestBackupWhileServingRestoresEveryAcknowledgedObject(t *testing.T) {
 	if len(ids) < len(before) || len(ids) > during+workers || len(ids) >= final {
 		t.Errorf("restored store holds %d objects; %d acknowledged before the backup, %d when it ended, %d in all", len(ids), len(before), during, final)
 	}
-	kept, _ := filepath.Glob(filepath.Join(dir, "kmipd.db.pre-restore-*"))
+	kept, _ := filepath.Glob(filepath.Join(dir, "kmipd.db.pre-restore-*[^s]"))
+	if keys, _ := filepath.Glob(filepath.Join(dir, "kmipd.db.pre-restore-*.keys")); len(keys) != 1 {
+		t.Errorf("previous key file not kept: %v", keys)
+	}
 	if len(kept) != 1 {
 		t.Fatalf("previous store not kept: %v", kept)
 	}

@@ -330,7 +330,7 @@ func TestCluster_ReadyzWithoutQuorum(t *testing.T) {
 // TestCluster_MigrateBackupRestore: a single node's bbolt store moves to
 // etcd (kmipd store migrate) and back; kmipd backup of the etcd store is a
 // store file that kmipd restore puts back into etcd (refusing a non-empty
-// keyspace without --force) and that a single node serves as it is. Every
+// keyspace without --force) and into a single node's bbolt store. Every
 // step keeps every key's bytes.
 func TestCluster_MigrateBackupRestore(t *testing.T) {
 	dir := initDir(t)
@@ -392,8 +392,14 @@ func TestCluster_MigrateBackupRestore(t *testing.T) {
 	}
 	srv.stop(t)
 
-	// The etcd backup is a store file a single node serves as it is.
-	serveAndCheck([]string{"KMIPD_STORE=bbolt:" + snap}, 0, "")
+	// The etcd backup restores into a single node's bbolt store too.
+	single := filepath.Join(t.TempDir(), "single.db")
+	t.Setenv("KMIPD_STORE", "bbolt:"+single)
+	if out, err := runCLI("restore", "--dir", dir, "--in", snap); err != nil {
+		t.Fatalf("restore of the etcd backup into a bbolt store: %v\n%s", err, out)
+	}
+	t.Setenv("KMIPD_STORE", etcdStore(e))
+	serveAndCheck([]string{"KMIPD_STORE=bbolt:" + single}, 0, "")
 	back := filepath.Join(t.TempDir(), "back.db")
 	if out, err := runCLI("store", "migrate", "--dir", dir, "--from", etcdStore(e), "--to", "bbolt:"+back); err != nil || !strings.Contains(out, "25 objects copied") {
 		t.Fatalf("migrate back to bbolt: %v\n%s", err, out)

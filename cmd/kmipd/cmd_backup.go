@@ -36,13 +36,15 @@ control socket (the store file next to it, suffix .sock): clients go on
 reading and writing, and the snapshot holds exactly what was committed when
 it began. When no server runs, backup opens the store itself. Either way the
 snapshot is checked (opened from a temporary copy and run through the full
-consistency check) before FILE is put in place. The snapshot holds the
-objects as stored, their key material wrapped by the master key: it is no
-use without that key, which is not in it.
+consistency check, every object's key material opening) before FILE is put
+in place. The snapshot holds the objects as stored, their key material wrapped
+by the master key, and the data keys of the key slots (STORE.keys) that
+protect it in the store: it is no use without the master key, which is not in
+it. Destroying an object later does not erase it from existing backups.
 
 With an etcd store (store: etcd://...), backup reads one etcd revision, while
-nodes go on serving, and writes it as a store file: kmipd restore puts it
-back into etcd, and a single node with a bbolt store can serve it as it is.`,
+nodes go on serving, and writes it in the same form: kmipd restore puts it
+back into etcd, or into a single node's bbolt store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBackup(cmd, o) },
 	}
@@ -79,7 +81,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions) error {
 	p := progress.NewBytes(stderr, "backup")
 	var n int64
 	var how string
-	storePath := cfg.path(cfg.Store)
+	storePath := cfg.storePath()
 	loc, err := parseStoreLocation(cfg.Store)
 	if err != nil {
 		return err
@@ -162,7 +164,7 @@ func controlPath(cfg *Config) string {
 	if loc, err := parseStoreLocation(cfg.Store); err == nil && loc.etcd {
 		return filepath.Join(cfg.nodeDir(), "kmipd.sock")
 	}
-	return control.SocketPath(cfg.path(cfg.Store))
+	return control.SocketPath(cfg.storePath())
 }
 
 func syncDirOf(path string) {

@@ -108,7 +108,9 @@ func (c *checker) run(dir string) {
 	c.checkServerCert(cfg, pool)
 	c.checkCertify(cfg, pool)
 	c.checkPrivateFile("hsm.master_key", cfg.path(cfg.HSM.MasterKey), cfg.HSM.Backend == "software")
-	c.checkStore(cfg.path(cfg.Store))
+	if p := cfg.storePath(); p != "" {
+		c.checkStore(p)
+	}
 	c.checkAudit(cfg)
 	if len(cfg.Admins) == 0 {
 		c.warn("admins is empty: no identity can see every object")

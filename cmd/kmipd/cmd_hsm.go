@@ -94,9 +94,9 @@ it again after an interruption. Stop kmipd serve first.`,
 
 // openStoreOffline opens the store, failing soon if kmipd serve holds it.
 func openStoreOffline(cfg *Config) (*store.DB, error) {
-	db, err := store.Open(cfg.path(cfg.Store), &store.Options{Timeout: time.Second})
+	db, err := openStore(context.Background(), cfg, storeOpen{lockWait: time.Second})
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("store %s is in use: stop kmipd serve first (%w)", cfg.path(cfg.Store), err)
+		return nil, fmt.Errorf("store %s is in use: stop kmipd serve first (%w)", cfg.storePath(), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", upgradeHint(err, cfg))

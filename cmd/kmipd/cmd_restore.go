@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -36,9 +37,11 @@ func newRestoreCmd() *cobra.Command {
 		Long: `restore replaces the store of DIR with the snapshot FILE. It refuses while a
 server uses the store, and checks the snapshot first: a copy of it is put
 next to the store, opened and run through the full consistency check; only
-then does it replace the store (atomically, by rename). The old store is
-kept beside it as STORE.pre-restore-TIME. A snapshot that fails the check
-changes nothing. Restore needs the master key the snapshot was made with.
+then does it replace the store and its key file (STORE.keys, the data keys
+the backup carries), each atomically, by rename. The old store and key file
+are kept beside them as STORE.pre-restore-TIME and STORE.pre-restore-TIME.keys.
+A snapshot that fails the check changes nothing. Restore needs the master key
+the snapshot was made with.
 
 With an etcd store (store: etcd://...), restore copies the checked snapshot
 into the etcd keyspace, which must hold nothing; --force empties it first
@@ -65,7 +68,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	} else if loc.etcd {
 		return restoreEtcd(cmd, cfg, loc, o)
 	}
-	live := cfg.path(cfg.Store)
+	live := cfg.storePath()
 	if conn, err := net.DialTimeout("unix", controlPath(cfg), time.Second); err == nil {
 		conn.Close()
 		return fmt.Errorf("kmipd is serving from %s: stop it before restoring", o.dir)
@@ -98,11 +101,12 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	tmp.Close()
 	os.Remove(tmpPath)
 	defer os.Remove(tmpPath)
+	defer os.Remove(store.KeysPath(tmpPath))
 	p := progress.NewBytes(stderr, "restore")
 	if fi, err := os.Stat(o.in); err == nil {
 		p.SetTotal(fi.Size())
 	}
-	if err := store.CopyFile(o.in, tmpPath, p); err != nil {
+	if err := store.ExtractSnapshot(o.in, tmpPath, p); err != nil {
 		return err
 	}
 	sum, err := fileSHA256(tmpPath)
@@ -116,11 +120,25 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	kept := ""
 	if exists {
 		kept = live + preRestoreInfix + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Link(live, kept); err != nil {
-			if err := store.CopyFile(live, kept, nil); err != nil {
-				return fmt.Errorf("keeping the current store: %w", err)
+		for _, f := range [][2]string{{live, kept}, {store.KeysPath(live), store.KeysPath(kept)}} {
+			if _, err := os.Stat(f[0]); err != nil {
+				continue
+			}
+			if err := os.Link(f[0], f[1]); err != nil {
+				if err := store.CopyFile(f[0], f[1], nil); err != nil {
+					return fmt.Errorf("keeping the current store: %w", err)
+				}
 			}
 		}
+	}
+	// The key file first: a store is never in place without the keys its
+	// secrets need (an old backup, without keys, leaves none).
+	if _, err := os.Stat(store.KeysPath(tmpPath)); err == nil {
+		if err := os.Rename(store.KeysPath(tmpPath), store.KeysPath(live)); err != nil {
+			return err
+		}
+	} else if err := os.Remove(store.KeysPath(live)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	if err := os.Rename(tmpPath, live); err != nil {
 		return err
@@ -157,10 +175,11 @@ func restoreEtcd(cmd *cobra.Command, cfg *Config, loc storeLocation, o *restoreO
 	}
 	defer os.RemoveAll(tmpDir)
 	snap := filepath.Join(tmpDir, "snapshot.db")
-	if err := store.CopyFile(o.in, snap, nil); err != nil {
-		return err
+	// The store file and key file the backup holds.
+	if err := store.ExtractSnapshot(o.in, snap, nil); err != nil {
+		return fmt.Errorf("%s is not a usable snapshot, nothing was changed: %w", o.in, err)
 	}
-	sum, err := fileSHA256(snap)
+	sum, err := fileSHA256(o.in)
 	if err != nil {
 		return err
 	}

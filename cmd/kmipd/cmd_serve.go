@@ -222,7 +222,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 		defer admin.Close()
 		adminAt = al.Addr().String()
 	}
-	storeDesc := cfg.path(cfg.Store)
+	storeDesc := cfg.storePath()
 	if loc, _ := parseStoreLocation(cfg.Store); loc.etcd {
 		storeDesc = loc.String()
 	}

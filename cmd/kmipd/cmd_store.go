@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmipd/kmipd/internal/progress"
+	"github.com/kmipd/kmipd/objects"
 	"github.com/kmipd/kmipd/store"
 )
 
@@ -29,7 +30,40 @@ func newStoreCmd() *cobra.Command {
 		Use:   "store",
 		Short: "Show the store's format, upgrade it, migrate it between bbolt and etcd (servers stopped)",
 	}
-	cmd.AddCommand(newStoreInfoCmd(), newStoreUpgradeCmd(), newStoreMigrateCmd())
+	cmd.AddCommand(newStoreInfoCmd(), newStoreUpgradeCmd(), newStoreCheckCmd(), newStoreMigrateCmd())
+	return cmd
+}
+
+func newStoreCheckCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "check --dir DIR",
+		Short: "Run the full consistency check of the store and its key file (server stopped)",
+		Long: `check reads the whole store: the bbolt structure, every object, its sequence
+and index entries, and every object's key material, which must open with its
+data key in the key file (STORE.keys); no key slot may hold a key that no
+object uses. It changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(dir)
+			if err != nil {
+				return err
+			}
+			db, err := openStoreAnyFormat(cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.Check(); err != nil {
+				return fmt.Errorf("%s fails its check: %w", db.Path(), err)
+			}
+			st := db.Stats()
+			fmt.Fprintf(cmd.OutOrStdout(), "kmipd: %s (format %d): %d objects, %d bytes, checked\n", db.Path(), db.Format(), st.Objects, st.FileSize)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "kmipd directory")
+	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
 
@@ -39,7 +73,7 @@ func openStoreAnyFormat(cfg *Config) (*store.DB, error) {
 	if loc, err := parseStoreLocation(cfg.Store); err == nil && loc.etcd {
 		return openStoreAt(context.Background(), cfg, loc, storeOpen{allowOlder: true})
 	}
-	path := cfg.path(cfg.Store)
+	path := cfg.storePath()
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store: %w", err)
 	}
@@ -106,7 +140,12 @@ First it writes a backup of the store as it is (default: STORE.formatN-TIME.bak
 next to it), checked like one of kmipd backup; then it upgrades the file in one
 transaction (a crash leaves it as it was) and checks it. On a store already at
 the current format it does nothing. To go back to the older kmipd, restore the
-backup with it (kmipd restore --dir DIR --in FILE).`,
+backup with it (kmipd restore --dir DIR --in FILE).
+
+From format 2, the upgrade then moves every object's key material out of the
+object record into a slot-protected secret (STORE.keys), in batches, and zeroes
+the old copies in the file in one pass. Until that is done kmipd serve refuses
+the store; if it is interrupted, run upgrade again: it resumes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStoreUpgrade(cmd, o) },
 	}
@@ -128,9 +167,16 @@ func runStoreUpgrade(cmd *cobra.Command, o *storeUpgradeOptions) error {
 	}
 	defer db.Close()
 	from := db.Format()
-	if from == store.SchemaVersion {
+	if from == store.SchemaVersion && !db.NeedsMove() {
 		fmt.Fprintf(out, "kmipd: %s is at format %d already: nothing to do\n", db.Path(), from)
 		return nil
+	}
+	if from == store.SchemaVersion {
+		fmt.Fprintf(out, "kmipd: %s: resuming the move of the key material to key slots\n", db.Path())
+		if err := moveSecrets(db, stderr); err != nil {
+			return err
+		}
+		return checkUpgraded(cmd, cfg, db, o, from, "(resumed)")
 	}
 	fmt.Fprintf(out, "kmipd: %s has format %d; upgrading to format %d\n", db.Path(), from, store.SchemaVersion)
 	bak := o.backup
@@ -145,14 +191,49 @@ func runStoreUpgrade(cmd *cobra.Command, o *storeUpgradeOptions) error {
 	if _, err := db.Upgrade(func(f, t int) { fmt.Fprintf(out, "kmipd: upgrading format %d to %d\n", f, t) }); err != nil {
 		return fmt.Errorf("upgrade failed, store unchanged (backup in %s): %w", bak, err)
 	}
+	if db.NeedsMove() {
+		fmt.Fprintf(out, "kmipd: moving the key material to key slots (%s)\n", store.KeysPath(db.Path()))
+		if err := moveSecrets(db, stderr); err != nil {
+			return fmt.Errorf("%w (run kmipd store upgrade --dir %s again to resume; backup in %s)", err, o.dir, bak)
+		}
+	}
+	return checkUpgraded(cmd, cfg, db, o, from, "backup of the format "+fmt.Sprint(from)+" store: "+bak)
+}
+
+func checkUpgraded(cmd *cobra.Command, cfg *Config, db *store.DB, o *storeUpgradeOptions, from int, note string) error {
 	if err := db.Check(); err != nil {
-		return fmt.Errorf("the upgraded store fails its check; restore the backup with kmipd restore --dir %s --in %s: %w", o.dir, bak, err)
+		return fmt.Errorf("the upgraded store fails its check; restore the backup taken before the upgrade with kmipd restore --dir %s: %w", o.dir, err)
 	}
 	st := db.Stats()
-	detail := fmt.Sprintf("store %s upgraded from format %d to %d (%d objects); backup of the format %d store: %s", db.Path(), from, store.SchemaVersion, st.Objects, from, bak)
-	auditEvent(cfg, stderr, "store-upgrade", detail)
-	fmt.Fprintf(out, "kmipd: %s, checked\n", detail)
+	detail := fmt.Sprintf("store %s upgraded from format %d to %d (%d objects); %s", db.Path(), from, store.SchemaVersion, st.Objects, note)
+	auditEvent(cfg, cmd.ErrOrStderr(), "store-upgrade", detail)
+	fmt.Fprintf(cmd.OutOrStdout(), "kmipd: %s, checked\n", detail)
 	return nil
+}
+
+// moveBatch is the number of objects moved per transaction by the
+// upgrade to format 3.
+const moveBatch = 1000
+
+// moveSecrets finishes the upgrade to format 3: key material embedded in
+// the stored objects goes to Record.Secret.
+func moveSecrets(db *store.DB, stderr io.Writer) error {
+	p := progress.NewBar(stderr, "move key material")
+	err := db.MoveSecrets(func(id string, data []byte) ([]byte, []byte, error) {
+		var o objects.Object
+		if err := o.UnmarshalBinary(data); err != nil {
+			return nil, nil, err
+		}
+		if o.Blob == nil {
+			return nil, nil, nil
+		}
+		blob := o.Blob
+		o.Blob = nil
+		rest, err := o.MarshalBinary()
+		return rest, blob, err
+	}, moveBatch, p.Update)
+	p.Finish()
+	return err
 }
 
 // backupTo writes a snapshot of db to path (which must not exist), checked

@@ -35,10 +35,11 @@ func storeFormat(t *testing.T, path string) uint32 {
 }
 
 // setStoreFormat1 rewrites a store file into format 1, the format of the
-// kmipd before format versions 2: the same buckets and keys, without the
-// format history, and "schema" 1.
+// kmipd before format versions 2: a format 2 store (setStoreFormat2)
+// without the format history, and "schema" 1.
 func setStoreFormat1(t *testing.T, path string) {
 	t.Helper()
+	setStoreFormat2(t, path)
 	bdb, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestStoreUpgradeFromFormat1(t *testing.T) {
 		t.Fatal("the refused serve changed the store's format")
 	}
 	out, err := runCLI("store", "info", "--dir", dir)
-	if err != nil || !strings.Contains(out, "format:  1 (this kmipd writes 2") || !strings.Contains(out, "upgrade: needed") {
+	if err != nil || !strings.Contains(out, "format:  1 (this kmipd writes 3") || !strings.Contains(out, "upgrade: needed") {
 		t.Errorf("store info: %v\n%s", err, out)
 	}
 	// kmipd backup still works on the older store.
@@ -103,25 +104,26 @@ func TestStoreUpgradeFromFormat1(t *testing.T) {
 		t.Fatalf("store upgrade: %v\n%s", err, out)
 	}
 	m := regexp.MustCompile(`backup of the format 1 store written to (\S+) `).FindStringSubmatch(out)
-	if m == nil || !strings.Contains(out, "upgrading format 1 to 2") || !strings.Contains(out, "upgraded from format 1 to 2 (1 objects)") {
+	if m == nil || !strings.Contains(out, "upgrading format 1 to 2") || !strings.Contains(out, "upgrading format 2 to 3") ||
+		!strings.Contains(out, "upgraded from format 1 to 3 (1 objects)") {
 		t.Fatalf("store upgrade output:\n%s", out)
 	}
 	if got := storeFormat(t, m[1]); got != 1 {
 		t.Errorf("the backup %s has format %d, want the format 1 store", m[1], got)
 	}
-	if got := storeFormat(t, path); got != 2 {
+	if got := storeFormat(t, path); got != 3 {
 		t.Errorf("upgraded store has format %d", got)
 	}
 	out, err = runCLI("store", "info", "--dir", dir)
-	if err != nil || !strings.Contains(out, "format:  2") || !strings.Contains(out, "format 2: upgraded from format 1") {
+	if err != nil || !strings.Contains(out, "format:  3") || !strings.Contains(out, "format 2: upgraded from format 1") {
 		t.Errorf("store info after the upgrade: %v\n%s", err, out)
 	}
 
 	out, err = runCLI("store", "upgrade", "--dir", dir)
-	if err != nil || !strings.Contains(out, "at format 2 already: nothing to do") {
+	if err != nil || !strings.Contains(out, "at format 3 already: nothing to do") {
 		t.Errorf("second store upgrade: %v\n%s", err, out)
 	}
-	if out, _ := runCLI("store", "info", "--dir", dir); strings.Count(out, "history:") != 1 {
+	if out, _ := runCLI("store", "info", "--dir", dir); strings.Count(out, "history:") != 3 {
 		t.Errorf("the second upgrade changed the format history:\n%s", out)
 	}
 	if baks, _ := filepath.Glob(path + ".format*.bak"); len(baks) != 1 {
@@ -182,7 +184,7 @@ func TestStoreNewerFormatRefused(t *testing.T) {
 			t.Errorf("%v: %v, want ErrSchema", args, err)
 			continue
 		}
-		for _, want := range []string{"format version 3", "supports formats 1 to 2", "restore a backup"} {
+		for _, want := range []string{"format version 4", "supports formats 1 to 3", "restore a backup"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%v: %q does not say %q", args, err, want)
 			}

@@ -407,6 +407,9 @@ func blobHeaders(t *testing.T, dir string) map[string]hsm.Header {
 				t.Error(err)
 				return false
 			}
+			if r.Secret != nil {
+				o.Blob = r.Secret
+			}
 			if o.Blob != nil {
 				h, err := hsm.BlobKind(o.Blob)
 				if err != nil {
@@ -690,7 +693,8 @@ func testHSMInterruptedRotation(t *testing.T, env *softhsmtest.Env) {
 						if err != nil {
 							return err
 						}
-						return o.UnmarshalBinary(r.Data)
+						o.Blob = r.Secret
+						return nil
 					})
 					if err == nil {
 						var got []byte

@@ -130,6 +130,18 @@ func (c *Config) validateStore() []error {
 	return errs
 }
 
+// storePath is the bbolt store file ("" for an etcd store).
+func (c *Config) storePath() string {
+	loc, err := parseStoreLocation(c.Store)
+	switch {
+	case err != nil:
+		return c.path(c.Store)
+	case loc.etcd:
+		return ""
+	}
+	return c.path(loc.path)
+}
+
 // auditPath is the audit trail's file: a relative audit.path is in the
 // node's directory, so that each node of a cluster keeps its own trail.
 func (c *Config) auditPath() string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -216,13 +217,24 @@ func fill(t *testing.T, db *store.DB, be hsm.Backend, n int) map[string][]byte {
 	return secrets
 }
 
+// putObject stores o as lifecycle does, its key material in Secret; the
+// objects whose ID ends in 0 keep it in Data, as store format 2 did, which
+// rotation reads too and moves to Secret.
 func putObject(tx *store.Tx, o *objects.Object) error {
-	data, err := o.MarshalBinary()
+	bare := *o
+	if !strings.HasSuffix(o.ID, "0") {
+		bare.Blob = nil
+	}
+	data, err := bare.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	return tx.Put(&store.Record{ID: o.ID, Owner: o.Owner, Data: data,
-		Index: []store.IndexEntry{{Kind: "name", Value: []byte(o.ID), Unique: true}}})
+	r := &store.Record{ID: o.ID, Owner: o.Owner, Data: data,
+		Index: []store.IndexEntry{{Kind: "name", Value: []byte(o.ID), Unique: true}}}
+	if bare.Blob == nil {
+		r.Secret = o.Blob
+	}
+	return tx.Put(r)
 }
 
 func getObject(t *testing.T, db *store.DB, id string) (*objects.Object, *store.Record) {
@@ -235,7 +247,13 @@ func getObject(t *testing.T, db *store.DB, id string) (*objects.Object, *store.R
 			return err
 		}
 		rec = r
-		return o.UnmarshalBinary(r.Data)
+		if err := o.UnmarshalBinary(r.Data); err != nil {
+			return err
+		}
+		if r.Secret != nil {
+			o.Blob = r.Secret
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

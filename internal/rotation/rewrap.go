@@ -29,9 +29,8 @@ func BlobVersions(db *store.DB, backend string) (map[uint32]int, error) {
 func scanBlobHeaders(tx *store.Tx, fn func(id string, h hsm.Header)) error {
 	var derr error
 	err := tx.Scan(func(r *store.Record) bool {
-		var o objects.Object
-		if derr = o.UnmarshalBinary(r.Data); derr != nil {
-			derr = fmt.Errorf("object %q: %w", r.ID, derr)
+		var o *objects.Object
+		if o, derr = objectOf(r); derr != nil {
 			return false
 		}
 		if o.Blob == nil {
@@ -108,8 +107,8 @@ func Rewrap(ctx context.Context, db *store.DB, need func(hsm.Header) bool,
 func rewrapBatch(ctx context.Context, db *store.DB, ids []string, need func(hsm.Header) bool,
 	convert func(context.Context, *objects.Object) ([]byte, error)) (int, error) {
 	type item struct {
-		rec  *store.Record
-		data []byte
+		rec          *store.Record
+		data, secret []byte
 	}
 	var recs []*store.Record
 	err := db.View(func(tx *store.Tx) error {
@@ -133,9 +132,9 @@ func rewrapBatch(ctx context.Context, db *store.DB, ids []string, need func(hsm.
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		var o objects.Object
-		if err := o.UnmarshalBinary(r.Data); err != nil {
-			return 0, fmt.Errorf("object %q: %w", r.ID, err)
+		o, err := objectOf(r)
+		if err != nil {
+			return 0, err
 		}
 		if o.Blob == nil {
 			continue
@@ -143,16 +142,18 @@ func rewrapBatch(ctx context.Context, db *store.DB, ids []string, need func(hsm.
 		if h, err := hsm.BlobKind(o.Blob); err != nil || !need(h) {
 			continue
 		}
-		blob, err := convert(ctx, &o)
+		blob, err := convert(ctx, o)
 		if err != nil {
 			return 0, fmt.Errorf("object %q: %w", r.ID, err)
 		}
-		o.Blob = blob
+		// The new blob goes to Secret and Data loses any old embedded one
+		// (store format 2), as lifecycle writes objects.
+		o.Blob = nil
 		data, err := o.MarshalBinary()
 		if err != nil {
 			return 0, fmt.Errorf("object %q: %w", r.ID, err)
 		}
-		items = append(items, item{r, data})
+		items = append(items, item{r, data, blob})
 	}
 	n := 0
 	err = db.Update(func(tx *store.Tx) error {
@@ -165,10 +166,10 @@ func rewrapBatch(ctx context.Context, db *store.DB, ids []string, need func(hsm.
 			if err != nil {
 				return err
 			}
-			if !bytes.Equal(cur.Data, it.rec.Data) || cur.Owner != it.rec.Owner {
+			if !bytes.Equal(cur.Data, it.rec.Data) || !bytes.Equal(cur.Secret, it.rec.Secret) || cur.Owner != it.rec.Owner {
 				continue // changed meanwhile: the next pass takes it up
 			}
-			if err := tx.Put(&store.Record{ID: cur.ID, Owner: cur.Owner, Data: it.data, Index: cur.Index}); err != nil {
+			if err := tx.Put(&store.Record{ID: cur.ID, Owner: cur.Owner, Data: it.data, Secret: it.secret, Index: cur.Index}); err != nil {
 				return fmt.Errorf("object %q: %w", cur.ID, err)
 			}
 			n++
@@ -179,6 +180,19 @@ func rewrapBatch(ctx context.Context, db *store.DB, ids []string, need func(hsm.
 		return 0, err
 	}
 	return n, nil
+}
+
+// objectOf decodes a stored record with its key material, which is in
+// Secret (or, in records of store format 2, in Data).
+func objectOf(r *store.Record) (*objects.Object, error) {
+	o := new(objects.Object)
+	if err := o.UnmarshalBinary(r.Data); err != nil {
+		return nil, fmt.Errorf("object %q: %w", r.ID, err)
+	}
+	if r.Secret != nil {
+		o.Blob = r.Secret
+	}
+	return o, nil
 }
 
 // countBehind counts the blobs under master-key versions other than cur.
