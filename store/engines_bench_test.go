@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -10,7 +11,8 @@ import (
 )
 
 // BenchmarkEngines compares the engines in one run: Update creating one
-// object, UpdateGrouped from 16 goroutines, and View reading one object.
+// object, UpdateGrouped from 16 goroutines, Fence with nothing to wait
+// for, and View reading one object.
 // bbolt syncs its file on commit (Options.NoSync false); etcd is the shared
 // 3-member cluster on this machine, which shares its cores with the
 // benchmark.
@@ -53,6 +55,17 @@ func BenchmarkEngines(b *testing.B) {
 					}
 				}
 			})
+		})
+		b.Run(eng.name+"/Fence", func(b *testing.B) {
+			db := eng.open(b)
+			put(b, db, benchRecord("f", 0))
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := db.Fence(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 		b.Run(eng.name+"/ViewGet", func(b *testing.B) {
 			db := eng.open(b)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -650,5 +651,24 @@ func TestEtcd_WatchCompactedTellsAll(t *testing.T) {
 	}
 	if !seen["later"] {
 		t.Error("the watch did not go on after the compaction")
+	}
+}
+
+// An unreachable etcd fails OpenEtcd within its timeouts, naming the
+// endpoint.
+func TestEtcd_OpenUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := "http://" + l.Addr().String()
+	l.Close()
+	start := time.Now()
+	_, err = store.OpenEtcd(context.Background(), store.EtcdOptions{Endpoints: []string{ep}, RequestTimeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), ep) {
+		t.Fatalf("OpenEtcd of a closed port = %v, want an error naming %s", err, ep)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("OpenEtcd took %v to fail", d)
 	}
 }

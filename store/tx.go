@@ -203,6 +203,9 @@ func (tx *Tx) Put(r *Record) error {
 	if err != nil {
 		return err
 	}
+	if tx.btx == nil {
+		tx.prefetchPut(id, newEnts) // etcd: one round trip for the reads below
+	}
 	var (
 		old    *Record
 		oldEnt []entry
