@@ -32,6 +32,10 @@ type etcdTx struct {
 	b        [nBuckets]*etcdBucket
 	err      error // the first failed read: the transaction fails with it
 	commits  []func()
+	// hint holds the IDs of the last page a seq or index walk read: Scan,
+	// and Locate after Lookup, read those objects next, so the first Get of
+	// one reads them all in one round trip (at most PageSize).
+	hint map[string]bool
 }
 
 type etcdBucket struct {
@@ -142,6 +146,12 @@ func (b *etcdBucket) Get(k []byte) []byte {
 	if v, ok := b.reads[sk]; ok {
 		return v
 	}
+	if b.i == bObjects && b.tx.hint[sk] {
+		b.tx.readHinted()
+		if v, ok := b.reads[sk]; ok {
+			return v
+		}
+	}
 	resp, err := b.tx.get(b.prefix + sk)
 	if err != nil {
 		return nil
@@ -153,10 +163,7 @@ func (b *etcdBucket) Get(k []byte) []byte {
 			v = []byte{}
 		}
 	}
-	if b.reads == nil {
-		b.reads = make(map[string][]byte)
-	}
-	b.reads[sk] = v
+	b.remember(sk, v)
 	return v
 }
 
@@ -321,6 +328,12 @@ func (it *etcdIter) fetch() bool {
 		p = page{resp.Kvs, resp.More}
 	}
 	it.page, it.more = p.kvs, p.more
+	if t := it.b.tx; it.b.i == bSeq || it.b.i == bIndex {
+		t.hint = make(map[string]bool, len(p.kvs))
+		for _, kv := range p.kvs {
+			t.hint[string(kv.Value)] = true
+		}
+	}
 	if n := len(p.kvs); n > 0 {
 		it.from = string(p.kvs[n-1].Key) + "\x00"
 	} else {
@@ -464,9 +477,61 @@ func (tx *Tx) prefetchPut(id []byte, ents []entry) {
 				v = []byte{}
 			}
 		}
-		if w.b.reads == nil {
-			w.b.reads = make(map[string][]byte)
-		}
-		w.b.reads[w.sk] = v
+		w.b.remember(w.sk, v)
 	}
+}
+
+// readHinted reads the hinted objects not yet read in one etcd transaction
+// at the snapshot revision; on failure the Gets read them one by one.
+func (t *etcdTx) readHinted() {
+	b := t.bucket(bObjects).e
+	var keys []string
+	var ops []clientv3.Op
+	for id := range t.hint {
+		if _, ok := b.ov[id]; ok {
+			continue
+		}
+		if _, ok := b.reads[id]; ok || len(ops) >= t.e.opts.MaxTxnOps {
+			continue
+		}
+		keys = append(keys, id)
+		ops = append(ops, clientv3.OpGet(b.prefix+id, clientv3.WithRev(t.rev), clientv3.WithSerializable()))
+	}
+	t.hint = nil
+	if len(ops) == 0 || t.err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.e.opts.RequestTimeout)
+	resp, err := t.e.cli.Txn(ctx).Then(ops...).Commit()
+	cancel()
+	if err != nil {
+		return
+	}
+	for i, k := range keys {
+		r := resp.Responses[i].GetResponseRange()
+		if r == nil {
+			continue
+		}
+		var v []byte
+		if len(r.Kvs) > 0 {
+			if v = r.Kvs[0].Value; v == nil {
+				v = []byte{}
+			}
+		}
+		b.remember(k, v)
+	}
+}
+
+// readCacheMax bounds the snapshot reads a bucket keeps, in keys: a long
+// Scan must not hold every object in memory. Reads at a fixed revision
+// can be repeated, so forgetting them costs round trips only.
+const readCacheMax = 1024
+
+func (b *etcdBucket) remember(sk string, v []byte) {
+	if b.reads == nil {
+		b.reads = make(map[string][]byte)
+	} else if len(b.reads) >= readCacheMax {
+		clear(b.reads)
+	}
+	b.reads[sk] = v
 }
