@@ -99,9 +99,10 @@
 //   - Writers are serialized: keep Update functions short, and batch bulk
 //     imports (several thousand Puts per Update on bbolt, since each commit
 //     fsyncs; on etcd at most MaxTxnOps keys per commit, about 20 objects).
-//   - On etcd every read outside the transaction's own writes is a round
-//     trip to a member (walks read PageSize keys per trip): prefer Lookup
-//     and ScanIDs to Scan over many objects.
+//   - On etcd a read is a round trip to a member, served at the snapshot
+//     revision. Walks read PageSize keys per trip; a Put reads what it
+//     checks in one trip; the objects of the page a walk last read are
+//     read together on the first Get of one (Scan, Locate).
 //   - The file never shrinks; space from deleted objects is reused.
 //     [Tx.Reset] keeps metadata and restarts Seq at 1.
 //   - Options.NoSync trades durability for speed and is for tests only.
