@@ -81,6 +81,8 @@
 //     elsewhere. Compaction is etcd-wide: it also ends the snapshots of
 //     running transactions, of every prefix; their reads fail with
 //     [ErrConflict] (Update runs again).
+//   - Space: the store compacts etcd's history only for Forget; run etcd
+//     with auto-compaction, and defragment its members one at a time.
 //   - [DB.Backup] writes a bbolt store file read at one revision; [Copy]
 //     moves a store between engines.
 //
