@@ -88,8 +88,9 @@
 //
 // # Caveats
 //
-//   - Only one DB may hold a file (bbolt): Open waits Options.Timeout for the lock of
-//     another DB (in any process) and then fails with [ErrLocked].
+//   - Only one DB may hold a file (bbolt): Open waits Options.Timeout for
+//     the lock of another DB (in any process) and then fails with
+//     [ErrLocked].
 //   - A [Tx] and everything bbolt hands it are valid only inside the
 //     function; the store copies what it returns (Get, Scan, GetMeta), and
 //     copies what it is given (Put, SetMeta).
