@@ -21,7 +21,7 @@ type Tx struct {
 	btx       *bolt.Tx // set on bbolt only
 	ctx       context.Context
 	bk        [nBuckets]*bolt.Bucket // bbolt's, opened on first use
-	forgotten [][]byte           // see Forget
+	forgotten [][]byte               // see Forget
 }
 
 // Context returns the context the transaction was started with, for the
