@@ -72,7 +72,8 @@
 // compare on the key <prefix>sys/clock, which every commit moves). So
 // every acknowledged write is committed by a quorum, and writers on
 // different nodes are serialized by etcd, as a file's writers are by its
-// lock.
+// lock. A writer that lost such a race retries holding an etcd lock
+// (etcd_lock.go), so that the writers of two nodes never starve each other.
 //
 //   - An Update function may run more than once on etcd: when another
 //     writer committed first it runs again on a new snapshot (at most
@@ -95,21 +96,29 @@
 //     MaxTxnBytes bytes (etcd's --max-txn-ops and --max-request-bytes);
 //     a group commit holds at most GroupMax functions and falls back to
 //     one by one when too large. Every etcd request has RequestTimeout.
-//   - Erasure: [Tx.Forget] compacts etcd's history to the current revision,
-//     so no etcd read returns the old value; but compaction does not erase
-//     it from the members' files, and the etcd WAL keeps it until its
-//     segment is purged (about 5 × 64 MB of later writes), as do earlier
-//     etcd snapshots. Store on etcd only what is encrypted under a key held
-//     elsewhere. Compaction is etcd-wide: it also ends the snapshots of
-//     running transactions, of every prefix; their reads fail with
-//     [ErrConflict] (Update runs again).
-//   - [DB.Backup] writes a bbolt store file read at one revision; [Copy]
-//     moves a store between engines.
+//   - Erasure: etcd cannot overwrite one value in place, so a Secret is
+//     kept as given (the key backend's sealed blob, useless without the
+//     master key), and a commit that drops one compacts etcd's history to
+//     its revision (etcd_secret.go), so no etcd read returns it again; but
+//     compaction does not erase it from the members' files until they are
+//     defragmented, and the etcd WAL keeps it until its segment is purged
+//     (about 5 × 64 MB of later writes), as do earlier etcd snapshots.
+//     Compaction is etcd-wide: it also ends the snapshots of running
+//     transactions, of every prefix; their reads fail with [ErrConflict]
+//     (Update runs again).
+//   - Space: the store compacts etcd's history only when a Secret is
+//     dropped; run etcd with auto-compaction, and defragment its members
+//     one at a time.
+//   - [DB.Backup] writes, read at one revision, what a bbolt store's
+//     backup holds (a store file and the data keys of its secrets); [Copy]
+//     moves a store between engines, each secret opened by the source's
+//     keeper and sealed by the destination's.
 //
 // # Caveats
 //
-//   - Only one DB may hold a file (bbolt): Open waits Options.Timeout for the lock of
-//     another DB (in any process) and then fails with [ErrLocked].
+//   - Only one DB may hold a file (bbolt): Open waits Options.Timeout for
+//     the lock of another DB (in any process) and then fails with
+//     [ErrLocked].
 //   - A [Tx] and everything bbolt hands it are valid only inside the
 //     function; the store copies what it returns (Get, Scan, GetMeta), and
 //     copies what it is given (Put, SetMeta).
@@ -121,9 +130,10 @@
 //   - Writers are serialized: keep Update functions short, and batch bulk
 //     imports (several thousand Puts per Update on bbolt, since each commit
 //     fsyncs; on etcd at most MaxTxnOps keys per commit, about 20 objects).
-//   - On etcd every read outside the transaction's own writes is a round
-//     trip to a member (walks read PageSize keys per trip): prefer Lookup
-//     and ScanIDs to Scan over many objects.
+//   - On etcd a read is a round trip to a member, served at the snapshot
+//     revision. Walks read PageSize keys per trip; a Put reads what it
+//     checks in one trip; the objects of the page a walk last read are
+//     read together on the first Get of one (Scan, Locate).
 //   - The file never shrinks; space from deleted objects is reused.
 //     [Tx.Reset] keeps metadata and restarts Seq at 1.
 //   - Options.NoSync trades durability for speed and is for tests only.

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -10,7 +11,8 @@ import (
 )
 
 // BenchmarkEngines compares the engines in one run: Update creating one
-// object, UpdateGrouped from 16 goroutines, and View reading one object.
+// object, UpdateGrouped from 16 goroutines, Fence with nothing to wait
+// for, View scanning 200 objects, and View reading one object.
 // bbolt syncs its file on commit (Options.NoSync false); etcd is the shared
 // 3-member cluster on this machine, which shares its cores with the
 // benchmark.
@@ -53,6 +55,40 @@ func BenchmarkEngines(b *testing.B) {
 					}
 				}
 			})
+		})
+		b.Run(eng.name+"/Fence", func(b *testing.B) {
+			db := eng.open(b)
+			put(b, db, benchRecord("f", 0))
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := db.Fence(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(eng.name+"/ViewScan200", func(b *testing.B) {
+			db := eng.open(b)
+			const n = 200
+			for base := 0; base < n; base += 10 { // 10 per commit: etcd's max-txn-ops
+				update(b, db, func(tx *store.Tx) error {
+					for i := base; i < base+10; i++ {
+						if err := tx.Put(benchRecord(fmt.Sprint("s-", i), i)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				got := 0
+				if err := db.View(func(tx *store.Tx) error {
+					return tx.Scan(func(*store.Record) bool { got++; return true })
+				}); err != nil || got != n {
+					b.Fatal(got, err)
+				}
+			}
 		})
 		b.Run(eng.name+"/ViewGet", func(b *testing.B) {
 			db := eng.open(b)

@@ -48,7 +48,7 @@ var (
 
 	// ErrConflict is returned on etcd when an Update function kept losing
 	// to other writers (EtcdOptions.MaxRetries), or when a read transaction's
-	// snapshot was compacted away under it (Tx.Forget compacts): run it again.
+	// snapshot was compacted away under it (dropping a Secret compacts): run it again.
 	ErrConflict = errors.New("store: conflicting writers")
 
 	// ErrCommitUnknown is returned on etcd when a commit failed in a way that

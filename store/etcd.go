@@ -59,7 +59,7 @@ type EtcdOptions struct {
 	MaxTxnOps   int
 	MaxTxnBytes int
 	PageSize    int // keys per range read; default 64
-	Chunk       int // keys deleted per etcd transaction by Reset and Forget's cleanup; default 100
+	Chunk       int // keys deleted per etcd transaction by Reset; default 100
 	// MarkerTTL is how long the commit marker that resolves an ambiguous
 	// commit outcome is kept (at least 3 × RequestTimeout); default 20 s.
 	MarkerTTL time.Duration

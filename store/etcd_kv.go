@@ -32,6 +32,10 @@ type etcdTx struct {
 	b        [nBuckets]*etcdBucket
 	err      error // the first failed read: the transaction fails with it
 	commits  []func()
+	// hint holds the IDs of the last page a seq or index walk read: Scan,
+	// and Locate after Lookup, read those objects next, so the first Get of
+	// one reads them all in one round trip (at most PageSize).
+	hint map[string]bool
 }
 
 type etcdBucket struct {
@@ -41,9 +45,16 @@ type etcdBucket struct {
 	cleared bool   // Reset: nothing below prefix at rev counts
 	ov      map[string]ovVal
 	reads   map[string][]byte // snapshot reads (nil: absent)
+	pages   map[string]page   // first pages of walks, read ahead (prefetchPut)
 	seq     uint64
 	seqRead bool
 	seqSet  bool // seq is to be written
+}
+
+// page is one range read: keys from a start key, and whether more follow.
+type page struct {
+	kvs  []*mvccpb.KeyValue
+	more bool
 }
 
 type ovVal struct {
@@ -135,6 +146,12 @@ func (b *etcdBucket) Get(k []byte) []byte {
 	if v, ok := b.reads[sk]; ok {
 		return v
 	}
+	if b.i == bObjects && b.tx.hint[sk] {
+		b.tx.readHinted()
+		if v, ok := b.reads[sk]; ok {
+			return v
+		}
+	}
 	resp, err := b.tx.get(b.prefix + sk)
 	if err != nil {
 		return nil
@@ -146,10 +163,7 @@ func (b *etcdBucket) Get(k []byte) []byte {
 			v = []byte{}
 		}
 	}
-	if b.reads == nil {
-		b.reads = make(map[string][]byte)
-	}
-	b.reads[sk] = v
+	b.remember(sk, v)
 	return v
 }
 
@@ -304,14 +318,24 @@ func (it *etcdIter) next() (k, v []byte) {
 
 // fetch reads the next page; false when the walk must stop.
 func (it *etcdIter) fetch() bool {
-	resp, err := it.b.tx.get(it.from, clientv3.WithRange(it.end), clientv3.WithLimit(int64(it.b.tx.e.opts.PageSize)))
-	if err != nil {
-		it.more = false
-		return false
+	p, ok := it.b.pages[it.from+"\x00"+it.end]
+	if !ok {
+		resp, err := it.b.tx.get(it.from, clientv3.WithRange(it.end), clientv3.WithLimit(int64(it.b.tx.e.opts.PageSize)))
+		if err != nil {
+			it.more = false
+			return false
+		}
+		p = page{resp.Kvs, resp.More}
 	}
-	it.page, it.more = resp.Kvs, resp.More
-	if n := len(resp.Kvs); n > 0 {
-		it.from = string(resp.Kvs[n-1].Key) + "\x00"
+	it.page, it.more = p.kvs, p.more
+	if t := it.b.tx; it.b.i == bSeq || it.b.i == bIndex {
+		t.hint = make(map[string]bool, len(p.kvs))
+		for _, kv := range p.kvs {
+			t.hint[string(kv.Value)] = true
+		}
+	}
+	if n := len(p.kvs); n > 0 {
+		it.from = string(p.kvs[n-1].Key) + "\x00"
 	} else {
 		it.more = false
 	}
@@ -326,17 +350,9 @@ type etcdCursor struct {
 
 func (c *etcdCursor) First() ([]byte, []byte) { return c.Seek(nil) }
 
+// Seek starts a walk over the keys starting with prefix (see kvCursor).
 func (c *etcdCursor) Seek(prefix []byte) ([]byte, []byte) {
 	c.it = c.b.iter(string(prefix))
-	// Seek is to a prefix: walk to the bucket's end from there.
-	c.it.end = clientv3.GetPrefixRangeEnd(c.b.prefix)
-	c.it.ov = c.it.ov[:0]
-	for k, v := range c.b.ov {
-		if !v.del && k >= string(prefix) {
-			c.it.ov = append(c.it.ov, k)
-		}
-	}
-	slices.Sort(c.it.ov)
 	return c.Next()
 }
 
@@ -389,4 +405,133 @@ func (t *etcdTx) changedObjects() ([]string, bool) {
 		ids = append(ids, k)
 	}
 	return ids, b.cleared
+}
+
+// prefetchPut reads, in one etcd transaction, what Put is about to read
+// one by one: the object, the unique claim of each entry, and the index
+// entries of each unique one (otherHolder's walk).
+func (tx *Tx) prefetchPut(id []byte, ents []entry) {
+	t, ok := tx.kv.(*etcdTx)
+	if !ok || t.err != nil {
+		return
+	}
+	type want struct {
+		b     *etcdBucket
+		sk    string
+		walk  bool   // a walk's first page, not a key
+		pageK string // its key in b.pages
+	}
+	var wants []want
+	var ops []clientv3.Op
+	add := func(i int, k []byte) {
+		b := t.bucket(i).e
+		sk := string(storageKey(i, k))
+		if _, ok := b.ov[sk]; ok || b.cleared {
+			return
+		}
+		if _, ok := b.reads[sk]; ok {
+			return
+		}
+		wants = append(wants, want{b: b, sk: sk})
+		ops = append(ops, clientv3.OpGet(b.prefix+sk, clientv3.WithRev(t.rev), clientv3.WithSerializable()))
+	}
+	add(bObjects, id)
+	index := t.bucket(bIndex).e
+	for _, e := range ents {
+		if len(ops)+2 > t.e.opts.MaxTxnOps {
+			break
+		}
+		add(bUnique, e.prefix)
+		if e.unique && !index.cleared {
+			from := index.prefix + string(e.prefix)
+			end := clientv3.GetPrefixRangeEnd(from)
+			wants = append(wants, want{b: index, walk: true, pageK: from + "\x00" + end})
+			ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end), clientv3.WithLimit(int64(t.e.opts.PageSize)),
+				clientv3.WithRev(t.rev), clientv3.WithSerializable()))
+		}
+	}
+	if len(ops) < 2 {
+		return // no round trip to save
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.e.opts.RequestTimeout)
+	resp, err := t.e.cli.Txn(ctx).Then(ops...).Commit()
+	cancel()
+	if err != nil {
+		return // the reads themselves will try, and report
+	}
+	for i, w := range wants {
+		r := resp.Responses[i].GetResponseRange()
+		if r == nil {
+			continue
+		}
+		if w.walk {
+			if w.b.pages == nil {
+				w.b.pages = make(map[string]page)
+			}
+			w.b.pages[w.pageK] = page{r.Kvs, r.More}
+			continue
+		}
+		var v []byte
+		if len(r.Kvs) > 0 {
+			if v = r.Kvs[0].Value; v == nil {
+				v = []byte{}
+			}
+		}
+		w.b.remember(w.sk, v)
+	}
+}
+
+// readHinted reads the hinted objects not yet read in one etcd transaction
+// at the snapshot revision; on failure the Gets read them one by one.
+func (t *etcdTx) readHinted() {
+	b := t.bucket(bObjects).e
+	var keys []string
+	var ops []clientv3.Op
+	for id := range t.hint {
+		if _, ok := b.ov[id]; ok {
+			continue
+		}
+		if _, ok := b.reads[id]; ok || len(ops) >= t.e.opts.MaxTxnOps {
+			continue
+		}
+		keys = append(keys, id)
+		ops = append(ops, clientv3.OpGet(b.prefix+id, clientv3.WithRev(t.rev), clientv3.WithSerializable()))
+	}
+	t.hint = nil
+	if len(ops) == 0 || t.err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.e.opts.RequestTimeout)
+	resp, err := t.e.cli.Txn(ctx).Then(ops...).Commit()
+	cancel()
+	if err != nil {
+		return
+	}
+	for i, k := range keys {
+		r := resp.Responses[i].GetResponseRange()
+		if r == nil {
+			continue
+		}
+		var v []byte
+		if len(r.Kvs) > 0 {
+			if v = r.Kvs[0].Value; v == nil {
+				v = []byte{}
+			}
+		}
+		b.remember(k, v)
+	}
+}
+
+// readCacheMax bounds the snapshot reads a bucket keeps, in keys: a long
+// Scan must not hold every object in memory. Reads at a fixed revision
+// can be repeated, so forgetting them costs round trips only.
+const readCacheMax = 1024
+
+func (b *etcdBucket) remember(sk string, v []byte) {
+	if b.reads == nil {
+		b.reads = make(map[string][]byte)
+	} else if len(b.reads) >= readCacheMax {
+		clear(b.reads)
+	}
+	b.reads[sk] = v
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -663,5 +664,59 @@ func TestEtcd_WatchCompactedTellsAll(t *testing.T) {
 	}
 	if !seen["later"] {
 		t.Error("the watch did not go on after the compaction")
+	}
+}
+
+// An unreachable etcd fails OpenEtcd within its timeouts, naming the
+// endpoint.
+func TestEtcd_OpenUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := "http://" + l.Addr().String()
+	l.Close()
+	start := time.Now()
+	_, err = store.OpenEtcd(context.Background(), store.EtcdOptions{Endpoints: []string{ep}, RequestTimeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), ep) {
+		t.Fatalf("OpenEtcd of a closed port = %v, want an error naming %s", err, ep)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("OpenEtcd took %v to fail", d)
+	}
+}
+
+// A Scan over more objects than a transaction keeps reads of returns every
+// object, newest first, with its data.
+func TestEtcd_ScanMany(t *testing.T) {
+	db := openEtcd(t)
+	const n = 1300
+	for base := 0; base < n; base += 20 {
+		update(t, db, func(tx *store.Tx) error {
+			for i := base; i < base+20; i++ {
+				if err := tx.Put(&store.Record{ID: fmt.Sprint("m-", i), Data: []byte(fmt.Sprint("data-", i)),
+					Index: []store.IndexEntry{{Kind: "type", Value: []byte("t")}}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	want := n - 1
+	view(t, db, func(tx *store.Tx) error {
+		return tx.Scan(func(r *store.Record) bool {
+			if r.ID != fmt.Sprint("m-", want) || string(r.Data) != fmt.Sprint("data-", want) || r.Seq != uint64(want+1) {
+				t.Fatalf("Scan gave %s %q seq %d, want m-%d", r.ID, r.Data, r.Seq, want)
+			}
+			want--
+			return true
+		})
+	})
+	if want != -1 {
+		t.Errorf("Scan stopped before m-%d", want)
+	}
+	got := lookup(t, db, "type", []byte("t"))
+	if len(got) != n || got[0] != fmt.Sprint("m-", n-1) || got[n-1] != "m-0" {
+		t.Errorf("Lookup found %d objects", len(got))
 	}
 }

@@ -20,7 +20,7 @@ type Tx struct {
 	kv  kvTx     // the engine's transaction; nil once finished
 	btx *bolt.Tx // set on bbolt only
 	ctx context.Context
-	bk  [nBuckets]kvBucket // opened on first use
+	bk  [nBuckets]*bolt.Bucket // bbolt's, opened on first use
 
 	keeper   secretKeeper // protects Record.Secret (secret.go)
 	sealed   [][]byte     // secrets sealed by this transaction
@@ -49,14 +49,17 @@ func (tx *Tx) Context() context.Context {
 // bucket returns top-level bucket i. Open created them all and the file
 // lock keeps other writers out, so a missing bucket means a damaged file.
 func (tx *Tx) bucket(i int) kvBucket {
+	if tx.btx == nil {
+		return tx.kv.bucket(i) // etcd: its transaction keeps the buckets
+	}
 	b := tx.bk[i]
-	if !b.ok() {
-		if b = tx.kv.bucket(i); !b.ok() {
+	if b == nil {
+		if b = tx.kv.bucket(i).b; b == nil {
 			panic(fmt.Sprintf("store: bucket %q missing: damaged file", bucketNames[i]))
 		}
 		tx.bk[i] = b
 	}
-	return b
+	return kvBucket{b: b}
 }
 
 func (tx *Tx) sys() kvBucket     { return tx.bucket(bSys) }
@@ -218,6 +221,9 @@ func (tx *Tx) Put(r *Record) error {
 	newEnts, newPos, err := entries(r.Index)
 	if err != nil {
 		return err
+	}
+	if tx.btx == nil {
+		tx.prefetchPut(id, newEnts) // etcd: one round trip for the reads below
 	}
 	var (
 		old    *Record
@@ -450,7 +456,7 @@ func (tx *Tx) Reset() error {
 		return err
 	}
 	for i := bObjects; i < nBuckets; i++ {
-		tx.bk[i] = kvBucket{}
+		tx.bk[i] = nil
 		if err := tx.kv.clear(i); err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ func (tx *Tx) Wipe() error {
 	if err := tx.Reset(); err != nil {
 		return err
 	}
-	tx.bk[bMeta] = kvBucket{}
+	tx.bk[bMeta] = nil
 	return tx.kv.clear(bMeta)
 }
 
