@@ -171,3 +171,33 @@ func fileKeys(t *testing.T, db *store.DB) []byte {
 	}
 	return b
 }
+
+// Re-key gives the replacement key material of its own, in a slot of its
+// own: destroying the old key afterwards erases only the old material.
+func TestService_ReKeyThenDestroyOld(t *testing.T) {
+	e := newEnv(t)
+	c := e.srv.Dial(t, "alice", kmip.V2_0)
+	old := create(t, c, "rekeyed")
+	oldKey := getKey(t, c, old)
+	nk := rkReKey(t, c, old)
+	newKey := getKey(t, c, nk)
+	if bytes.Equal(oldKey, newKey) || len(newKey) != 32 {
+		t.Fatalf("re-key gave the same or no material")
+	}
+	oldBlob, newBlob := storedObject(t, e.db, old).Blob, storedObject(t, e.db, nk).Blob
+	if _, err := do(t, c, kmip.OperationDestroy, byID(old)); err != nil {
+		t.Fatal(err)
+	}
+	if _, opened := openCandidates(t, e.db, old, len(oldBlob)); len(opened) > 0 {
+		t.Fatal("the destroyed old key's material still opens")
+	}
+	if _, opened := openCandidates(t, e.db, nk, len(newBlob)); len(opened) == 0 || !bytes.Equal(opened[0], newBlob) {
+		t.Fatal("the replacement's material does not open")
+	}
+	if got := getKey(t, c, nk); !bytes.Equal(got, newKey) {
+		t.Fatal("the replacement key changed")
+	}
+	if err := e.db.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
