@@ -61,6 +61,12 @@ type Options struct {
 
 	Sync         SyncMode      // default SyncAlways
 	SyncInterval time.Duration // for SyncInterval; default 1s
+	// QueueSize bounds the operation records handed to the trail's writer
+	// and not yet written (default DefaultQueueSize). The writer writes
+	// what is queued in one write (and with SyncAlways one fsync); an
+	// operation is answered only once its record is written (durable,
+	// with SyncAlways), and waits for room when the queue is full.
+	QueueSize int
 	// CheckpointInterval is the number of records between signed
 	// checkpoints (default 1000); CheckpointPeriod signs pending records
 	// at least this often (default 1m, negative: never). A checkpoint is
@@ -145,6 +151,15 @@ type Trail struct {
 	posting bool         // Post accepts records
 	onClose []func()
 
+	qmu     sync.RWMutex // ops: closed only with qmu held
+	qclosed bool
+	ops     chan *opRec // operation records for the writer
+	wdone   chan struct{}
+	// The writer's buffers (under mu).
+	batchBuf  []byte
+	batchEnds []int
+	batchRecs []*opRec
+
 	kick      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -187,6 +202,12 @@ func Open(o Options) (*Trail, error) {
 	}
 	if o.AnchorPeriod == 0 {
 		o.AnchorPeriod = DefaultAnchorPeriod
+	}
+	switch {
+	case o.QueueSize == 0:
+		o.QueueSize = DefaultQueueSize
+	case o.QueueSize < 0:
+		return nil, fmt.Errorf("audit: queue size %d: want a positive number of records", o.QueueSize)
 	}
 	o.Sinks = append([]SinkOptions(nil), o.Sinks...)
 	for i := range o.Sinks {
@@ -248,6 +269,7 @@ func Open(o Options) (*Trail, error) {
 	}
 	t.scond = sync.NewCond(&t.smu)
 	t.queue, t.posting = make(chan *Record, postQueue), true
+	t.ops, t.wdone = make(chan *opRec, o.QueueSize), make(chan struct{})
 	var notes []string
 	var last *lastInfo
 	if line != nil {
@@ -316,6 +338,7 @@ func Open(o Options) (*Trail, error) {
 	}
 	ok = true
 	go t.loop()
+	go t.writer()
 	return t, nil
 }
 
@@ -342,6 +365,14 @@ func (t *Trail) Close() error {
 	for _, fn := range hooks {
 		fn()
 	}
+	// Operations still queued are written before the close checkpoint.
+	t.qmu.Lock()
+	if !t.qclosed {
+		t.qclosed = true
+		close(t.ops)
+	}
+	t.qmu.Unlock()
+	<-t.wdone
 	t.pmu.Lock()
 	t.posting = false
 	t.pmu.Unlock()

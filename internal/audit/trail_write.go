@@ -226,13 +226,36 @@ func (t *Trail) checkFileLocked() error {
 // sign is set, the MAC.
 func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	seq := t.seq + 1
-	b := append(t.line[:0], `{"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
+	b := beginLine(t.line[:0], seq)
 	b = append(b, body...)
+	b, h := t.endLine(b, 0, &t.prev, sign)
+	t.line = b
+	n, err := t.writeFile(b)
+	if err != nil {
+		return 0, err
+	}
+	t.size += int64(n)
+	t.seq, t.prev = seq, h
+	t.sinceCheckpoint++
+	t.written.Store(seq)
+	t.offerLocked(seq, b[:len(b)-1])
+	return seq, nil
+}
+
+// beginLine appends the start of line seq: `{"seq":N`.
+func beginLine(b []byte, seq uint64) []byte {
+	b = append(b, `{"seq":`...)
+	return strconv.AppendUint(b, seq, 10)
+}
+
+// endLine completes the line begun at b[start:] (its body appended):
+// prev_hash, hash and, when sign is set, the MAC, then the newline. It
+// returns the line's hash.
+func (t *Trail) endLine(b []byte, start int, prev *[32]byte, sign bool) ([]byte, [32]byte) {
 	b = append(b, `,"prev_hash":"`...)
-	b = hex.AppendEncode(b, t.prev[:])
+	b = hex.AppendEncode(b, prev[:])
 	b = append(b, '"', '}')
-	h := chainHash(&t.prev, b)
+	h := chainHash(prev, b[start:])
 	b = append(b[:len(b)-1], hashKey...)
 	b = hex.AppendEncode(b, h[:])
 	b = append(b, '"')
@@ -242,8 +265,12 @@ func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 		b = hex.AppendEncode(b, m[:])
 		b = append(b, '"')
 	}
-	b = append(b, '}', '\n')
-	t.line = b
+	return append(b, '}', '\n'), h
+}
+
+// writeFile appends whole lines to the file in one write. A write that
+// fails is taken back, so that the chain stays intact.
+func (t *Trail) writeFile(b []byte) (int, error) {
 	var n int
 	var err error
 	if t.failWrite != nil {
@@ -253,23 +280,22 @@ func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	}
 	if err != nil {
 		if n > 0 {
-			// Take the partial line back so the chain stays intact.
 			if terr := t.f.Truncate(t.size); terr != nil {
 				t.setBroken(fmt.Errorf("audit: a partial record could not be removed from %s: %w", t.opts.Path, terr))
 			}
 		}
 		return 0, fmt.Errorf("audit: write %s: %w", t.opts.Path, err)
 	}
-	t.size += int64(n)
-	t.seq, t.prev = seq, h
-	t.sinceCheckpoint++
-	t.written.Store(seq)
+	return n, nil
+}
+
+// offerLocked hands a written line (without its newline) to the sinks.
+func (t *Trail) offerLocked(seq uint64, line []byte) {
 	for _, s := range t.sinks {
-		if !s.offer(seq, b[:len(b)-1]) {
+		if !s.offer(seq, line) {
 			t.unstreamed = seq
 		}
 	}
-	return seq, nil
 }
 
 // checkpointLocked writes a signed checkpoint.
