@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,6 +157,12 @@ type Trail struct {
 	ops     chan *opRec // operation records for the writer
 	wdone   chan struct{}
 	// The writer's buffers (under mu).
+	cpath     []byte // Path, NUL-terminated, for pathIsFile
+	hasher    hash.Hash
+	sum       [32]byte
+	batchPrev [32]byte // the chain's head within a batch
+	writes    uint64   // batches written, and the records in them
+	batched   uint64
 	batchBuf  []byte
 	batchEnds []int
 	batchRecs []*opRec
@@ -270,6 +277,7 @@ func Open(o Options) (*Trail, error) {
 	t.scond = sync.NewCond(&t.smu)
 	t.queue, t.posting = make(chan *Record, postQueue), true
 	t.ops, t.wdone = make(chan *opRec, o.QueueSize), make(chan struct{})
+	t.cpath = append([]byte(o.Path), 0)
 	var notes []string
 	var last *lastInfo
 	if line != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -246,6 +247,10 @@ func (t *Trail) writer() {
 	defer close(t.wdone)
 	batch := make([]*opRec, 0, maxBatchRecords)
 	for r := range t.ops {
+		// The first record woke the writer, usually on its sender's
+		// processor, ahead of the requests that are about to queue theirs:
+		// let them run first, so that one write takes them all.
+		runtime.Gosched()
 		batch = append(batch[:0], r)
 		size := len(r.resp) + len(r.reqUID)
 	fill:
@@ -298,7 +303,9 @@ func (t *Trail) writeBatch(batch []*opRec) {
 func (t *Trail) writeOpsLocked(batch []*opRec) error {
 	b := t.batchBuf[:0]
 	ends, recs := t.batchEnds[:0], t.batchRecs[:0]
-	seq, prev, since := t.seq, t.prev, t.sinceCheckpoint
+	seq, since := t.seq, t.sinceCheckpoint
+	prev := &t.batchPrev
+	*prev = t.prev
 	var cpAt time.Time
 	for _, r := range batch {
 		if r.time.IsZero() {
@@ -308,7 +315,7 @@ func (t *Trail) writeOpsLocked(batch []*opRec) error {
 		seq++
 		b = beginLine(b, seq)
 		b = r.appendBody(b)
-		b, prev = t.endLine(b, start, &prev, false)
+		b, *prev = t.endLine(b, start, prev, false)
 		r.seq = seq
 		ends, recs = append(ends, len(b)), append(recs, r)
 		if since++; since >= t.opts.CheckpointInterval {
@@ -318,7 +325,7 @@ func (t *Trail) writeOpsLocked(batch []*opRec) error {
 			cp := Record{Time: cpAt, Kind: KindCheckpoint, Event: EventPeriodic}
 			b = beginLine(b, seq)
 			b = cp.appendBody(b)
-			b, prev = t.endLine(b, start, &prev, true)
+			b, *prev = t.endLine(b, start, prev, true)
 			ends, recs = append(ends, len(b)), append(recs, nil)
 			since = 0
 		}
@@ -336,8 +343,10 @@ func (t *Trail) writeOpsLocked(batch []*opRec) error {
 		return err
 	}
 	first := t.seq + 1
+	t.writes++
+	t.batched += uint64(len(batch))
 	t.size += int64(n)
-	t.seq, t.prev, t.sinceCheckpoint = seq, prev, since
+	t.seq, t.prev, t.sinceCheckpoint = seq, *prev, since
 	t.written.Store(seq)
 	if !cpAt.IsZero() {
 		t.lastCheckpoint = cpAt

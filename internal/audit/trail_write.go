@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -186,9 +187,9 @@ func (t *Trail) setBroken(err error) {
 // records before it as missing, which they are from that file). A file
 // replaced by another is never written to.
 func (t *Trail) checkFileLocked() error {
-	fi, err := os.Stat(t.opts.Path)
+	same, err := t.pathIsFile()
 	if err == nil {
-		if os.SameFile(fi, t.id) {
+		if same {
 			return nil
 		}
 		return fmt.Errorf("audit: %s has been replaced by another file: remove it to let kmipd start a new one", t.opts.Path)
@@ -200,7 +201,7 @@ func (t *Trail) checkFileLocked() error {
 	if err != nil {
 		return fmt.Errorf("audit: %s was removed and cannot be recreated: %w", t.opts.Path, err)
 	}
-	fi, err = f.Stat()
+	fi, err := f.Stat()
 	if err == nil {
 		err = lockFile(f, true)
 	}
@@ -255,17 +256,30 @@ func (t *Trail) endLine(b []byte, start int, prev *[32]byte, sign bool) ([]byte,
 	b = append(b, `,"prev_hash":"`...)
 	b = hex.AppendEncode(b, prev[:])
 	b = append(b, '"', '}')
-	h := chainHash(prev, b[start:])
+	h := t.chainLocked(prev, b[start:])
 	b = append(b[:len(b)-1], hashKey...)
 	b = hex.AppendEncode(b, h[:])
 	b = append(b, '"')
 	if sign {
-		m := checkpointMAC(t.key, &h)
+		hh := h // escapes: only checkpoints pay for it
+		m := checkpointMAC(t.key, &hh)
 		b = append(b, macKey...)
 		b = hex.AppendEncode(b, m[:])
 		b = append(b, '"')
 	}
 	return append(b, '}', '\n'), h
+}
+
+// chainLocked is chainHash with the trail's hasher, which it reuses.
+func (t *Trail) chainLocked(prev *[32]byte, canonical []byte) [32]byte {
+	if t.hasher == nil {
+		t.hasher = sha256.New()
+	}
+	t.hasher.Reset()
+	t.hasher.Write(prev[:])
+	t.hasher.Write(canonical)
+	t.hasher.Sum(t.sum[:0])
+	return t.sum
 }
 
 // writeFile appends whole lines to the file in one write. A write that
