@@ -33,6 +33,9 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 	if a.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("audit.checkpoint_interval %d: want a positive number of records", a.CheckpointInterval))
 	}
+	if a.QueueSize < 0 {
+		errs = append(errs, fmt.Errorf("audit.queue_size %d: want a positive number of records", a.QueueSize))
+	}
 	if a.SyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("audit.sync_interval %v: want a positive duration", time.Duration(a.SyncInterval)))
 	}
@@ -45,6 +48,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 		SyncInterval:       time.Duration(a.SyncInterval),
 		CheckpointInterval: a.CheckpointInterval,
 		CheckpointPeriod:   time.Duration(a.CheckpointPeriod),
+		QueueSize:          a.QueueSize,
 		FailClosed:         a.FailClosed,
 		ReadOnly:           lifecycle.ReadOnly,
 		Sinks:              sinks,

@@ -167,6 +167,9 @@ type Config struct {
 		SyncInterval       Duration `yaml:"sync_interval"`
 		CheckpointInterval int      `yaml:"checkpoint_interval"` // records between signed checkpoints
 		CheckpointPeriod   Duration `yaml:"checkpoint_period"`   // sign pending records at least this often
+		// QueueSize bounds the records waiting for the trail's writer;
+		// when it is full, requests wait (audit.Options.QueueSize).
+		QueueSize int `yaml:"queue_size"`
 
 		// Sinks stream every record to a SIEM too (audit_sinks.go).
 		Sinks []AuditSink `yaml:"sinks,omitempty"`
@@ -237,6 +240,7 @@ func defaultConfig() *Config {
 	// fsync (shared by concurrent requests) on every read.
 	a.Sync, a.SyncInterval = string(audit.SyncInterval), Duration(audit.DefaultSyncInterval)
 	a.CheckpointInterval, a.CheckpointPeriod = audit.DefaultCheckpointInterval, Duration(audit.DefaultCheckpointPeriod)
+	a.QueueSize = audit.DefaultQueueSize
 	return c
 }
 

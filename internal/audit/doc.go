@@ -104,6 +104,16 @@
 // [SyncNone] trade the last moments of the trail on power loss for speed;
 // a crash of kmipd alone never loses a written record.
 //
+// [Wrap] hands each operation's record (a fixed-size value, pooled) to a
+// bounded queue (Options.QueueSize) and waits; the trail's writer
+// goroutine takes every record waiting, formats and chains them in the
+// order they were queued, writes them in one write and, with SyncAlways,
+// fsyncs once, then answers them all. So an operation is answered only
+// once its record is written (durable, with SyncAlways) in every mode, and
+// a kmipd crash loses no record of an answered operation. A full queue
+// makes requests wait; Close writes what is queued before the close
+// checkpoint.
+//
 // A write that fails is taken back (the file is truncated to the last good
 // line), so the chain stays intact; a failed fsync breaks the trail until
 // restart. A trail file that is removed or renamed while kmipd runs is

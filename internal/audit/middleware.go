@@ -77,8 +77,8 @@ func (m *handler) ServeKMIP(c *kmip.Call, w *ttlv.Builder) error { return m.serv
 func (m *batchHandler) ServeKMIP(c *kmip.Call, w *ttlv.Builder) error { return m.serve(c, w, m.b) }
 
 func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
-	rec := newRecord(c)
 	if p, ok := m.batches.Load(c.Batch); ok {
+		rec := newRecord(c)
 		p.(*pending).recs = append(p.(*pending).recs, rec)
 		return m.run(c, w, rec, false)
 	}
@@ -87,14 +87,40 @@ func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
 			return unavailable(err)
 		}
 		if b != nil && !m.readOnly(c.Item.Operation) {
-			return m.serveTx(c, w, b, rec)
+			return m.serveTx(c, w, b, newRecord(c))
 		}
 	}
-	err := m.run(c, w, rec, true)
-	if seq, aerr := m.t.Append(rec); aerr != nil && m.t.opts.FailClosed {
-		m.unstreamed(rec, seq, aerr)
+	// The common path: the record goes to the trail's writer, and the
+	// response waits until it is written.
+	r := newOp(c)
+	err := m.runOp(c, w, r)
+	if seq, aerr := m.t.appendOp(r, m.t.opts.FailClosed); aerr != nil && m.t.opts.FailClosed {
+		if seq > 0 && errors.Is(aerr, ErrSink) {
+			m.supersede(r.record(), seq)
+		}
+		putOp(r)
 		return unavailable(aerr)
 	}
+	putOp(r)
+	return err
+}
+
+// runOp is run for a queued record.
+func (m *handler) runOp(c *kmip.Call, w *ttlv.Builder, r *opRec) error {
+	mark := w.Len()
+	done := false
+	defer func() {
+		if !done {
+			r.generalFailure()
+			m.t.appendOp(r, false)
+		}
+	}()
+	err := m.h.ServeKMIP(c, w)
+	done = true
+	if err == nil && w.Err() != nil {
+		err = kmip.ErrResponseTooLarge
+	}
+	r.outcome(err, w, mark)
 	return err
 }
 

@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,12 @@ type Options struct {
 
 	Sync         SyncMode      // default SyncAlways
 	SyncInterval time.Duration // for SyncInterval; default 1s
+	// QueueSize bounds the operation records handed to the trail's writer
+	// and not yet written (default DefaultQueueSize). The writer writes
+	// what is queued in one write (and with SyncAlways one fsync); an
+	// operation is answered only once its record is written (durable,
+	// with SyncAlways), and waits for room when the queue is full.
+	QueueSize int
 	// CheckpointInterval is the number of records between signed
 	// checkpoints (default 1000); CheckpointPeriod signs pending records
 	// at least this often (default 1m, negative: never). A checkpoint is
@@ -145,6 +152,21 @@ type Trail struct {
 	posting bool         // Post accepts records
 	onClose []func()
 
+	qmu     sync.RWMutex // ops: closed only with qmu held
+	qclosed bool
+	ops     chan *opRec // operation records for the writer
+	wdone   chan struct{}
+	// The writer's buffers (under mu).
+	cpath     []byte // Path, NUL-terminated, for pathIsFile
+	hasher    hash.Hash
+	sum       [32]byte
+	batchPrev [32]byte // the chain's head within a batch
+	writes    uint64   // batches written, and the records in them
+	batched   uint64
+	batchBuf  []byte
+	batchEnds []int
+	batchRecs []*opRec
+
 	kick      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -187,6 +209,12 @@ func Open(o Options) (*Trail, error) {
 	}
 	if o.AnchorPeriod == 0 {
 		o.AnchorPeriod = DefaultAnchorPeriod
+	}
+	switch {
+	case o.QueueSize == 0:
+		o.QueueSize = DefaultQueueSize
+	case o.QueueSize < 0:
+		return nil, fmt.Errorf("audit: queue size %d: want a positive number of records", o.QueueSize)
 	}
 	o.Sinks = append([]SinkOptions(nil), o.Sinks...)
 	for i := range o.Sinks {
@@ -248,6 +276,8 @@ func Open(o Options) (*Trail, error) {
 	}
 	t.scond = sync.NewCond(&t.smu)
 	t.queue, t.posting = make(chan *Record, postQueue), true
+	t.ops, t.wdone = make(chan *opRec, o.QueueSize), make(chan struct{})
+	t.cpath = append([]byte(o.Path), 0)
 	var notes []string
 	var last *lastInfo
 	if line != nil {
@@ -316,6 +346,7 @@ func Open(o Options) (*Trail, error) {
 	}
 	ok = true
 	go t.loop()
+	go t.writer()
 	return t, nil
 }
 
@@ -342,6 +373,14 @@ func (t *Trail) Close() error {
 	for _, fn := range hooks {
 		fn()
 	}
+	// Operations still queued are written before the close checkpoint.
+	t.qmu.Lock()
+	if !t.qclosed {
+		t.qclosed = true
+		close(t.ops)
+	}
+	t.qmu.Unlock()
+	<-t.wdone
 	t.pmu.Lock()
 	t.posting = false
 	t.pmu.Unlock()

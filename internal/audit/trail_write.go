@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -186,9 +187,9 @@ func (t *Trail) setBroken(err error) {
 // records before it as missing, which they are from that file). A file
 // replaced by another is never written to.
 func (t *Trail) checkFileLocked() error {
-	fi, err := os.Stat(t.opts.Path)
+	same, err := t.pathIsFile()
 	if err == nil {
-		if os.SameFile(fi, t.id) {
+		if same {
 			return nil
 		}
 		return fmt.Errorf("audit: %s has been replaced by another file: remove it to let kmipd start a new one", t.opts.Path)
@@ -200,7 +201,7 @@ func (t *Trail) checkFileLocked() error {
 	if err != nil {
 		return fmt.Errorf("audit: %s was removed and cannot be recreated: %w", t.opts.Path, err)
 	}
-	fi, err = f.Stat()
+	fi, err := f.Stat()
 	if err == nil {
 		err = lockFile(f, true)
 	}
@@ -226,24 +227,64 @@ func (t *Trail) checkFileLocked() error {
 // sign is set, the MAC.
 func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	seq := t.seq + 1
-	b := append(t.line[:0], `{"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
+	b := beginLine(t.line[:0], seq)
 	b = append(b, body...)
+	b, h := t.endLine(b, 0, &t.prev, sign)
+	t.line = b
+	n, err := t.writeFile(b)
+	if err != nil {
+		return 0, err
+	}
+	t.size += int64(n)
+	t.seq, t.prev = seq, h
+	t.sinceCheckpoint++
+	t.written.Store(seq)
+	t.offerLocked(seq, b[:len(b)-1])
+	return seq, nil
+}
+
+// beginLine appends the start of line seq: `{"seq":N`.
+func beginLine(b []byte, seq uint64) []byte {
+	b = append(b, `{"seq":`...)
+	return strconv.AppendUint(b, seq, 10)
+}
+
+// endLine completes the line begun at b[start:] (its body appended):
+// prev_hash, hash and, when sign is set, the MAC, then the newline. It
+// returns the line's hash.
+func (t *Trail) endLine(b []byte, start int, prev *[32]byte, sign bool) ([]byte, [32]byte) {
 	b = append(b, `,"prev_hash":"`...)
-	b = hex.AppendEncode(b, t.prev[:])
+	b = hex.AppendEncode(b, prev[:])
 	b = append(b, '"', '}')
-	h := chainHash(&t.prev, b)
+	h := t.chainLocked(prev, b[start:])
 	b = append(b[:len(b)-1], hashKey...)
 	b = hex.AppendEncode(b, h[:])
 	b = append(b, '"')
 	if sign {
-		m := checkpointMAC(t.key, &h)
+		hh := h // escapes: only checkpoints pay for it
+		m := checkpointMAC(t.key, &hh)
 		b = append(b, macKey...)
 		b = hex.AppendEncode(b, m[:])
 		b = append(b, '"')
 	}
-	b = append(b, '}', '\n')
-	t.line = b
+	return append(b, '}', '\n'), h
+}
+
+// chainLocked is chainHash with the trail's hasher, which it reuses.
+func (t *Trail) chainLocked(prev *[32]byte, canonical []byte) [32]byte {
+	if t.hasher == nil {
+		t.hasher = sha256.New()
+	}
+	t.hasher.Reset()
+	t.hasher.Write(prev[:])
+	t.hasher.Write(canonical)
+	t.hasher.Sum(t.sum[:0])
+	return t.sum
+}
+
+// writeFile appends whole lines to the file in one write. A write that
+// fails is taken back, so that the chain stays intact.
+func (t *Trail) writeFile(b []byte) (int, error) {
 	var n int
 	var err error
 	if t.failWrite != nil {
@@ -253,23 +294,22 @@ func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	}
 	if err != nil {
 		if n > 0 {
-			// Take the partial line back so the chain stays intact.
 			if terr := t.f.Truncate(t.size); terr != nil {
 				t.setBroken(fmt.Errorf("audit: a partial record could not be removed from %s: %w", t.opts.Path, terr))
 			}
 		}
 		return 0, fmt.Errorf("audit: write %s: %w", t.opts.Path, err)
 	}
-	t.size += int64(n)
-	t.seq, t.prev = seq, h
-	t.sinceCheckpoint++
-	t.written.Store(seq)
+	return n, nil
+}
+
+// offerLocked hands a written line (without its newline) to the sinks.
+func (t *Trail) offerLocked(seq uint64, line []byte) {
 	for _, s := range t.sinks {
-		if !s.offer(seq, b[:len(b)-1]) {
+		if !s.offer(seq, line) {
 			t.unstreamed = seq
 		}
 	}
-	return seq, nil
 }
 
 // checkpointLocked writes a signed checkpoint.

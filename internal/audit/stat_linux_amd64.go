@@ -1,0 +1,5 @@
+package audit
+
+import "syscall"
+
+const sysFstatat = syscall.SYS_NEWFSTATAT
