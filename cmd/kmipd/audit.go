@@ -43,6 +43,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 	errs = append(errs, err)
 	return audit.Options{
 		Path:               cfg.auditPath(),
+		Node:               cfg.clusterNode(),
 		KeyPath:            cfg.path(a.Key),
 		Sync:               audit.SyncMode(a.Sync),
 		SyncInterval:       time.Duration(a.SyncInterval),

@@ -107,6 +107,28 @@ func TestCluster_SameObjects(t *testing.T) {
 	}
 	cl.a.stop(t)
 	cl.b.stop(t)
+	// Each node keeps its own trail, every line naming the node, each
+	// verifying on its own: a's holds the Creates, b's the Destroys.
+	for node, op := range map[string]string{"a": `"operation":"Create"`, "b": `"operation":"Destroy"`} {
+		trail, err := os.ReadFile(filepath.Join(cl.dir, "nodes", node, "audit", "audit.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(trail)), "\n")
+		for _, l := range lines {
+			if !strings.Contains(l, `"node":"`+node+`"`) {
+				t.Fatalf("node %s's trail has a line without its name: %s", node, l)
+			}
+		}
+		if n := strings.Count(string(trail), op); n < 25 {
+			t.Errorf("node %s's trail records %d %s, want at least 25", node, n, op)
+		}
+		t.Setenv("KMIPD_STORE", etcdStore(cl.etcd))
+		t.Setenv("KMIPD_NODE", node)
+		if out, err := runCLI("audit", "verify", "--dir", cl.dir); err != nil {
+			t.Errorf("kmipd audit verify of node %s's trail: %v\n%s", node, err, out)
+		}
+	}
 }
 
 // failoverRecord is what TestCluster_Failover measured.

@@ -130,6 +130,15 @@ func (c *Config) validateStore() []error {
 	return errs
 }
 
+// clusterNode is this node's name when it shares an etcd store with others,
+// "" with a bbolt store: the audit trail then names the node on each line.
+func (c *Config) clusterNode() string {
+	if loc, err := parseStoreLocation(c.Store); err == nil && loc.etcd {
+		return c.nodeName()
+	}
+	return ""
+}
+
 // storePath is the bbolt store file ("" for an etcd store).
 func (c *Config) storePath() string {
 	loc, err := parseStoreLocation(c.Store)

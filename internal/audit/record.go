@@ -47,9 +47,10 @@ const maxUIDs = 256
 // Record is one line of the trail. Operation records hold who did what to
 // which object and with what result, never key material or payload bytes.
 type Record struct {
-	Seq  uint64    `json:"seq"`  // line number in the chain, from 1
-	Time time.Time `json:"time"` // when the request was received (UTC)
-	Kind string    `json:"kind"` // KindOp, KindCheckpoint or KindEvent
+	Seq  uint64    `json:"seq"`            // line number in the chain, from 1
+	Node string    `json:"node,omitempty"` // the cluster node that wrote the line (Options.Node)
+	Time time.Time `json:"time"`           // when the request was received (UTC)
+	Kind string    `json:"kind"`           // KindOp, KindCheckpoint or KindEvent
 
 	Identity    string `json:"identity,omitempty"`    // client certificate subject CN
 	Fingerprint string `json:"fingerprint,omitempty"` // SHA-256 of the client certificate, hex

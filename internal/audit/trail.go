@@ -60,6 +60,10 @@ type Options struct {
 	// when there is nothing to accept.
 	AcceptTruncation string
 
+	// Node names the server writing the trail among the nodes of a
+	// cluster; every line then carries it ("node"), inside the hash chain.
+	Node string
+
 	Sync         SyncMode      // default SyncAlways
 	SyncInterval time.Duration // for SyncInterval; default 1s
 	// QueueSize bounds the operation records handed to the trail's writer
@@ -111,9 +115,12 @@ var (
 // Its methods are safe for concurrent use.
 type Trail struct {
 	opts Options
-	key  []byte
-	log  zerolog.Logger
-	now  func() time.Time
+	// nodeField is `,"node":"NAME"` when Options.Node is set: every line
+	// then says which node of a cluster wrote it.
+	nodeField []byte
+	key       []byte
+	log       zerolog.Logger
+	now       func() time.Time
 
 	mu              sync.Mutex // orders lines: everything below up to written
 	f               *os.File
@@ -278,6 +285,9 @@ func Open(o Options) (*Trail, error) {
 	t.queue, t.posting = make(chan *Record, postQueue), true
 	t.ops, t.wdone = make(chan *opRec, o.QueueSize), make(chan struct{})
 	t.cpath = append([]byte(o.Path), 0)
+	if o.Node != "" {
+		t.nodeField = appendString(append([]byte(nil), `,"node":`...), o.Node)
+	}
 	var notes []string
 	var last *lastInfo
 	if line != nil {

@@ -313,7 +313,7 @@ func (t *Trail) writeOpsLocked(batch []*opRec) error {
 		}
 		start := len(b)
 		seq++
-		b = beginLine(b, seq)
+		b = t.beginLine(b, seq)
 		b = r.appendBody(b)
 		b, *prev = t.endLine(b, start, prev, false)
 		r.seq = seq
@@ -323,7 +323,7 @@ func (t *Trail) writeOpsLocked(batch []*opRec) error {
 			seq++
 			cpAt = t.now()
 			cp := Record{Time: cpAt, Kind: KindCheckpoint, Event: EventPeriodic}
-			b = beginLine(b, seq)
+			b = t.beginLine(b, seq)
 			b = cp.appendBody(b)
 			b, *prev = t.endLine(b, start, prev, true)
 			ends, recs = append(ends, len(b)), append(recs, nil)

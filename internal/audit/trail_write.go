@@ -227,7 +227,7 @@ func (t *Trail) checkFileLocked() error {
 // sign is set, the MAC.
 func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	seq := t.seq + 1
-	b := beginLine(t.line[:0], seq)
+	b := t.beginLine(t.line[:0], seq)
 	b = append(b, body...)
 	b, h := t.endLine(b, 0, &t.prev, sign)
 	t.line = b
@@ -243,10 +243,12 @@ func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 	return seq, nil
 }
 
-// beginLine appends the start of line seq: `{"seq":N`.
-func beginLine(b []byte, seq uint64) []byte {
+// beginLine appends the start of line seq: `{"seq":N`, then the node
+// writing the trail when there is one.
+func (t *Trail) beginLine(b []byte, seq uint64) []byte {
 	b = append(b, `{"seq":`...)
-	return strconv.AppendUint(b, seq, 10)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, t.nodeField...)
 }
 
 // endLine completes the line begun at b[start:] (its body appended):
