@@ -1,0 +1,205 @@
+package lifecycle_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"testing"
+
+	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/ttlv"
+)
+
+// The asymmetric paths through the whole engine: Sign, Signature Verify
+// and Get of Private and Public Keys, as clients use them. Keys are
+// registered as Go marshals them (PKCS#8, SubjectPublicKeyInfo); the
+// signatures Verify checks are made by Go, not by the server.
+
+// asymKey is one registered key pair and Go's own copy of it.
+type asymKey struct {
+	name       string
+	alg        kmip.CryptographicAlgorithm
+	bits       int32
+	priv       crypto.Signer
+	privID     string
+	pubID      string
+	params     []fld // the request's Cryptographic Parameters
+	hash       crypto.Hash
+	pss        bool
+	digestSign bool // Go signs the SHA-256 digest (false: the message)
+}
+
+var asymBenchKeys = struct {
+	rsa *rsa.PrivateKey
+	ec  *ecdsa.PrivateKey
+	ed  ed25519.PrivateKey
+}{}
+
+// benchKeys returns the benchmarked key pairs, registered in e. The RSA key
+// is generated once per process: 2048-bit generation takes a while.
+func benchKeys(tb testing.TB, e *engine) []*asymKey {
+	tb.Helper()
+	if asymBenchKeys.rsa == nil {
+		var err error
+		if asymBenchKeys.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			tb.Fatal(err)
+		}
+		if asymBenchKeys.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			tb.Fatal(err)
+		}
+		if _, asymBenchKeys.ed, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sha := fHash(kmip.HashingAlgorithmSHA_256)
+	keys := []*asymKey{
+		{name: "ECDSA-P256", alg: kmip.CryptographicAlgorithmECDSA, bits: 256, priv: asymBenchKeys.ec,
+			params: []fld{sha}, hash: crypto.SHA256, digestSign: true},
+		{name: "RSA2048-PKCS1v15", alg: kmip.CryptographicAlgorithmRSA, bits: 2048, priv: asymBenchKeys.rsa,
+			params: []fld{fPad(kmip.PaddingMethodPKCS1V1_5), sha}, hash: crypto.SHA256, digestSign: true},
+		{name: "RSA2048-PSS", alg: kmip.CryptographicAlgorithmRSA, bits: 2048, priv: asymBenchKeys.rsa,
+			params: []fld{fPad(kmip.PaddingMethodPSS), sha, fMGF1(kmip.HashingAlgorithmSHA_256), fSaltLen(32)},
+			hash:   crypto.SHA256, pss: true, digestSign: true},
+		{name: "Ed25519", alg: kmip.CryptographicAlgorithmEd25519, bits: 256, priv: asymBenchKeys.ed},
+	}
+	for _, k := range keys {
+		der, err := x509.MarshalPKCS8PrivateKey(k.priv)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		spki, err := x509.MarshalPKIXPublicKey(k.priv.Public())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mask := kmip.CryptographicUsageMaskSign
+		k.privID = engineKey(tb, e, kmip.ObjectTypePrivateKey, mask, asymObject(ttlv.TagPrivateKey, kmip.KeyFormatTypePKCS_8, k.alg, k.bits, der))
+		k.pubID = engineKey(tb, e, kmip.ObjectTypePublicKey, kmip.CryptographicUsageMaskVerify, asymObject(ttlv.TagPublicKey, kmip.KeyFormatTypeX_509, k.alg, k.bits, spki))
+	}
+	return keys
+}
+
+func asymObject(tag ttlv.Tag, f kmip.KeyFormatType, alg kmip.CryptographicAlgorithm, bits int32, der []byte) func(w *ttlv.Builder) {
+	return func(w *ttlv.Builder) {
+		w.Begin(tag)
+		w.Begin(ttlv.TagKeyBlock)
+		w.AddEnum(ttlv.TagKeyFormatType, uint32(f))
+		w.Begin(ttlv.TagKeyValue)
+		w.AddBytes(ttlv.TagKeyMaterial, der)
+		w.End()
+		w.AddEnum(ttlv.TagCryptographicAlgorithm, uint32(alg))
+		w.AddInt32(ttlv.TagCryptographicLength, bits)
+		w.End()
+		w.End()
+	}
+}
+
+// goSign signs data with Go's copy of the key, as k's parameters say.
+func (k *asymKey) goSign(tb testing.TB, data []byte) []byte {
+	tb.Helper()
+	var sig []byte
+	var err error
+	switch {
+	case k.pss:
+		d := sha256.Sum256(data)
+		sig, err = rsa.SignPSS(rand.Reader, k.priv.(*rsa.PrivateKey), crypto.SHA256, d[:], &rsa.PSSOptions{SaltLength: 32})
+	case k.digestSign:
+		d := sha256.Sum256(data)
+		sig, err = k.priv.Sign(rand.Reader, d[:], crypto.SHA256)
+	default:
+		sig, err = k.priv.Sign(rand.Reader, data, crypto.Hash(0))
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sig
+}
+
+// asymRequests returns the Sign and Signature Verify requests of k, each
+// checked once to succeed (and Verify to answer Valid).
+func asymRequests(tb testing.TB, e *engine, k *asymKey) (sign, verify []byte) {
+	tb.Helper()
+	data := randBytes(64)
+	sign = engineRequest(tb, kmip.OperationSign, pl(fUID(k.privID), fParams(k.params...), fData(data)))
+	verify = engineRequest(tb, kmip.OperationSignatureVerify, pl(fUID(k.pubID), fParams(k.params...), fData(data), fSig(k.goSign(tb, data))))
+	checkEngine(tb, e, sign)
+	var r kmip.Response
+	if err := r.Parse(e.srv.Handle(e.sess, verify), kmip.Limits{}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := r.Items[0].Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if v, ok := r.Items[0].Payload.Find(ttlv.TagValidityIndicator); !ok || kmip.ValidityIndicator(v.Uint32()) != kmip.ValidityIndicatorValid {
+		tb.Fatalf("%s: Signature Verify of Go's signature is not Valid", k.name)
+	}
+	return sign, verify
+}
+
+// getKeyCase is a Get of one key in one Key Format Type.
+type getKeyCase struct {
+	name    string
+	private bool
+	key     string // asymKey name
+	format  kmip.KeyFormatType
+}
+
+var getKeyCases = []getKeyCase{
+	{"RSA2048-private-PKCS1", true, "RSA2048-PKCS1v15", kmip.KeyFormatTypePKCS_1},
+	{"RSA2048-private-PKCS8", true, "RSA2048-PKCS1v15", kmip.KeyFormatTypePKCS_8},
+	{"RSA2048-private-Transparent", true, "RSA2048-PKCS1v15", kmip.KeyFormatTypeTransparentRSAPrivateKey},
+	{"RSA2048-public-SPKI", false, "RSA2048-PKCS1v15", kmip.KeyFormatTypeX_509},
+	{"RSA2048-public-PKCS1", false, "RSA2048-PKCS1v15", kmip.KeyFormatTypePKCS_1},
+	{"ECDSA-P256-private-PKCS8", true, "ECDSA-P256", kmip.KeyFormatTypePKCS_8},
+	{"ECDSA-P256-private-Transparent", true, "ECDSA-P256", kmip.KeyFormatTypeTransparentECPrivateKey},
+	{"ECDSA-P256-public-SPKI", false, "ECDSA-P256", kmip.KeyFormatTypeX_509},
+	{"Ed25519-private-PKCS8", true, "Ed25519", kmip.KeyFormatTypePKCS_8},
+	{"Ed25519-public-SPKI", false, "Ed25519", kmip.KeyFormatTypeX_509},
+}
+
+// getKeyRequest returns c's Get request, checked once to succeed.
+func getKeyRequest(tb testing.TB, e *engine, keys []*asymKey, c getKeyCase) []byte {
+	tb.Helper()
+	for _, k := range keys {
+		if k.name != c.key {
+			continue
+		}
+		id := k.pubID
+		if c.private {
+			id = k.privID
+		}
+		msg := engineRequest(tb, kmip.OperationGet, pl(fUID(id), fEnum(ttlv.TagKeyFormatType, uint32(c.format))))
+		checkEngine(tb, e, msg)
+		return msg
+	}
+	tb.Fatalf("no key %s", c.key)
+	return nil
+}
+
+func runEngine(b *testing.B, e *engine, msg []byte) {
+	b.ReportAllocs()
+	for b.Loop() {
+		e.srv.Handle(e.sess, msg)
+	}
+}
+
+// BenchmarkServeAsym measures single-part Sign and Signature Verify of 64
+// bytes, and Get of Private and Public Keys in the formats clients ask
+// for, through the whole engine.
+func BenchmarkServeAsym(b *testing.B) {
+	e := newEngine(b)
+	keys := benchKeys(b, e)
+	for _, k := range keys {
+		sign, verify := asymRequests(b, e, k)
+		b.Run("Sign/"+k.name, func(b *testing.B) { runEngine(b, e, sign) })
+		b.Run("Verify/"+k.name, func(b *testing.B) { runEngine(b, e, verify) })
+	}
+	for _, c := range getKeyCases {
+		msg := getKeyRequest(b, e, keys, c)
+		b.Run("Get/"+c.name, func(b *testing.B) { runEngine(b, e, msg) })
+	}
+}
