@@ -203,3 +203,63 @@ func BenchmarkServeAsym(b *testing.B) {
 		b.Run("Get/"+c.name, func(b *testing.B) { runEngine(b, e, msg) })
 	}
 }
+
+// TestSign_ParsedKeyFollowsTheObject checks that the parsed key kept for a
+// cached private key is dropped when the object changes: after Import
+// with Replace Existing puts another key under the same identifier, Sign
+// uses the new key.
+func TestSign_ParsedKeyFollowsTheObject(t *testing.T) {
+	e := newEnv(t)
+	c := e.srv.Dial(t, "alice", kmip.V2_0)
+	ka, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("which key signs")
+	digest := sha256.Sum256(msg)
+	sign := func(id string) []byte {
+		t.Helper()
+		return out(must(t, c, kmip.OperationSign, fUID(id), fParams(fHash(kmip.HashingAlgorithmSHA_256)), fData(msg)), ttlv.TagSignatureData)
+	}
+	a := regAsym(t, c, ka, true, signMask)
+	for range 2 { // parsed, then from the cache
+		if sig := sign(a); !ecdsa.VerifyASN1(&ka.PublicKey, digest[:], sig) {
+			t.Fatal("Sign did not use the registered key")
+		}
+	}
+	b := regAsym(t, c, kb, true, signMask)
+	x, err := ieExport(t, c, byID(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B's attributes but its identifier.
+	attrs := ttlv.NewBuilder(nil)
+	attrs.Begin(ttlv.TagAttributes)
+	for _, at := range x.attrs {
+		if at.Tag != ttlv.TagUniqueIdentifier {
+			attrs.AddRaw(at.Raw)
+		}
+	}
+	attrs.End()
+	raw, err := attrs.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ieImport(t, c, a, kmip.ObjectTypePrivateKey, &ieTrue, 0, raw, x.obj.Raw); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	sig := sign(a)
+	if ecdsa.VerifyASN1(&ka.PublicKey, digest[:], sig) || !ecdsa.VerifyASN1(&kb.PublicKey, digest[:], sig) {
+		t.Fatal("after the import, Sign still used the replaced key")
+	}
+	if _, err := do(t, c, kmip.OperationRevoke, pl(fUID(a), fRevocation(kmip.RevocationReasonCodeKeyCompromise))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := do(t, c, kmip.OperationSign, pl(fUID(a), fParams(fHash(kmip.HashingAlgorithmSHA_256)), fData(msg))); err == nil {
+		t.Fatal("Sign with a compromised key succeeded")
+	}
+}

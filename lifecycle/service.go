@@ -54,6 +54,9 @@ type Config struct {
 	// Zero means DefaultMaxAttributeSize and DefaultMaxAttributes.
 	MaxAttributeSize int
 	MaxAttributes    int
+	// ParsedKeys bounds the asymmetric keys kept parsed beside the object
+	// cache (asymkey.go); zero means DefaultParsedKeys.
+	ParsedKeys int
 	// Certify, when set, makes kmipd a certificate authority: Certify and
 	// Re-certify are served only with it (certify.go).
 	Certify *CertifyPolicy
@@ -118,10 +121,18 @@ func (s *Service) HSMKeysUsedInGo() uint64 { return s.hsmInGo.Load() }
 // cacheSize bounds the decoded objects kept in memory.
 const cacheSize = 100_000
 
+// DefaultParsedKeys is Config.ParsedKeys when zero: a parsed RSA-4096 key
+// takes about 10 KiB.
+const DefaultParsedKeys = 10_000
+
 // NewService returns a Service with the operations of the operation table
 // (operations.go) registered.
 func NewService(cfg Config) *Service {
-	s := &Service{cfg: cfg, cache: newObjectCache(cacheSize), tickets: cfg.Tickets}
+	parsed := cfg.ParsedKeys
+	if parsed == 0 {
+		parsed = DefaultParsedKeys
+	}
+	s := &Service{cfg: cfg, cache: newObjectCache(cacheSize, parsed), tickets: cfg.Tickets}
 	if s.tickets == nil {
 		s.tickets = authn.NewTickets(authn.TicketOptions{})
 	}

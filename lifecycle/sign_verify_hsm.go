@@ -64,7 +64,8 @@ func (s *Service) signHSM(ctx context.Context, o *objects.Object, p *kmip.Crypto
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.signHSMWith(ctx, o, &su, su.digestOf(msg, digested))
+	var d digestBuf
+	sig, err := s.signHSMWith(ctx, o, &su, su.digestOf(&d, msg, digested))
 	if err != nil {
 		return nil, err
 	}
