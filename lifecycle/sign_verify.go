@@ -12,6 +12,7 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"errors"
+	"sync"
 
 	"github.com/kmipd/kmipd/internal/secp256k1"
 	"github.com/kmipd/kmipd/kmip"
@@ -265,8 +266,11 @@ func splitSignatureAlgorithm(d kmip.DigitalSignatureAlgorithm) (kmip.Cryptograph
 	return 0, 0, 0, false
 }
 
-// digestBuf holds a digest, so that the SHA-2 hashes need no allocation.
+// digestBuf holds a digest, so that the SHA-2 hashes need no allocation;
+// it escapes into crypto/ecdsa and crypto/rsa, hence the pool.
 type digestBuf [64]byte
+
+var digestPool = sync.Pool{New: func() any { return new(digestBuf) }}
 
 // digestOf returns what the scheme signs: the Digested Data as given, the
 // hash of the Data (in d), or the Data itself (pure Ed25519, or no hash).
@@ -303,6 +307,9 @@ func (su *sigSetup) sign(k crypto.Signer, digest []byte) ([]byte, error) {
 		}
 		return k.Sign(rand.Reader, digest, su.hash) // secp256k1
 	case sigEd25519:
+		if ek, ok := k.(ed25519.PrivateKey); ok && su.hash == 0 {
+			return ed25519.Sign(ek, digest), nil // pure Ed25519, without the Options
+		}
 		return k.Sign(nil, digest, &ed25519.Options{Hash: su.hash})
 	}
 	return nil, errUnsupportedParams("unsupported signature scheme")
@@ -321,6 +328,9 @@ func (su *sigSetup) verify(pub crypto.PublicKey, digest, sig []byte) bool {
 		}
 		return ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest, sig)
 	case sigEd25519:
+		if su.hash == 0 {
+			return ed25519.Verify(pub.(ed25519.PublicKey), digest, sig)
+		}
 		return ed25519.VerifyWithOptions(pub.(ed25519.PublicKey), digest, sig, &ed25519.Options{Hash: su.hash}) == nil
 	}
 	return false
@@ -405,8 +415,9 @@ func (s *Service) signWith(ctx context.Context, w *ttlv.Builder, o *objects.Obje
 			return err
 		}
 	}
-	var d digestBuf
-	sig, err := su.sign(k.priv, su.digestOf(&d, msg, digested))
+	d := digestPool.Get().(*digestBuf)
+	defer digestPool.Put(d)
+	sig, err := su.sign(k.priv, su.digestOf(d, msg, digested))
 	if err != nil {
 		return errCrypto("signing failed: %v", err)
 	}
@@ -464,8 +475,9 @@ func (s *Service) verifyWith(ctx context.Context, o *objects.Object, p *kmip.Cry
 	if err != nil {
 		return false, err
 	}
-	var d digestBuf
-	return su.verify(k.pub, su.digestOf(&d, msg, digested), sig), nil
+	d := digestPool.Get().(*digestBuf)
+	defer digestPool.Put(d)
+	return su.verify(k.pub, su.digestOf(d, msg, digested), sig), nil
 }
 
 func writeValidity(w *ttlv.Builder, valid bool) {
