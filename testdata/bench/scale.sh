@@ -9,15 +9,17 @@
 #   SCALE_BUDGET=60s     at most this long per operation
 #   SCALE_NO_BUILD=1     use bin/kmipd and bin/kmipctl as they are
 #   SCALE_DIR=DIR        where the stores go (default: a new directory in $TMPDIR)
+#   SCALE_KEEP=1         keep the filled stores (and say where) instead of removing them
 #
 # For each N: a fresh `kmipd init`, `kmipd dev fill --count N` (kmipd's own
 # Create, 1000 per store transaction: 128-bit AES keys named scale-i, with
 # the custom attribute x-scale-group shared by 10 keys), then `kmipd serve`
 # and testdata/bench/scaleprobe over one connection. It reports the fill
 # time, the file size per key, the time from starting `kmipd serve` to its
-# first answer, the server's RSS (/proc/PID/status) once ready and after the
-# probe, and the p50/p99 of each operation; then removes the store (1M keys
-# take about 2 GB). Everything it started is stopped on exit.
+# first answer, the server's RSS (/proc/PID/status: RssAnon, the heap and
+# stacks, and RssFile, mostly the store file's pages bbolt maps) once ready
+# and after the probe, and the p50/p99 of each operation; then removes the
+# store (1M keys take about 2 GB). Everything it started is stopped on exit.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -53,7 +55,11 @@ stop_kmipd() {
 }
 cleanup() {
   stop_kmipd
-  rm -rf "$work"
+  if [ -n "${SCALE_KEEP:-}" ]; then
+    echo "scale: stores kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -95,18 +101,21 @@ for n in "${sizes[@]}"; do
     tail -20 "$work/serve-$n.log" >&2
     exit 1
   fi
-  rss_ready=$(rss_kb "$kmipd_pid" VmRSS)
+  anon_ready=$(rss_kb "$kmipd_pid" RssAnon)
+  file_ready=$(rss_kb "$kmipd_pid" RssFile)
   echo "scale: probing $n keys" >&2
   "$work/scaleprobe" --server "127.0.0.1:$port" --ca "$pki/ca.crt" --cert "$pki/client.crt" --key "$pki/client.key" \
     --count "$n" --reads "$reads" --writes "$writes" --budget "$budget" >"$work/probe-$n.json"
-  rss_after=$(rss_kb "$kmipd_pid" VmRSS)
+  anon_after=$(rss_kb "$kmipd_pid" RssAnon)
+  file_after=$(rss_kb "$kmipd_pid" RssFile)
   rss_peak=$(rss_kb "$kmipd_pid" VmHWM)
   stop_kmipd
   cat >"$work/meta-$n.json" <<JSON
 {"n": $n, "fill_s": $(awk "BEGIN { print $t1 - $t0 }"), "file_bytes": $size, "open_s": $(awk "BEGIN { print $ready - $s0 }"),
- "rss_ready_kb": $rss_ready, "rss_after_kb": $rss_after, "rss_peak_kb": $rss_peak}
+ "anon_ready_kb": $anon_ready, "file_ready_kb": $file_ready, "anon_after_kb": $anon_after,
+ "file_after_kb": $file_after, "rss_peak_kb": $rss_peak}
 JSON
-  rm -rf "$dir"
+  [ -n "${SCALE_KEEP:-}" ] || rm -rf "$dir"
 done
 
 /usr/bin/python3 - "$work" "${sizes[@]}" <<'PY'
@@ -134,8 +143,10 @@ row("fill (kmipd dev fill)", lambda n: f"{meta[n]['fill_s']:.1f} s ({int(n) / me
 row("store file", lambda n: f"{meta[n]['file_bytes'] / 2**20:,.0f} MiB")
 row("file size per key", lambda n: f"{meta[n]['file_bytes'] / int(n):,.0f} B")
 row("open: serve start to first answer", lambda n: f"{meta[n]['open_s'] * 1000:,.0f} ms")
-row("server RSS when ready", lambda n: f"{meta[n]['rss_ready_kb'] / 1024:,.0f} MiB")
-row("server RSS after the probe (peak)", lambda n: f"{meta[n]['rss_after_kb'] / 1024:,.0f} MiB ({meta[n]['rss_peak_kb'] / 1024:,.0f})")
+mib = lambda kb: f"{kb / 1024:,.0f}"
+row("server RSS when ready: anonymous + file MiB", lambda n: f"{mib(meta[n]['anon_ready_kb'])} + {mib(meta[n]['file_ready_kb'])}")
+row("server RSS after the probe: anonymous + file MiB (peak RSS)",
+    lambda n: f"{mib(meta[n]['anon_after_kb'])} + {mib(meta[n]['file_after_kb'])} ({mib(meta[n]['rss_peak_kb'])})")
 ops = ["Get (first)", "Get (again)", "Locate by Name", "Locate by attribute", "Create", "Destroy"]
 for op in ops:
     def cell(n, op=op):
