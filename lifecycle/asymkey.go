@@ -23,7 +23,7 @@ import (
 //
 // The parsed private key stays in memory while its entry lives, like the
 // sealed blob beside it but in the clear: Go cannot wipe a crypto.Signer,
-// and the entry is bounded by the cache size (Config.CacheSize).
+// and Config.ParsedKeys bounds how many are kept.
 
 // parsedKey is the key of an asymmetric object.
 type parsedKey struct {

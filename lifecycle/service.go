@@ -122,7 +122,7 @@ func (s *Service) HSMKeysUsedInGo() uint64 { return s.hsmInGo.Load() }
 const cacheSize = 100_000
 
 // DefaultParsedKeys is Config.ParsedKeys when zero: a parsed RSA-4096 key
-// takes about 10 KiB.
+// takes about 7 KiB of heap, RSA-2048 4.5 KiB, P-256 under 1 KiB.
 const DefaultParsedKeys = 10_000
 
 // NewService returns a Service with the operations of the operation table
