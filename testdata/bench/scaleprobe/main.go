@@ -104,7 +104,7 @@ func run(server, caFile, certFile, keyFile string, count, reads, writes int, bud
 		}
 		found := ids(p)
 		if len(found) != 1 {
-			return fmt.Errorf("Locate by Name of key %d found %d keys, want 1", i, len(found))
+			return fmt.Errorf("locate by Name of key %d found %d keys, want 1", i, len(found))
 		}
 		// A key's first Get also persists Fresh = false (KMIP 2.0 §4.24):
 		// a store write. The second is a read, usually from the cache.
@@ -126,7 +126,7 @@ func run(server, caFile, certFile, keyFile string, count, reads, writes int, bud
 		}
 		want := min(objs.GroupSize, count-i/objs.GroupSize*objs.GroupSize)
 		if got := len(ids(p)); got != want {
-			return fmt.Errorf("Locate by attribute of key %d's group found %d keys, want %d", i, got, want)
+			return fmt.Errorf("locate by attribute of key %d's group found %d keys, want %d", i, got, want)
 		}
 	}
 	// New keys, numbered after the filled ones and named apart from them.
