@@ -1,14 +1,10 @@
 package lifecycle
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
-	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/kmipd/kmipd/internal/keyform"
 	"github.com/kmipd/kmipd/kmip"
@@ -152,10 +148,26 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		writePKCS12(c, w, o, pfx)
 		return nil
 	}
-	if der, ok := derMaterial(o, material, format); ok && ws == nil {
-		s.clearFresh(c, o)
-		writeObject(w, o, der, nil, format)
-		return nil
+	if ws == nil {
+		if der, ok := derMaterial(o, material, format); ok {
+			s.clearFresh(c, o)
+			writeObject(w, o, der, nil, format)
+			return nil
+		}
+		if format == kmip.KeyFormatTypeTransparentRSAPrivateKey || format == kmip.KeyFormatTypeTransparentRSAPublicKey {
+			scratch := getScratch()
+			km, ok := transparentRSA(o, material, format, (*scratch)[:0])
+			if ok {
+				s.clearFresh(c, o)
+				writeObject(w, o, material, km, format)
+				clear(km)
+			}
+			clear((*scratch)[:cap(*scratch)]) // it may hold private key material
+			scratchPool.Put(scratch)
+			if ok {
+				return nil
+			}
+		}
 	}
 	// An asymmetric key is converted before anything changes, so that a
 	// format it cannot take fails the Get without side effects.
@@ -314,52 +326,6 @@ func keyMaterialItem(o *objects.Object, material []byte, format kmip.KeyFormatTy
 	}
 	item, _, err := k.MaterialIn(format)
 	return item, err
-}
-
-// rsaOID is the DER of the rsaEncryption object identifier (RFC 8017).
-var rsaOID = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01}
-
-// derMaterial returns, without parsing or copying, the Key Material of an
-// asymmetric key in a DER format that is part of what kmipd stores: the
-// stored PKCS#8 or SubjectPublicKeyInfo itself, or the PKCS#1 encoding an
-// RSA key's holds. ok is false for other formats and keys, which
-// keyMaterialItem converts.
-func derMaterial(o *objects.Object, material []byte, format kmip.KeyFormatType) (der []byte, ok bool) {
-	if !asymmetric(o) {
-		return nil, false
-	}
-	if format == o.KeyFormat {
-		return material, true
-	}
-	if format != kmip.KeyFormatTypePKCS_1 {
-		return nil, false
-	}
-	// PrivateKeyInfo ::= SEQUENCE { version, AlgorithmIdentifier, OCTET STRING, ... };
-	// SubjectPublicKeyInfo ::= SEQUENCE { AlgorithmIdentifier, BIT STRING }.
-	in := cryptobyte.String(material)
-	var seq, algo, oid cryptobyte.String
-	if !in.ReadASN1(&seq, casn1.SEQUENCE) || !in.Empty() {
-		return nil, false
-	}
-	private := o.Type == kmip.ObjectTypePrivateKey
-	if private && !seq.SkipASN1(casn1.INTEGER) {
-		return nil, false
-	}
-	if !seq.ReadASN1(&algo, casn1.SEQUENCE) || !algo.ReadASN1Element(&oid, casn1.OBJECT_IDENTIFIER) || !bytes.Equal(oid, rsaOID) {
-		return nil, false
-	}
-	if private {
-		var inner cryptobyte.String
-		if !seq.ReadASN1(&inner, casn1.OCTET_STRING) || len(inner) == 0 {
-			return nil, false
-		}
-		return inner, true
-	}
-	var bits []byte
-	if !seq.ReadASN1BitStringAsBytes(&bits) || !seq.Empty() || len(bits) == 0 {
-		return nil, false
-	}
-	return bits, true
 }
 
 // writeObject writes Object Type, Unique Identifier and the object: its
