@@ -24,15 +24,29 @@ type objectCache struct {
 	gen uint64
 	m   map[string]cacheEntry
 	max int
+	// maxKeys bounds the entries with a keySlot, nkeys counts them: a
+	// parsed RSA key weighs kilobytes.
+	maxKeys, nkeys int
 }
 
 type cacheEntry struct {
 	obj   *objects.Object
-	until int64 // unix seconds from which the entry is stale; 0: never
+	until int64    // unix seconds from which the entry is stale; 0: never
+	keys  *keySlot // an asymmetric key's parsed key (asymkey.go), else nil
 }
 
-func newObjectCache(max int) *objectCache {
-	return &objectCache{m: make(map[string]cacheEntry), max: max}
+func newObjectCache(max, maxKeys int) *objectCache {
+	return &objectCache{m: make(map[string]cacheEntry), max: max, maxKeys: maxKeys}
+}
+
+// drop deletes the entry of id; c.mu is held.
+func (c *objectCache) drop(id string) {
+	if e, ok := c.m[id]; ok {
+		if e.keys != nil {
+			c.nkeys--
+		}
+		delete(c.m, id)
+	}
 }
 
 // get returns the cached object named by id, valid at now.
@@ -64,11 +78,29 @@ func (c *objectCache) put(o *objects.Object, gen uint64, now int64) {
 	if len(c.m) >= c.max {
 		// Drop an arbitrary entry: Go's map iteration order is random.
 		for k := range c.m {
-			delete(c.m, k)
+			c.drop(k)
 			break
 		}
 	}
-	c.m[o.ID] = cacheEntry{obj: o, until: until}
+	c.drop(o.ID)
+	e := cacheEntry{obj: o, until: until}
+	if c.nkeys < c.maxKeys && cachesKey(o) {
+		e.keys = new(keySlot)
+		c.nkeys++
+	}
+	c.m[o.ID] = e
+}
+
+// keySlot returns the parsed-key slot of o if o is the cached version of
+// its object, else nil: a slot never outlives the version it was made for.
+func (c *objectCache) keySlot(o *objects.Object) *keySlot {
+	c.mu.Lock()
+	e, ok := c.m[o.ID]
+	c.mu.Unlock()
+	if !ok || e.obj != o {
+		return nil
+	}
+	return e.keys
 }
 
 func (c *objectCache) invalidate(ids ...string) {
@@ -76,7 +108,7 @@ func (c *objectCache) invalidate(ids ...string) {
 	defer c.mu.Unlock()
 	c.gen++
 	for _, id := range ids {
-		delete(c.m, id)
+		c.drop(id)
 	}
 }
 
@@ -85,6 +117,7 @@ func (c *objectCache) clear() {
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.m)
+	c.nkeys = 0
 }
 
 // expiry is the first future date at which the object's state changes by

@@ -72,13 +72,13 @@ func (s *Service) rsaCipher(c *kmip.Call, w *ttlv.Builder, o *objects.Object, p 
 // rsaCipherGo is rsaCipher in Go, with the key material.
 func (s *Service) rsaCipherGo(c *kmip.Call, o *objects.Object, pad kmip.PaddingMethod, oaep *rsa.OAEPOptions, data []byte, encrypt bool) ([]byte, error) {
 	var out []byte
-	err := s.withMaterial(c.Context(), o, func(material []byte) error {
+	k, err := s.asymKey(c.Context(), o)
+	if err != nil {
+		return nil, err
+	}
+	err = func() error {
 		if encrypt {
-			k, err := parsePublicKey(o, material)
-			if err != nil {
-				return err
-			}
-			pub, ok := k.(*rsa.PublicKey)
+			pub, ok := k.pub.(*rsa.PublicKey)
 			if !ok {
 				return errBadParams("not an RSA key")
 			}
@@ -98,13 +98,9 @@ func (s *Service) rsaCipherGo(c *kmip.Call, o *objects.Object, pad kmip.PaddingM
 			}
 			return nil
 		}
-		k, err := parsePrivateKey(material)
-		if err != nil {
-			return err
-		}
-		priv, ok := k.(*rsa.PrivateKey)
+		priv, ok := k.priv.(*rsa.PrivateKey)
 		if !ok {
-			return errBadParams("not an RSA key")
+			return errBadParams("not an RSA private key")
 		}
 		if pad == kmip.PaddingMethodOAEP {
 			out, err = priv.Decrypt(nil, data, oaep)
@@ -115,7 +111,7 @@ func (s *Service) rsaCipherGo(c *kmip.Call, o *objects.Object, pad kmip.PaddingM
 			return errCrypto("RSA decryption failed")
 		}
 		return nil
-	})
+	}()
 	return out, err
 }
 

@@ -148,6 +148,27 @@ func (s *Service) get(c *kmip.Call, w *ttlv.Builder) error {
 		writePKCS12(c, w, o, pfx)
 		return nil
 	}
+	if ws == nil {
+		if der, ok := derMaterial(o, material, format); ok {
+			s.clearFresh(c, o)
+			writeObject(w, o, der, nil, format)
+			return nil
+		}
+		if format == kmip.KeyFormatTypeTransparentRSAPrivateKey || format == kmip.KeyFormatTypeTransparentRSAPublicKey {
+			scratch := getScratch()
+			km, ok := transparentRSA(o, material, format, (*scratch)[:0])
+			if ok {
+				s.clearFresh(c, o)
+				writeObject(w, o, material, km, format)
+				clear(km)
+			}
+			clear((*scratch)[:cap(*scratch)]) // it may hold private key material
+			scratchPool.Put(scratch)
+			if ok {
+				return nil
+			}
+		}
+	}
 	// An asymmetric key is converted before anything changes, so that a
 	// format it cannot take fails the Get without side effects.
 	km, err := keyMaterialItem(o, material, format)

@@ -8,8 +8,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"errors"
+	"sync"
 
 	"github.com/kmipd/kmipd/internal/secp256k1"
 	"github.com/kmipd/kmipd/kmip"
@@ -24,7 +27,7 @@ import (
 // Key material: a Private Key holds PKCS#8 DER and a Public Key X.509
 // SubjectPublicKeyInfo DER (the convention of Register and Create Key
 // Pair); PKCS#1 and SEC 1 (ECPrivateKey) DER are read too. A key is parsed
-// when it is used and dropped afterwards. secp256k1 keys go through the
+// once per cached version of its object (asymkey.go). secp256k1 keys go through the
 // curve library of internal/secp256k1; other keys Go cannot use (other curves,
 // DSA, Ed448) fail with Unsupported Cryptographic Parameters.
 //
@@ -263,15 +266,31 @@ func splitSignatureAlgorithm(d kmip.DigitalSignatureAlgorithm) (kmip.Cryptograph
 	return 0, 0, 0, false
 }
 
+// digestBuf holds a digest, so that the SHA-2 hashes need no allocation;
+// it escapes into crypto/ecdsa and crypto/rsa, hence the pool.
+type digestBuf [64]byte
+
+var digestPool = sync.Pool{New: func() any { return new(digestBuf) }}
+
 // digestOf returns what the scheme signs: the Digested Data as given, the
-// hash of the Data, or the Data itself (pure Ed25519, or no hash).
-func (su *sigSetup) digestOf(data []byte, digested bool) []byte {
+// hash of the Data (in d), or the Data itself (pure Ed25519, or no hash).
+func (su *sigSetup) digestOf(d *digestBuf, data []byte, digested bool) []byte {
 	if digested || su.hash == 0 {
 		return data
 	}
-	h := su.hash.New()
-	h.Write(data)
-	return h.Sum(nil)
+	switch su.hash {
+	case crypto.SHA256:
+		*(*[32]byte)(d[:]) = sha256.Sum256(data)
+	case crypto.SHA384:
+		*(*[48]byte)(d[:]) = sha512.Sum384(data)
+	case crypto.SHA512:
+		*d = sha512.Sum512(data)
+	default:
+		h := su.hash.New()
+		h.Write(data)
+		return h.Sum(d[:0])
+	}
+	return d[:su.hash.Size()]
 }
 
 // sign signs digest (or, for pure Ed25519 and unhashed schemes, the
@@ -288,6 +307,9 @@ func (su *sigSetup) sign(k crypto.Signer, digest []byte) ([]byte, error) {
 		}
 		return k.Sign(rand.Reader, digest, su.hash) // secp256k1
 	case sigEd25519:
+		if ek, ok := k.(ed25519.PrivateKey); ok && su.hash == 0 {
+			return ed25519.Sign(ek, digest), nil // pure Ed25519, without the Options
+		}
 		return k.Sign(nil, digest, &ed25519.Options{Hash: su.hash})
 	}
 	return nil, errUnsupportedParams("unsupported signature scheme")
@@ -306,6 +328,9 @@ func (su *sigSetup) verify(pub crypto.PublicKey, digest, sig []byte) bool {
 		}
 		return ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest, sig)
 	case sigEd25519:
+		if su.hash == 0 {
+			return ed25519.Verify(pub.(ed25519.PublicKey), digest, sig)
+		}
 		return ed25519.VerifyWithOptions(pub.(ed25519.PublicKey), digest, sig, &ed25519.Options{Hash: su.hash}) == nil
 	}
 	return false
@@ -374,30 +399,39 @@ func (s *Service) signWith(ctx context.Context, w *ttlv.Builder, o *objects.Obje
 			return err
 		}
 	}
-	return s.withMaterial(ctx, o, func(material []byte) error {
-		k, err := parsePrivateKey(material)
-		if err != nil {
+	k, err := s.signingKey(ctx, o)
+	if err != nil {
+		return err
+	}
+	su, err := newSigSetup(k.pub, p, digested, len(msg))
+	if errors.Is(err, errMismatch) {
+		return errBadParams("the parameters are for another algorithm than the key's")
+	}
+	if err != nil {
+		return err
+	}
+	if charge != nil {
+		if err := charge(); err != nil {
 			return err
 		}
-		su, err := newSigSetup(k.Public(), p, digested, len(msg))
-		if errors.Is(err, errMismatch) {
-			return errBadParams("the parameters are for another algorithm than the key's")
-		}
-		if err != nil {
-			return err
-		}
-		if charge != nil {
-			if err := charge(); err != nil {
-				return err
-			}
-		}
-		sig, err := su.sign(k, su.digestOf(msg, digested))
-		if err != nil {
-			return errCrypto("signing failed: %v", err)
-		}
-		w.AddBytes(ttlv.TagSignatureData, sig)
-		return nil
-	})
+	}
+	d := digestPool.Get().(*digestBuf)
+	defer digestPool.Put(d)
+	sig, err := su.sign(k.priv, su.digestOf(d, msg, digested))
+	if err != nil {
+		return errCrypto("signing failed: %v", err)
+	}
+	w.AddBytes(ttlv.TagSignatureData, sig)
+	return nil
+}
+
+// signingKey is asymKey for a private key.
+func (s *Service) signingKey(ctx context.Context, o *objects.Object) (*parsedKey, error) {
+	k, err := s.asymKey(ctx, o)
+	if err == nil && k.priv == nil {
+		err = kmip.Errorf(kmip.ResultReasonInvalidObjectType, "object %q is no private key", o.ID)
+	}
+	return k, err
 }
 
 // signatureVerify implements Signature Verify (KMIP 2.0 §6.1.49). A wrong
@@ -430,23 +464,20 @@ func (s *Service) signatureVerify(c *kmip.Call, w *ttlv.Builder) error {
 // verifyWith verifies sig over msg (a message or, if digested, a digest)
 // with the key o.
 func (s *Service) verifyWith(ctx context.Context, o *objects.Object, p *kmip.CryptoParams, msg, sig []byte, digested bool) (bool, error) {
-	var valid bool
-	err := s.withMaterial(ctx, o, func(material []byte) error {
-		pub, err := parsePublicKey(o, material)
-		if err != nil {
-			return err
-		}
-		su, err := newSigSetup(pub, p, digested, len(msg))
-		if errors.Is(err, errMismatch) {
-			return nil // valid stays false
-		}
-		if err != nil {
-			return err
-		}
-		valid = su.verify(pub, su.digestOf(msg, digested), sig)
-		return nil
-	})
-	return valid, err
+	k, err := s.asymKey(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	su, err := newSigSetup(k.pub, p, digested, len(msg))
+	if errors.Is(err, errMismatch) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	d := digestPool.Get().(*digestBuf)
+	defer digestPool.Put(d)
+	return su.verify(k.pub, su.digestOf(d, msg, digested), sig), nil
 }
 
 func writeValidity(w *ttlv.Builder, valid bool) {
@@ -459,7 +490,7 @@ func writeValidity(w *ttlv.Builder, valid bool) {
 
 // sigStream serves one request of a multi-part Sign or Signature Verify:
 // a message is hashed as it comes (pure Ed25519 buffers it), Digested Data
-// is buffered; the key is parsed afresh to sign or verify at the end.
+// is buffered; the key (asymKey) signs or verifies at the end.
 func (s *Service) sigStream(c *kmip.Call, w *ttlv.Builder, req *kmip.CryptoRequest, op kmip.Operation) error {
 	var o *objects.Object
 	var step *streamStep
@@ -569,26 +600,24 @@ func (s *Service) sigFinal(ctx context.Context, w *ttlv.Builder, o *objects.Obje
 			return err
 		}
 	}
-	return s.withMaterial(ctx, o, func(material []byte) error {
-		if verify {
-			pub, err := parsePublicKey(o, material)
-			if err != nil {
-				return err
-			}
-			writeValidity(w, st.sig.verify(pub, msg, st.expect))
-			return nil
-		}
-		k, err := parsePrivateKey(material)
+	if verify {
+		k, err := s.asymKey(ctx, o)
 		if err != nil {
 			return err
 		}
-		sig, err := st.sig.sign(k, msg)
-		if err != nil {
-			return errCrypto("signing failed: %v", err)
-		}
-		w.AddBytes(ttlv.TagSignatureData, sig)
+		writeValidity(w, st.sig.verify(k.pub, msg, st.expect))
 		return nil
-	})
+	}
+	k, err := s.signingKey(ctx, o)
+	if err != nil {
+		return err
+	}
+	sig, err := st.sig.sign(k.priv, msg)
+	if err != nil {
+		return errCrypto("signing failed: %v", err)
+	}
+	w.AddBytes(ttlv.TagSignatureData, sig)
+	return nil
 }
 
 // sigPublic calls fn with the public key that decides o's signature
@@ -600,11 +629,9 @@ func (s *Service) sigPublic(ctx context.Context, o *objects.Object, op kmip.Oper
 			return fn(pub)
 		}
 	}
-	return s.withMaterial(ctx, o, func(material []byte) error {
-		pub, err := parsePublicKey(o, material)
-		if err != nil {
-			return err
-		}
-		return fn(pub)
-	})
+	k, err := s.asymKey(ctx, o)
+	if err != nil {
+		return err
+	}
+	return fn(k.pub)
 }

@@ -64,7 +64,9 @@ func (s *Service) signHSM(ctx context.Context, o *objects.Object, p *kmip.Crypto
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.signHSMWith(ctx, o, &su, su.digestOf(msg, digested))
+	d := digestPool.Get().(*digestBuf)
+	defer digestPool.Put(d)
+	sig, err := s.signHSMWith(ctx, o, &su, su.digestOf(d, msg, digested))
 	if err != nil {
 		return nil, err
 	}

@@ -152,6 +152,7 @@ func serve(ctx context.Context, cfg *Config, logOut io.Writer, ready chan<- net.
 	}
 	svcCfg.Names, _ = lifecycle.ParseNamePolicy(cfg.Names.Unique)
 	svcCfg.MaxAttributeSize, svcCfg.MaxAttributes = cfg.Limits.MaxAttributeSize, cfg.Limits.MaxAttributes
+	svcCfg.ParsedKeys = cfg.Limits.ParsedKeys
 	svcCfg.TrustRoots = pool
 	if svcCfg.Certify, err = cfg.certifyPolicy(); err != nil {
 		return err

@@ -110,6 +110,8 @@ type Config struct {
 		// One attribute's encoded value, and attribute instances per object.
 		MaxAttributeSize int `yaml:"max_attribute_size"`
 		MaxAttributes    int `yaml:"max_attributes"`
+		// Asymmetric keys kept parsed in memory for Sign, Verify and RSA.
+		ParsedKeys int `yaml:"parsed_keys"`
 	} `yaml:"limits"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error
@@ -231,6 +233,7 @@ func defaultConfig() *Config {
 	l.HeaderReadTimeout = Duration(kmip.DefaultHeaderReadTimeout)
 	l.MaxAttributeSize = lifecycle.DefaultMaxAttributeSize
 	l.MaxAttributes = lifecycle.DefaultMaxAttributes
+	l.ParsedKeys = lifecycle.DefaultParsedKeys
 	c.Auth = defaultAuthConfig()
 	a := &c.Audit
 	a.Enabled, a.Path, a.Key = true, "audit/audit.log", "audit/audit.key"
@@ -354,6 +357,7 @@ func (c *Config) limitInts() map[string]*int {
 		"max_header_bytes":             &l.MaxHeaderBytes,
 		"max_attribute_size":           &l.MaxAttributeSize,
 		"max_attributes":               &l.MaxAttributes,
+		"parsed_keys":                  &l.ParsedKeys,
 	}
 }
 

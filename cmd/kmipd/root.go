@@ -17,6 +17,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newAuditCmd(), newBackupCmd(), newRestoreCmd(), newConfigCmd())
 	root.AddCommand(newStoreCmd())
 	root.AddCommand(newUserCmd())
+	root.AddCommand(newDevCmd())
 	return root
 }
 
