@@ -215,17 +215,19 @@ func batchTx(c *kmip.Call) (*store.Tx, bool) {
 // the commit must not be able to cache it once the new one is visible), or
 // after a rollback.
 func (s *Service) commit(ctx context.Context, fn func(tx *store.Tx) error) error {
-	var tx0 *store.Tx
+	// On etcd fn may run more than once (a writer of another node committed
+	// first): forget what every attempt recorded, not only the last.
+	var txs []*store.Tx
 	err := s.cfg.Store.UpdateContext(ctx, func(tx *store.Tx) error {
-		tx0 = tx
+		txs = append(txs, tx)
 		if err := fn(tx); err != nil {
 			return err
 		}
 		tx.OnCommit(func() { s.notifyWrites(s.invalidateWrites(tx)) })
 		return nil
 	})
-	if tx0 != nil {
-		s.invalidateWrites(tx0) // after a rollback; nothing left after a commit
+	for _, tx := range txs {
+		s.invalidateWrites(tx) // after a rollback or a retry; nothing left after a commit
 	}
 	return err
 }

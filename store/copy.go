@@ -183,6 +183,24 @@ func (tx *Tx) putRaw(id, raw []byte, seq uint64, ents []entry) error {
 // every backup: a bbolt store file followed by the data keys of its secrets
 // (DB.Backup), which restore and ExtractSnapshot accept.
 func (e *etcdEngine) backup(db *DB, w io.Writer) (int64, error) {
+	// A Destroy on any node compacts etcd to its revision, which ends the
+	// snapshot the copy reads (ErrConflict): start again from a new one.
+	var err error
+	for attempt := 0; attempt < backupAttempts; attempt++ {
+		var n int64
+		n, err = e.backupOnce(db, w)
+		if err == nil || !errors.Is(err, ErrConflict) {
+			return n, err
+		}
+	}
+	return 0, fmt.Errorf("store: backup: %d snapshots in a row were compacted away by concurrent Destroys: %w", backupAttempts, err)
+}
+
+// backupAttempts bounds the snapshots backup reads when Destroys keep
+// compacting them away.
+const backupAttempts = 5
+
+func (e *etcdEngine) backupOnce(db *DB, w io.Writer) (int64, error) {
 	dir, err := os.MkdirTemp("", "kmipd-etcd-backup-")
 	if err != nil {
 		return 0, err
@@ -197,7 +215,9 @@ func (e *etcdEngine) backup(db *DB, w io.Writer) (int64, error) {
 		return 0, err
 	}
 	// The temporary store's own backup: its file and the data keys of its
-	// key slots, the format every backup has (backupkeys.go).
+	// key slots, the form every backup has (backupkeys.go). Nothing has
+	// reached w before this point, so an attempt that failed above left it
+	// untouched.
 	n, err := out.Backup(w)
 	if err != nil {
 		return n, errors.Join(errors.New("store: backup"), err)

@@ -122,6 +122,9 @@ type etcdEngine struct {
 
 	watch watchState // etcd_watch.go
 	wlock writerLock // etcd_lock.go
+	// compactPending: a dropped secret's compaction failed after its commit
+	// (etcd_secret.go); settle and probe try again.
+	compactPending atomic.Bool
 
 	// Outcomes of commits that errored (resolve), for tests and metrics.
 	resolvedApplied, resolvedNot atomic.Int64
@@ -575,6 +578,9 @@ func (e *etcdEngine) probe(db *DB) error {
 		return db.Ready()
 	}
 	db.health.spaceErr.Store(nil)
+	if e.compactPending.Load() && e.compactNow() == nil {
+		e.compactPending.Store(false)
+	}
 	if db.health.commitErr.Load() != nil {
 		// The last commit failed: see whether one goes through now.
 		_ = db.Update(func(tx *Tx) error {

@@ -23,9 +23,16 @@ func (etcdKeeper) release(*Tx, []byte) error                    { return nil }
 func (etcdKeeper) prepare() error                               { return nil }
 func (etcdKeeper) abort(_, _ [][]byte)                          {}
 
+// settle compacts after a commit that dropped a secret. The commit stands
+// whatever happens here, so a failed compaction is not the caller's error:
+// it is kept pending and tried again by the next settle or Probe.
 func (k etcdKeeper) settle(_, released [][]byte) error {
-	if len(released) == 0 {
+	if len(released) == 0 && !k.e.compactPending.Load() {
 		return nil
 	}
-	return k.e.compactNow()
+	k.e.compactPending.Store(true)
+	if k.e.compactNow() == nil {
+		k.e.compactPending.Store(false)
+	}
+	return nil
 }

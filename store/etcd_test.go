@@ -456,8 +456,19 @@ func TestEtcd_WatchSurvivesMemberKill(t *testing.T) {
 		var ids []string
 		for i := range 10 {
 			id := fmt.Sprint("m", m, "-", i)
-			if err := a.UpdateContext(ctx, func(tx *store.Tx) error { return tx.Put(named(id, id, "t")) }); err != nil {
-				t.Fatal(err)
+			// A write may fail while the members elect a new leader
+			// (each request has RequestTimeout, and a loaded machine
+			// under the race detector can take longer): this test is
+			// about the watch, so try again until ctx ends.
+			for {
+				err := a.UpdateContext(ctx, func(tx *store.Tx) error { return tx.Put(named(id, id, "t")) })
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			ids = append(ids, id)
 		}

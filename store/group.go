@@ -202,7 +202,7 @@ func (db *DB) commitGroup(batch []*groupCall) {
 		if ran {
 			db.noteCommit(bad.err)
 		}
-		if serr := settleAll(db.keys, []*Tx{tx}, bad.err == nil); bad.err == nil {
+		if serr := settleAll(db.keeper(), []*Tx{tx}, bad.err == nil); bad.err == nil {
 			bad.err = serr
 		}
 		close(bad.done)
