@@ -127,11 +127,19 @@ func writeKeyFile(r io.Reader, path string, n uint64) error {
 	return err
 }
 
-func copyN(r io.Reader, dst string, progress io.Writer) error {
+// copyN copies r to a new file dst (0600) and fsyncs it, writing what it
+// copies to progress too when that is not nil; the new file is removed on
+// failure.
+func copyN(r io.Reader, dst string, progress io.Writer) (err error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
 	var w io.Writer = out
 	if progress != nil {
 		w = io.MultiWriter(out, progress)

@@ -89,23 +89,5 @@ func CopyFile(src, dst string, progress io.Writer) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	var w io.Writer = out
-	if progress != nil {
-		w = io.MultiWriter(out, progress)
-	}
-	_, err = io.Copy(w, in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(dst)
-	}
-	return err
+	return copyN(in, dst, progress)
 }

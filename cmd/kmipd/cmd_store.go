@@ -45,11 +45,7 @@ data key in the key file (STORE.keys); no key slot may hold a key that no
 object uses. It changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(dir)
-			if err != nil {
-				return err
-			}
-			db, err := openStoreAnyFormat(cfg)
+			db, err := openStoreOfDir(dir)
 			if err != nil {
 				return err
 			}
@@ -65,6 +61,16 @@ object uses. It changes nothing.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "kmipd directory")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+// openStoreOfDir opens the store of the kmipd directory dir whatever its
+// (not newer) format, for the read-only store commands.
+func openStoreOfDir(dir string) (*store.DB, error) {
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	return openStoreAnyFormat(cfg)
 }
 
 // openStoreAnyFormat opens the store of cfg whatever its (not newer)
@@ -91,11 +97,7 @@ func newStoreInfoCmd() *cobra.Command {
 		Short: "Print the store's format version, format history, objects and size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(dir)
-			if err != nil {
-				return err
-			}
-			db, err := openStoreAnyFormat(cfg)
+			db, err := openStoreOfDir(dir)
 			if err != nil {
 				return err
 			}
