@@ -278,21 +278,30 @@ func (r *Record) outcome(err error, w *ttlv.Builder, mark int) {
 	}
 	r.Status = kmip.ResultStatusSuccess.String()
 	payload := ttlv.Value(w.Since(mark))
-	for !payload.Empty() {
-		it, ok := payload.Next()
+	for uid, ok := nextResponseUID(&payload); ok; uid, ok = nextResponseUID(&payload) {
+		if len(r.ResponseUIDs) < maxUIDs {
+			r.ResponseUIDs = append(r.ResponseUIDs, string(uid))
+		} else {
+			r.MoreUIDs++
+		}
+	}
+}
+
+// nextResponseUID consumes p up to its next identifier of an object the
+// response names (Unique Identifier, Private or Public Key Unique
+// Identifier) and returns it; false at the end.
+func nextResponseUID(p *ttlv.Value) ([]byte, bool) {
+	for !p.Empty() {
+		it, ok := p.Next()
 		if !ok {
-			break
+			return nil, false
 		}
 		switch it.Tag {
 		case ttlv.TagUniqueIdentifier, ttlv.TagPrivateKeyUniqueIdentifier, ttlv.TagPublicKeyUniqueIdentifier:
-			if it.Type != ttlv.TypeTextString {
-				continue
-			}
-			if len(r.ResponseUIDs) < maxUIDs {
-				r.ResponseUIDs = append(r.ResponseUIDs, string(it.Data))
-			} else {
-				r.MoreUIDs++
+			if it.Type == ttlv.TypeTextString {
+				return it.Data, true
 			}
 		}
 	}
+	return nil, false
 }

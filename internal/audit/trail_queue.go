@@ -164,28 +164,18 @@ func (r *opRec) appendBody(b []byte) []byte {
 func (r *opRec) appendResponseUIDs(b []byte) []byte {
 	payload := ttlv.Value(r.resp)
 	n, more := 0, 0
-	for !payload.Empty() {
-		it, ok := payload.Next()
-		if !ok {
-			break
+	for uid, ok := nextResponseUID(&payload); ok; uid, ok = nextResponseUID(&payload) {
+		if n == maxUIDs {
+			more++
+			continue
 		}
-		switch it.Tag {
-		case ttlv.TagUniqueIdentifier, ttlv.TagPrivateKeyUniqueIdentifier, ttlv.TagPublicKeyUniqueIdentifier:
-			if it.Type != ttlv.TypeTextString {
-				continue
-			}
-			if n == maxUIDs {
-				more++
-				continue
-			}
-			if n == 0 {
-				b = append(b, `,"response_uids":[`...)
-			} else {
-				b = append(b, ',')
-			}
-			b = appendBytes(b, it.Data)
-			n++
+		if n == 0 {
+			b = append(b, `,"response_uids":[`...)
+		} else {
+			b = append(b, ',')
 		}
+		b = appendBytes(b, uid)
+		n++
 	}
 	if n > 0 {
 		b = append(b, ']')
