@@ -92,9 +92,13 @@ func runFill(cmd *cobra.Command, o *fillOptions) error {
 		return err
 	}
 	defer backend.Close()
-	db, err := store.Open(cfg.path(cfg.Store), &store.Options{NoSync: true, Timeout: time.Second})
+	path := cfg.storePath()
+	if path == "" {
+		return fmt.Errorf("dev fill writes a bbolt store file; the store is %s (fill a bbolt store, then kmipd store migrate)", cfg.Store)
+	}
+	db, err := store.Open(path, &store.Options{NoSync: true, Timeout: time.Second})
 	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("store %s is in use: stop kmipd serve first (%w)", cfg.path(cfg.Store), err)
+		return fmt.Errorf("store %s is in use: stop kmipd serve first (%w)", path, err)
 	}
 	if err != nil {
 		return fmt.Errorf("store: %w", upgradeHint(err, cfg))
@@ -139,9 +143,12 @@ func runFill(cmd *cobra.Command, o *fillOptions) error {
 			next += o.count / 10
 		}
 	}
-	// NoSync: one fsync of the whole file makes the fill durable.
-	if err := syncFile(cfg.path(cfg.Store)); err != nil {
-		return err
+	// NoSync: one fsync of each file (the store and its key slots) makes
+	// the fill durable.
+	for _, f := range []string{path, store.KeysPath(path)} {
+		if err := syncFile(f); err != nil {
+			return err
+		}
 	}
 	d := time.Since(t0)
 	fmt.Fprintf(cmd.OutOrStdout(), "filled %d keys in %.1fs (%.0f/s)\n", o.count, d.Seconds(), float64(o.count)/d.Seconds())

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kmipd/kmipd/internal/scalebench"
 	"github.com/kmipd/kmipd/kmip"
+	"github.com/kmipd/kmipd/store"
 	"github.com/kmipd/kmipd/ttlv"
 )
 
@@ -87,4 +89,22 @@ func attrTags(t *testing.T, c *kmip.Client, id string) string {
 		tags = append(tags, name)
 	}
 	return strings.Join(tags, ",")
+}
+
+// dev fill writes the bbolt file the store setting names, bbolt: prefix
+// included, and refuses an etcd store with what to do instead.
+func TestDevFill_StoreSetting(t *testing.T) {
+	dir := initDir(t)
+	file := filepath.Join(t.TempDir(), "other.db")
+	t.Setenv("KMIPD_STORE", "bbolt:"+file)
+	if out, err := runCLI("dev", "fill", "--dir", dir, "--count", "3"); err != nil || !strings.Contains(out, "filled 3 keys") {
+		t.Fatalf("dev fill into bbolt:%s: %v\n%s", file, err, out)
+	}
+	if st, err := store.CheckFile(file); err != nil || st.Objects != 3 {
+		t.Fatalf("%s: %+v, %v; want 3 objects", file, st, err)
+	}
+	t.Setenv("KMIPD_STORE", "etcd://127.0.0.1:1")
+	if _, err := runCLI("dev", "fill", "--dir", dir, "--count", "3"); err == nil || !strings.Contains(err.Error(), "kmipd store migrate") {
+		t.Fatalf("dev fill into an etcd store: %v, want a refusal pointing at store migrate", err)
+	}
 }
