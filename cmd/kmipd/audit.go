@@ -33,8 +33,8 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 	if a.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("audit.checkpoint_interval %d: want a positive number of records", a.CheckpointInterval))
 	}
-	if a.QueueSize < 0 {
-		errs = append(errs, fmt.Errorf("audit.queue_size %d: want a positive number of records", a.QueueSize))
+	if a.WALSize != 0 && (a.WALSize < audit.MinWALSize || a.WALSize > audit.MaxWALSize) {
+		errs = append(errs, fmt.Errorf("audit.wal_size %d: want %d (64 KiB) to %d (1 GiB) bytes", a.WALSize, audit.MinWALSize, audit.MaxWALSize))
 	}
 	if a.SyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("audit.sync_interval %v: want a positive duration", time.Duration(a.SyncInterval)))
@@ -49,7 +49,7 @@ func auditOptions(cfg *Config, log zerolog.Logger) (audit.Options, error) {
 		SyncInterval:       time.Duration(a.SyncInterval),
 		CheckpointInterval: a.CheckpointInterval,
 		CheckpointPeriod:   time.Duration(a.CheckpointPeriod),
-		QueueSize:          a.QueueSize,
+		WALSize:            a.WALSize,
 		FailClosed:         a.FailClosed,
 		ReadOnly:           lifecycle.ReadOnly,
 		Sinks:              sinks,

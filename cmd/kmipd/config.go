@@ -169,9 +169,13 @@ type Config struct {
 		SyncInterval       Duration `yaml:"sync_interval"`
 		CheckpointInterval int      `yaml:"checkpoint_interval"` // records between signed checkpoints
 		CheckpointPeriod   Duration `yaml:"checkpoint_period"`   // sign pending records at least this often
-		// QueueSize bounds the records waiting for the trail's writer;
-		// when it is full, requests wait (audit.Options.QueueSize).
-		QueueSize int `yaml:"queue_size"`
+		// WALSize is the size in bytes of the write-ahead ring that holds
+		// records not yet in the trail file (audit.Options.WALSize); when
+		// it is full, requests wait for room.
+		WALSize int `yaml:"wal_size"`
+		// QueueSize is accepted for configurations written before the
+		// ring replaced the writer's queue; it has no effect.
+		QueueSize int `yaml:"queue_size,omitempty"`
 
 		// Sinks stream every record to a SIEM too (audit_sinks.go).
 		Sinks []AuditSink `yaml:"sinks,omitempty"`
@@ -243,7 +247,7 @@ func defaultConfig() *Config {
 	// fsync (shared by concurrent requests) on every read.
 	a.Sync, a.SyncInterval = string(audit.SyncInterval), Duration(audit.DefaultSyncInterval)
 	a.CheckpointInterval, a.CheckpointPeriod = audit.DefaultCheckpointInterval, Duration(audit.DefaultCheckpointPeriod)
-	a.QueueSize = audit.DefaultQueueSize
+	a.WALSize = audit.DefaultWALSize
 	return c
 }
 

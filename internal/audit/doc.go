@@ -104,23 +104,34 @@
 // [SyncNone] trade the last moments of the trail on power loss for speed;
 // a crash of kmipd alone never loses a written record.
 //
-// [Wrap] hands each operation's record (a fixed-size value, pooled) to a
-// bounded queue (Options.QueueSize) and waits; the trail's writer
-// goroutine takes every record waiting, formats and chains them in the
-// order they were queued, writes them in one write and, with SyncAlways,
-// fsyncs once, then answers them all. So an operation is answered only
-// once its record is written (durable, with SyncAlways) in every mode, and
-// a kmipd crash loses no record of an answered operation. A full queue
-// makes requests wait; Close writes what is queued before the close
-// checkpoint.
+// Every line goes first into the write-ahead ring ([WALPath], a
+// fixed-size file of Options.WALSize bytes mapped into memory): [Wrap]
+// formats an operation's record (a fixed-size value, pooled) while the
+// request holds it, then, under the trail's lock, chains it and copies it
+// into the ring. That memory copy is all the operation waits for before it
+// is answered: the ring's pages belong to the kernel, so a crash of kmipd
+// loses none of them, and the next [Open] appends to the file, before
+// anything else, the lines of the ring that continue its chain (lines that
+// do not, such as the ring of a trail moved aside, are kept in a file of
+// their own that the open checkpoint names). The trail's flusher writes
+// what the ring holds to the file in one write, at most every couple of
+// milliseconds; syncs and checkpoints write it first. With SyncAlways an
+// operation still waits for the fsync of its line; fail-closed, for its
+// write to the file. A full ring makes requests wait for the flusher;
+// Close writes what the ring holds before the close checkpoint.
 //
 // A write that fails is taken back (the file is truncated to the last good
-// line), so the chain stays intact; a failed fsync breaks the trail until
-// restart. A trail file that is removed or renamed while kmipd runs is
-// recreated and continues the chain from a "reopen" checkpoint; one that
-// is replaced by another file is never written to. See [Wrap] for what
-// fail-closed and fail-open mean for operations; either way the next
-// record written is preceded by a "gap" event counting the records lost.
+// line), so the chain stays intact, and its lines stay in the ring: they
+// reach the file once it can be written, and only once the ring is full
+// are records lost (fail-open) or operations refused (fail-closed). A
+// fail-closed operation refused after its record reached the ring is
+// followed by a record that supersedes it. A failed fsync breaks the trail
+// until restart. A trail file that is removed or renamed while kmipd runs
+// gets the lines put before that was noticed, then a new file continues
+// the chain from a "reopen" checkpoint; one that is replaced by another
+// file is never written to. See [Wrap] for what fail-closed and fail-open
+// mean for operations; either way the next record written is preceded by
+// a "gap" event counting the records lost or refused.
 // One edge remains: if fsync itself fails after a record is written,
 // fail-closed rolls the operation back although the record, which may
 // reach the disk, says it succeeded.

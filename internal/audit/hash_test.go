@@ -96,3 +96,25 @@ func TestTrailLinesKnownAnswer(t *testing.T) {
 		t.Fatalf("the trail holds\n%s\nwant\n%s", got, want)
 	}
 }
+
+// Ensure that appendTime writes what timeLayout does, for instants across
+// the range it handles itself and beyond.
+func TestAppendTimeIsTheLayout(t *testing.T) {
+	times := []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 6, 1, 12, 0, 0, 123456789, time.FixedZone("x", 5*3600+1800)),
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(int64(i)*7919*86400/13, int64(i)*104729%1e9))
+	}
+	for _, tm := range times {
+		if got, want := string(appendTime(nil, tm)), tm.UTC().Format(timeLayout); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}

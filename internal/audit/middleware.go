@@ -83,7 +83,7 @@ func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
 		return m.run(c, w, rec, false)
 	}
 	if m.t.opts.FailClosed {
-		if err := m.t.Check(); err != nil {
+		if err := m.t.probe(); err != nil {
 			return unavailable(err)
 		}
 		if b != nil && !m.readOnly(c.Item.Operation) {
@@ -95,7 +95,9 @@ func (m *handler) serve(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher) error {
 	r := newOp(c)
 	err := m.runOp(c, w, r)
 	if seq, aerr := m.t.appendOp(r, m.t.opts.FailClosed); aerr != nil && m.t.opts.FailClosed {
-		if seq > 0 && errors.Is(aerr, ErrSink) {
+		if seq > 0 {
+			// The record is in the trail (or will be, from its ring), but
+			// the client is refused: say so after it.
 			m.supersede(r.record(), seq)
 		}
 		putOp(r)
@@ -124,10 +126,12 @@ func (m *handler) runOp(c *kmip.Call, w *ttlv.Builder, r *opRec) error {
 	return err
 }
 
-// unstreamed supersedes the record of an operation refused because a sink
-// did not send it: the file has it, saying what the client was not told.
-func (m *handler) unstreamed(rec *Record, seq uint64, err error) {
-	if seq > 0 && errors.Is(err, ErrSink) {
+// refused supersedes the record of an operation refused after its record
+// was put in the trail (a sink did not send it, or the file could not be
+// written and it waits in the ring): the trail has it, saying what the
+// client was not told.
+func (m *handler) refused(rec *Record, seq uint64) {
+	if seq > 0 {
 		m.supersede(rec, seq)
 	}
 }
@@ -171,7 +175,7 @@ func (m *handler) serveTx(c *kmip.Call, w *ttlv.Builder, b kmip.Batcher, rec *Re
 	})
 	switch {
 	case auditErr != nil:
-		m.unstreamed(rec, seq, auditErr)
+		m.refused(rec, seq)
 		return unavailable(auditErr)
 	case opErr != nil:
 		return opErr
@@ -200,7 +204,7 @@ func (m *handler) supersede(rec *Record, seq uint64) {
 // records cannot be written is rolled back.
 func (m *batchHandler) RunBatch(c *kmip.Call, fn func() error) error {
 	if m.t.opts.FailClosed {
-		if err := m.t.Check(); err != nil {
+		if err := m.t.probe(); err != nil {
 			return unavailable(err)
 		}
 	}
@@ -225,8 +229,9 @@ func (m *batchHandler) RunBatch(c *kmip.Call, fn func() error) error {
 		}
 		return fnErr
 	})
-	if err != nil && fnErr == nil && (auditErr == nil || !m.t.opts.FailClosed || errors.Is(auditErr, ErrSink)) {
-		// Every item was done and recorded, but the commit failed.
+	if err != nil && fnErr == nil {
+		// Every item was done and recorded, but the commit failed or the
+		// batch was refused.
 		for i, r := range p.recs {
 			if i < len(seqs) {
 				m.supersede(r, seqs[i])

@@ -122,9 +122,12 @@ func TestQueue_LineIsTheRecordsLine(t *testing.T) {
 		rec.outcome(tc.err, &w, mark)
 		op := newOp(c)
 		op.outcome(tc.err, &w, mark)
-		want, got := string(rec.appendBody(nil)), string(op.appendBody(nil))
-		if got != want {
-			t.Errorf("case %d:\n got %s\nwant %s", i, got, want)
+		want := string(rec.appendBody(nil))
+		var who whoCache
+		for j, c := range []*whoCache{nil, &who, &who} { // formatted, cached, from the cache
+			if got := string(op.appendBody(nil, c)); got != want {
+				t.Errorf("case %d (%d):\n got %s\nwant %s", i, j, got, want)
+			}
 		}
 		putOp(op)
 	}
@@ -136,7 +139,7 @@ func TestQueue_LineIsTheRecordsLine(t *testing.T) {
 	const want = `,"time":"2026-05-06T06:08:09.123456Z","kind":"op","identity":"alice \"a\" é",` +
 		`"fingerprint":"06298432e8066b29e2223bcc23aa9504b56ae508fabf3435508869b9c3190e22","remote":"192.0.2.7:40000",` +
 		`"version":"1.4","request":"0000000000000abc-17","operation":"Destroy","status":"OperationFailed","reason":"PermissionDenied"`
-	if got := string(op.appendBody(nil)); got != want {
+	if got := string(op.appendBody(nil, nil)); got != want {
 		t.Errorf("line:\n got %s\nwant %s", got, want)
 	}
 }
@@ -168,7 +171,7 @@ func TestQueue_ConcurrentRequestsChainOnce(t *testing.T) {
 	for _, mode := range []SyncMode{SyncInterval, SyncAlways} {
 		t.Run(string(mode), func(t *testing.T) {
 			o := testOptions(t)
-			o.Sync, o.QueueSize, o.CheckpointInterval = mode, 8, 50 // checkpoints inside batches too
+			o.Sync, o.WALSize, o.CheckpointInterval = mode, MinWALSize, 50 // the ring wraps and fills; checkpoints among the lines
 			tr := openTrail(t, o)
 			srv, session := auditedServer(tr)
 			const workers, each = 16, 150
@@ -240,24 +243,23 @@ func TestQueue_SyncAlwaysAnswersDurable(t *testing.T) {
 	}
 }
 
-// Ensure that a stalled writer makes requests wait, with no more records
-// held than the queue's size, and that every one is written once it goes
-// on.
-func TestQueue_BackpressureWhenTheWriterStalls(t *testing.T) {
+// Ensure that a flusher that cannot write makes requests wait once the
+// ring is full, with nothing lost or reordered, and that every record is
+// written once it goes on.
+func TestWAL_BackpressureWhenTheFlusherStalls(t *testing.T) {
 	o := testOptions(t)
-	o.QueueSize = 4
+	o.WALSize = MinWALSize
 	tr := openTrail(t, o)
 	srv, session := auditedServer(tr)
-	tr.mu.Lock() // the writer waits for it with the batch it took
+	tr.fmu.Lock() // the flusher waits for it
 	stalled := true
 	defer func() {
 		if stalled {
-			tr.mu.Unlock()
+			tr.fmu.Unlock()
 		}
 	}()
-	// The writer took up to a batch before it stalled; the queue holds
-	// the next ones, and the rest wait to queue theirs.
-	n := maxBatchRecords + o.QueueSize + 8
+	// Far more lines than the ring holds (a line is about 300 bytes).
+	n := 2 * MinWALSize / 200
 	var answered atomic.Int32
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -274,21 +276,30 @@ func TestQueue_BackpressureWhenTheWriterStalls(t *testing.T) {
 		}()
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(tr.ops) < o.QueueSize {
+	for {
+		tr.mu.Lock()
+		waits, free := tr.ringWaits, tr.w.free()
+		tr.mu.Unlock()
+		if waits > 0 && free < 512 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("queue holds %d records, want it full (%d)", len(tr.ops), o.QueueSize)
+			t.Fatalf("ring has %d bytes free and %d waits, want it full", free, waits)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if got := len(tr.ops); got != o.QueueSize || cap(tr.ops) != o.QueueSize {
-		t.Fatalf("queue holds %d of %d records, want %d", got, cap(tr.ops), o.QueueSize)
+	a := int(answered.Load())
+	if a == 0 || a >= n {
+		t.Fatalf("%d of %d requests answered while the flusher was stalled, want those the ring held", a, n)
 	}
-	if a := answered.Load(); a != 0 {
-		t.Fatalf("%d requests answered while the writer was stalled", a)
+	tr.mu.Lock()
+	if got := tr.written.Load(); got > uint64(a)+2 { // the open checkpoint, and one line not yet answered
+		t.Errorf("%d lines in the ring, %d requests answered", got, a)
 	}
-	stalled = false
 	tr.mu.Unlock()
+	stalled = false
+	tr.fmu.Unlock()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -312,27 +323,29 @@ func TestQueue_BackpressureWhenTheWriterStalls(t *testing.T) {
 	}
 }
 
-// Ensure that Close writes what is queued before the close checkpoint,
-// and that a request after Close is refused, not lost silently.
-func TestQueue_CloseDrains(t *testing.T) {
+// Ensure that Close writes what the ring holds before the close
+// checkpoint and empties the ring, and that a request after Close is
+// refused, not lost silently.
+func TestWAL_CloseDrains(t *testing.T) {
 	o := testOptions(t)
 	tr := openTrail(t, o)
 	srv, session := auditedServer(tr)
-	tr.mu.Lock()
-	var wg sync.WaitGroup
+	tr.fmu.Lock()
 	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srv.Handle(session(), getRequest(t, fmt.Sprintf("c-%d", i)))
-		}()
+		id := fmt.Sprintf("c-%d", i)
+		if err := served(t, srv.Handle(session(), getRequest(t, id)), id); err != nil {
+			tr.fmu.Unlock()
+			t.Fatal(err)
+		}
 	}
-	time.Sleep(100 * time.Millisecond) // the records are with the stalled writer
+	if fi, err := os.Stat(o.Path); err != nil || fi.Size() != tr.size {
+		tr.fmu.Unlock()
+		t.Fatalf("trail file %v, %v: want the open checkpoint only (%d bytes)", fi, err, tr.size)
+	}
 	closed := make(chan error)
 	go func() { closed <- tr.Close() }()
 	time.Sleep(50 * time.Millisecond)
-	tr.mu.Unlock()
-	wg.Wait()
+	tr.fmu.Unlock()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +353,10 @@ func TestQueue_CloseDrains(t *testing.T) {
 		t.Fatalf("a record after Close: %v, want ErrClosed", err)
 	}
 	if recs := trailRecords(t, o); len(recs) != 3 {
-		t.Fatalf("%d records, want the 3 queued", len(recs))
+		t.Fatalf("%d records, want the 3 in the ring", len(recs))
+	}
+	if left, err := readWAL(WALPath(o.Path)); err != nil || len(left) != 0 {
+		t.Fatalf("ring after Close: %d bytes, %v; want empty", len(left), err)
 	}
 }
 

@@ -87,12 +87,47 @@ type Record struct {
 // timeLayout is RFC 3339 with microseconds, fixed width.
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
+// appendTime appends t in UTC as timeLayout formats it, without parsing the
+// layout on every record.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (0 <= v < 10^n) in n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	var d [6]byte
+	for i := n - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:n]...)
+}
+
 // appendBody appends the fields between seq and prev_hash, each preceded by
 // a comma: the part of a line that is known before it gets its place in the
 // chain.
 func (r *Record) appendBody(b []byte) []byte {
 	b = append(b, `,"time":"`...)
-	b = r.Time.UTC().AppendFormat(b, timeLayout)
+	b = appendTime(b, r.Time)
 	b = append(b, `","kind":`...)
 	b = appendString(b, r.Kind)
 	b = appendField(b, "identity", r.Identity)

@@ -66,12 +66,12 @@ type Options struct {
 
 	Sync         SyncMode      // default SyncAlways
 	SyncInterval time.Duration // for SyncInterval; default 1s
-	// QueueSize bounds the operation records handed to the trail's writer
-	// and not yet written (default DefaultQueueSize). The writer writes
-	// what is queued in one write (and with SyncAlways one fsync); an
-	// operation is answered only once its record is written (durable,
-	// with SyncAlways), and waits for room when the queue is full.
-	QueueSize int
+	// WALSize is the size in bytes of the write-ahead ring (WALPath) that
+	// holds the lines not yet in the file (default DefaultWALSize, from
+	// MinWALSize to MaxWALSize). An operation is answered once its line
+	// is in the ring (durable, with SyncAlways); when the ring is full it
+	// waits for the flusher to make room.
+	WALSize int
 	// CheckpointInterval is the number of records between signed
 	// checkpoints (default 1000); CheckpointPeriod signs pending records
 	// at least this often (default 1m, negative: never). A checkpoint is
@@ -159,20 +159,27 @@ type Trail struct {
 	posting bool         // Post accepts records
 	onClose []func()
 
-	qmu     sync.RWMutex // ops: closed only with qmu held
-	qclosed bool
-	ops     chan *opRec // operation records for the writer
-	wdone   chan struct{}
-	// The writer's buffers (under mu).
-	cpath     []byte // Path, NUL-terminated, for pathIsFile
-	hasher    hash.Hash
-	sum       [32]byte
-	batchPrev [32]byte // the chain's head within a batch
-	writes    uint64   // batches written, and the records in them
+	// The write-ahead ring (under mu) and its flusher. Lock order: fmu,
+	// then mu.
+	w         *wal
+	space     *sync.Cond    // on mu: lines waiting for room in the ring
+	flushErr  error         // under mu: why the last write of the ring failed
+	ringWaits uint64        // under mu: lines that waited for room
+	noWait    bool          // under mu: the flusher is writing a line
+	whead     atomic.Uint64 // w.head, read by the flusher without mu
+	fidle     atomic.Bool   // the flusher waits for fkick
+	fkick     chan struct{}
+	fstop     chan struct{}
+	fdone     chan struct{}
+	fmu       sync.Mutex // writes to the file; the fields below
+	fileSeq   uint64     // the file's last line
+	fileHash  [32]byte
+	writes    uint64 // writes of the ring, and the lines in them
 	batched   uint64
-	batchBuf  []byte
-	batchEnds []int
-	batchRecs []*opRec
+	cpath     []byte    // Path, NUL-terminated, for pathIsFile
+	hasher    hash.Hash // under mu
+	who       whoCache
+	sum       [32]byte
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -218,10 +225,10 @@ func Open(o Options) (*Trail, error) {
 		o.AnchorPeriod = DefaultAnchorPeriod
 	}
 	switch {
-	case o.QueueSize == 0:
-		o.QueueSize = DefaultQueueSize
-	case o.QueueSize < 0:
-		return nil, fmt.Errorf("audit: queue size %d: want a positive number of records", o.QueueSize)
+	case o.WALSize == 0:
+		o.WALSize = DefaultWALSize
+	case o.WALSize < MinWALSize || o.WALSize > MaxWALSize:
+		return nil, fmt.Errorf("audit: write-ahead ring size %d: want %d to %d bytes", o.WALSize, MinWALSize, MaxWALSize)
 	}
 	o.Sinks = append([]SinkOptions(nil), o.Sinks...)
 	for i := range o.Sinks {
@@ -283,7 +290,8 @@ func Open(o Options) (*Trail, error) {
 	}
 	t.scond = sync.NewCond(&t.smu)
 	t.queue, t.posting = make(chan *Record, postQueue), true
-	t.ops, t.wdone = make(chan *opRec, o.QueueSize), make(chan struct{})
+	t.space = sync.NewCond(&t.mu)
+	t.fkick, t.fstop, t.fdone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	t.cpath = append([]byte(o.Path), 0)
 	if o.Node != "" {
 		t.nodeField = appendString(append([]byte(nil), `,"node":`...), o.Node)
@@ -296,9 +304,28 @@ func Open(o Options) (*Trail, error) {
 			return nil, fmt.Errorf("audit: the last record of %s is not intact (%v): check the trail with `kmipd audit verify`, and move it aside to start a new one", o.Path, err)
 		}
 		last = &l
+	}
+	// A crash of the previous run may have left lines in the write-ahead
+	// ring that the file lacks: they come first.
+	walPath := WALPath(o.Path)
+	last, size, rp, err := replayWAL(walPath, f, size, last, key)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w: move the write-ahead ring aside to start without its records", err)
+	}
+	t.size = size
+	if last != nil {
 		t.seq, t.prev = last.seq, last.hash
 		t.synced, t.syncedHash = last.seq, last.hash
+		t.fileSeq, t.fileHash = last.seq, last.hash
 	}
+	if t.w, err = createWAL(walPath, o.WALSize); err != nil {
+		return nil, fmt.Errorf("audit: write-ahead ring: %w", err)
+	}
+	defer func() {
+		if !ok {
+			t.w.close()
+		}
+	}()
 	// The chain cannot show a cut-off tail: the anchor can. Only an
 	// operator may continue a trail that does not reach it.
 	anchor, create, trunc, err := checkAnchor(f, size, last, o.AnchorPath, key)
@@ -322,6 +349,12 @@ func Open(o Options) (*Trail, error) {
 	}
 	if torn > 0 {
 		notes = append(notes, fmt.Sprintf("discarded %d bytes of an incomplete last line", torn))
+	}
+	if rp.lines > 0 {
+		notes = append(notes, fmt.Sprintf("appended %d records the previous run had left in the write-ahead ring", rp.lines))
+	}
+	if rp.note != "" {
+		notes = append(notes, rp.note)
 	}
 	t.written.Store(t.seq)
 	// The sinks take every line from the first one this run writes.
@@ -356,7 +389,7 @@ func Open(o Options) (*Trail, error) {
 	}
 	ok = true
 	go t.loop()
-	go t.writer()
+	go t.flusher()
 	return t, nil
 }
 
@@ -383,14 +416,6 @@ func (t *Trail) Close() error {
 	for _, fn := range hooks {
 		fn()
 	}
-	// Operations still queued are written before the close checkpoint.
-	t.qmu.Lock()
-	if !t.qclosed {
-		t.qclosed = true
-		close(t.ops)
-	}
-	t.qmu.Unlock()
-	<-t.wdone
 	t.pmu.Lock()
 	t.posting = false
 	t.pmu.Unlock()
@@ -414,11 +439,24 @@ func (t *Trail) Close() error {
 	}
 	errs = append(errs, err)
 	t.closed = true
-	files := append(t.old, t.f)
+	t.space.Broadcast()
 	t.mu.Unlock()
-	errs = append(errs, t.syncTo(t.written.Load()))
+	close(t.fstop)
+	<-t.fdone
+	serr := t.syncTo(t.written.Load())
+	errs = append(errs, serr)
 	errs = append(errs, t.anchorDurable())
 	t.closeSinks()
+	t.fmu.Lock()
+	t.mu.Lock()
+	if serr == nil && t.w.head == t.w.tail {
+		// Everything is in the file: the next run has nothing to replay.
+		t.w.reset()
+	}
+	errs = append(errs, t.w.close())
+	files := append(t.old, t.f)
+	t.mu.Unlock()
+	t.fmu.Unlock()
 	for _, f := range files {
 		errs = append(errs, f.Close())
 	}

@@ -57,25 +57,31 @@ type lastInfo struct {
 // parseLast checks that the last line is intact by itself: its hash matches
 // its content and prev_hash, and a checkpoint's signature holds.
 func parseLast(line, key []byte) (lastInfo, error) {
+	l, _, err := parseLine(line, key)
+	return l, err
+}
+
+// parseLine is parseLast, also returning the line's prev_hash.
+func parseLine(line, key []byte) (lastInfo, [32]byte, error) {
+	var prev [32]byte
 	p, err := splitLine(line)
 	if err != nil {
-		return lastInfo{}, err
+		return lastInfo{}, prev, err
 	}
 	var r Record
 	if err := json.Unmarshal(p.canonical, &r); err != nil {
-		return lastInfo{}, err
+		return lastInfo{}, prev, err
 	}
-	var prev [32]byte
 	if !decodeHex(prev[:], []byte(r.PrevHash)) {
-		return lastInfo{}, errors.New("malformed prev_hash")
+		return lastInfo{}, prev, errors.New("malformed prev_hash")
 	}
 	if chainHash(&prev, p.canonical) != p.hash {
-		return lastInfo{}, errors.New("hash does not match the record")
+		return lastInfo{}, prev, errors.New("hash does not match the record")
 	}
 	if r.Kind == KindCheckpoint {
 		if !p.hasMAC || checkpointMAC(key, &p.hash) != p.mac {
-			return lastInfo{}, errors.New("checkpoint signature does not verify (wrong key?)")
+			return lastInfo{}, prev, errors.New("checkpoint signature does not verify (wrong key?)")
 		}
 	}
-	return lastInfo{seq: r.Seq, hash: p.hash, closed: r.Kind == KindCheckpoint && r.Event == EventClose}, nil
+	return lastInfo{seq: r.Seq, hash: p.hash, closed: r.Kind == KindCheckpoint && r.Event == EventClose}, prev, nil
 }

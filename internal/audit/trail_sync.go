@@ -13,8 +13,9 @@ func (t *Trail) durable(seq uint64) error {
 	return t.syncTo(seq)
 }
 
-// syncTo fsyncs until every line up to seq is durable. One caller fsyncs
-// at a time, for every line written so far; the others wait for it.
+// syncTo writes the ring to the file and fsyncs it, until every line up to
+// seq is durable. One caller does so at a time, for every line put so far;
+// the others wait for it.
 func (t *Trail) syncTo(seq uint64) error {
 	t.smu.Lock()
 	defer t.smu.Unlock()
@@ -28,14 +29,14 @@ func (t *Trail) syncTo(seq uint64) error {
 		}
 		t.syncing = true
 		t.smu.Unlock()
-		t.mu.Lock()
-		f, target, hash := t.f, t.seq, t.prev
-		t.mu.Unlock()
-		err := f.Sync()
-		if err != nil {
-			// After a failed fsync the kernel may have dropped the pages:
-			// nothing written can be trusted to be there.
-			t.setBroken(fmt.Errorf("audit: fsync %s: %w (restart kmipd once the storage is fixed)", t.opts.Path, err))
+		target, hash, f, err := t.flush()
+		if err == nil {
+			err = f.Sync()
+			if err != nil {
+				// After a failed fsync the kernel may have dropped the pages:
+				// nothing written can be trusted to be there.
+				t.setBroken(fmt.Errorf("audit: fsync %s: %w (restart kmipd once the storage is fixed)", t.opts.Path, err))
+			}
 		}
 		t.smu.Lock()
 		t.syncing = false
@@ -43,6 +44,9 @@ func (t *Trail) syncTo(seq uint64) error {
 			t.synced, t.syncedHash = target, hash
 		}
 		t.scond.Broadcast()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -372,64 +372,119 @@ func TestOpenRefuses(t *testing.T) {
 	})
 }
 
+func setFailWrite(tr *Trail, f func(*os.File, []byte) (int, error)) {
+	tr.fmu.Lock()
+	tr.failWrite = f
+	tr.fmu.Unlock()
+}
+
+// Ensure that while the file cannot be written the records wait in the
+// ring (fail-open: recorded; fail-closed: refused, but kept), that once the
+// ring is full they are lost and counted, and that the gap record says how
+// many once the file can be written again.
 func TestWriteFailures(t *testing.T) {
 	for _, failClosed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fail_closed=%v", failClosed), func(t *testing.T) {
 			o := testOptions(t)
-			o.FailClosed = failClosed
+			o.FailClosed, o.WALSize = failClosed, MinWALSize
 			tr := openTrail(t, o)
 			tr.Append(opRecord(0))
-			tr.mu.Lock()
-			tr.failWrite = func(*os.File, []byte) (int, error) { return 0, syscall.ENOSPC }
-			tr.mu.Unlock()
-			for i := range 3 {
-				if _, err := tr.Append(opRecord(i)); !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("Append with a full disk: %v", err)
+			setFailWrite(tr, func(*os.File, []byte) (int, error) { return 0, syscall.ENOSPC })
+			held := 0
+			if failClosed {
+				// Each is refused, and is in the ring all the same.
+				for held = 0; held < 3; held++ {
+					if _, err := tr.Append(opRecord(1 + held)); !errors.Is(err, syscall.ENOSPC) {
+						t.Fatalf("fail-closed Append with a full disk: %v", err)
+					}
+				}
+			} else {
+				// Recorded in the ring until it is full.
+				for ; ; held++ {
+					_, err := tr.Append(opRecord(1 + held))
+					if err != nil {
+						if !errors.Is(err, syscall.ENOSPC) {
+							t.Fatalf("Append with a full disk: %v", err)
+						}
+						break
+					}
+					if held > MinWALSize/100 {
+						t.Fatalf("%d records held in a ring of %d bytes", held, MinWALSize)
+					}
+				}
+				if held < 100 {
+					t.Fatalf("the ring held %d records, want it to hold many", held)
 				}
 			}
-			// Check probes by writing the gap record owed, and counts
-			// as one more refused operation.
+			lost := 0
+			if !failClosed {
+				lost = 1 // the Append that found the ring full
+				for range 2 {
+					if _, err := tr.Append(opRecord(999)); !errors.Is(err, syscall.ENOSPC) {
+						t.Fatalf("Append with a full disk and a full ring: %v", err)
+					}
+					lost++
+				}
+			}
+			// Check counts as one more refused operation.
 			if err := tr.Check(); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("Check with a full disk: %v", err)
 			}
-			tr.mu.Lock()
-			tr.failWrite = nil
-			tr.mu.Unlock()
+			lost++
+			setFailWrite(tr, nil)
 			if _, err := tr.Append(opRecord(9)); err != nil {
 				t.Fatal(err)
 			}
 			tr.Close()
-			lines := readLines(t, o.Path)
-			var gap Record
-			json.Unmarshal(lines[2], &gap)
-			if gap.Kind != KindEvent || gap.Event != "gap" || !strings.HasPrefix(gap.Detail, "4 operations") {
-				t.Fatalf("no gap record: %s", lines[2])
-			}
 			if _, err := VerifyFile(o.Path, mustKey(t, o.KeyPath)); err != nil {
 				t.Fatal(err)
+			}
+			lines := readLines(t, o.Path)
+			// open, record 0, the held records, the gap, record 9, close.
+			if len(lines) != 2+held+3 {
+				t.Fatalf("%d lines, want %d", len(lines), 2+held+3)
+			}
+			for i := range held {
+				var r Record
+				json.Unmarshal(lines[2+i], &r)
+				if want := fmt.Sprintf("uid-%d", 1+i); r.Kind != KindOp || len(r.ResponseUIDs) != 1 || r.ResponseUIDs[0] != want {
+					t.Fatalf("line %d: %s, want the record of %s", 2+i, lines[2+i], want)
+				}
+			}
+			var gap Record
+			json.Unmarshal(lines[2+held], &gap)
+			what := "not recorded"
+			if failClosed {
+				what = "refused or rolled back"
+			}
+			if gap.Kind != KindEvent || gap.Event != "gap" || !strings.HasPrefix(gap.Detail, fmt.Sprintf("%d operations were %s", lost, what)) {
+				t.Fatalf("no gap record for %d: %s", lost, lines[2+held])
 			}
 		})
 	}
 }
 
+// Ensure that a write cut short is taken back: the file keeps whole lines
+// only, and the line is written whole once the file can be written.
 func TestPartialWriteIsTakenBack(t *testing.T) {
 	o := testOptions(t)
 	tr := openTrail(t, o)
 	tr.Append(opRecord(0))
-	tr.mu.Lock()
-	tr.failWrite = func(f *os.File, b []byte) (int, error) {
-		// Half the line reaches the file before the disk fills up.
-		return f.Write(b[:len(b)/2])
-	}
-	tr.mu.Unlock()
-	tr.failWrite = func(f *os.File, b []byte) (int, error) {
+	before := fileSize(t, o.Path)
+	setFailWrite(tr, func(f *os.File, b []byte) (int, error) {
 		n, _ := f.Write(b[:len(b)/2])
 		return n, syscall.ENOSPC
+	})
+	if _, err := tr.Append(opRecord(1)); err != nil {
+		t.Fatalf("fail-open Append: %v, want it held in the ring", err)
 	}
-	if _, err := tr.Append(opRecord(1)); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Append: %v", err)
+	if got := fileSize(t, o.Path); got != before {
+		t.Fatalf("file of %d bytes after a partial write, want %d", got, before)
 	}
-	tr.failWrite = nil
+	if err := tr.Check(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Check: %v", err)
+	}
+	setFailWrite(tr, nil)
 	if _, err := tr.Append(opRecord(2)); err != nil {
 		t.Fatal(err)
 	}
@@ -437,8 +492,23 @@ func TestPartialWriteIsTakenBack(t *testing.T) {
 	if _, err := VerifyFile(o.Path, mustKey(t, o.KeyPath)); err != nil {
 		t.Fatal(err)
 	}
+	if n := len(readLines(t, o.Path)); n != 6 { // open, 0, 1, gap (the Check), 2, close
+		t.Fatalf("%d lines, want 6", n)
+	}
 }
 
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// Ensure that a trail file renamed or removed is followed by a new one
+// that holds every record not yet written, and that a file put in its
+// place is never written to.
 func TestRemovedFileIsRecreated(t *testing.T) {
 	o := testOptions(t)
 	tr := openTrail(t, o)
@@ -453,8 +523,14 @@ func TestRemovedFileIsRecreated(t *testing.T) {
 	tr2 := o.Path + ".2"
 	os.Rename(o.Path, tr2)
 	os.WriteFile(o.Path, []byte("not ours\n"), 0o600)
-	if _, err := tr.Append(opRecord(2)); err == nil || !strings.Contains(err.Error(), "replaced") {
-		t.Fatalf("Append to a replaced file: %v", err)
+	if _, err := tr.Append(opRecord(2)); err != nil {
+		t.Fatalf("Append to a replaced file: %v, want it held in the ring", err)
+	}
+	if err := tr.Check(); err == nil || !strings.Contains(err.Error(), "replaced") {
+		t.Fatalf("Check with a replaced file: %v", err)
+	}
+	if data, _ := os.ReadFile(o.Path); string(data) != "not ours\n" {
+		t.Fatalf("the replacing file was written to: %q", data)
 	}
 	os.Remove(o.Path)
 	// Directory gone: cannot be recreated.
@@ -462,11 +538,11 @@ func TestRemovedFileIsRecreated(t *testing.T) {
 	if err := os.Rename(filepath.Dir(o.Path), filepath.Dir(o.Path)+"-x"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := tr.Append(opRecord(3)); err != nil {
+		t.Fatalf("Append with the directory gone: %v, want it held in the ring", err)
+	}
 	if err := tr.Check(); err == nil {
 		t.Fatal("Check passed with the directory gone")
-	}
-	if _, err := tr.Append(opRecord(3)); err == nil {
-		t.Fatal("Append passed with the directory gone")
 	}
 	os.Rename(filepath.Dir(o.Path)+"-x", filepath.Dir(o.Path))
 	os.Remove(o.Path)
@@ -482,7 +558,7 @@ func TestRemovedFileIsRecreated(t *testing.T) {
 	if _, err := VerifyFile(o.Path, key); !errors.As(err, &le) || le.Line != 1 || !strings.Contains(err.Error(), "continues") {
 		t.Fatalf("the recreated file: %v", err)
 	}
-	// Read past the first line: the rest is intact, with a gap record.
+	// Read past the first line: the rest is intact.
 	f, _ := os.Open(o.Path)
 	defer f.Close()
 	r := NewReader(f, key)
@@ -495,11 +571,30 @@ func TestRemovedFileIsRecreated(t *testing.T) {
 		if err != nil && r.Report().Lines > 1 {
 			t.Fatalf("line %d: %v", r.Report().Lines, err)
 		}
-		events = append(events, rec.Kind+":"+rec.Event)
+		events = append(events, rec.Kind+":"+rec.Event+strings.Join(rec.ResponseUIDs, ""))
 	}
-	want := "checkpoint:reopen event:gap op: checkpoint:close"
-	if got := strings.Join(events, " "); got != want {
+	if got, want := strings.Join(events, " "), "checkpoint:reopen checkpoint:close"; got != want {
 		t.Fatalf("recreated file holds %s, want %s", got, want)
+	}
+	// The records held while the file could not be written are in the
+	// file they were meant for (renamed away since), each after the gap
+	// record of the Check refused before it.
+	f2, _ := os.Open(tr2)
+	defer f2.Close()
+	r = NewReader(f2, key)
+	events = nil
+	for {
+		rec, _, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil && r.Report().Lines > 1 {
+			t.Fatalf("%s line %d: %v", tr2, r.Report().Lines, err)
+		}
+		events = append(events, rec.Kind+":"+rec.Event+strings.Join(rec.ResponseUIDs, ""))
+	}
+	if got, want := strings.Join(events, " "), "checkpoint:reopen op:uid-2 event:gap op:uid-3 event:gap op:uid-4"; got != want {
+		t.Fatalf("%s holds %s, want %s", tr2, got, want)
 	}
 }
 

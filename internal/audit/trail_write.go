@@ -5,9 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -36,6 +33,12 @@ func (t *Trail) append(r *Record, streamed bool) (uint64, error) {
 	bufPool.Put(bp)
 	if err != nil {
 		return 0, err
+	}
+	// The rare records that come this way are in the file before Append
+	// returns. Fail-open, one that is only in the ring (the file cannot be
+	// written: logged, and retried) is recorded all the same.
+	if _, _, _, err := t.flush(); err != nil && (t.opts.FailClosed || !t.w.mapped) {
+		return seq, err
 	}
 	if err := t.durable(seq); err != nil {
 		return seq, err
@@ -74,8 +77,11 @@ func (t *Trail) appendAll(rs []*Record) ([]uint64, error) {
 		seqs = append(seqs, seq)
 	}
 	if len(seqs) > 0 {
+		if _, _, _, ferr := t.flush(); ferr != nil && (t.opts.FailClosed || !t.w.mapped) {
+			return seqs, ferr
+		}
 		if serr := t.durable(seqs[len(seqs)-1]); serr != nil {
-			return nil, serr
+			return seqs, serr
 		}
 		if err == nil && t.opts.FailClosed {
 			err = t.streamed(seqs[len(seqs)-1], missed)
@@ -91,16 +97,32 @@ func (t *Trail) Event(event, actor, detail string) error {
 }
 
 // Check reports whether a record could be written now: the trail is open,
-// not broken, and its file is still in place (it is recreated if it was
-// removed). Fail-closed handlers call it before serving.
+// not broken, and the last write of the ring to its file did not fail.
+// Fail-closed handlers call it before serving.
 func (t *Trail) Check() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	err := t.readyLocked()
+	if err == nil {
+		err = t.flushErr
+	}
 	if err != nil {
 		t.failedLocked(err)
 	}
 	return err
+}
+
+// probe is Check for fail-closed handlers: it also writes what the ring
+// holds, so that a file that cannot be written (or was replaced) refuses
+// the operation before it runs.
+func (t *Trail) probe() error {
+	if _, _, _, err := t.flush(); err != nil {
+		t.mu.Lock()
+		t.failedLocked(err)
+		t.mu.Unlock()
+		return err
+	}
+	return t.Check()
 }
 
 func (t *Trail) appendLocked(body []byte) (uint64, error) {
@@ -131,9 +153,6 @@ func (t *Trail) readyLocked() error {
 	}
 	if b := t.broken.Load(); b != nil {
 		return errors.New(*b)
-	}
-	if err := t.checkFileLocked(); err != nil {
-		return err
 	}
 	if t.lost > 0 {
 		what := "operations were not recorded"
@@ -181,62 +200,37 @@ func (t *Trail) setBroken(err error) {
 	t.broken.CompareAndSwap(nil, &s)
 }
 
-// checkFileLocked makes sure the path still names the open file. A file
-// that was removed or renamed away is recreated, its first line a "reopen"
-// checkpoint continuing the chain (verify of the new file then reports the
-// records before it as missing, which they are from that file). A file
-// replaced by another is never written to.
-func (t *Trail) checkFileLocked() error {
-	same, err := t.pathIsFile()
-	if err == nil {
-		if same {
-			return nil
-		}
-		return fmt.Errorf("audit: %s has been replaced by another file: remove it to let kmipd start a new one", t.opts.Path)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("audit: %w", err)
-	}
-	f, err := os.OpenFile(t.opts.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: %s was removed and cannot be recreated: %w", t.opts.Path, err)
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		err = lockFile(f, true)
-	}
-	if err == nil {
-		err = t.f.Sync()
-		if err != nil {
-			t.setBroken(fmt.Errorf("audit: fsync %s: %w", t.opts.Path, err))
-		}
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(t.opts.Path)
-		return fmt.Errorf("audit: recreate %s: %w", t.opts.Path, err)
-	}
-	t.old = append(t.old, t.f)
-	t.f, t.id, t.size = f, fi, 0
-	syncDir(filepath.Dir(t.opts.Path))
-	_, err = t.checkpointLocked(EventReopen, fmt.Sprintf("%s was removed or renamed: records up to seq %d are in the old file", filepath.Base(t.opts.Path), t.seq))
-	return err
-}
-
-// writeLocked appends one line: seq, the body, prev_hash, hash and, when
-// sign is set, the MAC.
+// writeLocked appends one line to the ring: seq, the body, prev_hash, hash
+// and, when sign is set, the MAC. When the ring is full it waits for the
+// flusher, unless the file cannot be written.
 func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
-	seq := t.seq + 1
-	b := t.beginLine(t.line[:0], seq)
-	b = append(b, body...)
-	b, h := t.endLine(b, 0, &t.prev, sign)
-	t.line = b
-	n, err := t.writeFile(b)
-	if err != nil {
-		return 0, err
+	retried := false
+	for {
+		seq := t.seq + 1
+		b := t.beginLine(t.line[:0], seq)
+		b = append(b, body...)
+		b, h := t.endLine(b, 0, &t.prev, sign)
+		t.line = b
+		if t.putLocked(b) {
+			t.seq, t.prev = seq, h
+			break
+		}
+		// Another line may take seq while this one waits: it is built again.
+		if t.flushErr != nil && !retried && !t.noWait {
+			// The ring is full because the file could not be written: it
+			// may be writable again.
+			retried = true
+			t.mu.Unlock()
+			t.flush()
+			t.mu.Lock()
+			continue
+		}
+		if err := t.waitRoomLocked(len(b)); err != nil {
+			return 0, err
+		}
 	}
-	t.size += int64(n)
-	t.seq, t.prev = seq, h
+	seq := t.seq
+	b := t.line
 	t.sinceCheckpoint++
 	t.written.Store(seq)
 	t.offerLocked(seq, b[:len(b)-1])
