@@ -23,8 +23,11 @@ import (
 // byte counts since the ring was last reset), then the ring. Bytes
 // [tail, head) are lines not yet in the trail file; the ring wraps.
 
-// DefaultWALSize is the default of Options.WALSize: about 20,000 records.
-const DefaultWALSize = 8 << 20
+// DefaultWALSize is the default of Options.WALSize: about 3,000 records,
+// 50 ms of lines at 60,000 operations a second. A ring that stays in the
+// processor's caches costs requests less than a bigger one (measured:
+// Get / tls-echo 0.70-0.76 with 1 MiB, 0.65-0.70 with 8 MiB, same rounds).
+const DefaultWALSize = 1 << 20
 
 // Bounds of Options.WALSize.
 const (
