@@ -127,6 +127,13 @@ func runAuditVerify(cmd *cobra.Command, o *auditFileOptions) error {
 		for _, d := range rep.Truncations {
 			fmt.Fprintf(out, "an operator accepted a cut-off tail: %s\n", d)
 		}
+		if !rep.InUse && o.file == "" {
+			if n, rerr := audit.RingRecords(path); rerr != nil {
+				fmt.Fprintf(out, "WARNING: the write-ahead ring %s cannot be read: %v\n", audit.WALPath(path), rerr)
+			} else if n > 0 {
+				fmt.Fprintf(out, "the write-ahead ring %s holds %d records the trail lacks: kmipd appends them when it starts\n", audit.WALPath(path), n)
+			}
+		}
 	}
 	if errors.Is(err, audit.ErrTruncated) {
 		return fmt.Errorf("audit trail %s is NOT complete: %w (kmipd audit accept-truncation records the loss and lets kmipd start)", path, err)

@@ -225,3 +225,15 @@ func walLines(b []byte) (lines [][]byte, torn int) {
 	}
 	return lines, 0
 }
+
+// RingRecords reports how many lines the write-ahead ring of the trail at
+// path holds that are not yet in the trail file as far as the ring knows
+// (after a crash: what the next Open appends).
+func RingRecords(path string) (int, error) {
+	left, err := readWAL(WALPath(path))
+	if err != nil {
+		return 0, err
+	}
+	lines, _ := walLines(left)
+	return len(lines), nil
+}

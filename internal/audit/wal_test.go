@@ -90,12 +90,18 @@ func TestWAL_Kill9(t *testing.T) {
 	if strings.Contains(string(data), `"h-0"`) || strings.Count(string(data), "\n") >= int(lastSeq) {
 		t.Fatalf("the file holds %d lines before the restart: want the held records only in the ring", strings.Count(string(data), "\n"))
 	}
+	if n, err := RingRecords(o.Path); err != nil || n < 300 {
+		t.Fatalf("RingRecords: %d, %v; want the 300 held records at least", n, err)
+	}
 	tr, err := Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := RingRecords(o.Path); err != nil || n != 0 {
+		t.Fatalf("RingRecords after a clean Close: %d, %v", n, err)
 	}
 	seen := map[string]int{}
 	var order []string
