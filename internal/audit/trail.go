@@ -25,7 +25,8 @@ const (
 	// answered. Concurrent records share one fsync (group commit).
 	SyncAlways SyncMode = "always"
 	// SyncInterval writes every record at once (it survives a crash of
-	// kmipd) and fsyncs every Options.SyncInterval, at checkpoints and at
+	// kmipd) and fsyncs every Options.SyncInterval, at checkpoints (at
+	// most every 100 ms: checkpoints close together share one) and at
 	// Close: a power failure can lose the last interval.
 	SyncInterval SyncMode = "interval"
 	// SyncNone leaves flushing to the operating system, except at

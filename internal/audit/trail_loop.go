@@ -37,11 +37,21 @@ func (t *Trail) OnClose(fn func()) {
 	t.pmu.Unlock()
 }
 
+// checkpointSyncGap is the least time between two syncs the loop makes
+// for checkpoints: at thousands of operations a second a checkpoint comes
+// every few milliseconds, and the ones in between share a sync.
+const checkpointSyncGap = 100 * time.Millisecond
+
 // loop syncs (SyncInterval, and after checkpoints), writes periodic
 // checkpoints, Posted records and the anchor.
 func (t *Trail) loop() {
 	defer close(t.done)
 	var syncC, cpC, anchorC <-chan time.Time
+	var lastKick time.Time
+	kickLater := time.NewTimer(time.Hour)
+	kickLater.Stop()
+	defer kickLater.Stop()
+	kickPending := false
 	if t.opts.AnchorPeriod > 0 {
 		tk := time.NewTicker(t.opts.AnchorPeriod)
 		defer tk.Stop()
@@ -64,6 +74,19 @@ func (t *Trail) loop() {
 		case <-syncC:
 			t.syncTo(t.written.Load())
 		case <-t.kick:
+			if wait := checkpointSyncGap - time.Since(lastKick); wait > 0 {
+				if !kickPending {
+					kickPending = true
+					kickLater.Reset(wait)
+				}
+				continue
+			}
+			lastKick = time.Now()
+			t.syncTo(t.written.Load())
+			t.anchorLogged()
+		case <-kickLater.C:
+			kickPending = false
+			lastKick = time.Now()
 			t.syncTo(t.written.Load())
 			t.anchorLogged()
 		case <-anchorC:
