@@ -81,7 +81,18 @@ func (m *metrics) watch(backend hsm.Backend, trail *audit.Trail, svc *lifecycle.
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_unsynced_records", Help: "Audit records written but not yet on disk (audit lag)."},
 				func() float64 { u, _ := trail.Lag(); return float64(u) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_lost_records", Help: "Audit records that could not be written since the last one that was."},
-				func() float64 { _, l := trail.Lag(); return float64(l) }), newAuditSinkMetrics(trail))
+				func() float64 { _, l := trail.Lag(); return float64(l) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_ring_pending_bytes", Help: "Bytes of audit records in the write-ahead ring not yet written to the trail file."},
+				func() float64 { return float64(trail.Ring().Pending) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kmipd_audit_ring_waits_total", Help: "Audit records that waited for room in the full write-ahead ring."},
+				func() float64 { return float64(trail.Ring().Waits) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kmipd_audit_file_write_failing", Help: "Whether the audit trail file cannot be written now (1: records wait in the write-ahead ring)."},
+				func() float64 {
+					if trail.Ring().FileError {
+						return 1
+					}
+					return 0
+				}), newAuditSinkMetrics(trail))
 	}
 }
 

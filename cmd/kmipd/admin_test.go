@@ -94,6 +94,11 @@ func TestAdmin_MetricsMoveAndHealth(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^kmipd_audit_unsynced_records `).MatchString(after) {
 		t.Error("no audit lag metric")
 	}
+	for _, m := range []string{`(?m)^kmipd_audit_ring_pending_bytes`, `(?m)^kmipd_audit_ring_waits_total`, `(?m)^kmipd_audit_file_write_failing`} {
+		if v := metricValue(t, after, m); v != 0 {
+			t.Errorf("%s %v, want 0 on an idle trail that can be written", m, v)
+		}
+	}
 	if v := metricValue(t, after, `kmipd_request_duration_seconds_count\{operation="Create"\}`); v < 3 {
 		t.Errorf("latency histogram count %v", v)
 	}

@@ -57,3 +57,21 @@ func (t *Trail) closeSinks() {
 	}
 	wg.Wait()
 }
+
+// RingStats describes the write-ahead ring (metrics).
+type RingStats struct {
+	Pending   uint64 // bytes put and not yet in the trail file
+	Size      uint64 // the ring's size
+	Waits     uint64 // lines that waited for room
+	FileError bool   // the last write of the ring to the file failed
+}
+
+// Ring reports the write-ahead ring's state.
+func (t *Trail) Ring() RingStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.w == nil || t.closed {
+		return RingStats{}
+	}
+	return RingStats{Pending: t.w.head - t.w.tail, Size: t.w.size, Waits: t.ringWaits, FileError: t.flushErr != nil}
+}
