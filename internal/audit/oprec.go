@@ -216,15 +216,20 @@ func (t *Trail) appendOp(r *opRec, streamed bool) (uint64, error) {
 }
 
 // whoCache keeps the "identity", "fingerprint" and "remote" fields of the
-// latest connections formatted: they are the same for every request of a
-// connection. An entry refers to its connection's Identity and address, so
-// neither can be freed and its address reused while it is cached.
+// latest connections formatted: they are the same for most requests of a
+// connection. An entry is used only when the identity's name and
+// fingerprint are the ones it was made from (a session reuses one Identity
+// for the credentials of successive requests) and the address is the same
+// value: its connection's, which the entry refers to so that it cannot be
+// freed and its address reused while it is cached.
 type whoCache [256]atomic.Pointer[whoEntry]
 
 type whoEntry struct {
-	id     *kmip.Identity
-	remote *net.TCPAddr
-	fields []byte
+	id          *kmip.Identity
+	name        string
+	fingerprint [32]byte
+	remote      *net.TCPAddr
+	fields      []byte
 }
 
 // append appends the fields naming id and remote (a nil cache formats
@@ -235,12 +240,12 @@ func (c *whoCache) append(b []byte, id *kmip.Identity, remote net.Addr) []byte {
 		return appendWho(b, id, remote)
 	}
 	h := (uintptr(unsafe.Pointer(id))>>4 ^ uintptr(unsafe.Pointer(ta))>>4*31) % uintptr(len(c))
-	if e := c[h].Load(); e != nil && e.id == id && e.remote == ta {
+	if e := c[h].Load(); e != nil && e.id == id && e.remote == ta && e.name == id.Name && e.fingerprint == id.Fingerprint {
 		return append(b, e.fields...)
 	}
 	start := len(b)
 	b = appendWho(b, id, remote)
-	c[h].Store(&whoEntry{id: id, remote: ta, fields: bytes.Clone(b[start:])})
+	c[h].Store(&whoEntry{id: id, name: id.Name, fingerprint: id.Fingerprint, remote: ta, fields: bytes.Clone(b[start:])})
 	return b
 }
 

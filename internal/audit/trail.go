@@ -162,25 +162,26 @@ type Trail struct {
 
 	// The write-ahead ring (under mu) and its flusher. Lock order: fmu,
 	// then mu.
-	w         *wal
-	space     *sync.Cond    // on mu: lines waiting for room in the ring
-	flushErr  error         // under mu: why the last write of the ring failed
-	ringWaits uint64        // under mu: lines that waited for room
-	noWait    bool          // under mu: the flusher is writing a line
-	whead     atomic.Uint64 // w.head, read by the flusher without mu
-	fidle     atomic.Bool   // the flusher waits for fkick
-	fkick     chan struct{}
-	fstop     chan struct{}
-	fdone     chan struct{}
-	fmu       sync.Mutex // writes to the file; the fields below
-	fileSeq   uint64     // the file's last line
-	fileHash  [32]byte
-	writes    uint64 // writes of the ring, and the lines in them
-	batched   uint64
-	cpath     []byte    // Path, NUL-terminated, for pathIsFile
-	hasher    hash.Hash // under mu
-	who       whoCache
-	sum       [32]byte
+	w          *wal
+	space      *sync.Cond    // on mu: lines waiting for room in the ring
+	flushErr   error         // under mu: why the last write of the ring failed
+	ringWaits  uint64        // under mu: lines that waited for room
+	noWait     bool          // under mu: the flusher is writing a line
+	whead      atomic.Uint64 // w.head, read by the flusher without mu
+	fidle      atomic.Bool   // the flusher waits for fkick
+	fkick      chan struct{}
+	fstop      chan struct{}
+	fdone      chan struct{}
+	fmu        sync.Mutex // writes to the file; the fields below
+	ringClosed bool       // Close has unmapped the ring
+	fileSeq    uint64     // the file's last line
+	fileHash   [32]byte
+	writes     uint64 // writes of the ring, and the lines in them
+	batched    uint64
+	cpath      []byte    // Path, NUL-terminated, for pathIsFile
+	hasher     hash.Hash // under mu
+	who        whoCache
+	sum        [32]byte
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -306,8 +307,27 @@ func Open(o Options) (*Trail, error) {
 		}
 		last = &l
 	}
+	// The chain cannot show a cut-off tail: the anchor can. Only an
+	// operator may continue a trail that does not reach it.
+	anchor, create, trunc, err := checkAnchor(f, size, last, o.AnchorPath, key)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	switch {
+	case trunc != nil && o.AcceptTruncation == "":
+		return nil, fmt.Errorf("audit: %w: kmipd refuses to continue it. `kmipd audit verify` checks the trail; keep a copy of it, and run `kmipd audit accept-truncation` to record the loss in the trail and go on", trunc)
+	case trunc == nil && o.AcceptTruncation != "":
+		return nil, ErrNotTruncated
+	case create || trunc != nil:
+		// First in the detail: it marks the trail as anchored.
+		notes = append(notes, anchorCreated+": "+o.AnchorPath)
+	}
+	if anchor != nil {
+		t.anchored = anchor.Seq
+	}
 	// A crash of the previous run may have left lines in the write-ahead
-	// ring that the file lacks: they come first.
+	// ring that the file lacks: they come next (the anchor, which follows
+	// only what was fsynced in the file, was checked without them).
 	walPath := WALPath(o.Path)
 	last, size, rp, err := replayWAL(walPath, f, size, last, key)
 	if err != nil {
@@ -327,24 +347,6 @@ func Open(o Options) (*Trail, error) {
 			t.w.close()
 		}
 	}()
-	// The chain cannot show a cut-off tail: the anchor can. Only an
-	// operator may continue a trail that does not reach it.
-	anchor, create, trunc, err := checkAnchor(f, size, last, o.AnchorPath, key)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	switch {
-	case trunc != nil && o.AcceptTruncation == "":
-		return nil, fmt.Errorf("audit: %w: kmipd refuses to continue it. `kmipd audit verify` checks the trail; keep a copy of it, and run `kmipd audit accept-truncation` to record the loss in the trail and go on", trunc)
-	case trunc == nil && o.AcceptTruncation != "":
-		return nil, ErrNotTruncated
-	case create || trunc != nil:
-		// First in the detail: it marks the trail as anchored.
-		notes = append(notes, anchorCreated+": "+o.AnchorPath)
-	}
-	if anchor != nil {
-		t.anchored = anchor.Seq
-	}
 	if last != nil && !last.closed {
 		notes = append(notes, "the previous run ended without a shutdown checkpoint (crash or kill): this checkpoint signs what it left unsigned")
 	}
@@ -455,6 +457,7 @@ func (t *Trail) Close() error {
 		t.w.reset()
 	}
 	errs = append(errs, t.w.close())
+	t.ringClosed = true
 	files := append(t.old, t.f)
 	t.mu.Unlock()
 	t.fmu.Unlock()

@@ -79,6 +79,9 @@ func (t *Trail) waitRoomLocked(n int) error {
 func (t *Trail) flush() (uint64, [32]byte, *os.File, error) {
 	t.fmu.Lock()
 	defer t.fmu.Unlock()
+	if t.ringClosed {
+		return t.fileSeq, t.fileHash, t.f, ErrClosed
+	}
 	err := t.checkFileFmu()
 	if err == nil {
 		err = t.flushFmu()
@@ -89,6 +92,9 @@ func (t *Trail) flush() (uint64, [32]byte, *os.File, error) {
 			t.logFailure(err)
 		}
 		t.flushErr = err
+		// Lines waiting for room stop waiting: fail-open they are lost and
+		// counted, fail-closed refused.
+		t.space.Broadcast()
 		t.mu.Unlock()
 		return t.fileSeq, t.fileHash, t.f, err
 	}
@@ -205,20 +211,22 @@ func (t *Trail) checkFileFmu() error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("audit: %w", err)
 	}
-	// The lines put before the change was seen go to the old file.
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.writeRingFmu(t.w.head, t.seq, t.prev); err != nil {
-		return err
-	}
-	t.releaseLocked(t.w.head)
 	f, err := os.OpenFile(t.opts.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
+		// The lines wait in the ring: the old file may be gone for good.
 		return fmt.Errorf("audit: %s was removed and cannot be recreated: %w", t.opts.Path, err)
 	}
 	fi, err := f.Stat()
 	if err == nil {
 		err = lockFile(f, true)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		// The lines put before the change was seen go to the old file.
+		if err = t.writeRingFmu(t.w.head, t.seq, t.prev); err == nil {
+			t.releaseLocked(t.w.head)
+		}
 	}
 	if err == nil {
 		err = t.f.Sync()

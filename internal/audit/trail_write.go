@@ -148,24 +148,40 @@ func (t *Trail) appendLocked(body []byte) (uint64, error) {
 // readyLocked checks that a line can be written, and first writes the gap
 // record owed for records lost to an earlier failure.
 func (t *Trail) readyLocked() error {
-	if t.closed {
-		return ErrClosed
-	}
-	if b := t.broken.Load(); b != nil {
-		return errors.New(*b)
+	if err := t.usableLocked(); err != nil {
+		return err
 	}
 	if t.lost > 0 {
+		// The count is taken before the gap is written: writing may wait
+		// for room, and lets other lines (and losses) in meanwhile.
+		lost, lostErr := t.lost, t.lostErr
+		t.lost, t.lostErr = 0, ""
 		what := "operations were not recorded"
 		if t.opts.FailClosed {
 			what = "operations were refused or rolled back"
 		}
 		gap := Record{Time: t.now(), Kind: KindEvent, Event: "gap",
-			Detail: fmt.Sprintf("%d %s because the trail could not be written: %s", t.lost, what, t.lostErr)}
+			Detail: fmt.Sprintf("%d %s because the trail could not be written: %s", lost, what, lostErr)}
 		if _, err := t.writeLocked(gap.appendBody(nil), false); err != nil {
+			if t.lost == 0 {
+				t.lostErr = lostErr
+			}
+			t.lost += lost
 			return err
 		}
-		t.log.Warn().Int("lost", t.lost).Str("path", t.opts.Path).Msg("audit trail writable again")
-		t.lost, t.lostErr = 0, ""
+		t.log.Warn().Int("lost", lost).Str("path", t.opts.Path).Msg("audit trail writable again")
+	}
+	return nil
+}
+
+// usableLocked reports why no line can be put now: the trail is closed,
+// or broken.
+func (t *Trail) usableLocked() error {
+	if t.closed {
+		return ErrClosed
+	}
+	if b := t.broken.Load(); b != nil {
+		return errors.New(*b)
 	}
 	return nil
 }
@@ -226,6 +242,10 @@ func (t *Trail) writeLocked(body []byte, sign bool) (uint64, error) {
 			continue
 		}
 		if err := t.waitRoomLocked(len(b)); err != nil {
+			return 0, err
+		}
+		// Close may have run meanwhile: nothing goes after its checkpoint.
+		if err := t.usableLocked(); err != nil {
 			return 0, err
 		}
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -34,13 +35,27 @@ func replayWAL(walPath string, f *os.File, size int64, last *lastInfo, key []byt
 	rest := len(left) // bytes from the first line not replayed
 	used := 0
 	var why string
+	// Lines up to the file's last one were written before the crash (the
+	// ring was not told): they are the file's only if the ring holds that
+	// last line too.
+	fileSeq, fileHash := seq, hash
+	matched := false
 	for _, line := range lines {
 		l, prev, err := parseLine(line, key)
 		switch {
 		case err != nil:
 			why = fmt.Sprintf("a line is not intact (%v)", err)
-		case l.seq <= seq:
+		case l.seq <= fileSeq:
+			if l.seq == fileSeq {
+				if l.hash != fileHash {
+					why = fmt.Sprintf("its seq %d is not the trail's", l.seq)
+					break
+				}
+				matched = true
+			}
 			rp.present++
+		case rp.present > 0 && !matched:
+			why = fmt.Sprintf("its lines up to seq %d are not the trail's", fileSeq)
 		case l.seq != seq+1 || prev != hash:
 			why = fmt.Sprintf("seq %d does not continue the trail's chain at seq %d", l.seq, seq)
 		default:
@@ -55,6 +70,10 @@ func replayWAL(walPath string, f *os.File, size int64, last *lastInfo, key []byt
 			break
 		}
 		used += len(line) + 1
+	}
+	if why == "" && rp.present > 0 && !matched {
+		rest, why = 0, fmt.Sprintf("its lines up to seq %d are not the trail's", fileSeq)
+		rp.present = 0
 	}
 	if why == "" && torn > 0 {
 		rest, why = used, "its last line is incomplete"
@@ -78,6 +97,7 @@ func replayWAL(walPath string, f *os.File, size int64, last *lastInfo, key []byt
 			return nil, 0, rp, fmt.Errorf("keep what %s could not replay: %w", walPath, err)
 		}
 		syncFile(keep)
+		syncDir(filepath.Dir(keep))
 		rp.note = fmt.Sprintf("%d bytes of the write-ahead ring were not replayed (%s): kept in %s", len(left)-rest, why, keep)
 	}
 	return last, size, rp, nil

@@ -178,3 +178,51 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// Ensure that a ring whose lines have the seqs of lines the trail already
+// holds, but are not those lines (the trail was replaced by a longer one),
+// is kept aside, not taken as already written.
+func TestWAL_ForeignRingBehindTheTrail(t *testing.T) {
+	o := testOptions(t)
+	tr := openTrail(t, o)
+	srv, session := auditedServer(tr)
+	tr.fmu.Lock()
+	for i := range 5 {
+		id := fmt.Sprintf("y-%d", i)
+		if err := served(t, srv.Handle(session(), getRequest(t, id)), id); err != nil {
+			tr.fmu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	ring, err := os.ReadFile(WALPath(o.Path))
+	tr.fmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	os.Rename(o.Path, o.Path+".old")
+	os.Rename(AnchorPath(o.Path), AnchorPath(o.Path)+".old")
+	other, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		other.Append(opRecord(i))
+	}
+	other.Close()
+	if err := os.WriteFile(WALPath(o.Path), ring, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr2, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr2.Close()
+	kept, _ := filepath.Glob(WALPath(o.Path) + ".unreplayed-*")
+	if len(kept) != 1 {
+		t.Fatalf("kept: %v, want the ring kept aside", kept)
+	}
+	if data := string(mustRead(t, kept[0])); strings.Count(data, "\n") != 5 || !strings.Contains(data, `"y-4"`) {
+		t.Fatalf("%s holds %q, want the 5 lines of the ring", kept[0], data)
+	}
+}
