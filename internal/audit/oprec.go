@@ -196,13 +196,7 @@ func (t *Trail) appendOp(r *opRec, streamed bool) (uint64, error) {
 		r.time = t.now()
 	}
 	bp := bufPool.Get().(*[]byte)
-	body := r.appendBody((*bp)[:0], &t.who)
-	t.mu.Lock()
-	seq, err := t.appendLocked(body)
-	missed := err == nil && t.unstreamed == seq
-	t.mu.Unlock()
-	*bp = body[:0]
-	bufPool.Put(bp)
+	seq, missed, err := t.putBody(bp, r.appendBody((*bp)[:0], &t.who))
 	if err != nil {
 		return 0, err
 	}

@@ -24,13 +24,7 @@ func (t *Trail) append(r *Record, streamed bool) (uint64, error) {
 		r.Time = t.now()
 	}
 	bp := bufPool.Get().(*[]byte)
-	body := r.appendBody((*bp)[:0])
-	t.mu.Lock()
-	seq, err := t.appendLocked(body)
-	missed := err == nil && t.unstreamed == seq
-	t.mu.Unlock()
-	*bp = body[:0]
-	bufPool.Put(bp)
+	seq, missed, err := t.putBody(bp, r.appendBody((*bp)[:0]))
 	if err != nil {
 		return 0, err
 	}
@@ -123,6 +117,18 @@ func (t *Trail) probe() error {
 		return err
 	}
 	return t.Check()
+}
+
+// putBody appends body (formatted in *bp, which goes back to bufPool) as
+// the next line, and reports whether a sink did not take it.
+func (t *Trail) putBody(bp *[]byte, body []byte) (seq uint64, missed bool, err error) {
+	t.mu.Lock()
+	seq, err = t.appendLocked(body)
+	missed = err == nil && t.unstreamed == seq
+	t.mu.Unlock()
+	*bp = body[:0]
+	bufPool.Put(bp)
+	return seq, missed, err
 }
 
 func (t *Trail) appendLocked(body []byte) (uint64, error) {

@@ -127,15 +127,8 @@ func TestWAL_Kill9(t *testing.T) {
 func TestWAL_ForeignRingKeptAside(t *testing.T) {
 	o := testOptions(t)
 	tr := openTrail(t, o)
-	srv, session := auditedServer(tr)
 	tr.fmu.Lock()
-	for i := range 5 {
-		id := fmt.Sprintf("x-%d", i)
-		if err := served(t, srv.Handle(session(), getRequest(t, id)), id); err != nil {
-			tr.fmu.Unlock()
-			t.Fatal(err)
-		}
-	}
+	heldGets(t, tr, "x", 5)
 	// A crash, as far as the files can tell: the ring's copy is what a
 	// killed process leaves.
 	ring, err := os.ReadFile(WALPath(o.Path))
@@ -185,15 +178,8 @@ func mustRead(t *testing.T, path string) []byte {
 func TestWAL_ForeignRingBehindTheTrail(t *testing.T) {
 	o := testOptions(t)
 	tr := openTrail(t, o)
-	srv, session := auditedServer(tr)
 	tr.fmu.Lock()
-	for i := range 5 {
-		id := fmt.Sprintf("y-%d", i)
-		if err := served(t, srv.Handle(session(), getRequest(t, id)), id); err != nil {
-			tr.fmu.Unlock()
-			t.Fatal(err)
-		}
-	}
+	heldGets(t, tr, "y", 5)
 	ring, err := os.ReadFile(WALPath(o.Path))
 	tr.fmu.Unlock()
 	if err != nil {
@@ -224,5 +210,19 @@ func TestWAL_ForeignRingBehindTheTrail(t *testing.T) {
 	}
 	if data := string(mustRead(t, kept[0])); strings.Count(data, "\n") != 5 || !strings.Contains(data, `"y-4"`) {
 		t.Fatalf("%s holds %q, want the 5 lines of the ring", kept[0], data)
+	}
+}
+
+// heldGets serves n audited Gets of PREFIX-i; the caller holds tr.fmu, so
+// their lines stay in the ring (it is released when a Get fails).
+func heldGets(t *testing.T, tr *Trail, prefix string, n int) {
+	t.Helper()
+	srv, session := auditedServer(tr)
+	for i := range n {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if err := served(t, srv.Handle(session(), getRequest(t, id)), id); err != nil {
+			tr.fmu.Unlock()
+			t.Fatal(err)
+		}
 	}
 }
